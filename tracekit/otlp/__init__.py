@@ -1,0 +1,1 @@
+"""OTLP payloads (protobuf and JSON) decoded into Arrow batches ready for the store."""

@@ -1,0 +1,89 @@
+"""What decoding an OTLP request yields: Arrow columns plus what was rejected and why."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+SPAN_SCHEMA = pa.schema([
+    ("trace_id", pa.string()),
+    ("span_id", pa.string()),
+    ("parent_span_id", pa.string()),
+    ("trace_state", pa.string()),
+    ("name", pa.string()),
+    ("kind", pa.string()),
+    ("start_time", pa.timestamp("ns")),
+    ("end_time", pa.timestamp("ns")),
+    ("duration_ns", pa.int64()),
+    ("status_code", pa.string()),
+    ("status_message", pa.string()),
+    ("service_name", pa.string()),
+    ("resource_attributes", pa.string()),
+    ("scope_name", pa.string()),
+    ("scope_version", pa.string()),
+    ("attributes", pa.string()),
+    ("events", pa.string()),
+    ("links", pa.string()),
+    ("flags", pa.uint32()),
+    ("dropped_attributes_count", pa.uint32()),
+    ("dropped_events_count", pa.uint32()),
+    ("dropped_links_count", pa.uint32()),
+    ("ingest_notes", pa.list_(pa.string())),
+])
+
+LOG_SCHEMA = pa.schema([
+    ("timestamp", pa.timestamp("ns")),
+    ("observed_timestamp", pa.timestamp("ns")),
+    ("trace_id", pa.string()),
+    ("span_id", pa.string()),
+    ("trace_flags", pa.uint32()),
+    ("severity_number", pa.int32()),
+    ("severity_text", pa.string()),
+    ("body", pa.string()),
+    ("attributes", pa.string()),
+    ("resource_attributes", pa.string()),
+    ("service_name", pa.string()),
+    ("scope_name", pa.string()),
+    ("scope_version", pa.string()),
+    ("event_name", pa.string()),
+    ("dropped_attributes_count", pa.uint32()),
+])
+
+
+@dataclass
+class Rejections:
+    """Items refused from a request, counted by reason, for OTLP partial success."""
+
+    count: int = 0
+    reasons: Counter = field(default_factory=Counter)
+
+    def add(self, reason: str) -> None:
+        self.count += 1
+        self.reasons[reason] += 1
+
+    def message(self, noun: str) -> str:
+        """One line for partial_success.error_message, e.g. '2 spans rejected: ...'."""
+        if not self.count:
+            return ""
+        parts = ", ".join(f"{n} {reason}" for reason, n in self.reasons.most_common())
+        return f"{self.count} {noun} rejected: {parts}"
+
+
+@dataclass
+class DecodedBatch:
+    """The spans and logs of one or more OTLP requests, as Arrow tables."""
+
+    spans: pa.Table | None = None
+    logs: pa.Table | None = None
+    rejected_spans: Rejections = field(default_factory=Rejections)
+    rejected_logs: Rejections = field(default_factory=Rejections)
+
+    @property
+    def span_count(self) -> int:
+        return self.spans.num_rows if self.spans is not None else 0
+
+    @property
+    def log_count(self) -> int:
+        return self.logs.num_rows if self.logs is not None else 0

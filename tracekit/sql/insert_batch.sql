@@ -1,0 +1,1 @@
+INSERT INTO ingest_batches VALUES ($batch_id, now(), $source, $spans, $logs, $duplicates);

@@ -1,0 +1,171 @@
+"""Opening a store: the one place that decides how the DuckDB file is opened.
+
+Reading: `tracekit.open(path)` opens the file read-only with the safe SQL settings. When a
+collector holds the file (DuckDB allows one writing process), the reader sends its queries
+to that collector's local query endpoint instead and gets Arrow back, so readers see every
+acknowledged span while collection goes on.
+
+Writing: `tracekit.open(path, write=True)` is for the one writer (the collector's writer
+thread, `tracekit import`); it applies migrations.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from tracekit import discovery, queries
+from tracekit.errors import QueryError, StoreLocked, StoreNotFound, StoreTooNew, TracekitError
+from tracekit.readonly import SAFE_CONFIG, read_only_statements, run_read_only
+
+DEFAULT_PATH = "tracekit.duckdb"
+DEFAULT_TIMEOUT_S = 300.0
+_LOCK_PID = re.compile(r"PID (\d+)")
+
+
+class Store:
+    """A read-only view of a store. Queries give DuckDB relations, DataFrames or Arrow."""
+
+    def __init__(self, path: Path, timeout_s: float | None):
+        self.path = path
+        self.timeout_s = timeout_s
+
+    # Subclasses provide arrow(); the rest is shared.
+    def arrow(self, sql: str, params: list | dict | None = None) -> pa.Table:
+        """Run a read-only query and return its whole result as an Arrow table."""
+        raise NotImplementedError
+
+    def df(self, sql: str, params: list | dict | None = None) -> pd.DataFrame:
+        """Run a read-only query and return a pandas DataFrame (VARIANT values as Python)."""
+        return self.sql(sql, params).df()
+
+    def sql(self, sql: str, params: list | dict | None = None) -> duckdb.DuckDBPyRelation:
+        """Run a read-only query and return a DuckDB relation over its result."""
+        return self._scratch().from_arrow(self.arrow(sql, params))
+
+    def scalar(self, sql: str, params: list | dict | None = None) -> Any:
+        table = self.arrow(sql, params)
+        return table.column(0)[0].as_py() if table.num_rows else None
+
+    def size_on_disk(self) -> int:
+        """Bytes of the store file and its write-ahead log."""
+        return sum(p.stat().st_size for p in (self.path, Path(f"{self.path}.wal")) if p.exists())
+
+    def close(self) -> None:
+        scratch = getattr(self, "_scratch_conn", None)
+        if scratch is not None:
+            scratch.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _scratch(self) -> duckdb.DuckDBPyConnection:
+        if getattr(self, "_scratch_conn", None) is None:
+            self._scratch_conn = duckdb.connect(config=dict(SAFE_CONFIG))
+        return self._scratch_conn
+
+
+class LocalStore(Store):
+    """The store file opened read-only in this process."""
+
+    def __init__(self, path: Path, conn: duckdb.DuckDBPyConnection, timeout_s: float | None):
+        super().__init__(path, timeout_s)
+        self.conn = conn
+
+    def arrow(self, sql: str, params: list | dict | None = None) -> pa.Table:
+        cur = self.conn.cursor()
+        try:
+            return run_read_only(cur, sql, params, lambda rel: rel.to_arrow_table(), self.timeout_s)
+        finally:
+            cur.close()
+
+    def df(self, sql: str, params: list | dict | None = None) -> pd.DataFrame:
+        cur = self.conn.cursor()
+        try:
+            return run_read_only(cur, sql, params, lambda rel: rel.df(), self.timeout_s)
+        finally:
+            cur.close()
+
+    def sql(self, sql: str, params: list | dict | None = None) -> duckdb.DuckDBPyRelation:
+        """A lazy relation on the file itself, so callers can chain .filter(), .aggregate()."""
+        *before, last = read_only_statements(self.conn, sql)
+        try:
+            for statement in before:
+                self.conn.execute(statement)
+            return self.conn.sql(last, params=params)
+        except duckdb.Error as exc:
+            raise QueryError(str(exc)) from None
+
+    def close(self) -> None:
+        super().close()
+        self.conn.close()
+
+
+def open(  # noqa: A001 - the public name users call: tracekit.open(path)
+    path: str | os.PathLike = DEFAULT_PATH,
+    *,
+    write: bool = False,
+    timeout_s: float | None = DEFAULT_TIMEOUT_S,
+) -> Store:
+    """Open the store at `path`: read-only (the default) or as its one writer."""
+    path = Path(path)
+    if write:
+        from tracekit.writable import WritableStore
+
+        return WritableStore.open(path)
+    if not path.exists():
+        raise StoreNotFound(
+            f"no store at {path}: start `tracekit collect --db {path}` or "
+            f"`tracekit import --db {path} FILE` first"
+        )
+    try:
+        conn = duckdb.connect(os.fspath(path), read_only=True, config=dict(SAFE_CONFIG))
+    except duckdb.IOException as exc:
+        if "lock" not in str(exc).lower():
+            raise TracekitError(f"cannot open {path}: {exc}") from None
+        endpoint = discovery.find(path)
+        if endpoint is None:
+            raise StoreLocked(locked_message(path, str(exc))) from None
+        from tracekit.remote import RemoteStore
+
+        return RemoteStore(path, endpoint, timeout_s)
+    except duckdb.Error as exc:
+        raise TracekitError(f"cannot open {path} as a DuckDB store: {exc}") from None
+    conn.execute("SET lock_configuration = true")
+    check_version(conn, path)
+    return LocalStore(path, conn, timeout_s)
+
+
+def locked_message(path: Path, duckdb_message: str) -> str:
+    holder = _LOCK_PID.search(duckdb_message)
+    who = f"process {holder.group(1)}" if holder else "another process"
+    return (
+        f"{path} is held for writing by {who}, which offers no query endpoint. "
+        "Stop that process, or read a copy of the file."
+    )
+
+
+def check_version(conn: duckdb.DuckDBPyConnection, path: Path) -> int:
+    """The store's schema version; refuses a store written by a newer tracekit."""
+    known = queries.migrations()[-1][0]
+    try:
+        version = conn.execute("SELECT max(version) FROM schema_version").fetchall()[0][0]
+    except duckdb.CatalogException:
+        raise TracekitError(
+            f"{path} is a DuckDB file but not a tracekit store (no schema_version table)"
+        ) from None
+    if version > known:
+        raise StoreTooNew(
+            f"{path} has schema version {version}; this tracekit knows up to {known}. "
+            "Upgrade tracekit (pip install -U tracekit)."
+        )
+    return version

@@ -1,0 +1,123 @@
+"""The store's one writer: migrations and appending decoded batches in a transaction."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from tracekit import queries
+from tracekit.errors import StoreLocked, TracekitError
+from tracekit.otlp.batches import DecodedBatch
+from tracekit.readonly import SAFE_CONFIG
+from tracekit.store import check_version, locked_message
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    """What one committed append wrote."""
+
+    batch_id: int
+    spans: int
+    logs: int
+    duplicates: int
+
+
+class WritableStore:
+    """The store opened read-write by the single writing process.
+
+    External access is off even here: the collector answers read-only queries on this same
+    database, and nothing it writes comes from files.
+    """
+
+    def __init__(self, path: Path, conn: duckdb.DuckDBPyConnection):
+        self.path = path
+        self.conn = conn
+        self._next_batch = conn.execute(
+            "SELECT coalesce(max(batch_id), 0) + 1 FROM ingest_batches"
+        ).fetchall()[0][0]
+
+    @classmethod
+    def open(cls, path: Path) -> WritableStore:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = duckdb.connect(os.fspath(path), config=dict(SAFE_CONFIG))
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise StoreLocked(
+                    locked_message(path, str(exc)).replace(", which offers no query endpoint", "")
+                    + " (DuckDB allows one writing process per store file)."
+                ) from None
+            raise TracekitError(f"cannot open {path} for writing: {exc}") from None
+        except duckdb.Error as exc:
+            raise TracekitError(f"cannot open {path} as a DuckDB store: {exc}") from None
+        conn.execute("SET lock_configuration = true")
+        migrate(conn)
+        check_version(conn, path)
+        return cls(path, conn)
+
+    def append(self, batch: DecodedBatch, source: str) -> AppendResult:
+        """Write the batch's spans and logs in one transaction and commit it."""
+        batch_id = self._next_batch
+        cur = self.conn.cursor()
+        spans = logs = duplicates = 0
+        try:
+            cur.execute("BEGIN")
+            if batch.spans is not None and batch.spans.num_rows:
+                cur.register("incoming_spans", batch.spans)
+                spans = cur.execute(queries.load("insert_spans"), {"batch_id": batch_id}).fetchall()[0][0]
+                duplicates = batch.spans.num_rows - spans
+                cur.unregister("incoming_spans")
+            if batch.logs is not None and batch.logs.num_rows:
+                cur.register("incoming_logs", batch.logs)
+                logs = cur.execute(queries.load("insert_logs"), {"batch_id": batch_id}).fetchall()[0][0]
+                cur.unregister("incoming_logs")
+            cur.execute(
+                queries.load("insert_batch"),
+                {"batch_id": batch_id, "source": source, "spans": spans, "logs": logs,
+                 "duplicates": duplicates},
+            )
+            cur.execute("COMMIT")
+        except BaseException:
+            try:
+                cur.execute("ROLLBACK")
+            except duckdb.Error:
+                pass
+            raise
+        finally:
+            cur.close()
+        self._next_batch += 1
+        return AppendResult(batch_id, spans, logs, duplicates)
+
+    def checkpoint(self) -> None:
+        self.conn.execute("CHECKPOINT")
+
+    def close(self) -> None:
+        try:
+            self.checkpoint()
+        finally:
+            self.conn.close()
+
+
+def migrate(conn: duckdb.DuckDBPyConnection) -> int:
+    """Apply every migration the store lacks, each in its own transaction."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version ("
+        "version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
+    )
+    current = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchall()[0][0]
+    for version, name, sql in queries.migrations():
+        if version <= current:
+            continue
+        conn.execute("BEGIN")
+        try:
+            conn.execute(sql)
+            conn.execute("INSERT INTO schema_version VALUES (?, ?, now())", [version, name])
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        current = version
+    return current
