@@ -87,3 +87,15 @@ class DecodedBatch:
     @property
     def log_count(self) -> int:
         return self.logs.num_rows if self.logs is not None else 0
+
+
+def concat(batches: list[DecodedBatch]) -> DecodedBatch:
+    """One batch holding the spans and logs of all `batches` (rejections are not kept)."""
+    if len(batches) == 1:
+        return batches[0]
+    spans = [b.spans for b in batches if b.spans is not None]
+    logs = [b.logs for b in batches if b.logs is not None]
+    return DecodedBatch(
+        spans=pa.concat_tables(spans) if spans else None,
+        logs=pa.concat_tables(logs) if logs else None,
+    )

@@ -1,0 +1,67 @@
+"""The local query endpoint: read-only SQL on the collector's store, answered in Arrow.
+
+DuckDB lets one process hold a store file for writing, so while the collector runs, readers
+(`tracekit sql`, the UI, reports) send their queries here. It listens on 127.0.0.1 on a
+port of its own choosing; the port and a bearer token are in `<store>.collector.json`,
+readable by the collector's user only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from concurrent.futures import Executor
+
+import orjson
+import pyarrow as pa
+from aiohttp import web
+
+from tracekit.errors import QueryError
+from tracekit.readonly import run_read_only
+from tracekit.remote import ARROW_STREAM
+from tracekit.writable import WritableStore
+
+MAX_TIMEOUT_S = 3600.0
+
+
+class QueryEndpoint:
+    def __init__(self, store: WritableStore, token: str, executor: Executor,
+                 default_timeout_s: float):
+        self.store = store
+        self.token = token
+        self.executor = executor
+        self.default_timeout_s = default_timeout_s
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=16 * 1024 * 1024)
+        app.router.add_post("/query", self.query)
+        return app
+
+    async def query(self, request: web.Request) -> web.Response:
+        offered = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(offered.encode(), f"Bearer {self.token}".encode()):
+            return web.json_response({"error": "missing or wrong query token"}, status=401)
+        try:
+            payload = orjson.loads(await request.read())
+            sql = payload["sql"]
+            params = payload.get("params")
+            timeout_s = min(float(payload.get("timeout_s") or self.default_timeout_s), MAX_TIMEOUT_S)
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            return web.json_response({"error": 'send JSON {"sql": "...", "params": [...]}'},
+                                     status=400)
+        loop = asyncio.get_running_loop()
+        try:
+            table = await loop.run_in_executor(self.executor, self._run, sql, params, timeout_s)
+        except QueryError as exc:
+            return web.json_response({"error": str(exc), "type": type(exc).__name__}, status=400)
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as stream:
+            stream.write_table(table)
+        return web.Response(body=sink.getvalue().to_pybytes(), content_type=ARROW_STREAM)
+
+    def _run(self, sql: str, params: list | dict | None, timeout_s: float) -> pa.Table:
+        cursor = self.store.conn.cursor()
+        try:
+            return run_read_only(cursor, sql, params, lambda rel: rel.to_arrow_table(), timeout_s)
+        finally:
+            cursor.close()

@@ -1,0 +1,149 @@
+"""The collector: writer, OTLP receivers and query endpoint, started and stopped in order.
+
+Start downstream first (store, writer), then the receivers; stop upstream first (receivers
+stop accepting), then drain the writer, checkpoint, close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import os
+import secrets
+import signal
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+
+from collectors.grpc_receiver import build_grpc_server
+from collectors.http_receiver import OtlpHttpReceiver
+from collectors.query_endpoint import QueryEndpoint
+from tracekit import discovery
+from tracekit.store import DEFAULT_TIMEOUT_S
+from tracekit.writable import WritableStore
+from tracekit.writer import Writer, WriterLimits
+
+log = logging.getLogger("tracekit.collector")
+
+
+@dataclass(frozen=True)
+class CollectorSettings:
+    db: Path = Path("tracekit.duckdb")
+    grpc: str = "127.0.0.1:4317"
+    http: str = "127.0.0.1:4318"
+    max_request_bytes: int = 64 * 1024 * 1024   # after decompression
+    limits: WriterLimits = field(default_factory=WriterLimits)
+    query_timeout_s: float = DEFAULT_TIMEOUT_S
+    shutdown_timeout_s: float = 10.0
+
+
+def split_address(address: str) -> tuple[str, int]:
+    """'host:port' or '[v6]:port' → (host, port); raises ValueError with a hint."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"address {address!r} is not HOST:PORT (e.g. 127.0.0.1:4317)")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Collector:
+    """A running collector; `await start()`, then `await stop()` (safe to call twice)."""
+
+    def __init__(self, settings: CollectorSettings, store: WritableStore):
+        self.settings = settings
+        self.store = store
+        self.writer = Writer(store, settings.limits)
+        self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="otlp-http")
+        self._grpc = None
+        self._runners: list[web.AppRunner] = []
+        self.grpc_address = ""
+        self.http_address = ""
+        self.query_url = ""
+        self._stopped = False
+
+    async def start(self) -> None:
+        for address in (self.settings.grpc, self.settings.http):
+            host, _ = split_address(address)
+            if not _is_loopback(host):
+                log.warning("listening on %s beyond localhost without TLS or auth: anyone who "
+                            "can reach it can write spans", address)
+        self.writer.start()
+        self._grpc, grpc_port = build_grpc_server(self.writer, self.settings.grpc,
+                                                  self.settings.max_request_bytes)
+        self._grpc.start()
+        grpc_host, _ = split_address(self.settings.grpc)
+        self.grpc_address = f"{grpc_host}:{grpc_port}"
+
+        http_host, http_port = split_address(self.settings.http)
+        receiver = OtlpHttpReceiver(self.writer, self.settings.max_request_bytes, self._executor)
+        # The receiver inflates gzip itself, bounded by the size limit (gzip bombs stop early).
+        port = await self._serve(receiver.app(), http_host, http_port, auto_decompress=False)
+        self.http_address = f"{http_host}:{port}"
+
+        token = secrets.token_urlsafe(32)
+        endpoint = QueryEndpoint(self.store, token, self._executor, self.settings.query_timeout_s)
+        query_port = await self._serve(endpoint.app(), "127.0.0.1", 0)
+        self.query_url = f"http://127.0.0.1:{query_port}/query"
+        discovery.publish(self.settings.db, discovery.CollectorEndpoint(
+            pid=os.getpid(), query_url=self.query_url, token=token,
+            grpc=self.grpc_address, http=self.http_address))
+
+    async def _serve(self, app: web.Application, host: str, port: int, **kwargs) -> int:
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, **kwargs)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port, reuse_address=True)
+        await site.start()
+        self._runners.append(runner)
+        return runner.addresses[-1][1]
+
+    async def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        discovery.withdraw(self.settings.db)
+        grace = self.settings.shutdown_timeout_s / 2
+        if self._grpc is not None:
+            stopping = self._grpc.stop(grace)
+            await asyncio.get_running_loop().run_in_executor(None, stopping.wait, grace)
+        for runner in reversed(self._runners):
+            await runner.cleanup()
+        await asyncio.get_running_loop().run_in_executor(
+            None, self.writer.shutdown, self.settings.shutdown_timeout_s)
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def build_collector(settings: CollectorSettings) -> Collector:
+    """Open the store for writing (migrating it) and build a collector on it."""
+    return Collector(settings, WritableStore.open(Path(settings.db)))
+
+
+async def serve(settings: CollectorSettings, announce=print) -> None:
+    """Run a collector until SIGINT or SIGTERM, then drain, commit and close."""
+    collector = build_collector(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await collector.start()
+        announce(f"tracekit collector: store {settings.db}")
+        announce(f"otlp-grpc {collector.grpc_address}")
+        announce(f"otlp-http {collector.http_address}")
+        announce("ready")
+        await stop.wait()
+    finally:
+        await collector.stop()
+        log.info("stopped: %d spans, %d logs committed, %d duplicate spans ignored",
+                 collector.writer.committed_spans, collector.writer.committed_logs,
+                 collector.writer.duplicate_spans)

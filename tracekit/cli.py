@@ -1,0 +1,163 @@
+"""The `tracekit` command line.
+
+Exit codes: 0 success, 1 a tracekit error (the message says what to do), 2 a usage error.
+Data goes to stdout; diagnostics and progress go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from tracekit import output
+from tracekit.errors import TracekitError
+from tracekit.store import DEFAULT_PATH, DEFAULT_TIMEOUT_S
+
+
+def _db(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", type=Path, default=Path(DEFAULT_PATH),
+                        help=f"the store file (default: ./{DEFAULT_PATH})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tracekit",
+        description="Collect OpenTelemetry traces and logs into DuckDB and follow workflows across them.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more to stderr")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    collect = commands.add_parser("collect", help="receive OTLP (gRPC and HTTP) into the store until stopped",
+                                  description="Receive OTLP traces and logs over gRPC and HTTP and "
+                                  "commit them to the store. Runs until SIGINT or SIGTERM.")
+    _db(collect)
+    collect.add_argument("--grpc", default="127.0.0.1:4317", metavar="HOST:PORT",
+                         help="OTLP/gRPC address (default 127.0.0.1:4317; port 0 picks one)")
+    collect.add_argument("--http", default="127.0.0.1:4318", metavar="HOST:PORT",
+                         help="OTLP/HTTP address (default 127.0.0.1:4318; port 0 picks one)")
+    collect.set_defaults(run=cmd_collect)
+
+    sql = commands.add_parser("sql", help="run read-only DuckDB SQL on the store",
+                              description="Run read-only DuckDB SQL on the store, also while a "
+                              "collector holds it. Tables: spans, logs, ingest_batches; views "
+                              "otel_traces, otel_logs.")
+    _db(sql)
+    sql.add_argument("--format", choices=output.FORMATS, default="table",
+                     help="table for people; csv, json or parquet for scripts")
+    sql.add_argument("--max-rows", type=int, default=40, help="rows shown by --format table")
+    sql.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
+                     help=f"stop the query after this many seconds (default {DEFAULT_TIMEOUT_S:g})")
+    sql.add_argument("query", metavar="QUERY", help="SQL, e.g. \"SELECT count(*) FROM spans\"")
+    sql.set_defaults(run=cmd_sql)
+
+    imp = commands.add_parser("import", help="import OTLP/JSON files (plain or .gz) into the store",
+                              description="Import OTLP/JSON files: one export request per file, "
+                              "or one per line as the OpenTelemetry Collector's file exporter "
+                              "writes them; plain or gzip.")
+    _db(imp)
+    imp.add_argument("--json", action="store_true", help="print the summary as JSON")
+    imp.add_argument("files", metavar="FILE", nargs="+", type=Path)
+    imp.set_defaults(run=cmd_import)
+
+    stats = commands.add_parser("stats", help="spans, logs, traces, services, time range and size of the store")
+    _db(stats)
+    stats.add_argument("--json", action="store_true", help="print as JSON")
+    stats.set_defaults(run=cmd_stats)
+    return parser
+
+
+def cmd_collect(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from collectors.service import CollectorSettings, serve
+
+    settings = CollectorSettings(db=args.db, grpc=args.grpc, http=args.http)
+
+    def announce(line: str) -> None:
+        print(line, flush=True)
+
+    asyncio.run(serve(settings, announce))
+    return 0
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    import tracekit
+
+    with tracekit.open(args.db, timeout_s=args.timeout) as store:
+        table = store.arrow(args.query)
+    output.write(table, args.format, max_rows=args.max_rows)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    from tracekit.importer import import_files, total_bytes
+    from tracekit.writable import WritableStore
+
+    store = WritableStore.open(args.db)
+    try:
+        with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                      TimeRemainingColumn(), transient=True,
+                      disable=not sys.stderr.isatty()) as progress:
+            task = progress.add_task("importing", total=total_bytes(args.files))
+            summary = import_files(args.files, store,
+                                   on_progress=lambda done: progress.update(task, completed=done))
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(summary.as_dict(), indent=2))
+    else:
+        print(f"imported {summary.files} file(s), {summary.documents} document(s): "
+              f"{summary.spans} spans, {summary.logs} logs stored; "
+              f"{summary.duplicate_spans} duplicate spans ignored")
+        for reason, n in summary.rejected.most_common():
+            print(f"  rejected {n} {reason}")
+        for reason, n in summary.skipped.most_common():
+            print(f"  skipped {n} {reason}")
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    import tracekit
+    from tracekit import queries
+
+    with tracekit.open(args.db) as store:
+        row = store.arrow(queries.load("stats")).to_pylist()[0]
+        row["size_bytes"] = store.size_on_disk()
+        row["store"] = str(args.db)
+    if args.json:
+        print(json.dumps(row, default=str, indent=2))
+        return 0
+    print(f"store           {row['store']} (schema v{row['schema_version']})")
+    print(f"spans           {row['spans']:,}")
+    print(f"traces          {row['traces']:,}")
+    print(f"logs            {row['logs']:,}")
+    print(f"services        {row['services']:,}")
+    print(f"spans from      {row['first_span'] or '-'}")
+    print(f"spans to        {row['last_span'] or '-'}")
+    print(f"size on disk    {row['size_bytes'] / 1048576:,.1f} MiB")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        return args.run(args)
+    except TracekitError as exc:
+        print(f"tracekit: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

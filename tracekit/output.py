@@ -1,0 +1,61 @@
+"""Query results on the terminal (a readable table) and for scripts (CSV, JSON, Parquet)."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from typing import BinaryIO
+
+import duckdb
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+FORMATS = ("table", "csv", "json", "parquet")
+
+
+def _flat(conn: duckdb.DuckDBPyConnection, table: pa.Table) -> pa.Table:
+    """VARIANT, lists, structs and maps as JSON text, so every format can hold them."""
+    rel = conn.from_arrow(table)
+    if not rel.columns:
+        return table
+    select = []
+    for name, dtype in zip(rel.columns, rel.types):
+        quoted = '"' + name.replace('"', '""') + '"'
+        type_name = str(dtype)
+        if type_name == "VARIANT" or type_name.endswith("[]") or type_name.startswith(("STRUCT", "MAP", "UNION")):
+            select.append(f"to_json({quoted})::VARCHAR AS {quoted}")
+        else:
+            select.append(quoted)
+    return rel.project(", ".join(select)).to_arrow_table()
+
+
+def write(table: pa.Table, fmt: str, out: BinaryIO | None = None, max_rows: int = 40) -> None:
+    """Write a result in one of FORMATS to `out` (stdout by default)."""
+    out = out or sys.stdout.buffer
+    conn = duckdb.connect()
+    try:
+        if fmt == "table":
+            rel = conn.from_arrow(table)
+            width = shutil.get_terminal_size((120, 40)).columns
+            sys.stdout.flush()
+            rel.show(max_width=width, max_rows=max_rows)
+            return
+        if fmt == "csv":
+            pa_csv.write_csv(_flat(conn, table), out)
+        elif fmt == "json":
+            # One JSON object per row, nested values as JSON (not as quoted JSON text).
+            conn.register("result", table)
+            rows = conn.sql("SELECT to_json(r)::VARCHAR FROM result AS r").fetchall()
+            out.write(b"[")
+            for i, (row,) in enumerate(rows):
+                out.write(b",\n" if i else b"\n")
+                out.write(row.encode())
+            out.write(b"\n]\n")
+        elif fmt == "parquet":
+            pq.write_table(_flat(conn, table), out)
+        else:
+            raise ValueError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
+        out.flush()
+    finally:
+        conn.close()

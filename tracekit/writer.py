@@ -1,0 +1,153 @@
+"""The group-commit writer: one thread owns the store connection and commits batches.
+
+Receivers hand decoded batches to `submit()` and get a future that resolves only after the
+transaction holding them has committed, so an export is acknowledged only once its data is
+in the DuckDB file. Batches that wait together are written in one transaction (group commit),
+which keeps commits few when many small exports arrive. The queue is bounded by items:
+past the bound `submit()` refuses with `Overloaded`, which receivers turn into a retryable
+answer (HTTP 503 + Retry-After, gRPC UNAVAILABLE) instead of letting memory grow.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+from tracekit.errors import Overloaded, WriterStopped
+from tracekit.otlp.batches import DecodedBatch, concat
+from tracekit.writable import AppendResult, WritableStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WriterLimits:
+    """Bounds of the writer queue and of one transaction."""
+
+    max_pending_items: int = 200_000   # spans + logs waiting; beyond this, refuse
+    max_items_per_commit: int = 50_000
+    retry_after_s: float = 1.0
+
+
+@dataclass
+class _Pending:
+    batch: DecodedBatch
+    source: str
+    future: Future
+
+    @property
+    def items(self) -> int:
+        return self.batch.span_count + self.batch.log_count
+
+
+class Writer:
+    """Owns the WritableStore; safe to call `submit()` from any thread."""
+
+    def __init__(self, store: WritableStore, limits: WriterLimits | None = None):
+        self.store = store
+        self.limits = limits or WriterLimits()
+        self._queue: deque[_Pending] = deque()
+        self._pending_items = 0
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._failed: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="tracekit-writer", daemon=True)
+        self.committed_spans = 0
+        self.committed_logs = 0
+        self.duplicate_spans = 0
+        self.refused_items = 0
+
+    def start(self) -> Writer:
+        self._thread.start()
+        return self
+
+    def submit(self, batch: DecodedBatch, source: str) -> Future:
+        """Queue a batch; the future gives its AppendResult once committed."""
+        pending = _Pending(batch, source, Future())
+        with self._cond:
+            if self._stopping or self._failed is not None:
+                raise WriterStopped("the collector is shutting down; retry against the next one")
+            if self._pending_items and self._pending_items + pending.items > self.limits.max_pending_items:
+                self.refused_items += pending.items
+                raise Overloaded(
+                    f"writer is behind ({self._pending_items} items waiting); retry later",
+                    self.limits.retry_after_s,
+                )
+            self._queue.append(pending)
+            self._pending_items += pending.items
+            self._cond.notify()
+        return pending.future
+
+    @property
+    def pending_items(self) -> int:
+        return self._pending_items
+
+    def shutdown(self, timeout_s: float = 10.0) -> bool:
+        """Commit everything queued, then checkpoint and close the store. Safe to call twice."""
+        with self._cond:
+            already = self._stopping
+            self._stopping = True
+            self._cond.notify_all()
+        if already:
+            self._thread.join(timeout_s)
+            return not self._thread.is_alive()
+        if self._thread.is_alive():
+            self._thread.join(timeout_s)
+        elif self._thread.ident is None:
+            self._drain()
+        closed = not self._thread.is_alive()
+        if closed:
+            self.store.close()
+        return closed
+
+    def _take(self) -> list[_Pending]:
+        with self._cond:
+            while not self._queue and not self._stopping:
+                self._cond.wait()
+            taken: list[_Pending] = []
+            items = 0
+            while self._queue and (not taken or items + self._queue[0].items <= self.limits.max_items_per_commit):
+                pending = self._queue.popleft()
+                taken.append(pending)
+                items += pending.items
+            return taken
+
+    def _run(self) -> None:
+        while True:
+            taken = self._take()
+            if not taken:
+                return  # stopping and nothing left
+            self._commit(taken)
+
+    def _drain(self) -> None:
+        while self._queue:
+            self._commit(self._take())
+
+    def _commit(self, taken: list[_Pending]) -> None:
+        started = time.perf_counter()
+        merged = concat([p.batch for p in taken])
+        source = taken[0].source if len({p.source for p in taken}) == 1 else "mixed"
+        try:
+            result = self.store.append(merged, source)
+        except BaseException as exc:  # the store failed: nothing in `taken` was committed
+            log.error("writing %d batches failed: %s", len(taken), exc)
+            for pending in taken:
+                pending.future.set_exception(exc)
+        else:
+            self.committed_spans += result.spans
+            self.committed_logs += result.logs
+            self.duplicate_spans += result.duplicates
+            for pending in taken:
+                pending.future.set_result(result)
+            log.debug("committed %d spans, %d logs in %.1f ms", result.spans, result.logs,
+                      1000 * (time.perf_counter() - started))
+        finally:
+            with self._cond:
+                self._pending_items -= sum(p.items for p in taken)
+
+
+__all__ = ["AppendResult", "Writer", "WriterLimits"]
