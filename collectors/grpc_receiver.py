@@ -1,62 +1,64 @@
-"""OTLP/gRPC: TraceService and LogsService; MetricsService answers UNIMPLEMENTED."""
+"""OTLP/gRPC: TraceService and LogsService; MetricsService answers UNIMPLEMENTED.
+
+Handlers take the raw request bytes and parse them here, so a malformed message gets
+INVALID_ARGUMENT with a reason rather than gRPC's generic deserialisation failure.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
-from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc
-from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+from google.protobuf.message import DecodeError as ProtobufDecodeError
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from collectors.ingest import METRICS_UNSUPPORTED, accept_logs, accept_traces
+from collectors.ingest import METRICS_UNSUPPORTED, Accepted, accept_logs, accept_traces
 from tracekit.errors import Overloaded, WriterStopped
 from tracekit.writer import Writer
 
 log = logging.getLogger(__name__)
 
+TRACE_SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
+LOGS_SERVICE = "opentelemetry.proto.collector.logs.v1.LogsService"
+METRICS_SERVICE = "opentelemetry.proto.collector.metrics.v1.MetricsService"
 
-def _export(accept, writer: Writer, request, context: grpc.ServicerContext):
-    try:
-        accepted = accept(writer, request, "otlp-grpc")
-    except Overloaded as exc:
-        # UNAVAILABLE is retryable for every OTLP exporter, with its own backoff.
-        context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
-    except WriterStopped as exc:
-        context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
-    if accepted.committed is not None:
+
+def _export_handler(writer: Writer, message_type: type,
+                    accept: Callable[..., Accepted]) -> grpc.RpcMethodHandler:
+    def export(data: bytes, context: grpc.ServicerContext) -> bytes:
         try:
-            accepted.committed.result()
-        except Exception as exc:  # the commit failed: nothing of this request is stored
-            log.error("commit failed: %s", exc)
-            context.abort(grpc.StatusCode.UNAVAILABLE, f"the store could not commit: {exc}")
-    return accepted.response
+            request = message_type.FromString(data)
+        except (ProtobufDecodeError, RecursionError, ValueError) as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                          f"not a valid {message_type.__name__}: {exc}")
+        try:
+            accepted = accept(writer, request, "otlp-grpc")
+        except (Overloaded, WriterStopped) as exc:
+            # UNAVAILABLE is retryable for every OTLP exporter, with its own backoff.
+            context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+        if accepted.committed is not None:
+            try:
+                accepted.committed.result()
+            except Exception as exc:  # the commit failed: nothing of this request is stored
+                log.error("commit failed: %s", exc)
+                context.abort(grpc.StatusCode.UNAVAILABLE, f"the store could not commit: {exc}")
+        return accepted.response.SerializeToString()
+
+    return grpc.unary_unary_rpc_method_handler(export)
 
 
-class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
-    def __init__(self, writer: Writer):
-        self.writer = writer
-
-    def Export(self, request, context):  # noqa: N802 - gRPC method name
-        return _export(accept_traces, self.writer, request, context)
-
-
-class LogsService(logs_service_pb2_grpc.LogsServiceServicer):
-    def __init__(self, writer: Writer):
-        self.writer = writer
-
-    def Export(self, request, context):  # noqa: N802
-        return _export(accept_logs, self.writer, request, context)
-
-
-class MetricsService(metrics_service_pb2_grpc.MetricsServiceServicer):
-    def Export(self, request, context):  # noqa: N802
+def _metrics_handler() -> grpc.RpcMethodHandler:
+    def export(data: bytes, context: grpc.ServicerContext) -> bytes:
         context.abort(grpc.StatusCode.UNIMPLEMENTED, METRICS_UNSUPPORTED)
+
+    return grpc.unary_unary_rpc_method_handler(export)
 
 
 def build_grpc_server(writer: Writer, address: str, max_message_bytes: int) -> tuple[grpc.Server, int]:
-    """A started-ready gRPC server bound to `address`; returns it and the bound port."""
+    """A gRPC server bound to `address` (not yet started) and its bound port."""
     server = grpc.server(
         ThreadPoolExecutor(max_workers=16, thread_name_prefix="otlp-grpc"),
         options=[
@@ -64,10 +66,17 @@ def build_grpc_server(writer: Writer, address: str, max_message_bytes: int) -> t
             ("grpc.so_reuseport", 0),
         ],
     )
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(TraceService(writer), server)
-    logs_service_pb2_grpc.add_LogsServiceServicer_to_server(LogsService(writer), server)
-    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(MetricsService(), server)
-    port = server.add_insecure_port(address)
+    server.add_generic_rpc_handlers([
+        grpc.method_handlers_generic_handler(TRACE_SERVICE, {
+            "Export": _export_handler(writer, ExportTraceServiceRequest, accept_traces)}),
+        grpc.method_handlers_generic_handler(LOGS_SERVICE, {
+            "Export": _export_handler(writer, ExportLogsServiceRequest, accept_logs)}),
+        grpc.method_handlers_generic_handler(METRICS_SERVICE, {"Export": _metrics_handler()}),
+    ])
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError as exc:
+        raise OSError(f"cannot listen for OTLP/gRPC on {address}: {exc}") from None
     if port == 0:
         raise OSError(f"cannot listen for OTLP/gRPC on {address}: address in use or not local")
     return server, port
