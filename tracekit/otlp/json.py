@@ -69,7 +69,10 @@ def parse_document(data: bytes | str) -> dict:
 
 
 def traces_request(document: dict) -> ExportTraceServiceRequest:
-    """An ExportTraceServiceRequest from a decoded OTLP/JSON document."""
+    """An ExportTraceServiceRequest from a decoded OTLP/JSON document.
+
+    The document is consumed: its ids are re-encoded in place (no copy on the hot path).
+    """
     _fix_ids(document, "resourceSpans", "scopeSpans", "spans")
     if "resource_spans" in document:
         _fix_ids(document, "resource_spans", "scope_spans", "spans")
@@ -77,7 +80,7 @@ def traces_request(document: dict) -> ExportTraceServiceRequest:
 
 
 def logs_request(document: dict) -> ExportLogsServiceRequest:
-    """An ExportLogsServiceRequest from a decoded OTLP/JSON document."""
+    """An ExportLogsServiceRequest from a decoded OTLP/JSON document (consumed, as above)."""
     _fix_ids(document, "resourceLogs", "scopeLogs", "logRecords")
     if "resource_logs" in document:
         _fix_ids(document, "resource_logs", "scope_logs", "log_records")

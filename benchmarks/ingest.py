@@ -1,0 +1,570 @@
+"""Ingest benchmark: how many spans/s the collector acknowledges after commit, and at what cost.
+
+    . .venv/bin/activate
+    python benchmarks/ingest.py                      # 3 runs x 3 transports x 8 s, a table
+    python benchmarks/ingest.py --json               # the same figures as JSON
+    python benchmarks/ingest.py --seconds 20 --runs 5 --transports grpc,http-json
+
+For each transport (OTLP/gRPC, OTLP/HTTP protobuf, OTLP/HTTP JSON) and each run, a fresh
+`tracekit collect` process gets a fresh store, and a load client in another process sends
+pre-encoded requests from a few concurrent senders for a fixed time. The collector answers
+only after the DuckDB commit, so acknowledged spans/s is committed spans/s. Alongside:
+export latency (p50, p99), the collector's peak RSS and CPU seconds, and the store's bytes
+per span after the collector checkpointed and exited.
+
+The "limit" is the same payloads parsed, decoded and appended in one process with no
+network; "decode" is parse + decode alone. Requests look like a shop's microservices
+(4 services, every span kind, typed attributes, errors with exception events, consumer spans
+linked to producers). Every request sent carries fresh random trace and span ids, written
+into the pre-encoded bytes before timing, so no span is dropped as a duplicate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import math
+import multiprocessing
+import os
+import random
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from itertools import cycle, islice
+from pathlib import Path
+
+import aiohttp
+import grpc
+import orjson
+from google.protobuf import json_format
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
+
+import tracekit
+from tracekit.otlp import json as otlp_json
+from tracekit.otlp.batches import concat
+from tracekit.otlp.decode import decode_traces
+
+TRANSPORTS = ("grpc", "http-protobuf", "http-json")
+EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+TRACEKIT = str(Path(sys.executable).with_name("tracekit"))
+TEMPLATES = 8                 # distinct request shapes; every request sent is a copy with fresh ids
+LIMIT_SPANS = 200_000         # spans decoded and appended per limit run
+SPANS_PER_APPEND = 50_000     # the collector's max_items_per_commit
+POOL_HEADROOM = 1.5           # pool = decode rate x seconds x this; the collector cannot outrun decode
+ERROR_RATE = 0.02
+
+# --- Payloads ------------------------------------------------------------------------------
+
+SERVICES = ("frontend", "checkout", "payments", "shipping")
+SERVER, CLIENT, INTERNAL = Span.SPAN_KIND_SERVER, Span.SPAN_KIND_CLIENT, Span.SPAN_KIND_INTERNAL
+PRODUCER, CONSUMER = Span.SPAN_KIND_PRODUCER, Span.SPAN_KIND_CONSUMER
+HTTP_SERVER = ("opentelemetry.instrumentation.asgi", "0.59b0")
+HTTP_CLIENT = ("opentelemetry.instrumentation.httpx", "0.59b0")
+DB_CLIENT = ("opentelemetry.instrumentation.asyncpg", "0.59b0")
+KAFKA = ("opentelemetry.instrumentation.aiokafka", "0.59b0")
+APP = ("shop.app", "3.4.1")
+STACKTRACE = "Traceback (most recent call last):\n" + "".join(
+    f'  File "/app/shop/{m}.py", line {n}, in {f}\n    result = await {f}(order)\n'
+    for m, n, f in (("api", 88, "create_order"), ("pricing", 214, "price_cart"), ("db", 51, "execute"))
+) + "asyncpg.exceptions.DeadlockDetectedError: deadlock detected\n"
+
+
+def any_value(value: object) -> AnyValue:
+    if isinstance(value, bool):
+        return AnyValue(bool_value=value)
+    if isinstance(value, int):
+        return AnyValue(int_value=value)
+    if isinstance(value, float):
+        return AnyValue(double_value=value)
+    return AnyValue(string_value=value)
+
+
+def key_values(attrs: dict) -> list[KeyValue]:
+    return [KeyValue(key=k, value=any_value(v)) for k, v in attrs.items()]
+
+
+def resource(service: str, rng: random.Random) -> Resource:
+    return Resource(attributes=key_values({
+        "service.name": service, "service.namespace": "shop", "service.version": "3.4.1",
+        "service.instance.id": rng.randbytes(16).hex(),
+        "host.name": f"{service}-7d9f8b6c4-{rng.randbytes(3).hex()}",
+        "deployment.environment.name": "production", "telemetry.sdk.name": "opentelemetry",
+        "telemetry.sdk.language": "python", "telemetry.sdk.version": "1.38.0",
+    }))
+
+
+class Workflow:
+    """The spans of one order as instrumented services would emit them."""
+
+    def __init__(self, rng: random.Random, start_ns: int):
+        self.rng = rng
+        self.start_ns = start_ns
+        self.spans: list[tuple[str, tuple[str, str], Span]] = []
+
+    def span(self, service, scope, name, kind, parent, at_ms, ms, attrs, links=()) -> Span:
+        rng = self.rng
+        start = self.start_ns + int(at_ms * 1e6)
+        span = Span(
+            trace_id=parent.trace_id if parent else rng.randbytes(16),
+            span_id=rng.randbytes(8), parent_span_id=parent.span_id if parent else b"",
+            name=name, kind=kind, start_time_unix_nano=start,
+            end_time_unix_nano=start + int(ms * rng.uniform(0.5, 2.0) * 1e6),
+            attributes=key_values(attrs), links=links, flags=0x101,
+        )
+        if rng.random() < ERROR_RATE:
+            span.status.CopyFrom(Status(code=Status.STATUS_CODE_ERROR, message="deadlock detected"))
+            span.events.add(name="exception", time_unix_nano=span.end_time_unix_nano,
+                            attributes=key_values({
+                                "exception.type": "asyncpg.exceptions.DeadlockDetectedError",
+                                "exception.message": "deadlock detected", "exception.stacktrace": STACKTRACE}))
+        self.spans.append((service, scope, span))
+        return span
+
+
+def order_workflow(rng: random.Random, now_ns: int) -> list:
+    """Two traces: placing an order across three services, and shipping it from a Kafka topic."""
+    w = Workflow(rng, now_ns - rng.randrange(5_000_000_000))
+    order_id = f"ord-{rng.randrange(10**9):09d}"
+    items, total = rng.randrange(1, 12), round(rng.uniform(5, 900), 2)
+
+    def http_client(service, parent, at, ms, host, path):
+        return w.span(service, HTTP_CLIENT, "POST", CLIENT, parent, at, ms, {
+            "http.request.method": "POST", "url.full": f"http://{host}:8080{path}",
+            "server.address": host, "server.port": 8080, "http.response.status_code": 200,
+            "http.request.resend_count": 0, "network.protocol.version": "1.1", "order.id": order_id})
+
+    def http_server(service, parent, at, ms, route, status=200):
+        return w.span(service, HTTP_SERVER, f"POST {route}", SERVER, parent, at, ms, {
+            "http.request.method": "POST", "http.route": route, "url.path": route,
+            "url.scheme": "http", "http.response.status_code": status,
+            "server.address": f"{service}.shop.svc", "client.address": "10.42.3.17", "order.id": order_id})
+
+    def db(service, parent, at, ms, table):
+        return w.span(service, DB_CLIENT, f"INSERT shop.{table}", CLIENT, parent, at, ms, {
+            "db.system.name": "postgresql", "db.namespace": "shop", "db.operation.name": "INSERT",
+            "db.collection.name": table, "db.query.text": f"INSERT INTO {table} (id, body) VALUES ($1, $2)",
+            "server.address": "pg-primary.shop.svc", "server.port": 5432, "db.response.returned_rows": 1})
+
+    root = http_server("frontend", None, 0, 120, "/api/orders", 201)
+    root.attributes.extend(key_values({"user_agent.original": "Mozilla/5.0 (X11; Linux x86_64) Firefox/131.0",
+                                       "shop.user.authenticated": rng.random() < 0.7}))
+    call = http_client("frontend", root, 2, 110, "checkout.shop.svc", "/orders")
+    checkout = http_server("checkout", call, 3, 105, "/orders")
+    w.span("checkout", APP, "price cart", INTERNAL, checkout, 4, 8, {
+        "order.id": order_id, "order.item_count": items, "order.total": total, "order.currency": "EUR",
+        "cart.cache_hit": rng.random() < 0.8, "pricing.rules_evaluated": rng.randrange(3, 40),
+        "shop.tenant": "eu-west", "code.function.name": "shop.pricing.price_cart"})
+    db("checkout", checkout, 13, 6, "orders")
+    pay = http_client("checkout", checkout, 20, 60, "payments.shop.svc", "/v1/charges")
+    charge = http_server("payments", pay, 21, 58, "/v1/charges")
+    http_client("payments", charge, 23, 50, "api.psp.example", "/v1/payment_intents")
+    db("payments", charge, 75, 4, "charges")
+    publish = w.span("checkout", KAFKA, "send orders", PRODUCER, checkout, 85, 3, {
+        "messaging.system": "kafka", "messaging.destination.name": "orders",
+        "messaging.operation.type": "send", "messaging.operation.name": "send",
+        "messaging.kafka.message.key": order_id, "messaging.destination.partition.id": str(rng.randrange(12)),
+        "server.address": "kafka-0.shop.svc", "order.id": order_id})
+    link = Span.Link(trace_id=publish.trace_id, span_id=publish.span_id, flags=0x101)
+    consume = w.span("shipping", KAFKA, "process orders", CONSUMER, None, 400, 40, {
+        "messaging.system": "kafka", "messaging.destination.name": "orders",
+        "messaging.operation.type": "process", "messaging.consumer.group.name": "shipping",
+        "messaging.kafka.offset": rng.randrange(10**8), "messaging.kafka.message.key": order_id,
+        "messaging.batch.message_count": 1, "order.id": order_id}, links=[link])
+    w.span("shipping", APP, "plan shipment", INTERNAL, consume, 402, 15, {
+        "order.id": order_id, "shipment.carrier": rng.choice(("dhl", "ups", "gls")),
+        "shipment.weight_kg": round(rng.uniform(0.2, 30), 3), "shipment.express": rng.random() < 0.1,
+        "shipment.parcels": rng.randrange(1, 4), "order.item_count": items,
+        "shop.tenant": "eu-west", "code.function.name": "shop.shipping.plan"})
+    db("shipping", consume, 420, 5, "shipments")
+    return w.spans
+
+
+def build_request(rng: random.Random, n_spans: int) -> ExportTraceServiceRequest:
+    """n_spans spans of whole orders (the last one cut short), one ResourceSpans per service."""
+    now = time.time_ns()
+    spans: list = []
+    while len(spans) < n_spans:
+        spans.extend(order_workflow(rng, now))
+    grouped: dict[str, dict[tuple, list[Span]]] = {s: {} for s in SERVICES}
+    for service, scope, span in spans[:n_spans]:
+        grouped[service].setdefault(scope, []).append(span)
+    return ExportTraceServiceRequest(resource_spans=[
+        ResourceSpans(resource=resource(service, rng), scope_spans=[
+            ScopeSpans(scope=InstrumentationScope(name=name, version=version), spans=spans)
+            for (name, version), spans in scopes.items()])
+        for service, scopes in grouped.items() if scopes
+    ])
+
+
+def to_otlp_json(request: ExportTraceServiceRequest) -> bytes:
+    """OTLP/JSON: the protobuf JSON mapping with integer enums and ids in lowercase hex."""
+    document = json_format.MessageToDict(request, use_integers_for_enums=True)
+    for resource_spans in document["resourceSpans"]:
+        for scope_spans in resource_spans["scopeSpans"]:
+            for span in scope_spans["spans"]:
+                for obj in (span, *span.get("links", ())):
+                    for key in ("traceId", "spanId", "parentSpanId"):
+                        if key in obj:
+                            obj[key] = base64_to_hex(obj[key])
+    return orjson.dumps(document)
+
+
+def base64_to_hex(text: str) -> str:
+    return base64.b64decode(text).hex()
+
+
+@dataclass(frozen=True)
+class Template:
+    """An encoded request plus where each of its ids sits, so copies get fresh ids cheaply."""
+
+    data: bytes
+    slots: list[tuple[int, list[int]]]   # (id length in bytes, offsets of that id in data)
+    hex_ids: bool
+
+    @classmethod
+    def of(cls, request: ExportTraceServiceRequest, data: bytes, hex_ids: bool) -> Template:
+        ids = [id_ for id_ in all_ids(request) if id_]
+        slots = []
+        for value in set(ids):
+            needle = value.hex().encode() if hex_ids else value
+            slots.append((len(value), [m.start() for m in re.finditer(re.escape(needle), data)]))
+        assert sum(len(offsets) for _, offsets in slots) == len(ids), "an id is not where expected"
+        return cls(data, slots, hex_ids)
+
+    def fresh_copy(self, rng: random.Random) -> bytes:
+        buf = bytearray(self.data)
+        for length, offsets in self.slots:
+            new = rng.randbytes(length)
+            if self.hex_ids:
+                new = new.hex().encode()
+            for offset in offsets:
+                buf[offset:offset + len(new)] = new
+        return bytes(buf)
+
+
+def all_ids(request: ExportTraceServiceRequest):
+    for resource_spans in request.resource_spans:
+        for scope_spans in resource_spans.scope_spans:
+            for span in scope_spans.spans:
+                yield from (span.trace_id, span.span_id, span.parent_span_id)
+                for link in span.links:
+                    yield from (link.trace_id, link.span_id)
+
+
+def build_templates(spans_per_request: int) -> dict[str, list[Template]]:
+    rng = random.Random(42)
+    requests = [build_request(rng, spans_per_request) for _ in range(TEMPLATES)]
+    return {
+        "protobuf": [Template.of(r, r.SerializeToString(), hex_ids=False) for r in requests],
+        "json": [Template.of(r, to_otlp_json(r), hex_ids=True) for r in requests],
+    }
+
+
+def fresh_copies(templates: list[Template], count: int) -> list[bytes]:
+    rng = random.Random()
+    return [t.fresh_copy(rng) for t in islice(cycle(templates), count)]
+
+
+# --- The limit: decode and append in one process, no network --------------------------------
+
+def decode_protobuf(data: bytes):
+    return decode_traces(ExportTraceServiceRequest.FromString(data))
+
+
+def decode_json(data: bytes):
+    return decode_traces(otlp_json.traces_request(otlp_json.parse_document(data)))
+
+
+def spans_per_second(decode, payloads: list[bytes], spans_per_request: int) -> float:
+    started = time.perf_counter()
+    for data in payloads:
+        decode(data)
+    return len(payloads) * spans_per_request / (time.perf_counter() - started)
+
+
+def measure_limit(templates: dict, spans_per_request: int, workdir: Path) -> dict:
+    count = math.ceil(LIMIT_SPANS / spans_per_request)
+    payloads = fresh_copies(templates["protobuf"], count)
+    path = workdir / "limit.duckdb"
+    store = tracekit.open(path, write=True)
+    started = time.perf_counter()
+    pending: list = []
+    for data in payloads:
+        pending.append(decode_protobuf(data))
+        if len(pending) * spans_per_request >= SPANS_PER_APPEND:
+            store.append(concat(pending), "benchmark")
+            pending = []
+    if pending:
+        store.append(concat(pending), "benchmark")
+    limit = count * spans_per_request / (time.perf_counter() - started)
+    store.close()
+    with tracekit.open(path) as reader:
+        disk = reader.size_on_disk() / reader.scalar("SELECT count(*) FROM spans")
+    path.unlink()
+    return {
+        "limit_spans_per_s": limit,
+        "decode_protobuf_spans_per_s": spans_per_second(decode_protobuf, payloads, spans_per_request),
+        "decode_json_spans_per_s": spans_per_second(
+            decode_json, fresh_copies(templates["json"], count // 4), spans_per_request),
+        "disk_bytes_per_span": disk,
+    }
+
+
+# --- The collector under test -----------------------------------------------------------------
+
+class Collector:
+    """`tracekit collect` on a fresh store, with its CPU time and peak RSS read from /proc."""
+
+    def __init__(self, db: Path, log: Path):
+        self.log = log
+        with log.open("w") as stderr:
+            self.proc = subprocess.Popen(
+                [TRACEKIT, "collect", "--db", str(db), "--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0"],
+                stdout=subprocess.PIPE, stderr=stderr, text=True)
+        self.addresses: dict[str, str] = {}
+        for line in self.proc.stdout:
+            word, _, rest = line.strip().partition(" ")
+            if word == "ready":
+                return
+            self.addresses[word] = rest
+        raise RuntimeError(f"collector exited before ready:\n{log.read_text()}")
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")   # utime + stime
+
+    def peak_rss_mib(self) -> float:
+        status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        return int(re.search(r"^VmHWM:\s+(\d+) kB", status, re.M).group(1)) / 1024
+
+    def stop(self) -> int:
+        """SIGTERM: the collector drains, checkpoints and exits; its log's warnings are counted."""
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout=120)
+        if code != 0:
+            raise RuntimeError(f"collector exited {code}:\n{self.log.read_text()}")
+        return sum(1 for line in self.log.read_text().splitlines()
+                   if re.search(r"\b(WARNING|ERROR|CRITICAL|Traceback)\b", line))
+
+
+# --- The load client (runs in its own process) ---------------------------------------------
+
+async def grpc_sender(address: str):
+    channel = grpc.aio.insecure_channel(address)
+    await channel.channel_ready()
+    export = channel.unary_unary(EXPORT_METHOD, request_serializer=lambda body: body,
+                                 response_deserializer=ExportTraceServiceResponse.FromString)
+
+    async def send(body: bytes) -> tuple[str, int]:
+        try:
+            response = await export(body, timeout=60)
+        except grpc.aio.AioRpcError as exc:
+            return exc.code().name, 0
+        return "OK", response.partial_success.rejected_spans
+    return send, channel.close
+
+
+async def http_sender(address: str, content_type: str, concurrency: int):
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency))
+    url, headers = f"http://{address}/v1/traces", {"Content-Type": content_type}
+
+    async def send(body: bytes) -> tuple[str, int]:
+        async with session.post(url, data=body, headers=headers) as response:
+            payload = await response.read()
+        if response.status != 200:
+            return f"HTTP {response.status}", 0
+        if content_type == "application/json":
+            return "OK", int(orjson.loads(payload).get("partialSuccess", {}).get("rejectedSpans", 0))
+        return "OK", ExportTraceServiceResponse.FromString(payload).partial_success.rejected_spans
+    return send, session.close
+
+
+async def drive(conn, transport: str, address: str, pool: list[bytes], spans_per_request: int,
+                seconds: float, concurrency: int) -> dict:
+    if transport == "grpc":
+        send, close = await grpc_sender(address)
+    else:
+        content_type = "application/json" if transport == "http-json" else "application/x-protobuf"
+        send, close = await http_sender(address, content_type, concurrency)
+    bodies = iter(pool)
+    latencies: list[float] = []
+    failures: dict[str, int] = {}
+    acked = 0
+
+    async def sender() -> None:
+        nonlocal acked
+        for body in bodies:   # one iterator shared by all senders
+            if time.perf_counter() >= deadline:
+                return
+            sent = time.perf_counter()
+            outcome, rejected = await send(body)
+            latencies.append(time.perf_counter() - sent)
+            if outcome == "OK":
+                acked += spans_per_request - rejected
+            else:
+                failures[outcome] = failures.get(outcome, 0) + 1
+
+    conn.send("go")
+    started = time.perf_counter()
+    deadline = started + seconds
+    await asyncio.gather(*(sender() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    await close()
+    return {"acked_spans": acked, "requests": len(latencies), "failures": failures,
+            "elapsed_s": elapsed, "latencies": latencies, "pool_exhausted": time.perf_counter() < deadline}
+
+
+def load_client(conn, transport, address, templates, count, spans_per_request, seconds, concurrency):
+    pool = fresh_copies(templates, count)
+    conn.send(asyncio.run(drive(conn, transport, address, pool, spans_per_request, seconds, concurrency)))
+
+
+# --- One run of one transport ---------------------------------------------------------------
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
+
+
+def run_transport(transport: str, templates: list[Template], count: int, args, workdir: Path) -> dict:
+    db = workdir / f"{transport}.duckdb"
+    collector = Collector(db, workdir / f"{transport}.log")
+    address = collector.addresses["otlp-grpc" if transport == "grpc" else "otlp-http"]
+    spawn = multiprocessing.get_context("spawn")
+    ours, theirs = spawn.Pipe()
+    client = spawn.Process(target=load_client, args=(
+        theirs, transport, address, templates, count, args.spans_per_request, args.seconds, args.senders))
+    try:
+        client.start()
+        theirs.close()
+        assert ours.recv() == "go"
+        cpu_before = collector.cpu_seconds()
+        result = ours.recv()
+        cpu = collector.cpu_seconds() - cpu_before
+        peak_rss = collector.peak_rss_mib()
+        client.join()
+    finally:
+        log_warnings = collector.stop()
+    with tracekit.open(db) as store:
+        stored, size = store.scalar("SELECT count(*) FROM spans"), store.size_on_disk()
+    db.unlink()
+    latencies = result.pop("latencies")
+    return {
+        **result,
+        "spans_per_s": result["acked_spans"] / result["elapsed_s"],
+        "p50_ms": 1000 * percentile(latencies, 0.50),
+        "p99_ms": 1000 * percentile(latencies, 0.99),
+        "cpu_s": cpu, "cores": cpu / result["elapsed_s"], "peak_rss_mib": peak_rss,
+        "stored_spans": stored, "disk_bytes_per_span": size / stored,
+        "collector_log_warnings": log_warnings,
+    }
+
+
+# --- Report ---------------------------------------------------------------------------------
+
+def spread(runs: list[dict], key: str) -> dict:
+    values = [run[key] for run in runs]
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def summarize(runs: list[dict], keys: list[str]) -> dict:
+    return {key: spread(runs, key) for key in keys}
+
+
+def fmt(figure: dict, digits: int = 0) -> str:
+    return (f"{figure['median']:,.{digits}f} [{figure['min']:,.{digits}f}-{figure['max']:,.{digits}f}]")
+
+
+def print_table(report: dict) -> None:
+    config, payload, limit = report["config"], report["payload"], report["limit"]
+    print(f"tracekit ingest: {config['spans_per_request']} spans/request, {config['senders']} senders, "
+          f"{config['seconds']:g} s x {config['runs']} runs, {os.cpu_count()} CPUs; median [min-max]")
+    print(f"payload: {payload['protobuf_bytes_per_span']:.0f} B/span OTLP protobuf, "
+          f"{payload['json_bytes_per_span']:.0f} B/span OTLP/JSON\n")
+    print(f"{'transport':<14}{'spans/s acked':>26}{'of limit':>9}{'p50 ms':>9}{'p99 ms':>22}"
+          f"{'peak RSS MiB':>15}{'CPU s':>8}{'cores':>7}{'disk B/span':>13}{'failed':>8}{'unstored':>10}"
+          f"{'log warn':>10}")
+    for name, t in report["transports"].items():
+        print(f"{name:<14}{fmt(t['spans_per_s']):>26}"
+              f"{t['spans_per_s']['median'] / limit['limit_spans_per_s']['median']:>9.2f}"
+              f"{t['p50_ms']['median']:>9.1f}{fmt(t['p99_ms'], 1):>22}{t['peak_rss_mib']['max']:>15.0f}"
+              f"{t['cpu_s']['median']:>8.1f}{t['cores']['median']:>7.2f}{t['disk_bytes_per_span']['median']:>13.0f}"
+              f"{t['failed_requests']:>8}{t['unstored_spans']:>10}{t['collector_log_warnings']:>10}")
+    print(f"\n{'limit: decode + append, 1 process':<36}{fmt(limit['limit_spans_per_s']):>26} spans/s"
+          f"   disk {limit['disk_bytes_per_span']['median']:.0f} B/span")
+    print(f"{'decode only, protobuf':<36}{fmt(limit['decode_protobuf_spans_per_s']):>26} spans/s")
+    print(f"{'decode only, OTLP/JSON':<36}{fmt(limit['decode_json_spans_per_s']):>26} spans/s")
+    for name, t in report["transports"].items():
+        if t["pool_exhausted_runs"]:
+            print(f"{name}: {t['pool_exhausted_runs']} run(s) sent every pre-encoded request before "
+                  "the time was up (spans/s is over the shorter time)")
+
+
+def transport_summary(runs: list[dict]) -> dict:
+    return {
+        **summarize(runs, ["spans_per_s", "p50_ms", "p99_ms", "cpu_s", "cores", "peak_rss_mib",
+                           "disk_bytes_per_span"]),
+        "failed_requests": sum(sum(run["failures"].values()) for run in runs),
+        "unstored_spans": sum(run["acked_spans"] - run["stored_spans"] for run in runs),
+        "collector_log_warnings": sum(run["collector_log_warnings"] for run in runs),
+        "pool_exhausted_runs": sum(run["pool_exhausted"] for run in runs),
+        "runs": runs,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=8.0, help="sending time per run (default 8)")
+    parser.add_argument("--runs", type=int, default=3, help="runs per measurement (default 3)")
+    parser.add_argument("--transports", default=",".join(TRANSPORTS), help="comma-separated: " + ",".join(TRANSPORTS))
+    parser.add_argument("--spans-per-request", type=int, default=512, help="default 512, the SDK's batch size")
+    parser.add_argument("--senders", type=int, default=4, help="concurrent requests in flight (default 4)")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args()
+    transports = args.transports.split(",")
+    if unknown := set(transports) - set(TRANSPORTS):
+        parser.error(f"unknown transport(s) {', '.join(sorted(unknown))}")
+
+    templates = build_templates(args.spans_per_request)
+    with tempfile.TemporaryDirectory(prefix="tracekit-bench-") as tmp:
+        workdir = Path(tmp)
+        limit_runs = [measure_limit(templates, args.spans_per_request, workdir) for _ in range(args.runs)]
+        limit = summarize(limit_runs, list(limit_runs[0]))
+        report_transports = {}
+        for transport in transports:
+            encoding = "json" if transport == "http-json" else "protobuf"
+            decode_rate = limit[f"decode_{encoding}_spans_per_s"]["max"]
+            count = math.ceil(decode_rate * args.seconds * POOL_HEADROOM / args.spans_per_request)
+            runs = [run_transport(transport, templates[encoding], count, args, workdir)
+                    for _ in range(args.runs)]
+            report_transports[transport] = transport_summary(runs)
+
+    report = {
+        "config": {"seconds": args.seconds, "runs": args.runs, "senders": args.senders,
+                   "spans_per_request": args.spans_per_request},
+        "payload": {f"{enc}_bytes_per_span": statistics.mean(len(t.data) for t in ts) / args.spans_per_request
+                    for enc, ts in templates.items()},
+        "limit": limit,
+        "transports": report_transports,
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print_table(report)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""An acknowledged export is on disk: kill -9 the collector mid-stream, restart, count."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+import urllib.error
+import urllib.request
+
+from tests.conftest import sql, start_collector
+from tests.otlp_payloads import trace_request
+
+
+def _send_until_refused(address: str, acknowledged: list[str], stop: threading.Event,
+                        progress: threading.Condition) -> None:
+    while not stop.is_set():
+        request = trace_request(200, service="durable")
+        body = request.SerializeToString()
+        try:
+            with urllib.request.urlopen(urllib.request.Request(
+                    f"http://{address}/v1/traces", data=body,
+                    headers={"Content-Type": "application/x-protobuf"}), timeout=30) as response:
+                if response.status != 200:
+                    continue
+        except (urllib.error.URLError, ConnectionError, OSError):
+            return
+        with progress:
+            acknowledged.extend(span.span_id.hex() for span in request.resource_spans[0].scope_spans[0].spans)
+            progress.notify_all()
+
+
+def test_acknowledged_spans_survive_kill_9_and_restart(tmp_path):
+    db = tmp_path / "store.duckdb"
+    acknowledged: list[str] = []
+    for _ in range(3):
+        collector = start_collector(db)
+        stop = threading.Event()
+        progress = threading.Condition()
+        senders = [threading.Thread(target=_send_until_refused,
+                                    args=(collector.http, acknowledged, stop, progress))
+                   for _ in range(3)]
+        target = len(acknowledged) + 2000
+        for sender in senders:
+            sender.start()
+        with progress:  # kill while the senders are mid-stream
+            assert progress.wait_for(lambda: len(acknowledged) >= target, timeout=60)
+        collector.process.send_signal(signal.SIGKILL)
+        collector.process.wait(10)
+        stop.set()
+        for sender in senders:
+            sender.join(30)
+
+    started = time.monotonic()
+    collector = start_collector(db)
+    restart_s = time.monotonic() - started
+    try:
+        stored = {row["span_id"] for row in sql(db, "SELECT span_id FROM spans")}
+        missing = set(acknowledged) - stored
+        assert len(acknowledged) >= 6000
+        assert not missing, f"{len(missing)} acknowledged spans lost"
+        assert restart_s < 10
+    finally:
+        assert collector.stop() == 0
+
+
+def test_sigterm_drains_and_exits_zero_leaving_no_endpoint_file(tmp_path):
+    db = tmp_path / "store.duckdb"
+    collector = start_collector(db)
+    endpoint_file = tmp_path / "store.duckdb.collector.json"
+    assert endpoint_file.exists()
+    with urllib.request.urlopen(urllib.request.Request(
+            f"http://{collector.http}/v1/traces", data=trace_request(10).SerializeToString(),
+            headers={"Content-Type": "application/x-protobuf"}), timeout=30) as response:
+        assert response.status == 200
+    assert collector.stop() == 0
+    assert not endpoint_file.exists()
+    assert sql(db, "SELECT count(*) AS n FROM spans")[0]["n"] == 10
