@@ -66,7 +66,8 @@ class Writer:
         return self
 
     def submit(self, batch: DecodedBatch, source: str) -> Future:
-        """Queue a batch; the future gives its AppendResult once committed."""
+        """Queue a batch; the future gives the AppendResult of the transaction that committed it
+        (shared by the batches committed together)."""
         pending = _Pending(batch, source, Future())
         with self._cond:
             if self._stopping or self._failed is not None:

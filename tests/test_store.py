@@ -1,0 +1,88 @@
+"""The store: migrations, versions, one writer, and the core's import hygiene."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import duckdb
+import pytest
+
+import tracekit
+from tests.otlp_payloads import trace_request
+from tracekit.errors import Overloaded, StoreLocked, StoreTooNew, WriterStopped
+from tracekit.otlp.decode import decode_traces
+from tracekit.writer import Writer, WriterLimits
+
+
+def test_importing_tracekit_loads_no_collector_ui_or_grpc():
+    code = ("import sys, tracekit, tracekit.cli, tracekit.store, tracekit.writer, tracekit.importer, "
+            "tracekit.remote, tracekit.otlp.decode, tracekit.otlp.json, tracekit.output; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'collectors', 'tui', 'textual', 'grpc', 'aiohttp'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_new_store_gets_the_latest_schema_once(tmp_path):
+    path = tmp_path / "s.duckdb"
+    tracekit.open(path, write=True).close()
+    tracekit.open(path, write=True).close()
+    with tracekit.open(path) as store:
+        assert store.df("SELECT version FROM schema_version")["version"].tolist() == [1]
+        tables = set(store.df("SHOW TABLES")["name"])
+    assert {"spans", "logs", "ingest_batches", "otel_traces", "otel_logs"} <= tables
+
+
+def test_store_from_a_newer_tracekit_is_refused_with_advice(tmp_path):
+    path = tmp_path / "s.duckdb"
+    tracekit.open(path, write=True).close()
+    with duckdb.connect(str(path)) as conn:
+        conn.execute("INSERT INTO schema_version VALUES (99, 'future', now())")
+    with pytest.raises(StoreTooNew, match="Upgrade tracekit"):
+        tracekit.open(path)
+    with pytest.raises(StoreTooNew):
+        tracekit.open(path, write=True)
+
+
+def test_second_writer_is_refused_naming_the_holder(tmp_path):
+    path = tmp_path / "s.duckdb"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import tracekit, sys; s = tracekit.open({str(path)!r}, write=True); "
+         "print('held', flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(StoreLocked, match=f"process {holder.pid}"):
+            tracekit.open(path, write=True)
+    finally:
+        holder.stdin.close()
+        holder.wait(30)
+
+
+def test_writer_refuses_with_retry_advice_when_its_queue_is_full(tmp_path):
+    store = tracekit.open(tmp_path / "s.duckdb", write=True)
+    writer = Writer(store, WriterLimits(max_pending_items=25, retry_after_s=2))
+    first = writer.submit(decode_traces(trace_request(20)), "test")  # not started: it waits
+    with pytest.raises(Overloaded) as refused:
+        writer.submit(decode_traces(trace_request(10)), "test")
+    assert refused.value.retry_after_s == 2
+    writer.start()
+    assert first.result(timeout=30).spans == 20
+    assert writer.submit(decode_traces(trace_request(10)), "test").result(timeout=30).spans == 10
+    assert writer.shutdown() and writer.shutdown()
+    with pytest.raises(WriterStopped):
+        writer.submit(decode_traces(trace_request(1)), "test")
+    with tracekit.open(tmp_path / "s.duckdb") as reader:
+        assert reader.scalar("SELECT count(*) FROM spans") == 30
+
+
+def test_queued_batches_are_committed_by_shutdown(tmp_path):
+    store = tracekit.open(tmp_path / "s.duckdb", write=True)
+    writer = Writer(store).start()
+    futures = [writer.submit(decode_traces(trace_request(100)), "test") for _ in range(20)]
+    assert writer.shutdown()
+    transactions = {f.result(timeout=0) for f in futures}  # every future resolved, none failed
+    assert sum(t.spans for t in transactions) == 2000
+    with tracekit.open(tmp_path / "s.duckdb") as reader:
+        assert reader.scalar("SELECT count(*) FROM spans") == 2000
