@@ -318,7 +318,7 @@ def measure_limit(templates: dict, spans_per_request: int, workdir: Path) -> dic
         "limit_spans_per_s": limit,
         "decode_protobuf_spans_per_s": spans_per_second(decode_protobuf, payloads, spans_per_request),
         "decode_json_spans_per_s": spans_per_second(
-            decode_json, fresh_copies(templates["json"], count // 4), spans_per_request),
+            decode_json, fresh_copies(templates["json"], count // 16), spans_per_request),
         "disk_bytes_per_span": disk,
     }
 

@@ -1,0 +1,1 @@
+"""The tracekit terminal UI (Textual). It reads stores through `tracekit.open`."""
