@@ -14,15 +14,17 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pandas as pd
 import pyarrow as pa
 
 from tracekit import discovery, queries
 from tracekit.errors import QueryError, StoreLocked, StoreNotFound, StoreTooNew, TracekitError
 from tracekit.readonly import SAFE_CONFIG, read_only_statements, run_read_only
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DEFAULT_PATH = "tracekit.duckdb"
 DEFAULT_TIMEOUT_S = 300.0
@@ -41,7 +43,7 @@ class Store:
         """Run a read-only query and return its whole result as an Arrow table."""
         raise NotImplementedError
 
-    def df(self, sql: str, params: list | dict | None = None) -> pd.DataFrame:
+    def df(self, sql: str, params: list | dict | None = None) -> "pd.DataFrame":
         """Run a read-only query and return a pandas DataFrame (VARIANT values as Python)."""
         return self.sql(sql, params).df()
 
@@ -88,7 +90,7 @@ class LocalStore(Store):
         finally:
             cur.close()
 
-    def df(self, sql: str, params: list | dict | None = None) -> pd.DataFrame:
+    def df(self, sql: str, params: list | dict | None = None) -> "pd.DataFrame":
         cur = self.conn.cursor()
         try:
             return run_read_only(cur, sql, params, lambda rel: rel.df(), self.timeout_s)
