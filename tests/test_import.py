@@ -86,3 +86,15 @@ def test_reading_a_missing_store_says_how_to_make_one(tmp_path):
     result = run("sql", "--db", str(tmp_path / "none.duckdb"), "SELECT 1", check=False)
     assert result.returncode == 1
     assert "tracekit collect" in result.stderr.decode()
+
+
+def test_import_while_a_collector_holds_the_store_goes_through_the_collector(collector, tmp_path):
+    path = tmp_path / "t.jsonl"
+    request = trace_request(8, service="forwarded", bad={0: {"trace_id": bytes(16)}})
+    path.write_text(json.dumps(_otlp_json(request)) + "\n" + json.dumps(LOGS) + "\n")
+    result = run("import", "--db", str(collector.db), "--json", str(path))
+    summary = json.loads(result.stdout)
+    assert "held by a running collector" in result.stderr.decode()
+    assert summary["spans"] == 7 and summary["logs"] == 1
+    assert sum(summary["rejected"].values()) == 1
+    assert sql(collector.db, "SELECT count(*) AS n FROM spans WHERE service_name = 'forwarded'")[0]["n"] == 7

@@ -95,19 +95,33 @@ def cmd_sql(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
-    from tracekit.importer import import_files, total_bytes
+    from tracekit import discovery
+    from tracekit.errors import StoreLocked
+    from tracekit.importer import CollectorSink, StoreSink, import_files, total_bytes
     from tracekit.writable import WritableStore
 
-    store = WritableStore.open(args.db)
+    store = None
+    try:
+        store = WritableStore.open(args.db)
+        sink = StoreSink(store)
+    except StoreLocked:
+        endpoint = discovery.find(args.db)
+        if endpoint is None:
+            raise
+        # A collector holds the store: hand it the data over OTLP, like any other client.
+        print(f"tracekit: {args.db} is held by a running collector (pid {endpoint.pid}); "
+              f"sending the files to it at {endpoint.http}", file=sys.stderr)
+        sink = CollectorSink(endpoint.http)
     try:
         with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
                       TimeRemainingColumn(), transient=True,
                       disable=not sys.stderr.isatty()) as progress:
             task = progress.add_task("importing", total=total_bytes(args.files))
-            summary = import_files(args.files, store,
+            summary = import_files(args.files, sink,
                                    on_progress=lambda done: progress.update(task, completed=done))
     finally:
-        store.close()
+        if store is not None:
+            store.close()
     if args.json:
         print(json.dumps(summary.as_dict(), indent=2))
     else:
