@@ -110,3 +110,9 @@ def test_runaway_query_is_stopped_at_the_timeout(store_path):
                  "SELECT count(*) FROM range(1000000000000) a", check=False)
     assert result.returncode == 1
     assert "timeout" in result.stderr.decode()
+
+
+def test_json_format_keeps_every_column_whatever_its_name(store_path):
+    out = json.loads(run("sql", "--db", str(store_path), "--format", "json",
+                         'SELECT 1 AS a, 2 AS r, 3 AS "result", 4 AS "we""ird"').stdout)
+    assert out == [{"a": 1, "r": 2, "result": 3, 'we"ird': 4}]

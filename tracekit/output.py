@@ -14,6 +14,10 @@ import pyarrow.parquet as pq
 FORMATS = ("table", "csv", "json", "parquet")
 
 
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
 def _flat(conn: duckdb.DuckDBPyConnection, table: pa.Table) -> pa.Table:
     """VARIANT, lists, structs and maps as JSON text, so every format can hold them."""
     rel = conn.from_arrow(table)
@@ -21,7 +25,7 @@ def _flat(conn: duckdb.DuckDBPyConnection, table: pa.Table) -> pa.Table:
         return table
     select = []
     for name, dtype in zip(rel.columns, rel.types):
-        quoted = '"' + name.replace('"', '""') + '"'
+        quoted = _quote(name)
         type_name = str(dtype)
         if type_name == "VARIANT" or type_name.endswith("[]") or type_name.startswith(("STRUCT", "MAP", "UNION")):
             select.append(f"to_json({quoted})::VARCHAR AS {quoted}")
@@ -45,8 +49,10 @@ def write(table: pa.Table, fmt: str, out: BinaryIO | None = None, max_rows: int 
             pa_csv.write_csv(_flat(conn, table), out)
         elif fmt == "json":
             # One JSON object per row, nested values as JSON (not as quoted JSON text).
-            conn.register("result", table)
-            rows = conn.sql("SELECT to_json(r)::VARCHAR FROM result AS r").fetchall()
+            rel = conn.from_arrow(table)
+            # Name every column explicitly: a row alias could clash with a column's name.
+            fields = ", ".join(f"{_quote(c)} := {_quote(c)}" for c in rel.columns)
+            rows = rel.project(f"to_json(struct_pack({fields}))::VARCHAR").fetchall()
             out.write(b"[")
             for i, (row,) in enumerate(rows):
                 out.write(b",\n" if i else b"\n")
