@@ -129,7 +129,8 @@ class Workflow:
             span.events.add(name="exception", time_unix_nano=span.end_time_unix_nano,
                             attributes=key_values({
                                 "exception.type": "asyncpg.exceptions.DeadlockDetectedError",
-                                "exception.message": "deadlock detected", "exception.stacktrace": STACKTRACE}))
+                                "exception.message": "deadlock detected",
+                                "exception.stacktrace": STACKTRACE}))
         self.spans.append((service, scope, span))
         return span
 
@@ -273,6 +274,10 @@ def build_templates(spans_per_request: int) -> dict[str, list[Template]]:
     }
 
 
+def payload_bytes_per_span(templates: list[Template], spans_per_request: int) -> float:
+    return sum(len(t.data) for t in templates) / (len(templates) * spans_per_request)
+
+
 def fresh_copies(templates: list[Template], count: int) -> list[bytes]:
     rng = random.Random()
     return [t.fresh_copy(rng) for t in islice(cycle(templates), count)]
@@ -311,16 +316,25 @@ def measure_limit(templates: dict, spans_per_request: int, workdir: Path) -> dic
         store.append(concat(pending), "benchmark")
     limit = count * spans_per_request / (time.perf_counter() - started)
     store.close()
-    with tracekit.open(path) as reader:
-        disk = reader.size_on_disk() / reader.scalar("SELECT count(*) FROM spans")
-    path.unlink()
+    disk = store_figures(path)
     return {
         "limit_spans_per_s": limit,
         "decode_protobuf_spans_per_s": spans_per_second(decode_protobuf, payloads, spans_per_request),
         "decode_json_spans_per_s": spans_per_second(
             decode_json, fresh_copies(templates["json"], count // 16), spans_per_request),
-        "disk_bytes_per_span": disk,
+        "disk_bytes_per_span": disk["disk_bytes_per_span"],
+        "disk_free_pct": disk["disk_free_pct"],
     }
+
+
+def store_figures(path: Path) -> dict:
+    """Spans in a closed store, its file bytes per span and the share of free blocks; then deletes it."""
+    with tracekit.open(path) as store:
+        spans = store.scalar("SELECT count(*) FROM spans")
+        free = store.scalar("SELECT free_blocks / total_blocks FROM pragma_database_size()")
+        size = store.size_on_disk()
+    path.unlink()
+    return {"stored_spans": spans, "disk_bytes_per_span": size / spans, "disk_free_pct": 100 * free}
 
 
 # --- The collector under test -----------------------------------------------------------------
@@ -418,13 +432,15 @@ async def drive(conn, transport: str, address: str, pool: list[bytes], spans_per
                 failures[outcome] = failures.get(outcome, 0) + 1
 
     conn.send("go")
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     deadline = started + seconds
     await asyncio.gather(*(sender() for _ in range(concurrency)))
     elapsed = time.perf_counter() - started
+    client_cpu = time.process_time() - cpu_started
     await close()
     return {"acked_spans": acked, "requests": len(latencies), "failures": failures,
-            "elapsed_s": elapsed, "latencies": latencies, "pool_exhausted": time.perf_counter() < deadline}
+            "elapsed_s": elapsed, "latencies": latencies, "client_cores": client_cpu / elapsed,
+            "pool_exhausted": time.perf_counter() < deadline}
 
 
 def load_client(conn, transport, address, templates, count, spans_per_request, seconds, concurrency):
@@ -458,17 +474,14 @@ def run_transport(transport: str, templates: list[Template], count: int, args, w
         client.join()
     finally:
         log_warnings = collector.stop()
-    with tracekit.open(db) as store:
-        stored, size = store.scalar("SELECT count(*) FROM spans"), store.size_on_disk()
-    db.unlink()
     latencies = result.pop("latencies")
     return {
         **result,
+        **store_figures(db),
         "spans_per_s": result["acked_spans"] / result["elapsed_s"],
         "p50_ms": 1000 * percentile(latencies, 0.50),
         "p99_ms": 1000 * percentile(latencies, 0.99),
         "cpu_s": cpu, "cores": cpu / result["elapsed_s"], "peak_rss_mib": peak_rss,
-        "stored_spans": stored, "disk_bytes_per_span": size / stored,
         "collector_log_warnings": log_warnings,
     }
 
@@ -485,29 +498,36 @@ def summarize(runs: list[dict], keys: list[str]) -> dict:
 
 
 def fmt(figure: dict, digits: int = 0) -> str:
-    return (f"{figure['median']:,.{digits}f} [{figure['min']:,.{digits}f}-{figure['max']:,.{digits}f}]")
+    return f"{figure['median']:,.{digits}f} [{figure['min']:,.{digits}f}-{figure['max']:,.{digits}f}]"
 
 
 def print_table(report: dict) -> None:
     config, payload, limit = report["config"], report["payload"], report["limit"]
+    transports = report["transports"].items()
     print(f"tracekit ingest: {config['spans_per_request']} spans/request, {config['senders']} senders, "
           f"{config['seconds']:g} s x {config['runs']} runs, {os.cpu_count()} CPUs; median [min-max]")
     print(f"payload: {payload['protobuf_bytes_per_span']:.0f} B/span OTLP protobuf, "
           f"{payload['json_bytes_per_span']:.0f} B/span OTLP/JSON\n")
-    print(f"{'transport':<14}{'spans/s acked':>26}{'of limit':>9}{'p50 ms':>9}{'p99 ms':>22}"
-          f"{'peak RSS MiB':>15}{'CPU s':>8}{'cores':>7}{'disk B/span':>13}{'failed':>8}{'unstored':>10}"
-          f"{'log warn':>10}")
-    for name, t in report["transports"].items():
-        print(f"{name:<14}{fmt(t['spans_per_s']):>26}"
-              f"{t['spans_per_s']['median'] / limit['limit_spans_per_s']['median']:>9.2f}"
-              f"{t['p50_ms']['median']:>9.1f}{fmt(t['p99_ms'], 1):>22}{t['peak_rss_mib']['max']:>15.0f}"
-              f"{t['cpu_s']['median']:>8.1f}{t['cores']['median']:>7.2f}{t['disk_bytes_per_span']['median']:>13.0f}"
-              f"{t['failed_requests']:>8}{t['unstored_spans']:>10}{t['collector_log_warnings']:>10}")
-    print(f"\n{'limit: decode + append, 1 process':<36}{fmt(limit['limit_spans_per_s']):>26} spans/s"
-          f"   disk {limit['disk_bytes_per_span']['median']:.0f} B/span")
+    print(f"{'transport':<15}{'spans/s acked':>26}{'of limit':>10}{'p50 ms':>8}{'p99 ms':>22}"
+          f"{'failed':>8}{'client cores':>14}")
+    for name, t in transports:
+        print(f"{name:<15}{fmt(t['spans_per_s']):>26}"
+              f"{t['spans_per_s']['median'] / limit['limit_spans_per_s']['median']:>10.2f}"
+              f"{t['p50_ms']['median']:>8.0f}{fmt(t['p99_ms']):>22}{t['failed_requests']:>8}"
+              f"{t['client_cores']['median']:>14.2f}")
+    print(f"\n{'collector':<15}{'peak RSS MiB':>13}{'CPU s':>8}{'cores':>7}{'disk B/span':>13}"
+          f"{'free %':>8}{'unstored':>10}{'log warnings':>14}")
+    for name, t in transports:
+        print(f"{name:<15}{t['peak_rss_mib']['max']:>13.0f}{t['cpu_s']['median']:>8.1f}"
+              f"{t['cores']['median']:>7.2f}{t['disk_bytes_per_span']['median']:>13.0f}"
+              f"{t['disk_free_pct']['median']:>8.0f}{t['unstored_spans']:>10}"
+              f"{t['collector_log_warnings']:>14}")
+    print(f"\n{'limit: decode + append, 1 process':<36}{fmt(limit['limit_spans_per_s']):>26} spans/s, "
+          f"disk {limit['disk_bytes_per_span']['median']:.0f} B/span "
+          f"({limit['disk_free_pct']['median']:.0f}% free)")
     print(f"{'decode only, protobuf':<36}{fmt(limit['decode_protobuf_spans_per_s']):>26} spans/s")
     print(f"{'decode only, OTLP/JSON':<36}{fmt(limit['decode_json_spans_per_s']):>26} spans/s")
-    for name, t in report["transports"].items():
+    for name, t in transports:
         if t["pool_exhausted_runs"]:
             print(f"{name}: {t['pool_exhausted_runs']} run(s) sent every pre-encoded request before "
                   "the time was up (spans/s is over the shorter time)")
@@ -515,8 +535,8 @@ def print_table(report: dict) -> None:
 
 def transport_summary(runs: list[dict]) -> dict:
     return {
-        **summarize(runs, ["spans_per_s", "p50_ms", "p99_ms", "cpu_s", "cores", "peak_rss_mib",
-                           "disk_bytes_per_span"]),
+        **summarize(runs, ["spans_per_s", "p50_ms", "p99_ms", "client_cores", "cpu_s", "cores",
+                           "peak_rss_mib", "disk_bytes_per_span", "disk_free_pct"]),
         "failed_requests": sum(sum(run["failures"].values()) for run in runs),
         "unstored_spans": sum(run["acked_spans"] - run["stored_spans"] for run in runs),
         "collector_log_warnings": sum(run["collector_log_warnings"] for run in runs),
@@ -529,8 +549,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=8.0, help="sending time per run (default 8)")
     parser.add_argument("--runs", type=int, default=3, help="runs per measurement (default 3)")
-    parser.add_argument("--transports", default=",".join(TRANSPORTS), help="comma-separated: " + ",".join(TRANSPORTS))
-    parser.add_argument("--spans-per-request", type=int, default=512, help="default 512, the SDK's batch size")
+    parser.add_argument("--transports", default=",".join(TRANSPORTS),
+                        help="comma-separated, from " + ",".join(TRANSPORTS))
+    parser.add_argument("--spans-per-request", type=int, default=512,
+                        help="default 512, the SDK BatchSpanProcessor's batch size")
     parser.add_argument("--senders", type=int, default=4, help="concurrent requests in flight (default 4)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
@@ -555,8 +577,8 @@ def main() -> None:
     report = {
         "config": {"seconds": args.seconds, "runs": args.runs, "senders": args.senders,
                    "spans_per_request": args.spans_per_request},
-        "payload": {f"{enc}_bytes_per_span": statistics.mean(len(t.data) for t in ts) / args.spans_per_request
-                    for enc, ts in templates.items()},
+        "payload": {f"{encoding}_bytes_per_span": payload_bytes_per_span(ts, args.spans_per_request)
+                    for encoding, ts in templates.items()},
         "limit": limit,
         "transports": report_transports,
     }

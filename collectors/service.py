@@ -12,6 +12,7 @@ import logging
 import os
 import secrets
 import signal
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,8 @@ from tracekit.writable import WritableStore
 from tracekit.writer import Writer, WriterLimits
 
 log = logging.getLogger("tracekit.collector")
+
+GIL_SWITCH_INTERVAL_S = 0.0002
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,10 @@ def build_collector(settings: CollectorSettings) -> Collector:
 
 async def serve(settings: CollectorSettings, announce=print) -> None:
     """Run a collector until SIGINT or SIGTERM, then drain, commit and close."""
+    # The writer thread gives up the GIL inside DuckDB and needs it back several times per
+    # commit, while decoding threads hold it; at Python's default 5 ms switch interval each
+    # hand-back stalls a commit (measured: 27.5k → 33.5k spans/s at 0.2 ms).
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     collector = build_collector(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

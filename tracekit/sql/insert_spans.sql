@@ -5,7 +5,7 @@ INSERT INTO spans
 SELECT i.trace_id, i.span_id, i.parent_span_id, i.trace_state, i.name, i.kind,
        i.start_time, i.end_time, i.duration_ns, i.status_code, i.status_message,
        i.service_name,
-       i.resource_attributes::JSON::VARIANT,
+       r.attributes,
        i.scope_name, i.scope_version,
        i.attributes::JSON::VARIANT,
        CASE WHEN i.events IS NULL THEN [] ELSE list_transform(
@@ -22,6 +22,10 @@ SELECT i.trace_id, i.span_id, i.parent_span_id, i.trace_state, i.name, i.kind,
        i.ingest_notes,
        $batch_id
 FROM (SELECT DISTINCT ON (trace_id, span_id) * FROM incoming_spans) AS i
+-- A batch holds few distinct resources: convert each once, not once per span.
+JOIN (SELECT json_text, json_text::JSON::VARIANT AS attributes
+      FROM (SELECT DISTINCT resource_attributes AS json_text FROM incoming_spans)) AS r
+  ON r.json_text = i.resource_attributes
 WHERE NOT EXISTS (
     SELECT 1 FROM spans AS s
     WHERE s.start_time BETWEEN (SELECT min(start_time) FROM incoming_spans)
