@@ -86,3 +86,27 @@ def test_queued_batches_are_committed_by_shutdown(tmp_path):
     assert sum(t.spans for t in transactions) == 2000
     with tracekit.open(tmp_path / "s.duckdb") as reader:
         assert reader.scalar("SELECT count(*) FROM spans") == 2000
+
+
+def test_a_resource_is_stored_once_and_joined_back_to_every_span(tmp_path):
+    store = tracekit.open(tmp_path / "s.duckdb", write=True)
+    for _ in range(3):
+        store.append(decode_traces(trace_request(5, service="orders")), "test")
+    store.append(decode_traces(trace_request(5, service="payment")), "test")
+    store.close()
+    with tracekit.open(tmp_path / "s.duckdb") as reader:
+        assert reader.scalar("SELECT count(*) FROM resources") == 2
+        rows = reader.df("SELECT service_name, resource_attributes['service.name']::VARCHAR AS res "
+                         "FROM spans").drop_duplicates().sort_values("res").to_dict("records")
+    assert rows == [{"service_name": "orders", "res": "orders"},
+                    {"service_name": "payment", "res": "payment"}]
+
+
+def test_a_span_sent_twice_in_one_batch_is_stored_once(tmp_path):
+    request = trace_request(3, service="twice")
+    copy = request.resource_spans[0].scope_spans[0].spans.add()
+    copy.CopyFrom(request.resource_spans[0].scope_spans[0].spans[0])
+    store = tracekit.open(tmp_path / "s.duckdb", write=True)
+    result = store.append(decode_traces(request), "test")
+    store.close()
+    assert (result.spans, result.duplicates) == (3, 1)

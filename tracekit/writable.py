@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from tracekit import queries
 from tracekit.errors import StoreLocked, TracekitError
-from tracekit.otlp.batches import DecodedBatch
+from tracekit.otlp.batches import RESOURCE_SCHEMA, DecodedBatch
 from tracekit.readonly import SAFE_CONFIG
 from tracekit.store import check_version, locked_message
 
@@ -41,6 +43,7 @@ class WritableStore:
         self._next_batch = conn.execute(
             "SELECT coalesce(max(batch_id), 0) + 1 FROM ingest_batches"
         ).fetchall()[0][0]
+        self._known_resources = {row[0] for row in conn.execute("SELECT resource_id FROM resources").fetchall()}
 
     @classmethod
     def open(cls, path: Path) -> WritableStore:
@@ -68,15 +71,30 @@ class WritableStore:
         return cls(path, conn)
 
     def append(self, batch: DecodedBatch, source: str) -> AppendResult:
-        """Write the batch's spans and logs in one transaction and commit it."""
+        """Write the batch's resources, spans and logs in one transaction and commit it."""
         batch_id = self._next_batch
         cur = self.conn.cursor()
         spans = logs = duplicates = 0
+        new_resources = {k: v for k, v in batch.resources.items() if k not in self._known_resources}
         try:
             cur.execute("BEGIN")
+            if new_resources:
+                cur.register("incoming_resources", pa.Table.from_pydict({
+                    "resource_id": list(new_resources),
+                    "service_name": [service for service, _ in new_resources.values()],
+                    "attributes": [text for _, text in new_resources.values()],
+                }, schema=RESOURCE_SCHEMA))
+                cur.execute(queries.load("insert_resources"))
+                cur.unregister("incoming_resources")
             if batch.spans is not None and batch.spans.num_rows:
-                cur.register("incoming_spans", batch.spans)
-                spans = cur.execute(queries.load("insert_spans"), {"batch_id": batch_id}).fetchall()[0][0]
+                incoming = unique_spans(batch.spans)
+                starts = incoming.column("start_time")
+                cur.register("incoming_spans", incoming)
+                spans = cur.execute(queries.load("insert_spans"), {
+                    "batch_id": batch_id,
+                    "first_start": pc.min(starts).as_py(),
+                    "last_start": pc.max(starts).as_py(),
+                }).fetchall()[0][0]
                 duplicates = batch.spans.num_rows - spans
                 cur.unregister("incoming_spans")
             if batch.logs is not None and batch.logs.num_rows:
@@ -97,6 +115,7 @@ class WritableStore:
             raise
         finally:
             cur.close()
+        self._known_resources.update(new_resources)
         self._next_batch += 1
         return AppendResult(batch_id, spans, logs, duplicates)
 
@@ -108,6 +127,17 @@ class WritableStore:
             self.checkpoint()
         finally:
             self.conn.close()
+
+
+def unique_spans(spans: pa.Table) -> pa.Table:
+    """The spans with each (trace_id, span_id) once: a client may send one twice in a batch."""
+    keys = pc.binary_join_element_wise(spans.column("trace_id"), spans.column("span_id"), "")
+    if pc.count_distinct(keys).as_py() == spans.num_rows:
+        return spans
+    first: dict[str, int] = {}
+    for index, key in enumerate(keys.to_pylist()):
+        first.setdefault(key, index)
+    return spans.take(sorted(first.values()))
 
 
 def migrate(conn: duckdb.DuckDBPyConnection) -> int:

@@ -7,6 +7,27 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
+# Attribute maps travel as JSON text; the store turns them into VARIANT on insert.
+EVENTS_TYPE = pa.list_(pa.struct([
+    ("time", pa.timestamp("ns")),
+    ("name", pa.string()),
+    ("attributes", pa.string()),
+    ("dropped_attributes_count", pa.uint32()),
+]))
+LINKS_TYPE = pa.list_(pa.struct([
+    ("trace_id", pa.string()),
+    ("span_id", pa.string()),
+    ("trace_state", pa.string()),
+    ("attributes", pa.string()),
+    ("flags", pa.uint32()),
+    ("dropped_attributes_count", pa.uint32()),
+]))
+RESOURCE_SCHEMA = pa.schema([
+    ("resource_id", pa.uint64()),
+    ("service_name", pa.string()),
+    ("attributes", pa.string()),
+])
+
 SPAN_SCHEMA = pa.schema([
     ("trace_id", pa.string()),
     ("span_id", pa.string()),
@@ -20,12 +41,12 @@ SPAN_SCHEMA = pa.schema([
     ("status_code", pa.string()),
     ("status_message", pa.string()),
     ("service_name", pa.string()),
-    ("resource_attributes", pa.string()),
+    ("resource_id", pa.uint64()),
     ("scope_name", pa.string()),
     ("scope_version", pa.string()),
     ("attributes", pa.string()),
-    ("events", pa.string()),
-    ("links", pa.string()),
+    ("events", EVENTS_TYPE),
+    ("links", LINKS_TYPE),
     ("flags", pa.uint32()),
     ("dropped_attributes_count", pa.uint32()),
     ("dropped_events_count", pa.uint32()),
@@ -43,8 +64,8 @@ LOG_SCHEMA = pa.schema([
     ("severity_text", pa.string()),
     ("body", pa.string()),
     ("attributes", pa.string()),
-    ("resource_attributes", pa.string()),
     ("service_name", pa.string()),
+    ("resource_id", pa.uint64()),
     ("scope_name", pa.string()),
     ("scope_version", pa.string()),
     ("event_name", pa.string()),
@@ -77,6 +98,8 @@ class DecodedBatch:
 
     spans: pa.Table | None = None
     logs: pa.Table | None = None
+    # resource_id -> (service name, attributes as JSON) for every resource the rows use
+    resources: dict[int, tuple[str, str]] = field(default_factory=dict)
     rejected_spans: Rejections = field(default_factory=Rejections)
     rejected_logs: Rejections = field(default_factory=Rejections)
 
@@ -95,7 +118,11 @@ def concat(batches: list[DecodedBatch]) -> DecodedBatch:
         return batches[0]
     spans = [b.spans for b in batches if b.spans is not None]
     logs = [b.logs for b in batches if b.logs is not None]
+    resources: dict[int, tuple[str, str]] = {}
+    for b in batches:
+        resources.update(b.resources)
     return DecodedBatch(
         spans=pa.concat_tables(spans) if spans else None,
         logs=pa.concat_tables(logs) if logs else None,
+        resources=resources,
     )

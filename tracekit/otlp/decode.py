@@ -7,6 +7,7 @@ attribute maps serialised to JSON (DuckDB turns them into VARIANT on insert, kee
 from __future__ import annotations
 
 import base64
+import hashlib
 from typing import Any
 
 import orjson
@@ -14,7 +15,14 @@ import pyarrow as pa
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from tracekit.otlp.batches import LOG_SCHEMA, SPAN_SCHEMA, DecodedBatch, Rejections
+from tracekit.otlp.batches import (
+    EVENTS_TYPE,
+    LINKS_TYPE,
+    LOG_SCHEMA,
+    SPAN_SCHEMA,
+    DecodedBatch,
+    Rejections,
+)
 
 # SPAN_KIND_UNSPECIFIED is read as INTERNAL, as the OTLP specification allows.
 KINDS = ("INTERNAL", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")
@@ -78,12 +86,20 @@ def _timestamp(ns: int, notes: list[str] | None) -> tuple[int, list[str] | None]
     return ns, notes
 
 
-def _resource(resource: Any) -> tuple[str, str]:
+def _resource(resource: Any, resources: dict[int, tuple[str, str]]) -> tuple[str, int]:
+    """(service name, resource id), adding the resource to `resources`.
+
+    The id is a hash of the attributes with sorted keys, so the same resource sent by many
+    requests (or processes) is stored once.
+    """
     attrs = attributes(resource.attributes)
     service = attrs.get("service.name")
     if not isinstance(service, str) or not service:
         service = UNKNOWN_SERVICE
-    return service, _json(attrs)
+    text = orjson.dumps(attrs, option=orjson.OPT_SORT_KEYS)
+    resource_id = int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little")
+    resources[resource_id] = (service, text.decode())
+    return service, resource_id
 
 
 def decode_traces(request: ExportTraceServiceRequest) -> DecodedBatch:
@@ -101,7 +117,8 @@ def decode_traces(request: ExportTraceServiceRequest) -> DecodedBatch:
     status_codes: list = []
     status_messages: list = []
     services: list = []
-    resources: list = []
+    resource_ids: list = []
+    resources: dict[int, tuple[str, str]] = {}
     scope_names: list = []
     scope_versions: list = []
     attrs_col: list = []
@@ -114,7 +131,7 @@ def decode_traces(request: ExportTraceServiceRequest) -> DecodedBatch:
     notes_col: list = []
 
     for resource_spans in request.resource_spans:
-        service, resource_json = _resource(resource_spans.resource)
+        service, resource_id = _resource(resource_spans.resource, resources)
         for scope_spans in resource_spans.scope_spans:
             scope = scope_spans.scope
             scope_name = scope.name or None
@@ -153,34 +170,34 @@ def decode_traces(request: ExportTraceServiceRequest) -> DecodedBatch:
                 status_codes.append(STATUS_CODES[code] if 0 <= code < 3 else "UNSET")
                 status_messages.append(status.message or None)
                 services.append(service)
-                resources.append(resource_json)
+                resource_ids.append(resource_id)
                 scope_names.append(scope_name)
                 scope_versions.append(scope_version)
                 attrs_col.append(_json(attributes(span.attributes)))
                 if span.events:
-                    events_col.append(_json([
+                    events_col.append([
                         {
                             "time": min(e.time_unix_nano, INT64_MAX),
                             "name": e.name,
-                            "attributes": attributes(e.attributes),
+                            "attributes": _json(attributes(e.attributes)),
                             "dropped_attributes_count": e.dropped_attributes_count,
                         }
                         for e in span.events
-                    ]))
+                    ])
                 else:
                     events_col.append(None)
                 if span.links:
-                    links_col.append(_json([
+                    links_col.append([
                         {
                             "trace_id": link.trace_id.hex(),
                             "span_id": link.span_id.hex(),
                             "trace_state": link.trace_state or None,
-                            "attributes": attributes(link.attributes),
+                            "attributes": _json(attributes(link.attributes)),
                             "flags": link.flags,
                             "dropped_attributes_count": link.dropped_attributes_count,
                         }
                         for link in span.links
-                    ]))
+                    ])
                 else:
                     links_col.append(None)
                 flags_col.append(span.flags)
@@ -205,12 +222,12 @@ def decode_traces(request: ExportTraceServiceRequest) -> DecodedBatch:
             pa.array(status_codes, pa.string()),
             pa.array(status_messages, pa.string()),
             pa.array(services, pa.string()),
-            pa.array(resources, pa.string()),
+            pa.array(resource_ids, pa.uint64()),
             pa.array(scope_names, pa.string()),
             pa.array(scope_versions, pa.string()),
             pa.array(attrs_col, pa.string()),
-            pa.array(events_col, pa.string()),
-            pa.array(links_col, pa.string()),
+            pa.array(events_col, EVENTS_TYPE),
+            pa.array(links_col, LINKS_TYPE),
             pa.array(flags_col, pa.uint32()),
             pa.array(dropped_attrs, pa.uint32()),
             pa.array(dropped_events, pa.uint32()),
@@ -219,15 +236,16 @@ def decode_traces(request: ExportTraceServiceRequest) -> DecodedBatch:
         ],
         schema=SPAN_SCHEMA,
     )
-    return DecodedBatch(spans=table, rejected_spans=rejected)
+    return DecodedBatch(spans=table, resources=resources, rejected_spans=rejected)
 
 
 def decode_logs(request: ExportLogsServiceRequest) -> DecodedBatch:
     """Every log record of the request as one Arrow table."""
     rejected = Rejections()
     rows: dict[str, list] = {name: [] for name in LOG_SCHEMA.names}
+    resources: dict[int, tuple[str, str]] = {}
     for resource_logs in request.resource_logs:
-        service, resource_json = _resource(resource_logs.resource)
+        service, resource_id = _resource(resource_logs.resource, resources)
         for scope_logs in resource_logs.scope_logs:
             scope = scope_logs.scope
             for record in scope_logs.log_records:
@@ -250,8 +268,8 @@ def decode_logs(request: ExportLogsServiceRequest) -> DecodedBatch:
                 rows["severity_text"].append(record.severity_text or None)
                 rows["body"].append(_json(any_value(record.body)) if record.HasField("body") else None)
                 rows["attributes"].append(_json(attributes(record.attributes)))
-                rows["resource_attributes"].append(resource_json)
                 rows["service_name"].append(service)
+                rows["resource_id"].append(resource_id)
                 rows["scope_name"].append(scope.name or None)
                 rows["scope_version"].append(scope.version or None)
                 rows["event_name"].append(record.event_name or None)
@@ -264,4 +282,5 @@ def decode_logs(request: ExportLogsServiceRequest) -> DecodedBatch:
             arrays.append(pa.array(rows[f.name], pa.int64()).cast(f.type))
         else:
             arrays.append(pa.array(rows[f.name], f.type))
-    return DecodedBatch(logs=pa.Table.from_arrays(arrays, schema=LOG_SCHEMA), rejected_logs=rejected)
+    return DecodedBatch(logs=pa.Table.from_arrays(arrays, schema=LOG_SCHEMA), resources=resources,
+                        rejected_logs=rejected)

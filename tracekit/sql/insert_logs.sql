@@ -1,10 +1,9 @@
 -- Append the registered Arrow table `incoming_logs`.
-INSERT INTO logs
+INSERT INTO log_rows
 SELECT "timestamp", observed_timestamp, trace_id, span_id, trace_flags,
        severity_number, severity_text,
-       body::JSON::VARIANT,
-       attributes::JSON::VARIANT,
-       resource_attributes::JSON::VARIANT,
-       service_name, scope_name, scope_version, event_name, dropped_attributes_count,
+       body::JSON, attributes::JSON,
+       service_name, resource_id, scope_name, scope_version, event_name,
+       dropped_attributes_count,
        $batch_id
 FROM incoming_logs;

@@ -1,6 +1,15 @@
--- Schema version 1: spans, logs, ingest batches, and ClickHouse-exporter-style views.
+-- Schema version 1: spans, logs, resources, ingest batches, and ClickHouse-exporter-style views.
 -- Attribute maps are VARIANT so values keep their OTLP types:
 --   attributes['http.status_code'] >= 500, attributes['http.route'] = '/orders/{id}'.
+-- A resource (service, host, pod...) is stored once in `resources`; the `spans` and `logs`
+-- views join it back, so every span row still shows its resource_attributes.
+
+CREATE TABLE resources (
+    resource_id    UBIGINT PRIMARY KEY,   -- hash of the resource's attributes
+    service_name   VARCHAR NOT NULL,
+    attributes     VARIANT,
+    first_seen     TIMESTAMPTZ NOT NULL
+);
 
 CREATE TABLE ingest_batches (
     batch_id     UBIGINT PRIMARY KEY,
@@ -11,7 +20,7 @@ CREATE TABLE ingest_batches (
     duplicates   UINTEGER NOT NULL          -- re-sent spans ignored
 );
 
-CREATE TABLE spans (
+CREATE TABLE span_rows (
     trace_id                 VARCHAR NOT NULL,   -- 32 lower-case hex digits
     span_id                  VARCHAR NOT NULL,   -- 16 lower-case hex digits
     parent_span_id           VARCHAR,            -- NULL for a root span
@@ -24,7 +33,7 @@ CREATE TABLE spans (
     status_code              VARCHAR NOT NULL,   -- UNSET OK ERROR
     status_message           VARCHAR,
     service_name             VARCHAR NOT NULL,
-    resource_attributes      VARIANT,
+    resource_id              UBIGINT NOT NULL,   -- resources.resource_id
     scope_name               VARCHAR,
     scope_version            VARCHAR,
     attributes               VARIANT,
@@ -41,7 +50,7 @@ CREATE TABLE spans (
     batch_id                 UBIGINT NOT NULL
 );
 
-CREATE TABLE logs (
+CREATE TABLE log_rows (
     "timestamp"              TIMESTAMP_NS,       -- time_unix_nano, else observed time
     observed_timestamp       TIMESTAMP_NS,
     trace_id                 VARCHAR,            -- NULL when the record has no trace context
@@ -51,14 +60,29 @@ CREATE TABLE logs (
     severity_text            VARCHAR,
     body                     VARIANT,
     attributes               VARIANT,
-    resource_attributes      VARIANT,
     service_name             VARCHAR NOT NULL,
+    resource_id              UBIGINT NOT NULL,
     scope_name               VARCHAR,
     scope_version            VARCHAR,
     event_name               VARCHAR,
     dropped_attributes_count UINTEGER,
     batch_id                 UBIGINT NOT NULL
 );
+
+CREATE VIEW spans AS
+SELECT s.trace_id, s.span_id, s.parent_span_id, s.trace_state, s.name, s.kind,
+       s.start_time, s.end_time, s.duration_ns, s.status_code, s.status_message,
+       s.service_name, r.attributes AS resource_attributes, s.scope_name, s.scope_version,
+       s.attributes, s.events, s.links, s.flags, s.dropped_attributes_count,
+       s.dropped_events_count, s.dropped_links_count, s.ingest_notes, s.batch_id
+FROM span_rows AS s LEFT JOIN resources AS r USING (resource_id);
+
+CREATE VIEW logs AS
+SELECT l."timestamp", l.observed_timestamp, l.trace_id, l.span_id, l.trace_flags,
+       l.severity_number, l.severity_text, l.body, l.attributes,
+       r.attributes AS resource_attributes, l.service_name, l.scope_name, l.scope_version,
+       l.event_name, l.dropped_attributes_count, l.batch_id
+FROM log_rows AS l LEFT JOIN resources AS r USING (resource_id);
 
 -- The OpenTelemetry Collector's ClickHouse exporter names, for readers who know them.
 CREATE VIEW otel_traces AS
