@@ -1,21 +1,18 @@
 """OTLP/gRPC: TraceService and LogsService; MetricsService answers UNIMPLEMENTED.
 
-Handlers take the raw request bytes and parse them here, so a malformed message gets
-INVALID_ARGUMENT with a reason rather than gRPC's generic deserialisation failure.
+Handlers take the raw request bytes and have a decode worker parse them, so a malformed
+message gets INVALID_ARGUMENT with a reason rather than gRPC's generic failure.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
-from google.protobuf.message import DecodeError as ProtobufDecodeError
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from collectors.ingest import METRICS_UNSUPPORTED, Accepted, accept_logs, accept_traces
+from collectors.decoding import LOGS, PROTOBUF, TRACES, DecodePool, Refusal
+from collectors.ingest import METRICS_UNSUPPORTED, response, submit
 from tracekit.errors import Overloaded, WriterStopped
 from tracekit.writer import Writer
 
@@ -26,28 +23,30 @@ LOGS_SERVICE = "opentelemetry.proto.collector.logs.v1.LogsService"
 METRICS_SERVICE = "opentelemetry.proto.collector.metrics.v1.MetricsService"
 
 
-def _export_handler(writer: Writer, message_type: type,
-                    accept: Callable[..., Accepted]) -> grpc.RpcMethodHandler:
+def _export_handler(writer: Writer, decoders: DecodePool, kind: str) -> grpc.RpcMethodHandler:
     def export(data: bytes, context: grpc.ServicerContext) -> bytes:
+        # gRPC has already inflated a compressed message and enforced the size limit.
+        batch = decoders.submit(kind, PROTOBUF, "identity", data).result()
+        if isinstance(batch, Refusal):
+            context.abort(grpc.StatusCode(_status_code(batch.rpc_code)), batch.message)
         try:
-            request = message_type.FromString(data)
-        except (ProtobufDecodeError, RecursionError, ValueError) as exc:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                          f"not a valid {message_type.__name__}: {exc}")
-        try:
-            accepted = accept(writer, request, "otlp-grpc")
+            committed = submit(writer, batch, "otlp-grpc")
         except (Overloaded, WriterStopped) as exc:
             # UNAVAILABLE is retryable for every OTLP exporter, with its own backoff.
             context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
-        if accepted.committed is not None:
+        if committed is not None:
             try:
-                accepted.committed.result()
+                committed.result()
             except Exception as exc:  # the commit failed: nothing of this request is stored
                 log.error("commit failed: %s", exc)
                 context.abort(grpc.StatusCode.UNAVAILABLE, f"the store could not commit: {exc}")
-        return accepted.response.SerializeToString()
+        return response(kind, batch).SerializeToString()
 
     return grpc.unary_unary_rpc_method_handler(export)
+
+
+def _status_code(rpc_code: int) -> tuple:
+    return next(code.value for code in grpc.StatusCode if code.value[0] == rpc_code)
 
 
 def _metrics_handler() -> grpc.RpcMethodHandler:
@@ -57,7 +56,8 @@ def _metrics_handler() -> grpc.RpcMethodHandler:
     return grpc.unary_unary_rpc_method_handler(export)
 
 
-def build_grpc_server(writer: Writer, address: str, max_message_bytes: int) -> tuple[grpc.Server, int]:
+def build_grpc_server(writer: Writer, decoders: DecodePool, address: str,
+                      max_message_bytes: int) -> tuple[grpc.Server, int]:
     """A gRPC server bound to `address` (not yet started) and its bound port."""
     server = grpc.server(
         ThreadPoolExecutor(max_workers=16, thread_name_prefix="otlp-grpc"),
@@ -67,10 +67,8 @@ def build_grpc_server(writer: Writer, address: str, max_message_bytes: int) -> t
         ],
     )
     server.add_generic_rpc_handlers([
-        grpc.method_handlers_generic_handler(TRACE_SERVICE, {
-            "Export": _export_handler(writer, ExportTraceServiceRequest, accept_traces)}),
-        grpc.method_handlers_generic_handler(LOGS_SERVICE, {
-            "Export": _export_handler(writer, ExportLogsServiceRequest, accept_logs)}),
+        grpc.method_handlers_generic_handler(TRACE_SERVICE, {"Export": _export_handler(writer, decoders, TRACES)}),
+        grpc.method_handlers_generic_handler(LOGS_SERVICE, {"Export": _export_handler(writer, decoders, LOGS)}),
         grpc.method_handlers_generic_handler(METRICS_SERVICE, {"Export": _metrics_handler()}),
     ])
     try:

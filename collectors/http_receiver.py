@@ -11,34 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import zlib
-from concurrent.futures import Executor
-from typing import Any, Callable
 
 from aiohttp import web
 from google.protobuf import json_format
-from google.protobuf.message import DecodeError as ProtobufDecodeError
 from google.rpc import code_pb2, status_pb2
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from collectors.ingest import METRICS_UNSUPPORTED, Accepted, accept_logs, accept_traces
-from tracekit.errors import DecodeError, Overloaded, WriterStopped
-from tracekit.otlp import json as otlp_json
+from collectors.decoding import JSON, LOGS, PROTOBUF, TRACES, DecodePool, Refusal
+from collectors.ingest import METRICS_UNSUPPORTED, response, submit
+from tracekit.errors import Overloaded, WriterStopped
 from tracekit.writer import Writer
 
 log = logging.getLogger(__name__)
-
-PROTOBUF = "application/x-protobuf"
-JSON = "application/json"
-
-
-class RequestError(Exception):
-    def __init__(self, status: int, code: int, message: str, headers: dict | None = None):
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.headers = headers or {}
 
 
 def _status_response(content_type: str, status: int, code: int, message: str,
@@ -51,57 +34,13 @@ def _status_response(content_type: str, status: int, code: int, message: str,
                         headers=headers)
 
 
-def _content_type(request: web.Request) -> str:
-    content_type = request.content_type.lower()
-    if content_type not in (PROTOBUF, JSON):
-        raise RequestError(
-            415, code_pb2.INVALID_ARGUMENT,
-            f"unsupported Content-Type {request.content_type!r}: use {PROTOBUF} or {JSON}",
-        )
-    return content_type
-
-
-def _decompress(request: web.Request, body: bytes, limit: int) -> bytes:
-    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
-    if encoding in ("", "identity"):
-        return body
-    if encoding not in ("gzip", "deflate"):
-        raise RequestError(415, code_pb2.INVALID_ARGUMENT,
-                           f"unsupported Content-Encoding {encoding!r}: use gzip or none")
-    wbits = 16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS
-    inflater = zlib.decompressobj(wbits)
-    try:
-        # Stop at limit + 1 bytes: a gzip bomb never gets inflated past the limit.
-        out = inflater.decompress(body, limit + 1)
-    except zlib.error as exc:
-        raise RequestError(400, code_pb2.INVALID_ARGUMENT, f"body is not valid {encoding}: {exc}") from None
-    if len(out) > limit:
-        raise RequestError(413, code_pb2.RESOURCE_EXHAUSTED,
-                           f"decompressed body is over the {limit} byte limit; send smaller batches")
-    return out
-
-
-def _parse(content_type: str, data: bytes, message_type: type) -> Any:
-    if content_type == PROTOBUF:
-        message = message_type()
-        try:
-            message.ParseFromString(data)
-        except (ProtobufDecodeError, RecursionError, ValueError) as exc:
-            raise DecodeError(f"body is not a valid protobuf {message_type.__name__}: {exc}") from None
-        return message
-    document = otlp_json.parse_document(data)
-    if message_type is ExportTraceServiceRequest:
-        return otlp_json.traces_request(document)
-    return otlp_json.logs_request(document)
-
-
 class OtlpHttpReceiver:
     """The aiohttp application for OTLP/HTTP."""
 
-    def __init__(self, writer: Writer, max_body_bytes: int, executor: Executor):
+    def __init__(self, writer: Writer, decoders: DecodePool, max_body_bytes: int):
         self.writer = writer
+        self.decoders = decoders
         self.max_body_bytes = max_body_bytes
-        self.executor = executor
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=self.max_body_bytes)
@@ -111,36 +50,35 @@ class OtlpHttpReceiver:
         return app
 
     async def traces(self, request: web.Request) -> web.Response:
-        return await self._export(request, ExportTraceServiceRequest, accept_traces)
+        return await self._export(request, TRACES)
 
     async def logs(self, request: web.Request) -> web.Response:
-        return await self._export(request, ExportLogsServiceRequest, accept_logs)
+        return await self._export(request, LOGS)
 
     async def metrics(self, request: web.Request) -> web.Response:
         content_type = JSON if request.content_type.lower() == JSON else PROTOBUF
         return _status_response(content_type, 404, code_pb2.UNIMPLEMENTED, METRICS_UNSUPPORTED)
 
-    async def _export(self, request: web.Request, message_type: type,
-                      accept: Callable[..., Accepted]) -> web.Response:
-        content_type = JSON if request.content_type.lower() == JSON else PROTOBUF
+    async def _export(self, request: web.Request, kind: str) -> web.Response:
+        content_type = request.content_type.lower()
+        if content_type not in (PROTOBUF, JSON):
+            return _status_response(
+                PROTOBUF, 415, code_pb2.INVALID_ARGUMENT,
+                f"unsupported Content-Type {request.content_type!r}: use {PROTOBUF} or {JSON}")
         try:
-            content_type = _content_type(request)
-            try:
-                body = await request.read()
-            except web.HTTPRequestEntityTooLarge:
-                raise RequestError(413, code_pb2.RESOURCE_EXHAUSTED,
-                                   f"body is over the {self.max_body_bytes} byte limit; "
-                                   "send smaller batches") from None
-            loop = asyncio.get_running_loop()
-            accepted = await loop.run_in_executor(
-                self.executor, self._decode_and_submit, request, content_type, body,
-                message_type, accept)
-            if accepted.committed is not None:
-                await asyncio.wrap_future(accepted.committed)
-        except RequestError as exc:
-            return _status_response(content_type, exc.status, exc.code, str(exc), exc.headers)
-        except DecodeError as exc:
-            return _status_response(content_type, 400, code_pb2.INVALID_ARGUMENT, str(exc))
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return _status_response(content_type, 413, code_pb2.RESOURCE_EXHAUSTED,
+                                    f"body is over the {self.max_body_bytes} byte limit; "
+                                    "send smaller batches")
+        encoding = request.headers.get("Content-Encoding", "identity")
+        batch = await asyncio.wrap_future(self.decoders.submit(kind, content_type, encoding, body))
+        if isinstance(batch, Refusal):
+            return _status_response(content_type, batch.http_status, batch.rpc_code, batch.message)
+        try:
+            committed = submit(self.writer, batch, "otlp-http")
+            if committed is not None:
+                await asyncio.wrap_future(committed)
         except Overloaded as exc:
             return _status_response(content_type, 503, code_pb2.UNAVAILABLE, str(exc),
                                     {"Retry-After": str(max(1, round(exc.retry_after_s)))})
@@ -151,13 +89,7 @@ class OtlpHttpReceiver:
             log.error("OTLP/HTTP export failed: %s", exc)
             return _status_response(content_type, 503, code_pb2.UNAVAILABLE,
                                     f"the store could not commit: {exc}", {"Retry-After": "1"})
+        answer = response(kind, batch)
         if content_type == JSON:
-            return web.Response(body=json_format.MessageToJson(accepted.response, indent=None),
-                                content_type=JSON)
-        return web.Response(body=accepted.response.SerializeToString(), content_type=PROTOBUF)
-
-    def _decode_and_submit(self, request: web.Request, content_type: str, body: bytes,
-                           message_type: type, accept: Callable[..., Accepted]) -> Accepted:
-        data = _decompress(request, body, self.max_body_bytes)
-        message = _parse(content_type, data, message_type)
-        return accept(self.writer, message, "otlp-http")
+            return web.Response(body=json_format.MessageToJson(answer, indent=None), content_type=JSON)
+        return web.Response(body=answer.SerializeToString(), content_type=PROTOBUF)

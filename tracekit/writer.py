@@ -60,6 +60,8 @@ class Writer:
         self.committed_logs = 0
         self.duplicate_spans = 0
         self.refused_items = 0
+        self.commits = 0
+        self.busy_s = 0.0        # time spent writing and committing
 
     def start(self) -> Writer:
         self._thread.start()
@@ -139,6 +141,7 @@ class Writer:
             for pending in taken:
                 pending.future.set_exception(exc)
         else:
+            self.commits += 1
             self.committed_spans += result.spans
             self.committed_logs += result.logs
             self.duplicate_spans += result.duplicates
@@ -147,6 +150,7 @@ class Writer:
             log.debug("committed %d spans, %d logs in %.1f ms", result.spans, result.logs,
                       1000 * (time.perf_counter() - started))
         finally:
+            self.busy_s += time.perf_counter() - started
             with self._cond:
                 self._pending_items -= sum(p.items for p in taken)
 

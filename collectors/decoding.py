@@ -1,0 +1,111 @@
+"""Decoding OTLP payloads in worker processes.
+
+Decoding is pure-Python work per span; in the collector's own process it competed for the
+GIL with the writer thread, whose DuckDB calls need the GIL between statements, and ingest
+stayed near one core. Worker processes decode (inflate, parse, convert to Arrow) and send
+back an Arrow-backed `DecodedBatch`; the collector process only writes.
+
+Everything here runs in a worker: it returns a `Refusal` instead of raising, so that the
+answer crosses the process boundary intact.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import zlib
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+
+from google.protobuf.message import DecodeError as ProtobufDecodeError
+from google.rpc import code_pb2
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from tracekit.errors import DecodeError
+from tracekit.otlp import json as otlp_json
+from tracekit.otlp.batches import DecodedBatch
+from tracekit.otlp.decode import decode_logs, decode_traces
+
+PROTOBUF = "application/x-protobuf"
+JSON = "application/json"
+TRACES = "traces"
+LOGS = "logs"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a payload was refused: an HTTP status and the google.rpc code for gRPC."""
+
+    http_status: int
+    rpc_code: int
+    message: str
+
+
+def inflate(body: bytes, encoding: str, limit: int) -> bytes | Refusal:
+    """The body without its Content-Encoding, refusing anything over `limit` bytes inflated."""
+    encoding = encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return body if len(body) <= limit else _too_large(limit)
+    if encoding not in ("gzip", "deflate"):
+        return Refusal(415, code_pb2.INVALID_ARGUMENT,
+                       f"unsupported Content-Encoding {encoding!r}: use gzip or none")
+    wbits = 16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS
+    try:
+        # Stop at limit + 1 bytes: a gzip bomb is never inflated past the limit.
+        out = zlib.decompressobj(wbits).decompress(body, limit + 1)
+    except zlib.error as exc:
+        return Refusal(400, code_pb2.INVALID_ARGUMENT, f"body is not valid {encoding}: {exc}")
+    return out if len(out) <= limit else _too_large(limit)
+
+
+def _too_large(limit: int) -> Refusal:
+    return Refusal(413, code_pb2.RESOURCE_EXHAUSTED,
+                   f"body is over the {limit} byte limit after decompression; send smaller batches")
+
+
+def decode_payload(kind: str, content_type: str, encoding: str, body: bytes,
+                   limit: int) -> DecodedBatch | Refusal:
+    """An OTLP export body (traces or logs, protobuf or JSON) as a DecodedBatch."""
+    data = inflate(body, encoding, limit)
+    if isinstance(data, Refusal):
+        return data
+    message_type = ExportTraceServiceRequest if kind == TRACES else ExportLogsServiceRequest
+    try:
+        if content_type == PROTOBUF:
+            try:
+                request = message_type.FromString(data)
+            except (ProtobufDecodeError, RecursionError, ValueError) as exc:
+                raise DecodeError(f"body is not a valid protobuf {message_type.__name__}: {exc}") from None
+        else:
+            document = otlp_json.parse_document(data)
+            request = (otlp_json.traces_request(document) if kind == TRACES
+                       else otlp_json.logs_request(document))
+    except DecodeError as exc:
+        return Refusal(400, code_pb2.INVALID_ARGUMENT, str(exc))
+    return decode_traces(request) if kind == TRACES else decode_logs(request)
+
+
+class DecodePool:
+    """Worker processes that run `decode_payload`."""
+
+    def __init__(self, workers: int, max_request_bytes: int):
+        # spawn, not fork: the collector process runs gRPC threads, which fork does not copy.
+        self._pool = ProcessPoolExecutor(max_workers=workers,
+                                         mp_context=multiprocessing.get_context("spawn"))
+        self.max_request_bytes = max_request_bytes
+
+    def warm_up(self) -> None:
+        """Start every worker now rather than on the first export."""
+        for future in [self._pool.submit(_ready) for _ in range(self._pool._max_workers)]:
+            future.result()
+
+    def submit(self, kind: str, content_type: str, encoding: str, body: bytes) -> Future:
+        return self._pool.submit(decode_payload, kind, content_type, encoding, body,
+                                 self.max_request_bytes)
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _ready() -> bool:
+    return True
