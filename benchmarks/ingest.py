@@ -356,13 +356,26 @@ class Collector:
             self.addresses[word] = rest
         raise RuntimeError(f"collector exited before ready:\n{log.read_text()}")
 
+    def processes(self) -> list[int]:
+        """The collector and its decode worker processes."""
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
+        return [self.proc.pid, *map(int, children)]
+
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")   # utime + stime
+        """utime + stime of the collector and its decode workers."""
+        total = 0
+        for pid in self.processes():
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
 
     def peak_rss_mib(self) -> float:
-        status = Path(f"/proc/{self.proc.pid}/status").read_text()
-        return int(re.search(r"^VmHWM:\s+(\d+) kB", status, re.M).group(1)) / 1024
+        """Sum of the peak RSS of the collector and its decode workers (an upper bound)."""
+        total = 0
+        for pid in self.processes():
+            status = Path(f"/proc/{pid}/status").read_text()
+            total += int(re.search(r"^VmHWM:\s+(\d+) kB", status, re.M).group(1))
+        return total / 1024
 
     def stop(self) -> int:
         """SIGTERM: the collector drains, checkpoints and exits; its log's warnings are counted."""
