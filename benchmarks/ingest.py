@@ -358,7 +358,9 @@ class Collector:
 
     def processes(self) -> list[int]:
         """The collector and its decode worker processes."""
-        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
+        children = []
+        for task in Path(f"/proc/{self.proc.pid}/task").iterdir():   # any thread may have forked
+            children += (task / "children").read_text().split()
         return [self.proc.pid, *map(int, children)]
 
     def cpu_seconds(self) -> float:
