@@ -25,15 +25,16 @@ METRICS_SERVICE = "opentelemetry.proto.collector.metrics.v1.MetricsService"
 
 def _export_handler(writer: Writer, decoders: DecodePool, kind: str) -> grpc.RpcMethodHandler:
     def export(data: bytes, context: grpc.ServicerContext) -> bytes:
-        # gRPC has already inflated a compressed message and enforced the size limit.
-        batch = decoders.submit(kind, PROTOBUF, "identity", data).result()
-        if isinstance(batch, Refusal):
-            context.abort(grpc.StatusCode(_status_code(batch.rpc_code)), batch.message)
-        try:
-            committed = submit(writer, batch, "otlp-grpc")
-        except (Overloaded, WriterStopped) as exc:
-            # UNAVAILABLE is retryable for every OTLP exporter, with its own backoff.
-            context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+        with writer.incoming():
+            # gRPC has already inflated a compressed message and enforced the size limit.
+            batch = decoders.submit(kind, PROTOBUF, "identity", data).result()
+            if isinstance(batch, Refusal):
+                context.abort(_status_code(batch.rpc_code), batch.message)
+            try:
+                committed = submit(writer, batch, "otlp-grpc")
+            except (Overloaded, WriterStopped) as exc:
+                # UNAVAILABLE is retryable for every OTLP exporter, with its own backoff.
+                context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
         if committed is not None:
             try:
                 committed.result()
@@ -45,8 +46,8 @@ def _export_handler(writer: Writer, decoders: DecodePool, kind: str) -> grpc.Rpc
     return grpc.unary_unary_rpc_method_handler(export)
 
 
-def _status_code(rpc_code: int) -> tuple:
-    return next(code.value for code in grpc.StatusCode if code.value[0] == rpc_code)
+def _status_code(rpc_code: int) -> grpc.StatusCode:
+    return next(code for code in grpc.StatusCode if code.value[0] == rpc_code)
 
 
 def _metrics_handler() -> grpc.RpcMethodHandler:

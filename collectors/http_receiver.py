@@ -72,11 +72,13 @@ class OtlpHttpReceiver:
                                     f"body is over the {self.max_body_bytes} byte limit; "
                                     "send smaller batches")
         encoding = request.headers.get("Content-Encoding", "identity")
-        batch = await asyncio.wrap_future(self.decoders.submit(kind, content_type, encoding, body))
-        if isinstance(batch, Refusal):
-            return _status_response(content_type, batch.http_status, batch.rpc_code, batch.message)
         try:
-            committed = submit(self.writer, batch, "otlp-http")
+            with self.writer.incoming():
+                batch = await asyncio.wrap_future(self.decoders.submit(kind, content_type, encoding, body))
+                if isinstance(batch, Refusal):
+                    return _status_response(content_type, batch.http_status, batch.rpc_code,
+                                            batch.message)
+                committed = submit(self.writer, batch, "otlp-http")
             if committed is not None:
                 await asyncio.wrap_future(committed)
         except Overloaded as exc:

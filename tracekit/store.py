@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,17 +32,17 @@ DEFAULT_TIMEOUT_S = 300.0
 _LOCK_PID = re.compile(r"PID (\d+)")
 
 
-class Store:
+class Store(ABC):
     """A read-only view of a store. Queries give DuckDB relations, DataFrames or Arrow."""
 
     def __init__(self, path: Path, timeout_s: float | None):
         self.path = path
         self.timeout_s = timeout_s
+        self._scratch_conn: duckdb.DuckDBPyConnection | None = None
 
-    # Subclasses provide arrow(); the rest is shared.
+    @abstractmethod
     def arrow(self, sql: str, params: list | dict | None = None) -> pa.Table:
         """Run a read-only query and return its whole result as an Arrow table."""
-        raise NotImplementedError
 
     def df(self, sql: str, params: list | dict | None = None) -> "pd.DataFrame":
         """Run a read-only query and return a pandas DataFrame (VARIANT values as Python)."""
@@ -52,6 +53,7 @@ class Store:
         return self._scratch().from_arrow(self.arrow(sql, params))
 
     def scalar(self, sql: str, params: list | dict | None = None) -> Any:
+        """The first value of the first row, or None."""
         table = self.arrow(sql, params)
         return table.column(0)[0].as_py() if table.num_rows else None
 
@@ -60,9 +62,8 @@ class Store:
         return sum(p.stat().st_size for p in (self.path, Path(f"{self.path}.wal")) if p.exists())
 
     def close(self) -> None:
-        scratch = getattr(self, "_scratch_conn", None)
-        if scratch is not None:
-            scratch.close()
+        if self._scratch_conn is not None:
+            self._scratch_conn.close()
 
     def __enter__(self) -> Store:
         return self
@@ -71,7 +72,8 @@ class Store:
         self.close()
 
     def _scratch(self) -> duckdb.DuckDBPyConnection:
-        if getattr(self, "_scratch_conn", None) is None:
+        """An in-memory database holding results fetched from elsewhere."""
+        if self._scratch_conn is None:
             self._scratch_conn = duckdb.connect(config=dict(SAFE_CONFIG))
         return self._scratch_conn
 

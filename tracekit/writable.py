@@ -46,7 +46,8 @@ class WritableStore:
         self._known_resources = {row[0] for row in conn.execute("SELECT resource_id FROM resources").fetchall()}
 
     @classmethod
-    def open(cls, path: Path) -> WritableStore:
+    def open(cls, path: Path, threads: int | None = None) -> WritableStore:
+        """Open (creating and migrating) the store; `threads` caps DuckDB's worker threads."""
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             conn = duckdb.connect(os.fspath(path), config=dict(SAFE_CONFIG))
@@ -65,6 +66,8 @@ class WritableStore:
         # third and commits stalled for seconds. 256 MiB keeps checkpoints rare while a
         # restart after a crash still replays the log in about a second.
         conn.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
+        if threads:
+            conn.execute(f"SET threads = {int(threads)}")
         conn.execute("SET lock_configuration = true")
         migrate(conn)
         check_version(conn, path)

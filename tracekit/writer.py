@@ -14,6 +14,8 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from concurrent.futures import Future
 from dataclasses import dataclass
 
@@ -31,6 +33,10 @@ class WriterLimits:
     max_pending_items: int = 200_000   # spans + logs waiting; beyond this, refuse
     max_items_per_commit: int = 50_000
     retry_after_s: float = 1.0
+    # While requests are still being decoded, wait this long for them to join the commit
+    # (like PostgreSQL's commit_delay with commit_siblings): one commit of four requests
+    # costs far less than four commits of one.
+    commit_delay_s: float = 0.010
 
 
 @dataclass
@@ -52,6 +58,7 @@ class Writer:
         self.limits = limits or WriterLimits()
         self._queue: deque[_Pending] = deque()
         self._pending_items = 0
+        self._incoming = 0        # requests received and still being decoded
         self._cond = threading.Condition()
         self._stopping = False
         self._failed: BaseException | None = None
@@ -85,6 +92,18 @@ class Writer:
             self._cond.notify()
         return pending.future
 
+    @contextmanager
+    def incoming(self) -> Iterator[None]:
+        """Mark a request as on its way (being decoded), so a commit may wait for it."""
+        with self._cond:
+            self._incoming += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._incoming -= 1
+                self._cond.notify_all()
+
     @property
     def pending_items(self) -> int:
         return self._pending_items
@@ -111,6 +130,13 @@ class Writer:
         with self._cond:
             while not self._queue and not self._stopping:
                 self._cond.wait()
+            deadline = time.monotonic() + self.limits.commit_delay_s
+            while (self._incoming and not self._stopping
+                   and self._pending_items < self.limits.max_items_per_commit):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
             taken: list[_Pending] = []
             items = 0
             while self._queue and (not taken or items + self._queue[0].items <= self.limits.max_items_per_commit):
