@@ -110,3 +110,17 @@ def test_a_span_sent_twice_in_one_batch_is_stored_once(tmp_path):
     result = store.append(decode_traces(request), "test")
     store.close()
     assert (result.spans, result.duplicates) == (3, 1)
+
+
+def test_a_commit_waits_for_requests_still_being_decoded(tmp_path):
+    store = tracekit.open(tmp_path / "s.duckdb", write=True)
+    writer = Writer(store, WriterLimits(commit_delay_s=30)).start()
+    with writer.incoming():      # a second request is being decoded...
+        first = writer.submit(decode_traces(trace_request(3)), "test")
+        second = writer.submit(decode_traces(trace_request(4)), "test")
+    # ...so the first did not commit alone: both share one transaction.
+    assert first.result(timeout=30) == second.result(timeout=30)
+    assert first.result().spans == 7
+    alone = writer.submit(decode_traces(trace_request(2)), "test")  # nothing incoming: no wait
+    assert alone.result(timeout=5).spans == 2
+    assert writer.shutdown()
