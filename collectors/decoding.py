@@ -25,6 +25,7 @@ from tracekit.errors import DecodeError
 from tracekit.otlp import json as otlp_json
 from tracekit.otlp.batches import DecodedBatch
 from tracekit.otlp.decode import decode_logs, decode_traces
+from tracekit.otlp.json_decode import decode_logs_json, decode_traces_json
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -78,8 +79,7 @@ def decode_payload(kind: str, content_type: str, encoding: str, body: bytes,
                 raise DecodeError(f"body is not a valid protobuf {message_type.__name__}: {exc}") from None
         else:
             document = otlp_json.parse_document(data)
-            request = (otlp_json.traces_request(document) if kind == TRACES
-                       else otlp_json.logs_request(document))
+            return decode_traces_json(document) if kind == TRACES else decode_logs_json(document)
     except DecodeError as exc:
         return Refusal(400, code_pb2.INVALID_ARGUMENT, str(exc))
     return decode_traces(request) if kind == TRACES else decode_logs(request)

@@ -15,19 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
-    ExportLogsServiceRequest,
-    ExportLogsServiceResponse,
-)
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
-)
 
 from tracekit.errors import DecodeError, TracekitError
 from tracekit.otlp import json as otlp_json
 from tracekit.otlp.batches import DecodedBatch, concat
-from tracekit.otlp.decode import decode_logs, decode_traces
+from tracekit.otlp.json_decode import decode_logs_json, decode_traces_json
 from tracekit.writable import WritableStore
 
 COMMIT_EVERY_ITEMS = 50_000
@@ -86,13 +78,13 @@ def documents(path: Path, summary: ImportSummary) -> Iterator[tuple[dict, int]]:
                 summary.skipped[f"{path.name} line {number}: {exc}"] += 1
 
 
-def request_of(document: dict) -> ExportTraceServiceRequest | ExportLogsServiceRequest | str:
-    """The document as an OTLP export request, or why it was skipped."""
+def kind_of(document: dict) -> str:
+    """'traces' or 'logs', or why the document is skipped."""
     keys = set(document)
     if keys & {"resourceSpans", "resource_spans"}:
-        return otlp_json.traces_request(document)
+        return "traces"
     if keys & {"resourceLogs", "resource_logs"}:
-        return otlp_json.logs_request(document)
+        return "logs"
     if keys & {"resourceMetrics", "resource_metrics"}:
         return "metrics documents (tracekit stores traces and logs)"
     return "documents that are not OTLP traces or logs"
@@ -106,8 +98,8 @@ class StoreSink:
         self.pending: list[DecodedBatch] = []
         self.pending_items = 0
 
-    def add(self, request: Any, summary: ImportSummary) -> None:
-        batch = decode_traces(request) if isinstance(request, ExportTraceServiceRequest) else decode_logs(request)
+    def add(self, kind: str, document: dict, summary: ImportSummary) -> None:
+        batch = decode_traces_json(document) if kind == "traces" else decode_logs_json(document)
         for reason, n in (batch.rejected_spans.reasons + batch.rejected_logs.reasons).items():
             summary.rejected[reason] += n
         if batch.span_count or batch.log_count:
@@ -126,48 +118,51 @@ class StoreSink:
 
 
 class CollectorSink:
-    """Sends each request to the running collector that holds the store, over OTLP/HTTP."""
+    """Sends each document to the running collector that holds the store, as OTLP/JSON."""
 
     def __init__(self, http_address: str):
         self.http_address = http_address
 
-    def add(self, request: Any, summary: ImportSummary) -> None:
-        traces = isinstance(request, ExportTraceServiceRequest)
-        items = _count_items(request, traces)
-        path, response_type = (("/v1/traces", ExportTraceServiceResponse) if traces
-                               else ("/v1/logs", ExportLogsServiceResponse))
+    def add(self, kind: str, document: dict, summary: ImportSummary) -> None:
+        traces = kind == "traces"
+        items = _count_items(document, traces)
         http = urllib.request.Request(
-            f"http://{self.http_address}{path}", data=request.SerializeToString(), method="POST",
-            headers={"Content-Type": "application/x-protobuf"})
+            f"http://{self.http_address}/v1/{kind}", data=orjson.dumps(document), method="POST",
+            headers={"Content-Type": "application/json"})
         for attempt in range(30):
             try:
                 with urllib.request.urlopen(http, timeout=60) as answer:
-                    response = response_type.FromString(answer.read())
+                    partial = orjson.loads(answer.read()).get("partialSuccess", {})
                 break
             except urllib.error.HTTPError as exc:
                 if exc.code not in (429, 503) or attempt == 29:
+                    message = exc.read()[:300].decode(errors="replace")
                     raise TracekitError(f"the running collector refused the import: HTTP {exc.code} "
-                                        f"{exc.read()[:200]!r}") from None
+                                        f"{message}") from None
                 time.sleep(float(exc.headers.get("Retry-After", "1")))  # the collector asks us to wait
             except (urllib.error.URLError, OSError) as exc:
                 raise TracekitError(f"cannot reach the running collector at {self.http_address}: {exc}") from None
-        partial = response.partial_success
-        rejected = partial.rejected_spans if traces else partial.rejected_log_records
+        rejected = int(partial.get("rejectedSpans" if traces else "rejectedLogRecords", 0))
         if rejected:
-            summary.rejected[partial.error_message or "rejected by the collector"] += rejected
+            summary.rejected[partial.get("errorMessage") or "rejected by the collector"] += rejected
         if traces:
             summary.spans += items - rejected
         else:
             summary.logs += items - rejected
 
     def flush(self, summary: ImportSummary) -> None:
-        """Nothing to do: the collector has acknowledged (committed) every request already."""
+        """Nothing to do: the collector has acknowledged (committed) every document already."""
 
 
-def _count_items(request: Any, traces: bool) -> int:
+def _count_items(document: dict, traces: bool) -> int:
+    def items(obj: Any, *path: str) -> list:
+        key, *rest = path
+        value = obj.get(key) or obj.get("".join("_" + c.lower() if c.isupper() else c for c in key)) or []
+        return value if not rest else [x for v in value for x in items(v, *rest)]
+
     if traces:
-        return sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
-    return sum(len(sl.log_records) for rl in request.resource_logs for sl in rl.scope_logs)
+        return len(items(document, "resourceSpans", "scopeSpans", "spans"))
+    return len(items(document, "resourceLogs", "scopeLogs", "logRecords"))
 
 
 def import_files(paths: list[Path], sink: StoreSink | CollectorSink,
@@ -182,15 +177,15 @@ def import_files(paths: list[Path], sink: StoreSink | CollectorSink,
         summary.files += 1
         for document, position in documents(path, summary):
             summary.documents += 1
+            kind = kind_of(document)
+            if kind not in ("traces", "logs"):
+                summary.skipped[kind] += 1
+                continue
             try:
-                request = request_of(document)
+                sink.add(kind, document, summary)
             except DecodeError as exc:
                 summary.skipped[f"{path.name}: {exc}"] += 1
                 continue
-            if isinstance(request, str):
-                summary.skipped[request] += 1
-                continue
-            sink.add(request, summary)
             if on_progress is not None:
                 on_progress(done_bytes + position)
         done_bytes += os.path.getsize(path)
