@@ -55,6 +55,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 import tracekit
 from tracekit.otlp import json as otlp_json
 from tracekit.otlp.batches import concat
+from tracekit.otlp.json_decode import decode_traces_json
 from tracekit.otlp.decode import decode_traces
 
 TRANSPORTS = ("grpc", "http-protobuf", "http-json")
@@ -290,7 +291,7 @@ def decode_protobuf(data: bytes):
 
 
 def decode_json(data: bytes):
-    return decode_traces(otlp_json.traces_request(otlp_json.parse_document(data)))
+    return decode_traces_json(otlp_json.parse_document(data))
 
 
 def spans_per_second(decode, payloads: list[bytes], spans_per_request: int) -> float:

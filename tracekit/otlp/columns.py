@@ -40,6 +40,18 @@ def _clamp(ns: int, notes: list[str] | None) -> tuple[int, list[str] | None]:
     return ns, notes
 
 
+def _table(columns: dict[str, list], schema: pa.Schema) -> pa.Table:
+    """Lists of Python values as an Arrow table (timestamps arrive as nanosecond ints)."""
+    arrays = []
+    for field in schema:
+        values = columns[field.name]
+        if pa.types.is_timestamp(field.type):
+            arrays.append(pa.array(values, pa.int64()).cast(field.type))
+        else:
+            arrays.append(pa.array(values, field.type))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
 class Resources:
     """The distinct resources of a batch, by a hash of their attributes."""
 
@@ -125,14 +137,7 @@ class SpanColumns:
     def batch(self) -> DecodedBatch:
         if not self.columns["trace_id"]:
             return DecodedBatch(rejected_spans=self.rejected)
-        arrays = []
-        for field in SPAN_SCHEMA:
-            values = self.columns[field.name]
-            if pa.types.is_timestamp(field.type):
-                arrays.append(pa.array(values, pa.int64()).cast(field.type))
-            else:
-                arrays.append(pa.array(values, field.type))
-        return DecodedBatch(spans=pa.Table.from_arrays(arrays, schema=SPAN_SCHEMA),
+        return DecodedBatch(spans=_table(self.columns, SPAN_SCHEMA),
                             resources=self.resources.by_id, rejected_spans=self.rejected)
 
 
@@ -175,12 +180,5 @@ class LogColumns:
     def batch(self) -> DecodedBatch:
         if not self.columns["service_name"]:
             return DecodedBatch(rejected_logs=self.rejected)
-        arrays = []
-        for field in LOG_SCHEMA:
-            values = self.columns[field.name]
-            if pa.types.is_timestamp(field.type):
-                arrays.append(pa.array(values, pa.int64()).cast(field.type))
-            else:
-                arrays.append(pa.array(values, field.type))
-        return DecodedBatch(logs=pa.Table.from_arrays(arrays, schema=LOG_SCHEMA),
+        return DecodedBatch(logs=_table(self.columns, LOG_SCHEMA),
                             resources=self.resources.by_id, rejected_logs=self.rejected)
