@@ -14,13 +14,18 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 
 def exporters(transport: str, address: str):
-    """(span exporter, log exporter) for 'grpc', 'http' or 'http-gzip'."""
-    if transport == "grpc":
+    """(span exporter, log exporter) for 'grpc', 'grpc-gzip', 'http' or 'http-gzip'.
+
+    The gzip variants are what the OpenTelemetry Collector's otlp and otlphttp exporters send
+    by default."""
+    if transport.startswith("grpc"):
+        from grpc import Compression as GrpcCompression
         from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
-        return (OTLPSpanExporter(endpoint=f"http://{address}", insecure=True),
-                OTLPLogExporter(endpoint=f"http://{address}", insecure=True))
+        compression = GrpcCompression.Gzip if transport == "grpc-gzip" else None
+        return (OTLPSpanExporter(endpoint=f"http://{address}", insecure=True, compression=compression),
+                OTLPLogExporter(endpoint=f"http://{address}", insecure=True, compression=compression))
     from opentelemetry.exporter.otlp.proto.http import Compression
     from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter

@@ -50,9 +50,9 @@ def _export(transport: str, address: str, service: str) -> dict:
             "child_span_id": format(child_ctx.span_id, "016x")}
 
 
-@pytest.mark.parametrize("transport", ["grpc", "http", "http-gzip"])
+@pytest.mark.parametrize("transport", ["grpc", "grpc-gzip", "http", "http-gzip"])
 def test_sdk_spans_and_logs_are_queryable_while_collecting(collector, transport):
-    address = collector.grpc if transport == "grpc" else collector.http
+    address = collector.grpc if transport.startswith("grpc") else collector.http
     service = f"shop-{transport}"
     ids = _export(transport, address, service)
     assert collector.process.poll() is None, "collector must still be running"
