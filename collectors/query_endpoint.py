@@ -46,12 +46,14 @@ class QueryEndpoint:
             sql = payload["sql"]
             params = payload.get("params")
             timeout_s = min(float(payload.get("timeout_s") or self.default_timeout_s), MAX_TIMEOUT_S)
+            max_rows = int(payload["max_rows"]) if payload.get("max_rows") is not None else None
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             return web.json_response({"error": 'send JSON {"sql": "...", "params": [...]}'},
                                      status=400)
         loop = asyncio.get_running_loop()
         try:
-            table = await loop.run_in_executor(self.executor, self._run, sql, params, timeout_s)
+            table = await loop.run_in_executor(self.executor, self._run, sql, params, timeout_s,
+                                               max_rows)
         except QueryError as exc:
             return web.json_response({"error": str(exc), "type": type(exc).__name__}, status=400)
         sink = pa.BufferOutputStream()
@@ -59,9 +61,11 @@ class QueryEndpoint:
             stream.write_table(table)
         return web.Response(body=sink.getvalue().to_pybytes(), content_type=ARROW_STREAM)
 
-    def _run(self, sql: str, params: list | dict | None, timeout_s: float) -> pa.Table:
+    def _run(self, sql: str, params: list | dict | None, timeout_s: float,
+             max_rows: int | None) -> pa.Table:
         cursor = self.store.conn.cursor()
         try:
-            return run_read_only(cursor, sql, params, lambda rel: rel.to_arrow_table(), timeout_s)
+            return run_read_only(cursor, sql, params, lambda rel: rel.to_arrow_table(), timeout_s,
+                                 max_rows)
         finally:
             cursor.close()

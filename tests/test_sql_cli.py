@@ -93,6 +93,7 @@ def test_reads_go_through_a_running_collector_with_the_same_rules(collector):
     with tracekit.open(collector.db) as store:
         assert type(store).__name__ == "RemoteStore"
         assert store.df("SELECT count(*) AS n FROM spans WHERE service_name = 'live'")["n"][0] == 7
+        assert store.arrow("SELECT * FROM spans", max_rows=3).num_rows == 3
         relation = store.sql("SELECT attributes FROM spans WHERE service_name = ?", ["live"])
         assert relation.filter("attributes['i'] >= 5").count("*").fetchall() == [(2,)]
         for query in REFUSED:
@@ -116,3 +117,18 @@ def test_json_format_keeps_every_column_whatever_its_name(store_path):
     out = json.loads(run("sql", "--db", str(store_path), "--format", "json",
                          'SELECT 1 AS a, 2 AS r, 3 AS "result", 4 AS "we""ird"').stdout)
     assert out == [{"a": 1, "r": 2, "result": 3, 'we"ird': 4}]
+
+
+def test_terminal_table_fetches_only_the_rows_it_shows(store_path):
+    result = run("sql", "--db", str(store_path), "--max-rows", "5", "SELECT span_id FROM spans")
+    shown = [line for line in result.stdout.decode().splitlines() if line.startswith("│") and "span_id" not in line and "varchar" not in line]
+    assert len(shown) == 5
+    assert "more rows not shown" in result.stderr.decode()
+    everything = json.loads(run("sql", "--db", str(store_path), "--format", "json", "--max-rows", "5",
+                                "SELECT span_id FROM spans").stdout)
+    assert len(everything) == 25  # scripts always get the whole result
+
+
+def test_explain_prints_the_plan_as_drawn(store_path):
+    out = run("sql", "--db", str(store_path), "EXPLAIN SELECT count(*) FROM spans").stdout.decode()
+    assert "\\n" not in out and "SEQ_SCAN" in out.upper().replace(" ", "_")

@@ -86,8 +86,15 @@ def cmd_collect(args: argparse.Namespace) -> int:
 def cmd_sql(args: argparse.Namespace) -> int:
     import tracekit
 
+    # A terminal shows --max-rows rows, so only those are fetched; scripts get everything.
+    limit = args.max_rows + 1 if args.format == "table" else None
     with tracekit.open(args.db, timeout_s=args.timeout) as store:
-        table = store.arrow(args.query)
+        table = store.arrow(args.query, max_rows=limit)
+    if limit is not None and table.num_rows == limit:
+        output.write(table.slice(0, args.max_rows), "table", max_rows=args.max_rows)
+        print(f"(more rows not shown: raise --max-rows, or use --format csv|json|parquet)",
+              file=sys.stderr)
+        return 0
     output.write(table, args.format, max_rows=args.max_rows)
     return 0
 

@@ -40,6 +40,10 @@ def write(table: pa.Table, fmt: str, out: BinaryIO | None = None, max_rows: int 
     conn = duckdb.connect()
     try:
         if fmt == "table":
+            if table.column_names == ["explain_key", "explain_value"]:
+                for plan in table.column("explain_value").to_pylist():  # a plan reads as drawn
+                    print(plan)
+                return
             rel = conn.from_arrow(table)
             width = shutil.get_terminal_size((120, 40)).columns
             sys.stdout.flush()

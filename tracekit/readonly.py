@@ -79,14 +79,19 @@ def run_read_only(
     params: list | dict | None,
     fetch: Callable[[duckdb.DuckDBPyRelation], T],
     timeout_s: float | None,
+    max_rows: int | None = None,
 ) -> T:
-    """Run every statement of `sql` on `conn`; `fetch` reads the last one's relation."""
+    """Run every statement of `sql` on `conn`; `fetch` reads the last one's relation,
+    cut to `max_rows` rows when given (the limit reaches the query plan)."""
     statements = read_only_statements(conn, sql)
     with interrupt_after(conn, timeout_s):
         try:
             for statement in statements[:-1]:
                 conn.execute(statement)
-            return fetch(conn.sql(statements[-1], params=params))
+            relation = conn.sql(statements[-1], params=params)
+            if max_rows is not None and relation is not None:
+                relation = relation.limit(max_rows)
+            return fetch(relation)
         except duckdb.InterruptException:
             raise
         except duckdb.Error as exc:

@@ -23,9 +23,9 @@ class RemoteStore(Store):
         super().__init__(path, timeout_s)
         self.endpoint = endpoint
 
-    def arrow(self, sql: str, params: list | dict | None = None) -> pa.Table:
-        body = json.dumps({"sql": sql, "params": params, "timeout_s": self.timeout_s},
-                          default=str).encode()
+    def arrow(self, sql: str, params: list | dict | None = None, max_rows: int | None = None) -> pa.Table:
+        body = json.dumps({"sql": sql, "params": params, "timeout_s": self.timeout_s,
+                           "max_rows": max_rows}, default=str).encode()
         request = urllib.request.Request(
             self.endpoint.query_url, data=body, method="POST",
             headers={"Authorization": f"Bearer {self.endpoint.token}",

@@ -41,8 +41,8 @@ class Store(ABC):
         self._scratch_conn: duckdb.DuckDBPyConnection | None = None
 
     @abstractmethod
-    def arrow(self, sql: str, params: list | dict | None = None) -> pa.Table:
-        """Run a read-only query and return its whole result as an Arrow table."""
+    def arrow(self, sql: str, params: list | dict | None = None, max_rows: int | None = None) -> pa.Table:
+        """Run a read-only query and return its result (its first `max_rows`) as Arrow."""
 
     def df(self, sql: str, params: list | dict | None = None) -> "pd.DataFrame":
         """Run a read-only query and return a pandas DataFrame (VARIANT values as Python)."""
@@ -85,10 +85,11 @@ class LocalStore(Store):
         super().__init__(path, timeout_s)
         self.conn = conn
 
-    def arrow(self, sql: str, params: list | dict | None = None) -> pa.Table:
+    def arrow(self, sql: str, params: list | dict | None = None, max_rows: int | None = None) -> pa.Table:
         cur = self.conn.cursor()
         try:
-            return run_read_only(cur, sql, params, lambda rel: rel.to_arrow_table(), self.timeout_s)
+            return run_read_only(cur, sql, params, lambda rel: rel.to_arrow_table(), self.timeout_s,
+                                 max_rows)
         finally:
             cur.close()
 
