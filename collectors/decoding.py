@@ -12,6 +12,9 @@ answer crosses the process boundary intact.
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.connection
+import os
+import threading
 import zlib
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -91,7 +94,8 @@ class DecodePool:
     def __init__(self, workers: int, max_request_bytes: int):
         # spawn, not fork: the collector process runs gRPC threads, which fork does not copy.
         self._pool = ProcessPoolExecutor(max_workers=workers,
-                                         mp_context=multiprocessing.get_context("spawn"))
+                                         mp_context=multiprocessing.get_context("spawn"),
+                                         initializer=exit_with_parent)
         self.max_request_bytes = max_request_bytes
 
     def warm_up(self) -> None:
@@ -109,3 +113,17 @@ class DecodePool:
 
 def _ready() -> bool:
     return True
+
+
+def exit_with_parent() -> None:
+    """Worker initializer: exit as soon as the collector process is gone, even after kill -9
+    (an orphaned worker would otherwise hold its memory until the machine restarts)."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-collector", daemon=True).start()

@@ -8,7 +8,9 @@ import time
 import urllib.error
 import urllib.request
 
-from tests.conftest import sql, start_collector
+from pathlib import Path
+
+from tests.conftest import pid_alive, sql, start_collector
 from tests.otlp_payloads import trace_request
 
 
@@ -76,3 +78,23 @@ def test_sigterm_drains_and_exits_zero_leaving_no_endpoint_file(tmp_path):
     assert collector.stop() == 0
     assert not endpoint_file.exists()
     assert sql(db, "SELECT count(*) AS n FROM spans")[0]["n"] == 10
+
+
+def _descendants(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            found |= {int(child)} | _descendants(int(child))
+    return found
+
+
+def test_decode_workers_exit_when_the_collector_is_killed(tmp_path):
+    collector = start_collector(tmp_path / "store.duckdb")
+    workers = _descendants(collector.process.pid)
+    assert workers, "the collector decodes in worker processes"
+    collector.process.send_signal(signal.SIGKILL)
+    collector.process.wait(10)
+    deadline = time.monotonic() + 20
+    while any(pid_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)  # waiting for the kernel to reap them; nothing to block on
+    assert not [pid for pid in workers if pid_alive(pid)], "orphaned decode workers"
