@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import select
 import signal
 import threading
 import time
@@ -10,7 +12,7 @@ import urllib.request
 
 from pathlib import Path
 
-from tests.conftest import pid_alive, sql, start_collector
+from tests.conftest import sql, start_collector
 from tests.otlp_payloads import trace_request
 
 
@@ -92,9 +94,15 @@ def test_decode_workers_exit_when_the_collector_is_killed(tmp_path):
     collector = start_collector(tmp_path / "store.duckdb")
     workers = _descendants(collector.process.pid)
     assert workers, "the collector decodes in worker processes"
+    exits = [os.pidfd_open(pid) for pid in workers]  # readable once that process has exited
     collector.process.send_signal(signal.SIGKILL)
     collector.process.wait(10)
-    deadline = time.monotonic() + 20
-    while any(pid_alive(pid) for pid in workers) and time.monotonic() < deadline:
-        time.sleep(0.05)  # waiting for the kernel to reap them; nothing to block on
-    assert not [pid for pid in workers if pid_alive(pid)], "orphaned decode workers"
+    try:
+        waiting, deadline = list(exits), time.monotonic() + 20
+        while waiting and time.monotonic() < deadline:
+            ready, _, _ = select.select(waiting, [], [], deadline - time.monotonic())
+            waiting = [fd for fd in waiting if fd not in ready]
+        assert not waiting, f"{len(waiting)} decode workers outlived the collector"
+    finally:
+        for fd in exits:
+            os.close(fd)
