@@ -1,5 +1,5 @@
-"""OTLP receivers (gRPC and HTTP) that write into a tracekit store, and the query endpoint."""
+"""OTLP receivers (gRPC and HTTP) that write into a tracekit store, and the query endpoint.
 
-from collectors.service import Collector, CollectorSettings, build_collector
-
-__all__ = ["Collector", "CollectorSettings", "build_collector"]
+Entry point: `collectors.service.build_collector(settings)`. Nothing is imported here, so the
+decode worker processes (which import `collectors.decoding`) stay small.
+"""
