@@ -1,0 +1,42 @@
+"""The collector's lifecycle: one writer per store, clean stops, loud wide binds."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+from tests.conftest import TRACEKIT, start_collector
+from tests.otlp_payloads import trace_request
+
+
+def test_a_second_collector_on_the_same_store_exits_at_once_naming_the_holder(collector):
+    started = time.monotonic()
+    second = subprocess.run([*TRACEKIT, "collect", "--db", str(collector.db),
+                             "--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0"],
+                            capture_output=True, text=True, timeout=60)
+    assert second.returncode == 1
+    assert f"process {collector.process.pid}" in second.stderr
+    assert time.monotonic() - started < 10
+    assert collector.process.poll() is None  # the first one is untouched
+
+
+def test_a_clean_stop_leaves_nothing_to_replay(tmp_path):
+    running = start_collector(tmp_path / "store.duckdb")
+    with urllib.request.urlopen(urllib.request.Request(
+            f"http://{running.http}/v1/traces", data=trace_request(50).SerializeToString(),
+            headers={"Content-Type": "application/x-protobuf"}), timeout=30) as response:
+        assert response.status == 200
+    started = time.monotonic()
+    assert running.stop() == 0
+    assert time.monotonic() - started < 10
+    wal = Path(f"{running.db}.wal")
+    assert not wal.exists() or wal.stat().st_size == 0, "everything was checkpointed"
+
+
+def test_listening_beyond_loopback_logs_a_warning(tmp_path):
+    running = start_collector(tmp_path / "store.duckdb", http="0.0.0.0:0")
+    assert running.stop() == 0
+    log = running.process.stderr.read()
+    assert "0.0.0.0" in log and "beyond localhost" in log
