@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 
+from collectors.auth import BearerTokenInterceptor
 from collectors.decoding import LOGS, PROTOBUF, TRACES, DecodePool, Refusal
 from collectors.ingest import METRICS_UNSUPPORTED, response, submit
 from tracekit.errors import Overloaded, WriterStopped
@@ -58,10 +59,11 @@ def _metrics_handler() -> grpc.RpcMethodHandler:
 
 
 def build_grpc_server(writer: Writer, decoders: DecodePool, address: str,
-                      max_message_bytes: int) -> tuple[grpc.Server, int]:
+                      max_message_bytes: int, auth_token: str | None = None) -> tuple[grpc.Server, int]:
     """A gRPC server bound to `address` (not yet started) and its bound port."""
     server = grpc.server(
         ThreadPoolExecutor(max_workers=16, thread_name_prefix="otlp-grpc"),
+        interceptors=[BearerTokenInterceptor(auth_token)] if auth_token else [],
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.so_reuseport", 0),

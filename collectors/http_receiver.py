@@ -16,6 +16,7 @@ from aiohttp import web
 from google.protobuf import json_format
 from google.rpc import code_pb2, status_pb2
 
+from collectors.auth import UNAUTHENTICATED_MESSAGE, authorized
 from collectors.decoding import JSON, LOGS, PROTOBUF, TRACES, DecodePool, Refusal
 from collectors.ingest import METRICS_UNSUPPORTED, response, submit
 from tracekit.errors import Overloaded, WriterStopped
@@ -37,10 +38,12 @@ def _status_response(content_type: str, status: int, code: int, message: str,
 class OtlpHttpReceiver:
     """The aiohttp application for OTLP/HTTP."""
 
-    def __init__(self, writer: Writer, decoders: DecodePool, max_body_bytes: int):
+    def __init__(self, writer: Writer, decoders: DecodePool, max_body_bytes: int,
+                 auth_token: str | None = None):
         self.writer = writer
         self.decoders = decoders
         self.max_body_bytes = max_body_bytes
+        self.auth_token = auth_token
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=self.max_body_bytes)
@@ -60,6 +63,10 @@ class OtlpHttpReceiver:
         return _status_response(content_type, 404, code_pb2.UNIMPLEMENTED, METRICS_UNSUPPORTED)
 
     async def _export(self, request: web.Request, kind: str) -> web.Response:
+        if not authorized(request.headers.get("Authorization"), self.auth_token):
+            return _status_response(JSON if request.content_type.lower() == JSON else PROTOBUF,
+                                    401, code_pb2.UNAUTHENTICATED, UNAUTHENTICATED_MESSAGE,
+                                    {"WWW-Authenticate": "Bearer"})
         content_type = request.content_type.lower()
         if content_type not in (PROTOBUF, JSON):
             return _status_response(

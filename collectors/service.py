@@ -40,6 +40,7 @@ class CollectorSettings:
     limits: WriterLimits = field(default_factory=WriterLimits)
     query_timeout_s: float = DEFAULT_TIMEOUT_S
     shutdown_timeout_s: float = 10.0
+    auth_token: str | None = None   # when set, both receivers require "Bearer <token>"
     decode_workers: int = field(default_factory=lambda: min(2, os.cpu_count() or 1))
     # DuckDB threads for the writer (and the queries it answers): the cores the decode
     # workers leave. Small group commits run faster on one thread than split over two
@@ -83,19 +84,21 @@ class Collector:
     async def start(self) -> None:
         for address in (self.settings.grpc, self.settings.http):
             host, _ = split_address(address)
-            if not _is_loopback(host):
+            if not _is_loopback(host) and not self.settings.auth_token:
                 log.warning("listening on %s beyond localhost without TLS or auth: anyone who "
                             "can reach it can write spans", address)
         self.writer.start()
         await asyncio.get_running_loop().run_in_executor(None, self.decoders.warm_up)
         self._grpc, grpc_port = build_grpc_server(self.writer, self.decoders, self.settings.grpc,
-                                                  self.settings.max_request_bytes)
+                                                  self.settings.max_request_bytes,
+                                                  self.settings.auth_token)
         self._grpc.start()
         grpc_host, _ = split_address(self.settings.grpc)
         self.grpc_address = f"{grpc_host}:{grpc_port}"
 
         http_host, http_port = split_address(self.settings.http)
-        receiver = OtlpHttpReceiver(self.writer, self.decoders, self.settings.max_request_bytes)
+        receiver = OtlpHttpReceiver(self.writer, self.decoders, self.settings.max_request_bytes,
+                                    self.settings.auth_token)
         # The receiver inflates gzip itself, bounded by the size limit (gzip bombs stop early).
         port = await self._serve(receiver.app(), http_host, http_port, auto_decompress=False)
         self.http_address = f"{http_host}:{port}"
@@ -106,7 +109,8 @@ class Collector:
         self.query_url = f"http://127.0.0.1:{query_port}/query"
         discovery.publish(self.settings.db, discovery.CollectorEndpoint(
             pid=os.getpid(), query_url=self.query_url, token=token,
-            grpc=self.grpc_address, http=self.http_address))
+            grpc=self.grpc_address, http=self.http_address,
+            ingest_token=self.settings.auth_token))
 
     async def _serve(self, app: web.Application, host: str, port: int, **kwargs) -> int:
         runner = web.AppRunner(app, access_log=None, handle_signals=False, **kwargs)

@@ -29,10 +29,10 @@ class RunningCollector:
 
 
 def start_collector(db: Path, grpc: str = "127.0.0.1:0", http: str = "127.0.0.1:0",
-                    timeout: float = 30) -> RunningCollector:
+                    extra: tuple[str, ...] = ()) -> RunningCollector:
     """Start `tracekit collect` and wait for the line that says it is ready."""
     process = subprocess.Popen(
-        [*TRACEKIT, "collect", "--db", str(db), "--grpc", grpc, "--http", http],
+        [*TRACEKIT, "collect", "--db", str(db), "--grpc", grpc, "--http", http, *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     addresses = {}

@@ -13,7 +13,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 
-def exporters(transport: str, address: str):
+def exporters(transport: str, address: str, headers: dict | None = None):
     """(span exporter, log exporter) for 'grpc', 'grpc-gzip', 'http' or 'http-gzip'.
 
     The gzip variants are what the OpenTelemetry Collector's otlp and otlphttp exporters send
@@ -24,15 +24,19 @@ def exporters(transport: str, address: str):
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
         compression = GrpcCompression.Gzip if transport == "grpc-gzip" else None
-        return (OTLPSpanExporter(endpoint=f"http://{address}", insecure=True, compression=compression),
-                OTLPLogExporter(endpoint=f"http://{address}", insecure=True, compression=compression))
+        return (OTLPSpanExporter(endpoint=f"http://{address}", insecure=True, compression=compression,
+                                 headers=headers),
+                OTLPLogExporter(endpoint=f"http://{address}", insecure=True, compression=compression,
+                                headers=headers))
     from opentelemetry.exporter.otlp.proto.http import Compression
     from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
     compression = Compression.Gzip if transport == "http-gzip" else Compression.NoCompression
-    return (OTLPSpanExporter(endpoint=f"http://{address}/v1/traces", compression=compression),
-            OTLPLogExporter(endpoint=f"http://{address}/v1/logs", compression=compression))
+    return (OTLPSpanExporter(endpoint=f"http://{address}/v1/traces", compression=compression,
+                             headers=headers),
+            OTLPLogExporter(endpoint=f"http://{address}/v1/logs", compression=compression,
+                            headers=headers))
 
 
 @dataclass

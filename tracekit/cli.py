@@ -38,6 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="OTLP/gRPC address (default 127.0.0.1:4317; port 0 picks one)")
     collect.add_argument("--http", default="127.0.0.1:4318", metavar="HOST:PORT",
                          help="OTLP/HTTP address (default 127.0.0.1:4318; port 0 picks one)")
+    collect.add_argument("--auth-token-file", type=Path, metavar="FILE",
+                         help="require 'Authorization: Bearer <token>' on both receivers, the "
+                              "token read from FILE (not given on the command line, where "
+                              "other users could see it)")
     collect.set_defaults(run=cmd_collect)
 
     sql = commands.add_parser("sql", help="run read-only DuckDB SQL on the store",
@@ -74,7 +78,15 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
     from collectors.service import CollectorSettings, serve
 
-    settings = CollectorSettings(db=args.db, grpc=args.grpc, http=args.http)
+    token = None
+    if args.auth_token_file is not None:
+        try:
+            token = args.auth_token_file.read_text().strip()
+        except OSError as exc:
+            raise TracekitError(f"cannot read the token file: {exc}") from None
+        if not token:
+            raise TracekitError(f"{args.auth_token_file} is empty: put the bearer token in it")
+    settings = CollectorSettings(db=args.db, grpc=args.grpc, http=args.http, auth_token=token)
 
     def announce(line: str) -> None:
         print(line, flush=True)
@@ -118,7 +130,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         # A collector holds the store: hand it the data over OTLP, like any other client.
         print(f"tracekit: {args.db} is held by a running collector (pid {endpoint.pid}); "
               f"sending the files to it at {endpoint.http}", file=sys.stderr)
-        sink = CollectorSink(endpoint.http)
+        sink = CollectorSink(endpoint.http, endpoint.ingest_token)
     try:
         with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
                       TimeRemainingColumn(), transient=True,

@@ -17,6 +17,7 @@ class CollectorEndpoint:
     token: str
     grpc: str
     http: str
+    ingest_token: str | None = None   # the receivers' bearer token, when they require one
 
 
 def endpoint_path(store_path: str | os.PathLike) -> Path:

@@ -120,15 +120,18 @@ class StoreSink:
 class CollectorSink:
     """Sends each document to the running collector that holds the store, as OTLP/JSON."""
 
-    def __init__(self, http_address: str):
+    def __init__(self, http_address: str, token: str | None = None):
         self.http_address = http_address
+        self.headers = {"Content-Type": "application/json"}
+        if token:
+            self.headers["Authorization"] = f"Bearer {token}"
 
     def add(self, kind: str, document: dict, summary: ImportSummary) -> None:
         traces = kind == "traces"
         items = _count_items(document, traces)
         http = urllib.request.Request(
             f"http://{self.http_address}/v1/{kind}", data=orjson.dumps(document), method="POST",
-            headers={"Content-Type": "application/json"})
+            headers=self.headers)
         for attempt in range(30):
             try:
                 with urllib.request.urlopen(http, timeout=60) as answer:
