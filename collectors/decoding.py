@@ -29,6 +29,7 @@ from tracekit.otlp import json as otlp_json
 from tracekit.otlp.batches import DecodedBatch
 from tracekit.otlp.decode import decode_logs, decode_traces
 from tracekit.otlp.json_decode import decode_logs_json, decode_traces_json
+from tracekit.redaction import DEFAULT_PATTERNS, redactor_for
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -67,9 +68,11 @@ def _too_large(limit: int) -> Refusal:
                    f"body is over the {limit} byte limit after decompression; send smaller batches")
 
 
-def decode_payload(kind: str, content_type: str, encoding: str, body: bytes,
-                   limit: int) -> DecodedBatch | Refusal:
-    """An OTLP export body (traces or logs, protobuf or JSON) as a DecodedBatch."""
+def decode_payload(kind: str, content_type: str, encoding: str, body: bytes, limit: int,
+                   redact_patterns: tuple[str, ...] = DEFAULT_PATTERNS) -> DecodedBatch | Refusal:
+    """An OTLP export body (traces or logs, protobuf or JSON) as a DecodedBatch, with the
+    values of secret-looking attribute keys masked."""
+    redact = redactor_for(redact_patterns)
     data = inflate(body, encoding, limit)
     if isinstance(data, Refusal):
         return data
@@ -82,21 +85,24 @@ def decode_payload(kind: str, content_type: str, encoding: str, body: bytes,
                 raise DecodeError(f"body is not a valid protobuf {message_type.__name__}: {exc}") from None
         else:
             document = otlp_json.parse_document(data)
-            return decode_traces_json(document) if kind == TRACES else decode_logs_json(document)
+            return (decode_traces_json(document, redact) if kind == TRACES
+                    else decode_logs_json(document, redact))
     except DecodeError as exc:
         return Refusal(400, code_pb2.INVALID_ARGUMENT, str(exc))
-    return decode_traces(request) if kind == TRACES else decode_logs(request)
+    return decode_traces(request, redact) if kind == TRACES else decode_logs(request, redact)
 
 
 class DecodePool:
     """Worker processes that run `decode_payload`."""
 
-    def __init__(self, workers: int, max_request_bytes: int):
+    def __init__(self, workers: int, max_request_bytes: int,
+                 redact_patterns: tuple[str, ...] = DEFAULT_PATTERNS):
         # spawn, not fork: the collector process runs gRPC threads, which fork does not copy.
         self._pool = ProcessPoolExecutor(max_workers=workers,
                                          mp_context=multiprocessing.get_context("spawn"),
                                          initializer=exit_with_parent)
         self.max_request_bytes = max_request_bytes
+        self.redact_patterns = redact_patterns
 
     def warm_up(self) -> None:
         """Start every worker now rather than on the first export."""
@@ -105,7 +111,7 @@ class DecodePool:
 
     def submit(self, kind: str, content_type: str, encoding: str, body: bytes) -> Future:
         return self._pool.submit(decode_payload, kind, content_type, encoding, body,
-                                 self.max_request_bytes)
+                                 self.max_request_bytes, self.redact_patterns)
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

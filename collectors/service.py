@@ -23,6 +23,7 @@ from collectors.grpc_receiver import build_grpc_server
 from collectors.http_receiver import OtlpHttpReceiver
 from collectors.query_endpoint import QueryEndpoint
 from tracekit import discovery
+from tracekit.redaction import DEFAULT_PATTERNS
 from tracekit.store import DEFAULT_TIMEOUT_S
 from tracekit.writable import WritableStore
 from tracekit.writer import Writer, WriterLimits
@@ -41,6 +42,7 @@ class CollectorSettings:
     query_timeout_s: float = DEFAULT_TIMEOUT_S
     shutdown_timeout_s: float = 10.0
     auth_token: str | None = None   # when set, both receivers require "Bearer <token>"
+    redact_patterns: tuple[str, ...] = DEFAULT_PATTERNS   # attribute keys masked at ingest
     decode_workers: int = field(default_factory=lambda: min(2, os.cpu_count() or 1))
     # DuckDB threads for the writer (and the queries it answers): the cores the decode
     # workers leave. Small group commits run faster on one thread than split over two
@@ -72,7 +74,8 @@ class Collector:
         self.settings = settings
         self.store = store
         self.writer = Writer(store, settings.limits)
-        self.decoders = DecodePool(settings.decode_workers, settings.max_request_bytes)
+        self.decoders = DecodePool(settings.decode_workers, settings.max_request_bytes,
+                                   settings.redact_patterns)
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tracekit-query")
         self._grpc = None
         self._runners: list[web.AppRunner] = []

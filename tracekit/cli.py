@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tracekit import output
 from tracekit.errors import TracekitError
+from tracekit.redaction import DEFAULT_PATTERNS
 from tracekit.store import DEFAULT_PATH, DEFAULT_TIMEOUT_S
 
 
@@ -38,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="OTLP/gRPC address (default 127.0.0.1:4317; port 0 picks one)")
     collect.add_argument("--http", default="127.0.0.1:4318", metavar="HOST:PORT",
                          help="OTLP/HTTP address (default 127.0.0.1:4318; port 0 picks one)")
+    collect.add_argument("--redact", action="append", default=[], metavar="REGEX",
+                         help="also mask attributes whose key contains this word (regular "
+                              "expression; repeatable). Always masked: "
+                              + ", ".join(DEFAULT_PATTERNS))
     collect.add_argument("--auth-token-file", type=Path, metavar="FILE",
                          help="require 'Authorization: Bearer <token>' on both receivers, the "
                               "token read from FILE (not given on the command line, where "
@@ -86,7 +91,8 @@ def cmd_collect(args: argparse.Namespace) -> int:
             raise TracekitError(f"cannot read the token file: {exc}") from None
         if not token:
             raise TracekitError(f"{args.auth_token_file} is empty: put the bearer token in it")
-    settings = CollectorSettings(db=args.db, grpc=args.grpc, http=args.http, auth_token=token)
+    settings = CollectorSettings(db=args.db, grpc=args.grpc, http=args.http, auth_token=token,
+                                 redact_patterns=(*DEFAULT_PATTERNS, *args.redact))
 
     def announce(line: str) -> None:
         print(line, flush=True)

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
+from tracekit.redaction import DEFAULT_PATTERNS, Redactor, redactor_for
 from tracekit.otlp.batches import (
     EVENTS_TYPE,
     LINKS_TYPE,
@@ -28,6 +29,7 @@ INT64_MAX = 2**63 - 1
 UNKNOWN_SERVICE = "unknown_service"
 _ZERO_TRACE = bytes(16)
 _ZERO_SPAN = bytes(8)
+DEFAULT_REDACTOR = redactor_for(DEFAULT_PATTERNS)
 
 
 def to_json(value: Any) -> str:
@@ -55,11 +57,13 @@ def _table(columns: dict[str, list], schema: pa.Schema) -> pa.Table:
 class Resources:
     """The distinct resources of a batch, by a hash of their attributes."""
 
-    def __init__(self) -> None:
+    def __init__(self, redact: Redactor) -> None:
         self.by_id: dict[int, tuple[str, str]] = {}
+        self.redact = redact
 
     def add(self, attributes: dict[str, Any]) -> tuple[str, int]:
         """(service name, resource id). Keys are sorted so equal resources hash equal."""
+        attributes = self.redact(attributes)
         service = attributes.get("service.name")
         if not isinstance(service, str) or not service:
             service = UNKNOWN_SERVICE
@@ -72,9 +76,10 @@ class Resources:
 class SpanColumns:
     """Appends spans; `batch()` gives the Arrow table and what was rejected."""
 
-    def __init__(self) -> None:
+    def __init__(self, redact: Redactor = DEFAULT_REDACTOR) -> None:
+        self.redact = redact
         self.columns: dict[str, list] = {name: [] for name in SPAN_SCHEMA.names}
-        self.resources = Resources()
+        self.resources = Resources(redact)
         self.rejected = Rejections()
         # Bound appends, in SPAN_SCHEMA order: the per-span path does no dict lookups.
         self._appends = [self.columns[name].append for name in SPAN_SCHEMA.names]
@@ -117,15 +122,16 @@ class SpanColumns:
         a_resource(resource_id)
         a_scope(scope_name)
         a_version(scope_version)
-        a_attrs(to_json(attributes))
+        redact = self.redact
+        a_attrs(to_json(redact(attributes)))
         a_events([
             {"time": min(e["time"], INT64_MAX), "name": e["name"],
-             "attributes": to_json(e["attributes"]),
+             "attributes": to_json(redact(e["attributes"])),
              "dropped_attributes_count": e["dropped_attributes_count"]}
             for e in events] if events else None)
         a_links([
             {"trace_id": link["trace_id"].hex(), "span_id": link["span_id"].hex(),
-             "trace_state": link["trace_state"] or None, "attributes": to_json(link["attributes"]),
+             "trace_state": link["trace_state"] or None, "attributes": to_json(redact(link["attributes"])),
              "flags": link["flags"], "dropped_attributes_count": link["dropped_attributes_count"]}
             for link in links] if links else None)
         a_flags(flags)
@@ -144,9 +150,10 @@ class SpanColumns:
 class LogColumns:
     """Appends log records; `batch()` gives the Arrow table and what was rejected."""
 
-    def __init__(self) -> None:
+    def __init__(self, redact: Redactor = DEFAULT_REDACTOR) -> None:
+        self.redact = redact
         self.columns: dict[str, list] = {name: [] for name in LOG_SCHEMA.names}
-        self.resources = Resources()
+        self.resources = Resources(redact)
         self.rejected = Rejections()
 
     def add(self, time: int, observed_time: int, trace_id: bytes, span_id: bytes, flags: int,
@@ -168,8 +175,10 @@ class LogColumns:
         c["trace_flags"].append(flags)
         c["severity_number"].append(severity_number)
         c["severity_text"].append(severity_text or None)
+        if isinstance(body, dict):
+            body = self.redact(body)
         c["body"].append(to_json(body) if has_body else None)
-        c["attributes"].append(to_json(attributes))
+        c["attributes"].append(to_json(self.redact(attributes)))
         c["service_name"].append(service)
         c["resource_id"].append(resource_id)
         c["scope_name"].append(scope_name)

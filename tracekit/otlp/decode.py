@@ -13,7 +13,8 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from tracekit.otlp.batches import DecodedBatch
-from tracekit.otlp.columns import LogColumns, SpanColumns
+from tracekit.otlp.columns import DEFAULT_REDACTOR, LogColumns, SpanColumns
+from tracekit.redaction import Redactor
 
 MAX_DEPTH = 32
 
@@ -59,9 +60,10 @@ def attributes(key_values: Any) -> dict[str, Any]:
     return out
 
 
-def decode_traces(request: ExportTraceServiceRequest) -> DecodedBatch:
+def decode_traces(request: ExportTraceServiceRequest,
+                  redact: Redactor = DEFAULT_REDACTOR) -> DecodedBatch:
     """Every valid span of the request as one Arrow table; invalid spans are counted."""
-    columns = SpanColumns()
+    columns = SpanColumns(redact)
     add = columns.add
     for resource_spans in request.resource_spans:
         service, resource_id = columns.resources.add(attributes(resource_spans.resource.attributes))
@@ -88,9 +90,10 @@ def decode_traces(request: ExportTraceServiceRequest) -> DecodedBatch:
     return columns.batch()
 
 
-def decode_logs(request: ExportLogsServiceRequest) -> DecodedBatch:
+def decode_logs(request: ExportLogsServiceRequest,
+                redact: Redactor = DEFAULT_REDACTOR) -> DecodedBatch:
     """Every valid log record of the request as one Arrow table."""
-    columns = LogColumns()
+    columns = LogColumns(redact)
     for resource_logs in request.resource_logs:
         service, resource_id = columns.resources.add(attributes(resource_logs.resource.attributes))
         for scope_logs in resource_logs.scope_logs:

@@ -13,8 +13,9 @@ from typing import Any
 from tracekit.errors import DecodeError
 from tracekit.otlp import json as otlp_json
 from tracekit.otlp.batches import DecodedBatch
-from tracekit.otlp.columns import LogColumns, SpanColumns
+from tracekit.otlp.columns import DEFAULT_REDACTOR, LogColumns, SpanColumns
 from tracekit.otlp.decode import MAX_DEPTH, decode_logs, decode_traces
+from tracekit.redaction import Redactor
 
 _KINDS = {"SPAN_KIND_UNSPECIFIED": 0, "SPAN_KIND_INTERNAL": 1, "SPAN_KIND_SERVER": 2,
           "SPAN_KIND_CLIENT": 3, "SPAN_KIND_PRODUCER": 4, "SPAN_KIND_CONSUMER": 5}
@@ -104,30 +105,30 @@ def attributes(key_values: Any) -> dict[str, Any]:
     return {kv.get("key", ""): any_value(kv.get("value")) for kv in key_values}
 
 
-def decode_traces_json(document: dict) -> DecodedBatch:
+def decode_traces_json(document: dict, redact: Redactor = DEFAULT_REDACTOR) -> DecodedBatch:
     """Every valid span of an OTLP/JSON trace export; invalid spans are counted."""
     try:
-        return _traces(document)
+        return _traces(document, redact)
     except _SnakeCase:
-        return decode_traces(otlp_json.traces_request(document))
+        return decode_traces(otlp_json.traces_request(document), redact)
     except (AttributeError, TypeError, ValueError, OverflowError) as exc:
         raise DecodeError(f"not a valid OTLP/JSON trace export: {exc}") from None
 
 
-def decode_logs_json(document: dict) -> DecodedBatch:
+def decode_logs_json(document: dict, redact: Redactor = DEFAULT_REDACTOR) -> DecodedBatch:
     """Every valid log record of an OTLP/JSON logs export."""
     try:
-        return _logs(document)
+        return _logs(document, redact)
     except _SnakeCase:
-        return decode_logs(otlp_json.logs_request(document))
+        return decode_logs(otlp_json.logs_request(document), redact)
     except (AttributeError, TypeError, ValueError, OverflowError) as exc:
         raise DecodeError(f"not a valid OTLP/JSON logs export: {exc}") from None
 
 
-def _traces(document: dict) -> DecodedBatch:
+def _traces(document: dict, redact: Redactor) -> DecodedBatch:
     if "resource_spans" in document:
         raise _SnakeCase
-    columns = SpanColumns()
+    columns = SpanColumns(redact)
     add = columns.add
     for resource_spans in _list(document, "resourceSpans"):
         if "scope_spans" in resource_spans:
@@ -166,10 +167,10 @@ def _traces(document: dict) -> DecodedBatch:
     return columns.batch()
 
 
-def _logs(document: dict) -> DecodedBatch:
+def _logs(document: dict, redact: Redactor) -> DecodedBatch:
     if "resource_logs" in document:
         raise _SnakeCase
-    columns = LogColumns()
+    columns = LogColumns(redact)
     for resource_logs in _list(document, "resourceLogs"):
         if "scope_logs" in resource_logs:
             raise _SnakeCase
