@@ -24,8 +24,9 @@ def trace_request(n: int, service: str = "svc", trace_id: bytes | None = None,
         span.span_id = os.urandom(8)
         span.name = f"op-{i}"
         span.kind = 2
-        span.start_time_unix_nano = BASE_NS + i * 1000
-        span.end_time_unix_nano = BASE_NS + i * 1000 + 500
+        # Nanoseconds that are not whole microseconds, as SDKs send them.
+        span.start_time_unix_nano = BASE_NS + i * 1001 + 1
+        span.end_time_unix_nano = BASE_NS + i * 1001 + 501
         kv = span.attributes.add()
         kv.key, kv.value.int_value = "i", i
         for field, value in (bad or {}).get(i, {}).items():

@@ -60,6 +60,9 @@ REFUSED = [
     "INSTALL httpfs",
     "SELECT * FROM read_csv('/etc/passwd')",
     "CREATE TABLE t AS SELECT 1",
+    "EXPLAIN ANALYZE DELETE FROM span_rows",
+    "EXPLAIN ANALYZE DROP VIEW otel_logs",
+    "EXPLAIN ANALYZE CREATE TABLE t AS SELECT 1",
 ]
 
 
@@ -104,6 +107,8 @@ def test_reads_go_through_a_running_collector_with_the_same_rules(collector):
     result = run("sql", "--db", str(collector.db), "DROP TABLE spans", check=False)
     assert result.returncode == 1 and "read-only" in result.stderr.decode()
     assert sql(collector.db, "SELECT count(*) AS n FROM spans")[0]["n"] == 7
+    assert sql(collector.db, "SELECT count(*) AS n FROM otel_logs")[0]["n"] == 0  # still there
+    assert {"t"}.isdisjoint(row["name"] for row in sql(collector.db, "SHOW TABLES"))
 
 
 def test_runaway_query_is_stopped_at_the_timeout(store_path):

@@ -124,3 +124,15 @@ def test_a_commit_waits_for_requests_still_being_decoded(tmp_path):
     alone = writer.submit(decode_traces(trace_request(2)), "test")  # nothing incoming: no wait
     assert alone.result(timeout=5).spans == 2
     assert writer.shutdown()
+
+
+def test_a_caller_giving_up_does_not_stop_the_writer(tmp_path):
+    store = tracekit.open(tmp_path / "s.duckdb", write=True)
+    writer = Writer(store)
+    abandoned = writer.submit(decode_traces(trace_request(3)), "test")
+    assert abandoned.cancel()
+    writer.start()
+    assert writer.submit(decode_traces(trace_request(2)), "test").result(timeout=30).spans >= 2
+    assert writer.shutdown()
+    with tracekit.open(tmp_path / "s.duckdb") as reader:
+        assert reader.scalar("SELECT count(*) FROM spans") == 5  # the abandoned batch too

@@ -85,6 +85,9 @@ def run_read_only(
     cut to `max_rows` rows when given (the limit reaches the query plan)."""
     statements = read_only_statements(conn, sql)
     with interrupt_after(conn, timeout_s):
+        # A READ ONLY transaction is the guarantee: EXPLAIN ANALYZE, for one, runs the
+        # statement it explains, whatever that statement is.
+        conn.execute("BEGIN TRANSACTION READ ONLY")
         try:
             for statement in statements[:-1]:
                 conn.execute(statement)
@@ -96,3 +99,8 @@ def run_read_only(
             raise
         except duckdb.Error as exc:
             raise QueryError(str(exc)) from None
+        finally:
+            try:
+                conn.execute("ROLLBACK")
+            except duckdb.Error:
+                pass

@@ -91,7 +91,7 @@ class WritableStore:
                 cur.unregister("incoming_resources")
             if batch.spans is not None and batch.spans.num_rows:
                 incoming = unique_spans(batch.spans)
-                starts = incoming.column("start_time")
+                starts = incoming.column("start_time").cast(pa.int64())  # exact ns, not µs
                 cur.register("incoming_spans", incoming)
                 spans = cur.execute(queries.load("insert_spans"), {
                     "batch_id": batch_id,

@@ -150,7 +150,18 @@ class Writer:
             taken = self._take()
             if not taken:
                 return  # stopping and nothing left
-            self._commit(taken)
+            try:
+                self._commit(taken)
+            except BaseException as exc:  # never leave callers waiting on a dead writer
+                log.exception("the writer failed; refusing further batches")
+                with self._cond:
+                    self._failed = exc
+                    failed = list(self._queue)
+                    self._queue.clear()
+                for pending in taken + failed:
+                    if not pending.future.done():
+                        pending.future.set_exception(WriterStopped(f"the writer failed: {exc}"))
+                return
 
     def _drain(self) -> None:
         while self._queue:
@@ -158,6 +169,10 @@ class Writer:
 
     def _commit(self, taken: list[_Pending]) -> None:
         started = time.perf_counter()
+        # A caller that gave up (its future cancelled) still gets its data written: the
+        # export may be retried, and the retry is deduplicated.
+        for pending in taken:
+            pending.future.set_running_or_notify_cancel()
         merged = concat([p.batch for p in taken])
         source = taken[0].source if len({p.source for p in taken}) == 1 else "mixed"
         try:
@@ -165,14 +180,16 @@ class Writer:
         except BaseException as exc:  # the store failed: nothing in `taken` was committed
             log.error("writing %d batches failed: %s", len(taken), exc)
             for pending in taken:
-                pending.future.set_exception(exc)
+                if not pending.future.cancelled():
+                    pending.future.set_exception(exc)
         else:
             self.commits += 1
             self.committed_spans += result.spans
             self.committed_logs += result.logs
             self.duplicate_spans += result.duplicates
             for pending in taken:
-                pending.future.set_result(result)
+                if not pending.future.cancelled():
+                    pending.future.set_result(result)
             log.debug("committed %d spans, %d logs in %.1f ms", result.spans, result.logs,
                       1000 * (time.perf_counter() - started))
         finally:

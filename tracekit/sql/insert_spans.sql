@@ -18,5 +18,6 @@ SELECT i.trace_id, i.span_id, i.parent_span_id, i.trace_state, i.name, i.kind,
        $batch_id
 FROM incoming_spans AS i
 ANTI JOIN (SELECT trace_id, span_id, start_time FROM span_rows
-           WHERE start_time BETWEEN $first_start AND $last_start) AS stored
+           WHERE start_time BETWEEN make_timestamp_ns($first_start)
+                                AND make_timestamp_ns($last_start)) AS stored
   USING (trace_id, span_id, start_time);
