@@ -11,12 +11,14 @@ answer crosses the process boundary intact.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import multiprocessing.connection
 import os
 import threading
 import zlib
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError as ProtobufDecodeError
@@ -30,6 +32,8 @@ from tracekit.otlp.batches import DecodedBatch
 from tracekit.otlp.decode import decode_logs, decode_traces
 from tracekit.otlp.json_decode import decode_logs_json, decode_traces_json
 from tracekit.redaction import DEFAULT_PATTERNS, redactor_for
+
+log = logging.getLogger(__name__)
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -55,12 +59,25 @@ def inflate(body: bytes, encoding: str, limit: int) -> bytes | Refusal:
         return Refusal(415, code_pb2.INVALID_ARGUMENT,
                        f"unsupported Content-Encoding {encoding!r}: use gzip or none")
     wbits = 16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS
+    out = bytearray()
+    rest = body
     try:
-        # Stop at limit + 1 bytes: a gzip bomb is never inflated past the limit.
-        out = zlib.decompressobj(wbits).decompress(body, limit + 1)
+        while True:  # a gzip body may hold several members (RFC 1952)
+            inflater = zlib.decompressobj(wbits)
+            # Stop at limit + 1 bytes: a gzip bomb is never inflated past the limit.
+            out += inflater.decompress(rest, limit + 1 - len(out))
+            if len(out) > limit or inflater.unconsumed_tail:
+                return _too_large(limit)
+            if not inflater.eof:
+                return Refusal(400, code_pb2.INVALID_ARGUMENT, f"body is truncated {encoding}")
+            rest = inflater.unused_data
+            if not rest or encoding != "gzip":
+                break
     except zlib.error as exc:
         return Refusal(400, code_pb2.INVALID_ARGUMENT, f"body is not valid {encoding}: {exc}")
-    return out if len(out) <= limit else _too_large(limit)
+    if rest:
+        return Refusal(400, code_pb2.INVALID_ARGUMENT, f"bytes after the end of the {encoding} stream")
+    return bytes(out)
 
 
 def _too_large(limit: int) -> Refusal:
@@ -97,21 +114,36 @@ class DecodePool:
 
     def __init__(self, workers: int, max_request_bytes: int,
                  redact_patterns: tuple[str, ...] = DEFAULT_PATTERNS):
-        # spawn, not fork: the collector process runs gRPC threads, which fork does not copy.
-        self._pool = ProcessPoolExecutor(max_workers=workers,
-                                         mp_context=multiprocessing.get_context("spawn"),
-                                         initializer=exit_with_parent)
+        self.workers = workers
         self.max_request_bytes = max_request_bytes
         self.redact_patterns = redact_patterns
+        self._lock = threading.Lock()
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        # spawn, not fork: the collector process runs gRPC threads, which fork does not copy.
+        return ProcessPoolExecutor(max_workers=self.workers,
+                                   mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=exit_with_parent)
 
     def warm_up(self) -> None:
         """Start every worker now rather than on the first export."""
-        for future in [self._pool.submit(_ready) for _ in range(self._pool._max_workers)]:
+        for future in [self._pool.submit(_ready) for _ in range(self.workers)]:
             future.result()
 
     def submit(self, kind: str, content_type: str, encoding: str, body: bytes) -> Future:
-        return self._pool.submit(decode_payload, kind, content_type, encoding, body,
-                                 self.max_request_bytes, self.redact_patterns)
+        """Decode in a worker. If a worker died (killed, out of memory), the pool is broken:
+        start a new one, so one lost worker costs the requests in flight, not the collector."""
+        args = (decode_payload, kind, content_type, encoding, body, self.max_request_bytes,
+                self.redact_patterns)
+        with self._lock:
+            try:
+                return self._pool.submit(*args)
+            except BrokenProcessPool:
+                log.warning("a decode worker died; starting new decode workers")
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = self._new_pool()
+                return self._pool.submit(*args)
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -28,7 +28,11 @@ def _export_handler(writer: Writer, decoders: DecodePool, kind: str) -> grpc.Rpc
     def export(data: bytes, context: grpc.ServicerContext) -> bytes:
         with writer.incoming():
             # gRPC has already inflated a compressed message and enforced the size limit.
-            batch = decoders.submit(kind, PROTOBUF, "identity", data).result()
+            try:
+                batch = decoders.submit(kind, PROTOBUF, "identity", data).result()
+            except Exception as exc:  # the worker died mid-request: the client may retry
+                log.error("decoding failed: %s", exc)
+                context.abort(grpc.StatusCode.UNAVAILABLE, "decoding failed; retry")
             if isinstance(batch, Refusal):
                 context.abort(_status_code(batch.rpc_code), batch.message)
             try:

@@ -81,7 +81,13 @@ class OtlpHttpReceiver:
         encoding = request.headers.get("Content-Encoding", "identity")
         try:
             with self.writer.incoming():
-                batch = await asyncio.wrap_future(self.decoders.submit(kind, content_type, encoding, body))
+                try:
+                    batch = await asyncio.wrap_future(
+                        self.decoders.submit(kind, content_type, encoding, body))
+                except Exception as exc:  # the worker died mid-request: the client may retry
+                    log.error("decoding failed: %s", exc)
+                    return _status_response(content_type, 503, code_pb2.UNAVAILABLE,
+                                            "decoding failed; retry", {"Retry-After": "1"})
                 if isinstance(batch, Refusal):
                     return _status_response(content_type, batch.http_status, batch.rpc_code,
                                             batch.message)

@@ -106,3 +106,25 @@ def test_decode_workers_exit_when_the_collector_is_killed(tmp_path):
     finally:
         for fd in exits:
             os.close(fd)
+
+
+def test_a_killed_decode_worker_is_replaced(tmp_path):
+    collector = start_collector(tmp_path / "store.duckdb")
+    try:
+        workers = [pid for pid in _descendants(collector.process.pid)
+                   if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()]
+        os.kill(workers[0], signal.SIGKILL)
+        statuses = []
+        for _ in range(5):  # the first export may be refused (503: retry); then all succeed
+            request = urllib.request.Request(
+                f"http://{collector.http}/v1/traces", data=trace_request(10, service="after-kill").SerializeToString(),
+                headers={"Content-Type": "application/x-protobuf"})
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    statuses.append(response.status)
+            except urllib.error.HTTPError as exc:
+                statuses.append(exc.code)
+        assert set(statuses) <= {200, 503} and statuses[-3:] == [200, 200, 200]
+        assert sql(collector.db, "SELECT count(*) AS n FROM spans")[0]["n"] == 10 * statuses.count(200)
+    finally:
+        assert collector.stop() == 0

@@ -108,3 +108,18 @@ def test_json_success_response_is_json(collector):
     assert json.loads(body)["partialSuccess"]["rejectedSpans"] in ("1", 1)
     assert sql(collector.db, "SELECT trace_id FROM spans WHERE service_name = 'json-svc'") == [
         {"trace_id": "5b8efff798038103d269b633813fc60c"}]
+
+
+def test_gzip_with_several_members_is_read_whole_and_truncated_gzip_is_refused(collector):
+    import zlib
+
+    first = trace_request(2, service="members").SerializeToString()
+    second = trace_request(3, service="members").SerializeToString()
+    # Protobuf messages concatenate: two gzip members inflate to one request of 5 spans.
+    status, _, _ = post(collector.http, "/v1/traces", gzip.compress(first) + gzip.compress(second),
+                        headers={"Content-Encoding": "gzip"})
+    assert status == 200 and span_count(collector, "members") == 5
+    compressor = zlib.compressobj(wbits=16 + zlib.MAX_WBITS)
+    cut = compressor.compress(trace_request(4, service="cut").SerializeToString()) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    status, _, _ = post(collector.http, "/v1/traces", cut, headers={"Content-Encoding": "gzip"})
+    assert status == 400 and span_count(collector, "cut") == 0
