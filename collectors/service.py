@@ -23,6 +23,7 @@ from collectors.grpc_receiver import build_grpc_server
 from collectors.http_receiver import OtlpHttpReceiver
 from collectors.query_endpoint import QueryEndpoint
 from tracekit import discovery
+from tracekit.errors import TracekitError
 from tracekit.redaction import DEFAULT_PATTERNS
 from tracekit.store import DEFAULT_TIMEOUT_S
 from tracekit.writable import WritableStore
@@ -153,7 +154,11 @@ async def serve(settings: CollectorSettings, announce=print) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
-        await collector.start()
+        try:
+            await collector.start()
+        except OSError as exc:
+            raise TracekitError(f"cannot listen: {exc}. Pick another port (port 0 picks a free "
+                                "one) or stop what holds it.") from None
         announce(f"tracekit collector: store {settings.db}")
         announce(f"otlp-grpc {collector.grpc_address}")
         announce(f"otlp-http {collector.http_address}")

@@ -40,3 +40,13 @@ def test_listening_beyond_loopback_logs_a_warning(tmp_path):
     assert running.stop() == 0
     log = running.process.stderr.read()
     assert "0.0.0.0" in log and "beyond localhost" in log
+
+
+def test_bad_addresses_and_busy_ports_get_a_message_not_a_traceback(collector, tmp_path):
+    bad = subprocess.run([*TRACEKIT, "collect", "--db", str(tmp_path / "a.duckdb"), "--grpc", "nonsense"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 1 and "HOST:PORT" in bad.stderr and "Traceback" not in bad.stderr
+    busy = subprocess.run([*TRACEKIT, "collect", "--db", str(tmp_path / "b.duckdb"),
+                           "--grpc", "127.0.0.1:0", "--http", collector.http],
+                          capture_output=True, text=True, timeout=60)
+    assert busy.returncode == 1 and "cannot listen" in busy.stderr and "Traceback" not in busy.stderr

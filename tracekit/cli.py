@@ -81,7 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_collect(args: argparse.Namespace) -> int:
     import asyncio
 
-    from collectors.service import CollectorSettings, serve
+    import re
+
+    from collectors.service import CollectorSettings, serve, split_address
 
     token = None
     if args.auth_token_file is not None:
@@ -91,6 +93,16 @@ def cmd_collect(args: argparse.Namespace) -> int:
             raise TracekitError(f"cannot read the token file: {exc}") from None
         if not token:
             raise TracekitError(f"{args.auth_token_file} is empty: put the bearer token in it")
+    for address in (args.grpc, args.http):
+        try:
+            split_address(address)
+        except ValueError as exc:
+            raise TracekitError(str(exc)) from None
+    for pattern in args.redact:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise TracekitError(f"--redact {pattern!r} is not a regular expression: {exc}") from None
     settings = CollectorSettings(db=args.db, grpc=args.grpc, http=args.http, auth_token=token,
                                  redact_patterns=(*DEFAULT_PATTERNS, *args.redact))
 

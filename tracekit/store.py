@@ -139,7 +139,10 @@ def open(  # noqa: A001 - the public name users call: tracekit.open(path)
             raise TracekitError(f"cannot open {path}: {exc}") from None
         endpoint = discovery.find(path)
         if endpoint is None:
-            raise StoreLocked(locked_message(path, str(exc))) from None
+            raise StoreLocked(
+                f"{path} is open for writing in {holder_of(str(exc))}, which is not a tracekit "
+                "collector offering queries. Stop that process, or read a copy of the file."
+            ) from None
         from tracekit.remote import RemoteStore
 
         return RemoteStore(path, endpoint, timeout_s)
@@ -150,13 +153,10 @@ def open(  # noqa: A001 - the public name users call: tracekit.open(path)
     return LocalStore(path, conn, timeout_s)
 
 
-def locked_message(path: Path, duckdb_message: str) -> str:
+def holder_of(duckdb_message: str) -> str:
+    """'process N' from DuckDB's lock error, or 'another process'."""
     holder = _LOCK_PID.search(duckdb_message)
-    who = f"process {holder.group(1)}" if holder else "another process"
-    return (
-        f"{path} is held for writing by {who}, which offers no query endpoint. "
-        "Stop that process, or read a copy of the file."
-    )
+    return f"process {holder.group(1)}" if holder else "another process"
 
 
 def check_version(conn: duckdb.DuckDBPyConnection, path: Path) -> int:

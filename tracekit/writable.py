@@ -14,7 +14,7 @@ from tracekit import queries
 from tracekit.errors import StoreLocked, TracekitError
 from tracekit.otlp.batches import RESOURCE_SCHEMA, DecodedBatch
 from tracekit.readonly import SAFE_CONFIG
-from tracekit.store import check_version, locked_message
+from tracekit.store import check_version, holder_of
 
 
 CHECKPOINT_THRESHOLD = "256MiB"
@@ -54,8 +54,9 @@ class WritableStore:
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
                 raise StoreLocked(
-                    locked_message(path, str(exc)).replace(", which offers no query endpoint", "")
-                    + " (DuckDB allows one writing process per store file)."
+                    f"{path} is open in {holder_of(str(exc))}: a store takes one writer (a "
+                    "collector or an import) and no other process, not even a reader, while it "
+                    "writes. Stop or close that process, or use another --db."
                 ) from None
             raise TracekitError(f"cannot open {path} for writing: {exc}") from None
         except duckdb.Error as exc:
