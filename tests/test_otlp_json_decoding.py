@@ -169,7 +169,15 @@ def test_direct_and_protobuf_mapping_decoders_give_identical_tables():
     assert direct.resources == mapped.resources
 
 
+def _with_attribute(value: dict) -> dict:
+    return _document({**SPAN, "attributes": [{"key": "k", "value": value}]})
+
+
 @pytest.mark.parametrize("document", [
+    _with_attribute({"boolValue": "false"}),
+    _with_attribute({"stringValue": 123}),
+    _with_attribute({"intValue": 12.7}),
+    _with_attribute({"intValue": "18446744073709551615"}),
     {"resourceSpans": "not a list"},
     {"resourceSpans": [{"scopeSpans": [{"spans": ["not an object"]}]}]},
     {"resourceSpans": [{"scopeSpans": [{"spans": [{**SPAN, "startTimeUnixNano": "soon"}]}]}]},

@@ -14,6 +14,7 @@ SECRET = "hunter2-do-not-store"
 @pytest.mark.parametrize("key", [
     "http.request.header.authorization", "db.password", "x-csrf-token", "access_token",
     "client_secret", "api_key", "X-API-Key", "Cookie", "http.response.header.set-cookie",
+    "accessToken", "clientSecret", "dbPassword",
 ])
 def test_keys_naming_credentials_are_masked(key):
     assert Redactor()({key: SECRET}) == {key: REDACTED}
@@ -24,6 +25,11 @@ def test_keys_naming_credentials_are_masked(key):
 ])
 def test_ordinary_keys_are_kept(key):
     assert Redactor()({key: 7}) == {key: 7}
+
+
+def test_maps_inside_arrays_are_masked_too():
+    assert Redactor()({"headers": [{"authorization": SECRET}, "plain"]}) == {
+        "headers": [{"authorization": REDACTED}, "plain"]}
 
 
 def test_nested_maps_are_masked_too():

@@ -76,12 +76,14 @@ def any_value(value: Any, depth: int = 0) -> Any:
         return None
     for key, inner in value.items():
         if key == "stringValue":
-            return inner
+            return _typed(inner, str, key)
         if key == "intValue":
-            return int(inner)
+            return _int64(inner)
         if key == "boolValue":
-            return bool(inner)
+            return _typed(inner, bool, key)
         if key == "doubleValue":
+            if isinstance(inner, bool) or not isinstance(inner, int | float | str):
+                raise DecodeError(f"doubleValue must be a number, got {inner!r}")
             return float(inner)
         if depth >= MAX_DEPTH:
             return f"<truncated: nested deeper than {MAX_DEPTH} levels>"
@@ -95,6 +97,22 @@ def any_value(value: Any, depth: int = 0) -> Any:
         if "_" in key:
             raise _SnakeCase
     return None
+
+
+def _typed(value: Any, kind: type, key: str) -> Any:
+    if not isinstance(value, kind):
+        raise DecodeError(f"{key} must be a {kind.__name__}, got {value!r}")
+    return value
+
+
+def _int64(value: Any) -> int:
+    """An int64 given as a JSON number or a decimal string, as the protobuf mapping allows."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise DecodeError(f"intValue must be an integer or a decimal string, got {value!r}")
+    number = int(value)
+    if not -(2**63) <= number < 2**63:
+        raise DecodeError(f"intValue {value!r} is outside the int64 range")
+    return number
 
 
 def attributes(key_values: Any) -> dict[str, Any]:
