@@ -98,3 +98,12 @@ def test_import_while_a_collector_holds_the_store_goes_through_the_collector(col
     assert summary["spans"] == 7 and summary["logs"] == 1
     assert sum(summary["rejected"].values()) == 1
     assert sql(collector.db, "SELECT count(*) AS n FROM spans WHERE service_name = 'forwarded'")[0]["n"] == 7
+
+
+def test_forwarded_import_skips_what_does_not_decode_and_says_it_was_sent(collector, tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(json.dumps({"resourceSpans": [{"scopeSpans": "x"}]}) + "\n"
+                    + json.dumps(_otlp_json(trace_request(2, service="fine"))) + "\n")
+    result = run("import", "--db", str(collector.db), str(path))
+    out = result.stdout.decode()
+    assert "sent 1 file(s)" in out and "2 spans" in out and "skipped 1" in out

@@ -162,9 +162,14 @@ def cmd_import(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary.as_dict(), indent=2))
     else:
-        print(f"imported {summary.files} file(s), {summary.documents} document(s): "
-              f"{summary.spans} spans, {summary.logs} logs stored; "
-              f"{summary.duplicate_spans} duplicate spans ignored")
+        if summary.sent_to_collector:
+            print(f"sent {summary.files} file(s), {summary.documents} document(s) to the running "
+                  f"collector: {summary.spans} spans, {summary.logs} logs accepted (it stores a "
+                  "re-sent span once)")
+        else:
+            print(f"imported {summary.files} file(s), {summary.documents} document(s): "
+                  f"{summary.spans} spans, {summary.logs} logs stored; "
+                  f"{summary.duplicate_spans} duplicate spans ignored")
         for reason, n in summary.rejected.most_common():
             print(f"  rejected {n} {reason}")
         for reason, n in summary.skipped.most_common():

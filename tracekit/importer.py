@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import gzip
 import io
 import os
@@ -12,7 +13,6 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import orjson
 
@@ -34,12 +34,14 @@ class ImportSummary:
     duplicate_spans: int = 0
     rejected: Counter = field(default_factory=Counter)    # reason -> items
     skipped: Counter = field(default_factory=Counter)     # reason -> documents
+    sent_to_collector: bool = False   # then spans/logs were accepted, duplicates not known
 
     def as_dict(self) -> dict:
         return {
             "files": self.files, "documents": self.documents, "spans": self.spans,
             "logs": self.logs, "duplicate_spans": self.duplicate_spans,
             "rejected": dict(self.rejected), "skipped": dict(self.skipped),
+            "sent_to_collector": self.sent_to_collector,
         }
 
 
@@ -99,7 +101,7 @@ class StoreSink:
         self.pending_items = 0
 
     def add(self, kind: str, document: dict, summary: ImportSummary) -> None:
-        batch = decode_traces_json(document) if kind == "traces" else decode_logs_json(document)
+        batch = _decode(kind, document)
         for reason, n in (batch.rejected_spans.reasons + batch.rejected_logs.reasons).items():
             summary.rejected[reason] += n
         if batch.span_count or batch.log_count:
@@ -127,16 +129,18 @@ class CollectorSink:
             self.headers["Authorization"] = f"Bearer {token}"
 
     def add(self, kind: str, document: dict, summary: ImportSummary) -> None:
-        traces = kind == "traces"
-        items = _count_items(document, traces)
+        # Decoded here too: the summary counts what the collector will accept, and a document
+        # that does not decode is skipped with its reason, as when importing into the file.
+        batch = _decode(kind, copy.deepcopy(document))
+        for reason, n in (batch.rejected_spans.reasons + batch.rejected_logs.reasons).items():
+            summary.rejected[reason] += n
         http = urllib.request.Request(
             f"http://{self.http_address}/v1/{kind}", data=orjson.dumps(document), method="POST",
             headers=self.headers)
         for attempt in range(30):
             try:
-                with urllib.request.urlopen(http, timeout=60) as answer:
-                    partial = orjson.loads(answer.read()).get("partialSuccess", {})
-                break
+                with urllib.request.urlopen(http, timeout=60):
+                    break
             except urllib.error.HTTPError as exc:
                 if exc.code not in (429, 503) or attempt == 29:
                     message = exc.read()[:300].decode(errors="replace")
@@ -145,27 +149,16 @@ class CollectorSink:
                 time.sleep(float(exc.headers.get("Retry-After", "1")))  # the collector asks us to wait
             except (urllib.error.URLError, OSError) as exc:
                 raise TracekitError(f"cannot reach the running collector at {self.http_address}: {exc}") from None
-        rejected = int(partial.get("rejectedSpans" if traces else "rejectedLogRecords", 0))
-        if rejected:
-            summary.rejected[partial.get("errorMessage") or "rejected by the collector"] += rejected
-        if traces:
-            summary.spans += items - rejected
-        else:
-            summary.logs += items - rejected
+        summary.sent_to_collector = True
+        summary.spans += batch.span_count
+        summary.logs += batch.log_count
 
     def flush(self, summary: ImportSummary) -> None:
         """Nothing to do: the collector has acknowledged (committed) every document already."""
 
 
-def _count_items(document: dict, traces: bool) -> int:
-    def items(obj: Any, *path: str) -> list:
-        key, *rest = path
-        value = obj.get(key) or obj.get("".join("_" + c.lower() if c.isupper() else c for c in key)) or []
-        return value if not rest else [x for v in value for x in items(v, *rest)]
-
-    if traces:
-        return len(items(document, "resourceSpans", "scopeSpans", "spans"))
-    return len(items(document, "resourceLogs", "scopeLogs", "logRecords"))
+def _decode(kind: str, document: dict) -> DecodedBatch:
+    return decode_traces_json(document) if kind == "traces" else decode_logs_json(document)
 
 
 def import_files(paths: list[Path], sink: StoreSink | CollectorSink,
