@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import threading
 from concurrent.futures import Executor
 
+import duckdb
 import orjson
 import pyarrow as pa
 from aiohttp import web
@@ -31,6 +33,14 @@ class QueryEndpoint:
         self.token = token
         self.executor = executor
         self.default_timeout_s = default_timeout_s
+        self._running: set = set()
+        self._lock = threading.Lock()
+
+    def interrupt_all(self) -> None:
+        """Stop every query in progress (the collector is shutting down)."""
+        with self._lock:
+            for cursor in self._running:
+                cursor.interrupt()
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=16 * 1024 * 1024)
@@ -64,8 +74,15 @@ class QueryEndpoint:
     def _run(self, sql: str, params: list | dict | None, timeout_s: float,
              max_rows: int | None) -> pa.Table:
         cursor = self.store.conn.cursor()
+        with self._lock:
+            self._running.add(cursor)
         try:
             return run_read_only(cursor, sql, params, lambda rel: rel.to_arrow_table(), timeout_s,
                                  max_rows)
+        except duckdb.InterruptException:
+            raise QueryError("the collector is shutting down; query again once it is back "
+                             "(or read the file directly when it has stopped)") from None
         finally:
+            with self._lock:
+                self._running.discard(cursor)
             cursor.close()

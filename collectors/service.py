@@ -84,6 +84,7 @@ class Collector:
         self.http_address = ""
         self.query_url = ""
         self._stopped = False
+        self._endpoint: QueryEndpoint | None = None
 
     async def start(self) -> None:
         for address in (self.settings.grpc, self.settings.http):
@@ -108,8 +109,8 @@ class Collector:
         self.http_address = f"{http_host}:{port}"
 
         token = secrets.token_urlsafe(32)
-        endpoint = QueryEndpoint(self.store, token, self._executor, self.settings.query_timeout_s)
-        query_port = await self._serve(endpoint.app(), "127.0.0.1", 0)
+        self._endpoint = QueryEndpoint(self.store, token, self._executor, self.settings.query_timeout_s)
+        query_port = await self._serve(self._endpoint.app(), "127.0.0.1", 0)
         self.query_url = f"http://127.0.0.1:{query_port}/query"
         discovery.publish(self.settings.db, discovery.CollectorEndpoint(
             pid=os.getpid(), query_url=self.query_url, token=token,
@@ -117,7 +118,10 @@ class Collector:
             ingest_token=self.settings.auth_token))
 
     async def _serve(self, app: web.Application, host: str, port: int, **kwargs) -> int:
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, **kwargs)
+        # Handlers left at shutdown get a few seconds, not aiohttp's default minute: queries are
+        # interrupted, and exports wait on the writer, which drains on its own timeout.
+        runner = web.AppRunner(app, access_log=None, handle_signals=False,
+                               shutdown_timeout=self.settings.shutdown_timeout_s / 4, **kwargs)
         await runner.setup()
         site = web.TCPSite(runner, host, port, reuse_address=True)
         await site.start()
@@ -129,6 +133,8 @@ class Collector:
             return
         self._stopped = True
         discovery.withdraw(self.settings.db)
+        if self._endpoint is not None:
+            self._endpoint.interrupt_all()
         grace = self.settings.shutdown_timeout_s / 2
         if self._grpc is not None:
             stopping = self._grpc.stop(grace)

@@ -50,3 +50,38 @@ def test_bad_addresses_and_busy_ports_get_a_message_not_a_traceback(collector, t
                            "--grpc", "127.0.0.1:0", "--http", collector.http],
                           capture_output=True, text=True, timeout=60)
     assert busy.returncode == 1 and "cannot listen" in busy.stderr and "Traceback" not in busy.stderr
+
+
+def test_sigterm_during_a_long_query_still_stops_cleanly_and_quickly(tmp_path):
+    import threading
+
+    import tracekit
+    from tracekit.errors import QueryError
+
+    running = start_collector(tmp_path / "store.duckdb")
+    outcome: list = []
+
+    def long_query() -> None:
+        try:
+            with tracekit.open(running.db, timeout_s=600) as store:
+                store.arrow("SELECT count(*) FROM range(10000000000000) a")
+        except QueryError as exc:
+            outcome.append(str(exc))
+
+    reader = threading.Thread(target=long_query)
+    cpu_before = _cpu_ticks(running.process.pid)
+    reader.start()
+    deadline = time.monotonic() + 30   # the query is running once the idle collector burns CPU
+    while _cpu_ticks(running.process.pid) - cpu_before < 30 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    started = time.monotonic()
+    assert running.stop() == 0
+    assert time.monotonic() - started < 10
+    reader.join(30)
+    assert outcome and "shutting down" in outcome[0]
+    assert "Traceback" not in running.process.stderr.read()
+
+
+def _cpu_ticks(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return int(stat[11]) + int(stat[12])

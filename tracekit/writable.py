@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tracekit import queries
+
+log = logging.getLogger(__name__)
 from tracekit.errors import StoreLocked, TracekitError
 from tracekit.otlp.batches import RESOURCE_SCHEMA, DecodedBatch
 from tracekit.readonly import SAFE_CONFIG
@@ -127,8 +130,12 @@ class WritableStore:
         self.conn.execute("CHECKPOINT")
 
     def close(self) -> None:
+        """Checkpoint (fold the WAL into the file) and close; a failed checkpoint is logged,
+        and the WAL then replays on the next open."""
         try:
             self.checkpoint()
+        except duckdb.Error as exc:
+            log.warning("checkpoint at close failed (the log replays on next start): %s", exc)
         finally:
             self.conn.close()
 
