@@ -51,8 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sql = commands.add_parser("sql", help="run read-only DuckDB SQL on the store",
                               description="Run read-only DuckDB SQL on the store, also while a "
-                              "collector holds it. Tables: spans, logs, ingest_batches; views "
-                              "otel_traces, otel_logs.")
+                              "collector holds it. Views spans and logs (over span_rows, "
+                              "log_rows and resources), otel_traces and otel_logs; table "
+                              "ingest_batches.")
     _db(sql)
     sql.add_argument("--format", choices=output.FORMATS, default="table",
                      help="table for people; csv, json or parquet for scripts")
@@ -122,7 +123,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
         table = store.arrow(args.query, max_rows=limit)
     if limit is not None and table.num_rows == limit:
         output.write(table.slice(0, args.max_rows), "table", max_rows=args.max_rows)
-        print(f"(more rows not shown: raise --max-rows, or use --format csv|json|parquet)",
+        print("(more rows not shown: raise --max-rows, or use --format csv|json|parquet)",
               file=sys.stderr)
         return 0
     output.write(table, args.format, max_rows=args.max_rows)
