@@ -59,6 +59,11 @@ def split_address(address: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
+def join_address(host: str, port: int) -> str:
+    """HOST:PORT, with an IPv6 host in brackets so that it reads back (and works in URLs)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -99,14 +104,14 @@ class Collector:
                                                   self.settings.auth_token)
         self._grpc.start()
         grpc_host, _ = split_address(self.settings.grpc)
-        self.grpc_address = f"{grpc_host}:{grpc_port}"
+        self.grpc_address = join_address(grpc_host, grpc_port)
 
         http_host, http_port = split_address(self.settings.http)
         receiver = OtlpHttpReceiver(self.writer, self.decoders, self.settings.max_request_bytes,
                                     self.settings.auth_token)
         # The receiver inflates gzip itself, bounded by the size limit (gzip bombs stop early).
         port = await self._serve(receiver.app(), http_host, http_port, auto_decompress=False)
-        self.http_address = f"{http_host}:{port}"
+        self.http_address = join_address(http_host, port)
 
         token = secrets.token_urlsafe(32)
         self._endpoint = QueryEndpoint(self.store, token, self._executor, self.settings.query_timeout_s)

@@ -85,3 +85,24 @@ def test_sigterm_during_a_long_query_still_stops_cleanly_and_quickly(tmp_path):
 def _cpu_ticks(pid: int) -> int:
     stat = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     return int(stat[11]) + int(stat[12])
+
+
+def test_ipv6_loopback_addresses_are_printed_in_brackets_and_work(tmp_path):
+    import socket
+
+    import pytest
+
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError as exc:
+        pytest.skip(f"this machine has no IPv6 loopback: {exc}")
+    running = start_collector(tmp_path / "store.duckdb", grpc="[::1]:0", http="[::1]:0")
+    try:
+        assert running.http.startswith("[::1]:") and running.grpc.startswith("[::1]:")
+        with urllib.request.urlopen(urllib.request.Request(
+                f"http://{running.http}/v1/traces", data=trace_request(2).SerializeToString(),
+                headers={"Content-Type": "application/x-protobuf"}), timeout=30) as response:
+            assert response.status == 200
+    finally:
+        assert running.stop() == 0

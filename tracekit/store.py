@@ -168,6 +168,11 @@ def check_version(conn: duckdb.DuckDBPyConnection, path: Path) -> int:
         raise TracekitError(
             f"{path} is a DuckDB file but not a tracekit store (no schema_version table)"
         ) from None
+    if version is None:
+        raise TracekitError(
+            f"{path} has no schema version recorded: its creation was interrupted. Move it "
+            "aside and let tracekit create the store again."
+        )
     if version > known:
         raise StoreTooNew(
             f"{path} has schema version {version}; this tracekit knows up to {known}. "
