@@ -49,6 +49,8 @@ class OtlpHttpReceiver:
         app = web.Application(client_max_size=self.max_body_bytes)
         app.router.add_post("/v1/traces", self.traces)
         app.router.add_post("/v1/logs", self.logs)
+        for path in ("/v1/traces", "/v1/logs"):
+            app.router.add_route("*", path, self.wrong_method)
         app.router.add_route("*", "/v1/metrics", self.metrics)
         return app
 
@@ -57,6 +59,12 @@ class OtlpHttpReceiver:
 
     async def logs(self, request: web.Request) -> web.Response:
         return await self._export(request, LOGS)
+
+    async def wrong_method(self, request: web.Request) -> web.Response:
+        content_type = JSON if request.content_type.lower() == JSON else PROTOBUF
+        return _status_response(content_type, 405, code_pb2.INVALID_ARGUMENT,
+                                f"{request.method} is not supported: export with POST",
+                                {"Allow": "POST"})
 
     async def metrics(self, request: web.Request) -> web.Response:
         content_type = JSON if request.content_type.lower() == JSON else PROTOBUF

@@ -72,7 +72,9 @@ def test_malformed_body_gets_400_stores_nothing_and_collector_keeps_serving(coll
 
 def test_wrong_method_content_type_and_encoding_are_refused(collector):
     body = trace_request(1).SerializeToString()
-    assert post(collector.http, "/v1/traces", b"", method="GET")[0] == 405
+    status, headers, answer = post(collector.http, "/v1/traces", b"", method="GET")
+    assert status == 405 and headers["Allow"] == "POST"
+    assert "POST" in status_pb2.Status.FromString(answer).message
     assert post(collector.http, "/v1/traces", body, content_type="text/plain")[0] == 415
     assert post(collector.http, "/v1/traces", body, headers={"Content-Encoding": "br"})[0] == 415
     assert post(collector.http, "/v1/nothing", body)[0] == 404
