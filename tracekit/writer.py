@@ -104,10 +104,6 @@ class Writer:
                 self._incoming -= 1
                 self._cond.notify_all()
 
-    @property
-    def pending_items(self) -> int:
-        return self._pending_items
-
     def shutdown(self, timeout_s: float = 10.0) -> bool:
         """Commit everything queued, then checkpoint and close the store. Safe to call twice."""
         with self._cond:
