@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from tracekit import output
-from tracekit.errors import TracekitError
+from tracekit.errors import TracekitError, UsageError
 from tracekit.redaction import DEFAULT_PATTERNS
 from tracekit.store import DEFAULT_PATH, DEFAULT_TIMEOUT_S
 
@@ -76,7 +76,112 @@ def build_parser() -> argparse.ArgumentParser:
     _db(stats)
     stats.add_argument("--json", action="store_true", help="print as JSON")
     stats.set_defaults(run=cmd_stats)
+
+    _demo_parser(commands)
     return parser
+
+
+def _demo_parser(commands) -> None:
+    from tracekit.demo.faults import SCENARIOS
+
+    demo = commands.add_parser(
+        "demo", help="run the demo shop against a local collector, with fault scenarios",
+        description="Start a collector on free localhost ports, run the demo shop (an order saga, "
+        "a choreographed checkout, returns) with its traffic and a schedule of fault scenarios, "
+        "and record the ground truth in the store (views demo_scenarios, demo_faults, "
+        "demo_flows). Without --duration it runs until Ctrl-C. Scenarios: "
+        + ", ".join(SCENARIOS) + ".")
+    demo.add_argument("--db", type=Path, default=Path("tracekit-demo.duckdb"),
+                      help="the store (default: ./tracekit-demo.duckdb)")
+    demo.add_argument("--duration", metavar="TIME", help="how long to run: 30s, 5m, ...")
+    demo.add_argument("--headless", action="store_true",
+                      help="no terminal UI: progress lines on stderr, a summary at the end")
+    demo.add_argument("--scenario", choices=list(SCENARIOS), metavar="NAME",
+                      help="healthy, then this fault, then healthy (thirds of --duration)")
+    demo.add_argument("--schedule", metavar="SPEC",
+                      help="e.g. healthy:2m,payment-failure:1m,healthy:2m (overrides --scenario)")
+    demo.add_argument("--rate", type=float, default=20.0, help="flows started per second (default 20)")
+    demo.add_argument("--broker", metavar="URL",
+                      help="RabbitMQ, e.g. amqp://guest:guest@localhost:5672/ (default: in-process)")
+    demo.add_argument("--namespace", default="shop",
+                      help="prefix of the broker's exchanges and queues (default shop)")
+    demo.add_argument("--otlp-endpoint", metavar="URL",
+                      help="send to this collector instead of starting one (then --db is not read)")
+    demo.add_argument("--otlp-protocol", choices=["grpc", "http/protobuf"],
+                      help="with --otlp-endpoint (default: $OTEL_EXPORTER_OTLP_PROTOCOL or grpc)")
+    demo.add_argument("--ground-truth", type=Path, metavar="FILE",
+                      help="also write the ground truth (scenarios, faults, flows) as JSON here")
+    demo.add_argument("--json", action="store_true", help="print the summary as JSON")
+    demo.set_defaults(run=cmd_demo)
+    parts = demo.add_subparsers(dest="demo_command", metavar="PART")
+
+    service = parts.add_parser("service", help="run one shop service (as docker-compose does)",
+                               description="Run one service of the shop until SIGTERM. Peers are "
+                               "found through SHOP_<SERVICE>_URL variables, telemetry goes where "
+                               "the OTEL_EXPORTER_OTLP_* variables say.")
+    service.add_argument("name", help="frontend, orders, checkout, inventory, payment, shipping, "
+                                      "carrier, fraud-detection, accounting or notification")
+    service.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT")
+    service.add_argument("--broker", metavar="URL", help="RabbitMQ URL (needed by the services "
+                                                         "that publish or consume)")
+    service.add_argument("--namespace", default="shop")
+    service.add_argument("--data-dir", type=Path, default=Path("shop-data"),
+                         help="where the service keeps its SQLite database")
+    service.set_defaults(run=cmd_demo_service)
+
+    traffic = parts.add_parser("traffic", help="drive the shop's services (as docker-compose does)",
+                               description="Start flows against the frontend and switch scenarios "
+                               "in every service named by a SHOP_<SERVICE>_URL variable.")
+    traffic.add_argument("--frontend", metavar="URL", help="default: $SHOP_FRONTEND_URL")
+    traffic.add_argument("--rate", type=float, default=20.0)
+    traffic.add_argument("--duration", metavar="TIME", default="5m")
+    traffic.add_argument("--scenario", choices=list(SCENARIOS), metavar="NAME")
+    traffic.add_argument("--schedule", metavar="SPEC")
+    traffic.set_defaults(run=cmd_demo_traffic)
+
+
+def _demo_duration(text: str | None) -> float | None:
+    from tracekit.demo.traffic import parse_duration
+
+    if text is None:
+        return None
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from tracekit.demo.runner import DemoOptions, run_demo
+
+    if not 1 <= args.rate <= 1000:
+        raise UsageError("--rate is in flows per second: between 1 and 1000 (try 5-200)")
+    try:
+        return run_demo(DemoOptions(
+            db=args.db, duration_s=_demo_duration(args.duration), headless=args.headless,
+            scenario=args.scenario, schedule=args.schedule, rate=args.rate, broker=args.broker,
+            namespace=args.namespace, otlp_endpoint=args.otlp_endpoint,
+            otlp_protocol=args.otlp_protocol, ground_truth=args.ground_truth, json=args.json))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def cmd_demo_service(args: argparse.Namespace) -> int:
+    from tracekit.demo.runner import run_service
+
+    return run_service(args.name, args.listen, args.broker, args.namespace, args.data_dir)
+
+
+def cmd_demo_traffic(args: argparse.Namespace) -> int:
+    from tracekit.demo.runner import run_traffic
+    from tracekit.demo.traffic import default_schedule, parse_schedule
+
+    try:
+        schedule = (parse_schedule(args.schedule) if args.schedule
+                    else default_schedule(_demo_duration(args.duration), args.scenario))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    return run_traffic(args.frontend, args.rate, schedule)
 
 
 def cmd_collect(args: argparse.Namespace) -> int:

@@ -41,3 +41,9 @@ class WriterStopped(TracekitError):
 
 class DecodeError(TracekitError):
     """An OTLP payload could not be decoded at all."""
+
+
+class UsageError(TracekitError):
+    """A bad option value the parser could not catch; exits 2 like argparse's own errors."""
+
+    exit_code = 2
