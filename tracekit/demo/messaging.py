@@ -92,11 +92,13 @@ def consumer(tracer: trace.Tracer, broker, service: str, mode: Propagation,
         })
         if delivery.delivery_tag is not None:
             attributes["messaging.rabbitmq.message.delivery_tag"] = delivery.delivery_tag
-        if "x-first-death-queue" in delivery.headers:
+        name = f"process {delivery.routing_key}"
+        if "x-first-death-queue" in delivery.headers:   # a dead letter: named for its queue
             attributes["messaging.rabbitmq.dead_letter.queue"] = delivery.headers["x-first-death-queue"]
+            name = f"process {delivery.queue}"
         # A NONE consumer starts from an empty context, whatever the caller's context holds.
         ctx = parent if parent is not None else context.Context()
-        with tracer.start_as_current_span(f"process {delivery.routing_key}", context=ctx,
+        with tracer.start_as_current_span(name, context=ctx,
                                           kind=SpanKind.CONSUMER, links=links,
                                           attributes=attributes) as span:
             if payload is None or not isinstance(payload, dict):

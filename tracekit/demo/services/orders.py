@@ -28,10 +28,13 @@ class Orders(Service):
             return self.ctx.unreachable_url
         return super().peer_url(peer)
 
+    async def call(self, peer: str, path: str, payload: dict, timeout_s: float = 5.0) -> dict:
+        if peer == "payment":
+            self.inject("payment-unreachable", payload.get("order_id"))
+        return await super().call(peer, path, payload, timeout_s)
+
     async def _charge(self, order: dict) -> dict:
         async def attempt():
-            if self.peer_url("payment") == self.ctx.unreachable_url:
-                self.inject("payment-unreachable", order["order_id"])
             return await self.call("payment", "/charge", order, timeout_s=2.0)
         return await self.payment_breaker.call(
             lambda: with_retries(attempt, RetryPolicy(attempts=2)))
