@@ -23,3 +23,53 @@ def test_compose_runs_the_collector_with_its_store_on_a_volume():
     assert mount == "/data" and volume in compose["volumes"]
     assert sorted(collector["ports"]) == ["127.0.0.1:4317:4317", "127.0.0.1:4318:4318"]
     assert collector["stop_signal"] == "SIGTERM"
+
+
+def _compose():
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_compose_runs_every_demo_service_from_the_project_image():
+    from tracekit.demo.services import SERVICE_NAMES
+
+    compose = _compose()
+    services = compose["services"]
+    assert {*SERVICE_NAMES, "load-generator", "rabbitmq", "collector"} == set(services)
+    for name in [*SERVICE_NAMES, "load-generator"]:
+        spec = services[name]
+        assert spec["image"] == services["collector"]["image"]   # the image the collector builds
+        assert spec["profiles"] == ["demo"]
+        command = spec["command"]
+        assert command[0] == "tracekit"
+        args = build_parser().parse_args(command[1:])      # a command this project has
+        assert args.command == "demo"
+        if name == "load-generator":
+            assert args.demo_command == "traffic"
+        else:
+            assert (args.demo_command, args.name) == ("service", name)
+            assert args.listen == "0.0.0.0:8080"
+            assert str(args.data_dir) == "/data/shop"
+            volume, _, mount = spec["volumes"][0].partition(":")
+            assert mount == "/data/shop" and volume in compose["volumes"]
+            if args.broker:
+                assert args.broker.startswith("amqp://") and "@rabbitmq:5672" in args.broker
+        env = spec["environment"]
+        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://collector:4317"
+        assert env["OTEL_EXPORTER_OTLP_PROTOCOL"] == "grpc"
+        assert env["OTEL_SERVICE_NAME"] == name
+        assert "deployment.environment.name=" in env["OTEL_RESOURCE_ATTRIBUTES"]
+        for peer in SERVICE_NAMES:   # every peer reachable by its compose name
+            assert env[f"SHOP_{peer.upper().replace('-', '_')}_URL"] == f"http://{peer}:8080"
+        assert "collector" in spec["depends_on"]
+    assert services["frontend"]["ports"] == ["127.0.0.1:8080:8080"]
+    rabbit = services["rabbitmq"]
+    assert rabbit["image"].startswith("rabbitmq:") and "127.0.0.1:5672:5672" in rabbit["ports"]
+    assert "healthcheck" in rabbit
+    assert set(services["load-generator"]["depends_on"]) >= set(SERVICE_NAMES)
+
+
+def test_the_image_holds_everything_the_demo_imports():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    for folder in ("tracekit", "collectors", "tui"):
+        assert f"COPY {folder} ./{folder}" in dockerfile
+    assert "pip install --no-cache-dir ." in dockerfile

@@ -262,11 +262,32 @@ def run_service(name: str, listen: str, broker_url: str | None, namespace: str,
     return 0
 
 
+async def wait_until_healthy(urls: list[str], timeout_s: float = 120.0) -> None:
+    """Each service answers GET /_health (containers start in any order)."""
+    import aiohttp
+
+    deadline = time.monotonic() + timeout_s
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
+        for url in urls:
+            while True:
+                try:
+                    async with session.get(f"{url}/_health") as response:
+                        if response.status == 200:
+                            break
+                except (aiohttp.ClientError, TimeoutError):
+                    pass
+                if time.monotonic() > deadline:
+                    raise TracekitError(f"{url} did not become healthy in {timeout_s:g}s; is it "
+                                        "running, and is SHOP_*_URL right?")
+                await asyncio.sleep(0.25)
+
+
 async def _drive(frontend: str, services: list[str], rate: float, schedule) -> dict:
     from tracekit.demo.shop import ground_truth_recorder
     from tracekit.demo.telemetry import OtlpTarget, ServiceTelemetry
     from tracekit.demo.traffic import FlagsControl, Traffic
 
+    await wait_until_healthy(sorted({frontend, *services}))
     target = OtlpTarget()
     load = ServiceTelemetry("load-generator", target)
     truth, truth_telemetry = ground_truth_recorder(target)
