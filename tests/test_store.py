@@ -9,6 +9,7 @@ import duckdb
 import pytest
 
 import tracekit
+from tracekit import queries
 from tests.otlp_payloads import trace_request
 from tracekit.errors import Overloaded, StoreLocked, StoreTooNew, WriterStopped
 from tracekit.otlp.decode import decode_traces
@@ -29,7 +30,8 @@ def test_new_store_gets_the_latest_schema_once(tmp_path):
     tracekit.open(path, write=True).close()
     tracekit.open(path, write=True).close()
     with tracekit.open(path) as store:
-        assert store.df("SELECT version FROM schema_version")["version"].tolist() == [1]
+        versions = store.df("SELECT version FROM schema_version ORDER BY version")["version"]
+        assert versions.tolist() == [v for v, _, _ in queries.migrations()]   # each once
         tables = set(store.df("SHOW TABLES")["name"])
     assert {"spans", "logs", "ingest_batches", "otel_traces", "otel_logs"} <= tables
 

@@ -284,10 +284,13 @@ class AmqpBroker:
             await self._connection.close()
 
 
+def check_url(url: str | None) -> None:
+    if url and urlsplit(url).scheme not in ("amqp", "amqps"):
+        raise ValueError(f"unsupported broker URL {redact_url(url)!r}: use "
+                         "amqp://user:pass@host:5672/ (RabbitMQ), or leave out --broker")
+
+
 def connect(url: str | None, namespace: str = "shop"):
     """The broker for `--broker URL` (amqp:// or amqps://), or the in-process one."""
-    if not url:
-        return InProcessBroker(namespace)
-    if urlsplit(url).scheme not in ("amqp", "amqps"):
-        raise ValueError(f"unsupported broker URL {redact_url(url)!r}: use amqp://user:pass@host:5672/")
-    return AmqpBroker(url, namespace)
+    check_url(url)
+    return AmqpBroker(url, namespace) if url else InProcessBroker(namespace)

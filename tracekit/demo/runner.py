@@ -73,12 +73,13 @@ class DemoOptions:
 
 
 def _schedule(opts: DemoOptions):
-    from tracekit.demo.traffic import Step, default_schedule, parse_schedule
+    from tracekit.demo.traffic import default_schedule, parse_schedule, tour
 
     if opts.schedule:
         return parse_schedule(opts.schedule)
-    if opts.duration_s is None:   # until Ctrl-C: a tour of the faults, a minute each
-        return [step for _ in range(1000) for step in default_schedule(6 * 60.0)]
+    if opts.duration_s is None:   # until Ctrl-C: a minute of each fault, a minute healthy between
+        return tour(60.0) if opts.scenario is None else [
+            step for _ in range(100) for step in default_schedule(180.0, opts.scenario)]
     return default_schedule(opts.duration_s, opts.scenario)
 
 
@@ -99,12 +100,11 @@ def read_ground_truth(db: Path) -> dict:
         return {key: store.arrow(query).to_pylist() for key, query in GROUND_TRUTH_QUERIES.items()}
 
 
-async def _run(opts: DemoOptions, target, collector: LocalCollector | None) -> dict:
+async def _run(opts: DemoOptions, schedule, target, collector: LocalCollector | None) -> dict:
     from tracekit.demo.shop import Shop
     from tracekit.demo.telemetry import ServiceTelemetry
     from tracekit.demo.traffic import FlagsControl, Traffic
 
-    schedule = _schedule(opts)
     shop = Shop(target, opts.broker, opts.namespace)
     try:
         await shop.start()
@@ -147,8 +147,11 @@ async def _run(opts: DemoOptions, target, collector: LocalCollector | None) -> d
 
 
 def run_demo(opts: DemoOptions) -> int:
+    from tracekit.demo.broker import check_url
     from tracekit.demo.telemetry import OtlpTarget
 
+    schedule = _schedule(opts)   # bad options fail here, before anything starts
+    check_url(opts.broker)
     collector = None
     if opts.otlp_endpoint:
         target = OtlpTarget(opts.otlp_endpoint, opts.otlp_protocol)
@@ -156,7 +159,7 @@ def run_demo(opts: DemoOptions) -> int:
         collector = LocalCollector(opts.db)
         target = OtlpTarget(f"http://{collector.grpc}", "grpc")
     try:
-        summary = asyncio.run(_run(opts, target, collector))
+        summary = asyncio.run(_run(opts, schedule, target, collector))
         if collector is not None:
             truth = read_ground_truth(opts.db)
             summary["store"] = str(opts.db)

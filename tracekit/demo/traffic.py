@@ -69,6 +69,13 @@ def default_schedule(duration_s: float, fault: str | None = None) -> list[Step]:
     return steps
 
 
+def tour(segment_s: float = 60.0, rounds: int = 100) -> list[Step]:
+    """Every fault in turn, each after a healthy stretch, `rounds` times (for runs without end)."""
+    one = [step for name in FAULT_SCENARIOS
+           for step in (Step("healthy", segment_s), Step(name, segment_s))]
+    return one * rounds
+
+
 class FlagsControl:
     """Switches the scenario in every service: one shared `Flags` in-process, or `PUT /_flags`
     on each service when they run as processes or containers."""
