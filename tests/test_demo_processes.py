@@ -24,14 +24,15 @@ ROOT = Path(__file__).resolve().parent.parent
 def compose_commands() -> dict[str, list[str]]:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     return {name: spec["command"] for name, spec in compose["services"].items()
-            if "demo" in spec.get("profiles", []) and name != "rabbitmq"}
+            if "demo" in spec.get("profiles", []) and name not in ("rabbitmq", "redis")}
 
 
 def on_this_machine(command: list[str], port: int, data_dir: Path, namespace: str) -> list[str]:
     """The compose command with the container's addresses swapped for this machine's."""
     local = []
     for arg in command[1:]:
-        arg = arg.replace("0.0.0.0:8080", f"127.0.0.1:{port}").replace("@rabbitmq:", "@127.0.0.1:")
+        arg = (arg.replace("0.0.0.0:8080", f"127.0.0.1:{port}").replace("@rabbitmq:", "@127.0.0.1:")
+               .replace("redis://redis:6379/0", "redis://127.0.0.1:6379/15"))
         local.append(str(data_dir) if arg == "/data/shop" else arg)
     if "--broker" in local:
         local += ["--namespace", namespace]
@@ -50,6 +51,7 @@ def wait_for(condition, timeout_s: float, what: str):
 
 def test_compose_entry_points_run_the_shop_as_separate_processes(tmp_path):
     require_service("RabbitMQ", "127.0.0.1", 5672)
+    require_service("Redis", "127.0.0.1", 6379)
     db = tmp_path / "store.duckdb"
     collector = start_collector(db)
     commands = compose_commands()
@@ -97,3 +99,9 @@ def test_compose_entry_points_run_the_shop_as_separate_processes(tmp_path):
                          JOIN spans p ON p.trace_id = link.trace_id AND p.span_id = link.span_id""")
     assert {("inventory", "checkout"), ("payment", "inventory"), ("shipping", "payment")} <= {
         (r["consumer"], r["producer"]) for r in linked}
+    # fraud-detection keeps its counters in Redis there, as compose configures it.
+    redis = rows(db, """SELECT count(*) AS n FROM spans s JOIN spans p
+                          ON p.trace_id = s.trace_id AND p.span_id = s.parent_span_id
+                        WHERE s.service_name = 'fraud-detection' AND s.kind = 'CLIENT'
+                          AND s.name IN ('INCR', 'EXPIRE') AND p.name = 'score order'""")
+    assert redis[0]["n"] > 0

@@ -34,7 +34,7 @@ def test_compose_runs_every_demo_service_from_the_project_image():
 
     compose = _compose()
     services = compose["services"]
-    assert {*SERVICE_NAMES, "load-generator", "rabbitmq", "collector"} == set(services)
+    assert {*SERVICE_NAMES, "load-generator", "rabbitmq", "redis", "collector"} == set(services)
     for name in [*SERVICE_NAMES, "load-generator"]:
         spec = services[name]
         assert spec["image"] == services["collector"]["image"]   # the image the collector builds
@@ -66,6 +66,9 @@ def test_compose_runs_every_demo_service_from_the_project_image():
     assert rabbit["image"].startswith("rabbitmq:") and "127.0.0.1:5672:5672" in rabbit["ports"]
     assert "healthcheck" in rabbit
     assert set(services["load-generator"]["depends_on"]) >= set(SERVICE_NAMES)
+    fraud = build_parser().parse_args(services["fraud-detection"]["command"][1:])
+    assert fraud.redis == "redis://redis:6379/0" and "redis" in services["fraud-detection"]["depends_on"]
+    assert services["redis"]["image"].startswith("redis:")
 
 
 def test_the_image_holds_everything_the_demo_imports():

@@ -103,6 +103,9 @@ def _demo_parser(commands) -> None:
     demo.add_argument("--rate", type=float, default=20.0, help="flows started per second (default 20)")
     demo.add_argument("--broker", metavar="URL",
                       help="RabbitMQ, e.g. amqp://guest:guest@localhost:5672/ (default: in-process)")
+    demo.add_argument("--redis", metavar="URL",
+                      help="keep fraud-detection's counters in Redis, e.g. redis://localhost:6379/0 "
+                           "(default: SQLite)")
     demo.add_argument("--namespace", default="shop",
                       help="prefix of the broker's exchanges and queues (default shop)")
     demo.add_argument("--otlp-endpoint", metavar="URL",
@@ -124,6 +127,7 @@ def _demo_parser(commands) -> None:
     service.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT")
     service.add_argument("--broker", metavar="URL", help="RabbitMQ URL (needed by the services "
                                                          "that publish or consume)")
+    service.add_argument("--redis", metavar="URL", help="Redis URL (fraud-detection's counters)")
     service.add_argument("--namespace", default="shop")
     service.add_argument("--data-dir", type=Path, default=Path("shop-data"),
                          help="where the service keeps its SQLite database")
@@ -161,7 +165,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             db=args.db, duration_s=_demo_duration(args.duration), headless=args.headless,
             scenario=args.scenario, schedule=args.schedule, rate=args.rate, broker=args.broker,
             namespace=args.namespace, otlp_endpoint=args.otlp_endpoint,
-            otlp_protocol=args.otlp_protocol, ground_truth=args.ground_truth, json=args.json))
+            otlp_protocol=args.otlp_protocol, ground_truth=args.ground_truth, json=args.json,
+            redis=args.redis))
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
 
@@ -169,7 +174,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_demo_service(args: argparse.Namespace) -> int:
     from tracekit.demo.runner import run_service
 
-    return run_service(args.name, args.listen, args.broker, args.namespace, args.data_dir)
+    return run_service(args.name, args.listen, args.broker, args.namespace, args.data_dir,
+                       args.redis)
 
 
 def cmd_demo_traffic(args: argparse.Namespace) -> int:

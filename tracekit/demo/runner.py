@@ -25,6 +25,9 @@ GROUND_TRUTH_QUERIES = {
 }
 
 
+IN_PROCESS_CAPACITY = 50   # flows/s with flat latencies, measured by benchmarks/demo.py
+
+
 class LocalCollector:
     """`tracekit collect` in a child process on free localhost ports."""
 
@@ -70,6 +73,7 @@ class DemoOptions:
     otlp_protocol: str | None
     ground_truth: Path | None
     json: bool
+    redis: str | None = None
 
 
 def _schedule(opts: DemoOptions):
@@ -105,7 +109,7 @@ async def _run(opts: DemoOptions, schedule, target, collector: LocalCollector | 
     from tracekit.demo.telemetry import ServiceTelemetry
     from tracekit.demo.traffic import FlagsControl, Traffic
 
-    shop = Shop(target, opts.broker, opts.namespace)
+    shop = Shop(target, opts.broker, opts.namespace, redis_url=opts.redis)
     try:
         await shop.start()
     except ConnectionError as exc:
@@ -118,6 +122,11 @@ async def _run(opts: DemoOptions, schedule, target, collector: LocalCollector | 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     say = (lambda line: print(line, file=sys.stderr, flush=True))
+    if opts.rate > IN_PROCESS_CAPACITY:
+        say(f"tracekit demo: note: on a 2-core machine the in-process shop keeps up with about "
+            f"{IN_PROCESS_CAPACITY} flows/s (benchmarks/demo.py); above that its latencies "
+            "measure its own CPU starvation. Run the services as separate processes "
+            "(docker compose --profile demo) on more cores for higher rates.")
     say(f"tracekit demo: shop at {shop.frontend_url}, broker {shop.broker.address}, "
         f"{opts.rate:g} flows/s; schedule "
         + ", ".join(f"{s.scenario} {s.seconds:g}s" for s in schedule[:12])
@@ -213,7 +222,7 @@ async def _wait_for_signal() -> None:
 
 
 async def _serve_service(name: str, listen: str, broker_url: str | None, namespace: str,
-                         data_dir: Path) -> None:
+                         data_dir: Path, redis_url: str | None) -> None:
     from tracekit.demo import broker as brokers
     from tracekit.demo.faults import Flags
     from tracekit.demo.services import registry
@@ -232,8 +241,11 @@ async def _serve_service(name: str, listen: str, broker_url: str | None, namespa
         raise TracekitError(str(exc)) from exc
     data_dir.mkdir(parents=True, exist_ok=True)
     service = registry()[name](ShopContext(telemetry, broker, Flags(), truth, peers_from_env(),
-                                           data_dir))
-    url = await service.start(host.strip("[]") or "127.0.0.1", int(port))
+                                           data_dir, redis_url))
+    try:
+        url = await service.start(host.strip("[]") or "127.0.0.1", int(port))
+    except ConnectionError as exc:
+        raise TracekitError(str(exc)) from exc
     await service.start_consumers()
     print(f"ready {name} {url}", flush=True)
     try:
@@ -251,7 +263,7 @@ MESSAGING_SERVICES = {"orders", "checkout", "inventory", "payment", "shipping",
 
 
 def run_service(name: str, listen: str, broker_url: str | None, namespace: str,
-                data_dir: Path) -> int:
+                data_dir: Path, redis_url: str | None = None) -> int:
     from tracekit.demo.services import SERVICE_NAMES
 
     if name not in SERVICE_NAMES:
@@ -261,7 +273,7 @@ def run_service(name: str, listen: str, broker_url: str | None, namespace: str,
                             "broker cannot be shared between processes: give --broker "
                             "amqp://guest:guest@localhost:5672/ (or run the whole shop with "
                             "`tracekit demo`)")
-    asyncio.run(_serve_service(name, listen, broker_url, namespace, data_dir))
+    asyncio.run(_serve_service(name, listen, broker_url, namespace, data_dir, redis_url))
     return 0
 
 

@@ -22,7 +22,8 @@ def ground_truth_recorder(target: OtlpTarget) -> tuple[GroundTruth, ServiceTelem
 
 class Shop:
     def __init__(self, target: OtlpTarget, broker_url: str | None = None,
-                 namespace: str = "shop", data_dir: Path | None = None) -> None:
+                 namespace: str = "shop", data_dir: Path | None = None,
+                 redis_url: str | None = None) -> None:
         self.target = target
         self.broker = brokers.connect(broker_url, namespace)
         self.flags = Flags()
@@ -32,6 +33,7 @@ class Shop:
             self._tmp = tempfile.TemporaryDirectory(prefix="tracekit-shop-")
             data_dir = Path(self._tmp.name)
         self.data_dir = data_dir
+        self.redis_url = redis_url
         self.peers: dict[str, str] = {}
         self.services = []
         self.telemetry: list[ServiceTelemetry] = [self._truth_telemetry]
@@ -43,7 +45,7 @@ class Shop:
             telemetry = ServiceTelemetry(name, self.target)
             self.telemetry.append(telemetry)
             ctx = ShopContext(telemetry, self.broker, self.flags, self.ground_truth, self.peers,
-                              self.data_dir)
+                              self.data_dir, self.redis_url)
             service = classes[name](ctx)
             self.peers[name] = await service.start()
             self.services.append(service)

@@ -48,6 +48,7 @@ class ShopContext:
     ground_truth: GroundTruth
     peers: dict[str, str]
     data_dir: Path
+    redis_url: str | None = None   # services that keep counters use Redis when it is given
     unreachable_url: str = field(default_factory=lambda: f"http://127.0.0.1:{closed_port()}")
 
 
@@ -60,6 +61,7 @@ def closed_port() -> int:
 
 class Service:
     name = "service"
+    uses_redis = False
 
     def __init__(self, ctx: ShopContext) -> None:
         self.ctx = ctx
@@ -73,6 +75,7 @@ class Service:
         self.app.router.add_get("/_flags", self._get_flags)
         self.app.router.add_put("/_flags", self._put_flags)
         self.http: aiohttp.ClientSession | None = None
+        self.redis = None
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._db_pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix=f"{self.name}-db")
@@ -85,6 +88,8 @@ class Service:
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         self.http = self.telemetry.client_session(timeout=aiohttp.ClientTimeout(total=10))
         self._open_db()
+        if self.uses_redis and self.ctx.redis_url:
+            await self._open_redis(self.ctx.redis_url)
         self.routes(self.app.router)
         self._runner = web.AppRunner(self.app, access_log=None)
         await self._runner.setup()
@@ -102,6 +107,8 @@ class Service:
             await self._runner.cleanup()
         if self.http is not None:
             await self.http.close()
+        if self.redis is not None:
+            await self.redis.aclose()
         self._db_pool.shutdown(wait=True)
         for connection in self._connections:
             connection.close()
@@ -152,6 +159,21 @@ class Service:
     def _open_db(self) -> None:
         if self.schema():
             self._connect().executescript(self.schema())
+
+    async def _open_redis(self, url: str) -> None:
+        """A Redis client whose commands are CLIENT spans (official instrumentation)."""
+        import redis.asyncio as aioredis
+        from opentelemetry.instrumentation.redis import RedisInstrumentor
+
+        client = aioredis.Redis.from_url(url, socket_connect_timeout=5)
+        try:
+            await client.ping()
+        except (OSError, aioredis.RedisError) as exc:
+            await client.aclose()
+            raise ConnectionError(f"cannot reach Redis for {self.name}: {exc}. Is it running? "
+                                  "Leave out --redis to keep its data in SQLite.") from exc
+        RedisInstrumentor.instrument_client(client, tracer_provider=self.telemetry.tracer_provider)
+        self.redis = client
 
     async def db(self, statement: str, params: tuple = ()) -> list[tuple]:
         """Run one statement on this service's pool (its span is a child of the current one).

@@ -25,7 +25,7 @@ class Checkout(Service):
         await self.db("INSERT OR REPLACE INTO orders VALUES (?, ?, 'placed')",
                       (order["order_id"], order["total"]))
         event = {"order_id": order["order_id"], "items": order["items"], "total": order["total"],
-                 "address": order["address"], "schema": 1}
+                 "address": order["address"], "customer": order["customer"], "schema": 1}
         if self.flags.active("poison-message") and random.random() < 0.3:
             # A release of checkout that formats the amount for people, not for machines.
             event["total"] = f"{order['total']:,.2f} EUR".replace(".", ",")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 
 from tracekit.demo.messaging import Propagation
 from tracekit.demo.services.base import Service
@@ -11,6 +12,28 @@ from tracekit.demo.services.base import Service
 
 class FraudDetection(Service):
     name = "fraud-detection"
+    uses_redis = True
+    WINDOW_S = 60
+
+    def schema(self) -> str:
+        return """CREATE TABLE IF NOT EXISTS velocity (
+                      customer TEXT NOT NULL, at REAL NOT NULL);
+                  CREATE INDEX IF NOT EXISTS velocity_customer ON velocity (customer, at)"""
+
+    async def orders_last_minute(self, customer: str) -> int:
+        """How many orders this customer placed in the last minute (this one included):
+        a Redis counter with an expiry when Redis is configured, a SQLite table otherwise."""
+        if self.redis is not None:
+            key = f"fraud:velocity:{customer}"
+            count = await self.redis.incr(key)
+            if count == 1:
+                await self.redis.expire(key, self.WINDOW_S)
+            return int(count)
+        now = time.time()
+        await self.db("INSERT INTO velocity VALUES (?, ?)", (customer, now))
+        [(count,)] = await self.db("SELECT count(*) FROM velocity WHERE customer = ? AND at > ?",
+                                   (customer, now - self.WINDOW_S))
+        return count
 
     async def start_consumers(self) -> None:
         await self.consume(["order.placed"], Propagation.LINK, self.on_order_placed)
@@ -25,7 +48,8 @@ class FraudDetection(Service):
             raise
         with self.tracer.start_as_current_span("score order",
                                                attributes={"order.id": event["order_id"]}):
+            recent = await self.orders_last_minute(event.get("customer", "anonymous"))
             await asyncio.sleep(random.uniform(0.005, 0.02))
-            score = min(1.0, total / 2000 + random.random() * 0.1)
+            score = min(1.0, total / 2000 + 0.1 * (recent - 1) + random.random() * 0.1)
         self.log.info("order %s scored %.2f", event["order_id"], score)
         await self.publish("fraud.checked", {"order_id": event["order_id"], "score": score})
