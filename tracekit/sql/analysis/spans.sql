@@ -1,0 +1,29 @@
+-- The columns the analyzer needs, one row per span started before $as_of.
+-- $keys: the business-key attributes (e.g. ['order.id']); the first one a span has wins.
+SELECT s.trace_id, s.span_id, s.parent_span_id, s.name, s.kind,
+       epoch_ns(s.start_time) AS start_ns, epoch_ns(s.end_time) AS end_ns,
+       s.status_code, s.status_message, s.service_name,
+       coalesce(r.attributes['host.name']::VARCHAR, s.service_name) AS host,
+       s.attributes['messaging.message.id']::VARCHAR AS message_id,
+       coalesce(s.attributes['messaging.rabbitmq.destination.routing_key'],
+                s.attributes['messaging.destination.name'])::VARCHAR AS destination,
+       list_filter(list_transform($keys::VARCHAR[], k -> s.attributes[k]::VARCHAR),
+                   v -> v IS NOT NULL)[1] AS business_key,
+       coalesce(s.attributes['http.response.status_code'],
+                s.attributes['http.status_code'])::INTEGER AS http_status,
+       s.attributes['rpc.grpc.status_code']::INTEGER AS grpc_status,
+       coalesce(s.attributes['url.full'], s.attributes['http.url'])::VARCHAR AS url,
+       coalesce(s.attributes['http.request.method'], s.attributes['http.method'])::VARCHAR AS method,
+       s.attributes['error.type']::VARCHAR AS error_type,
+       s.attributes['circuit_breaker.state']::VARCHAR AS breaker_state,
+       s.attributes['circuit_breaker.name']::VARCHAR AS breaker_name,
+       s.attributes['http.request.resend_count']::INTEGER AS resend_count,
+       s.attributes['saga.compensation']::BOOLEAN AS compensation,
+       s.attributes['messaging.rabbitmq.dead_letter.queue']::VARCHAR AS dead_letter_from,
+       list_filter(s.events, e -> e.name = 'exception')[1].attributes['exception.type']::VARCHAR
+           AS exception_type,
+       list_filter(s.events, e -> e.name = 'exception')[1].attributes['exception.message']::VARCHAR
+           AS exception_message,
+       list_transform(s.links, l -> l.trace_id || ':' || l.span_id) AS links
+FROM span_rows AS s LEFT JOIN resources AS r USING (resource_id)
+WHERE s.start_time < make_timestamp_ns($as_of)
