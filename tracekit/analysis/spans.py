@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import pandas as pd
@@ -12,11 +13,25 @@ from tracekit import queries
 DEFAULT_BUSINESS_KEYS = ("order.id", "order_id", "business.key")
 
 
+_KEY = re.compile(r"^[A-Za-z0-9_.\-]+$")
+
+
+def business_key_sql(keys: tuple[str, ...]) -> str:
+    """coalesce(s.attributes['k1'], ...)::VARCHAR for attribute names (nothing else allowed)."""
+    for key in keys:
+        if not _KEY.match(key):
+            raise ValueError(f"business key {key!r} is not an attribute name "
+                             "(letters, digits, '.', '_', '-')")
+    if not keys:
+        return "NULL::VARCHAR"
+    return "coalesce(" + ", ".join(f"s.attributes['{k}']" for k in keys) + ")::VARCHAR"
+
+
 def load(store, as_of_ns: int | None = None,
          business_keys: tuple[str, ...] = DEFAULT_BUSINESS_KEYS) -> pd.DataFrame:
     """Every span started before `as_of_ns` (default: now), with the columns analysis uses."""
     as_of = as_of_ns if as_of_ns is not None else time.time_ns() + 10**15
-    table = store.arrow(queries.load("analysis/spans"),
-                        {"as_of": as_of, "keys": list(business_keys)})
+    sql = queries.load("analysis/spans").replace("{business_key}", business_key_sql(business_keys))
+    table = store.arrow(sql, {"as_of": as_of})
     frame = table.to_pandas()
     return frame.sort_values(["trace_id", "start_ns"], kind="stable").reset_index(drop=True)

@@ -1,5 +1,6 @@
 -- The columns the analyzer needs, one row per span started before $as_of.
--- $keys: the business-key attributes (e.g. ['order.id']); the first one a span has wins.
+-- {business_key}: coalesce over the configured business-key attributes (VARIANT keys must be
+-- constants, so they are written in; spans.py allows only attribute-name characters).
 SELECT s.trace_id, s.span_id, s.parent_span_id, s.name, s.kind,
        epoch_ns(s.start_time) AS start_ns, epoch_ns(s.end_time) AS end_ns,
        s.status_code, s.status_message, s.service_name,
@@ -7,8 +8,7 @@ SELECT s.trace_id, s.span_id, s.parent_span_id, s.name, s.kind,
        s.attributes['messaging.message.id']::VARCHAR AS message_id,
        coalesce(s.attributes['messaging.rabbitmq.destination.routing_key'],
                 s.attributes['messaging.destination.name'])::VARCHAR AS destination,
-       list_filter(list_transform($keys::VARCHAR[], k -> s.attributes[k]::VARCHAR),
-                   v -> v IS NOT NULL)[1] AS business_key,
+       {business_key} AS business_key,
        coalesce(s.attributes['http.response.status_code'],
                 s.attributes['http.status_code'])::INTEGER AS http_status,
        s.attributes['rpc.grpc.status_code']::INTEGER AS grpc_status,
@@ -20,10 +20,10 @@ SELECT s.trace_id, s.span_id, s.parent_span_id, s.name, s.kind,
        s.attributes['http.request.resend_count']::INTEGER AS resend_count,
        s.attributes['saga.compensation']::BOOLEAN AS compensation,
        s.attributes['messaging.rabbitmq.dead_letter.queue']::VARCHAR AS dead_letter_from,
-       list_filter(s.events, e -> e.name = 'exception')[1].attributes['exception.type']::VARCHAR
+       list_filter(s.events, lambda e: e.name = 'exception')[1].attributes['exception.type']::VARCHAR
            AS exception_type,
-       list_filter(s.events, e -> e.name = 'exception')[1].attributes['exception.message']::VARCHAR
+       list_filter(s.events, lambda e: e.name = 'exception')[1].attributes['exception.message']::VARCHAR
            AS exception_message,
-       list_transform(s.links, l -> l.trace_id || ':' || l.span_id) AS links
+       list_transform(s.links, lambda l: l.trace_id || ':' || l.span_id) AS links
 FROM span_rows AS s LEFT JOIN resources AS r USING (resource_id)
 WHERE s.start_time < make_timestamp_ns($as_of)

@@ -1,0 +1,239 @@
+"""analyze(store): spans → stitched flows, edges, styles, types, labels, critical paths."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+import pandas as pd
+
+from tracekit.analysis import flows as flowlib
+from tracekit.analysis.critical_path import Node, flow_critical_path
+from tracekit.analysis.failures import is_error
+from tracekit.analysis.model import CALL, CORRELATION, MESSAGE, Analysis, Section
+from tracekit.analysis.skew import adjust
+from tracekit.analysis.spans import DEFAULT_BUSINESS_KEYS, load
+from tracekit.analysis.stitch import span_keys, stitch
+
+INCOMPLETE_AFTER_MIN_NS = 1_000_000_000     # a flow missing steps is "incomplete" after
+INCOMPLETE_AFTER_P95_FACTOR = 3             # max(1 s, 3 × its type's p95), else "running"
+
+
+def analyze(store, as_of_ns: int | None = None,
+            business_keys: tuple[str, ...] = DEFAULT_BUSINESS_KEYS) -> Analysis:
+    return analyze_spans(load(store, as_of_ns, business_keys), as_of_ns)
+
+
+def analyze_spans(spans: pd.DataFrame, as_of_ns: int | None = None) -> Analysis:
+    spans = spans.reset_index(drop=True)
+    spans["key"] = span_keys(spans)
+    spans = spans.drop_duplicates("key").reset_index(drop=True)
+    if spans.empty:
+        return Analysis(spans.assign(flow_id=[], error=[], self_ns=[]),
+                        pd.DataFrame(columns=["src", "dst", "kind", "via"]), pd.DataFrame(),
+                        pd.DataFrame(), as_of_ns)
+    edges, flow_of_trace = stitch(spans)
+    spans["flow_id"] = spans["trace_id"].map(flow_of_trace)
+    spans["error"] = is_error(spans).to_numpy()
+    _correct_skew(spans, edges)
+    spans["self_ns"] = flowlib.self_times(spans.assign(start_ns=spans["start_adj"],
+                                                       end_ns=spans["end_adj"]), edges)
+    edges = _describe_edges(spans, edges)
+    flows = _flows(spans, edges, as_of_ns)
+    analysis = Analysis(spans, edges, flows, as_of_ns=as_of_ns)
+    analysis.flow_types = flow_types(analysis)
+    _mark_incomplete(analysis)
+    return analysis
+
+
+def _correct_skew(spans: pd.DataFrame, edges: pd.DataFrame) -> None:
+    calls = edges[edges["kind"] == CALL]
+    children: dict[str, list[str]] = defaultdict(list)
+    for src, dst in zip(calls["src"], calls["dst"]):
+        children[src].append(dst)
+    has_parent = set(calls["dst"])
+    roots = [k for k in spans["key"] if k not in has_parent]
+    start = dict(zip(spans["key"], spans["start_ns"]))
+    end = dict(zip(spans["key"], spans["end_ns"]))
+    host = dict(zip(spans["key"], spans["host"]))
+    adjustments = adjust(start, end, host, children, roots)
+    spans["start_adj"] = spans["key"].map(start)
+    spans["end_adj"] = spans["key"].map(end)
+    notes = {a.span: a.reason for a in adjustments}
+    spans["skew_note"] = spans["key"].map(notes)
+
+
+def _describe_edges(spans: pd.DataFrame, edges: pd.DataFrame) -> pd.DataFrame:
+    info = spans.set_index("key")
+    src, dst = info.loc[edges["src"]], info.loc[edges["dst"]]
+    asynchronous = edges["kind"].to_numpy() != CALL
+    wait = np.where(asynchronous, dst["start_adj"].to_numpy() - src["end_adj"].to_numpy(), 0)
+    return edges.assign(
+        flow_id=src["flow_id"].to_numpy(),
+        src_service=src["service_name"].to_numpy(), src_name=src["name"].to_numpy(),
+        dst_service=dst["service_name"].to_numpy(), dst_name=dst["name"].to_numpy(),
+        wait_ns=np.where(asynchronous & (src["kind"].to_numpy() == "PRODUCER"), wait, None),
+        destination=np.where(asynchronous, dst["destination"].to_numpy(), None),
+    ).reset_index(drop=True)
+
+
+def _flows(spans: pd.DataFrame, edges: pd.DataFrame, as_of_ns: int | None) -> pd.DataFrame:
+    text = (spans["error_type"].fillna("") + " " + spans["exception_type"].fillna("") + " "
+            + spans["status_message"].fillna("")).str.lower()
+    marks = pd.DataFrame({
+        "flow_id": spans["flow_id"],
+        "errors": spans["error"].astype(int),
+        "compensations": spans["compensation"].fillna(False).astype(bool).astype(int),
+        "retries": (spans["resend_count"].fillna(0) > 0).astype(int),
+        "fast_fails": (spans["breaker_state"] == "open").astype(int),
+        "dead_letters": spans["dead_letter_from"].notna().astype(int),
+        "timeouts": (spans["error"] & (text.str.contains("timeout|deadline", regex=True)
+                                       | (spans["http_status"] == 504))).astype(int),
+        "skew_adjusted": spans["skew_note"].notna().astype(int),
+    })
+    counted = marks.groupby("flow_id", sort=False).sum()
+    grouped = spans.groupby("flow_id", sort=False)
+    services = (spans[["flow_id", "service_name"]].drop_duplicates()
+                .sort_values("service_name").groupby("flow_id", sort=False)["service_name"]
+                .agg(list))
+    flows = pd.DataFrame({
+        "start_ns": grouped["start_ns"].min(),
+        "end_ns": grouped["end_ns"].max(),
+        "traces": grouped["trace_id"].nunique(),
+        "spans": grouped.size(),
+        "services": services,
+        "business_key": grouped["business_key"].first(),
+    }).join(counted)
+    flows["duration_ns"] = flows["end_ns"] - flows["start_ns"]
+    flows["failed"] = flows["errors"] > 0
+    # The root: the earliest span without a parent in the flow's first trace.
+    roots = (spans[spans["parent_span_id"].isna()].sort_values("start_ns")
+             .drop_duplicates("flow_id").set_index("flow_id"))
+    flows["root_span"] = roots["key"]
+    flows["root_service"] = roots["service_name"]
+    flows["root_name"] = roots["name"]
+    hop_counts = flowlib.hops(spans, edges).reindex(flows.index)
+    flows["sync_hops"] = hop_counts["sync_hops"].fillna(0).astype(int)
+    flows["async_hops"] = hop_counts["async_hops"].fillna(0).astype(int)
+    flows["coordinator"] = hop_counts["coordinator"]
+    flows["style"] = [flowlib.style_of(s, a) for s, a in zip(flows["sync_hops"], flows["async_hops"])]
+    total = flows["sync_hops"] + flows["async_hops"]
+    flows["async_share"] = np.where(total > 0, flows["async_hops"] / total.where(total > 0, 1), 0.0)
+    shapes = flowlib.signatures(spans, edges, flows["root_span"].dropna().to_dict())
+    flows["signature"] = pd.Series(shapes)
+    flows["type_id"] = flows["signature"].map(lambda s: flowlib.type_id(s) if isinstance(s, str) else None)
+    flows.index.name = "flow_id"
+    return flows.reset_index()
+
+
+def flow_types(analysis: Analysis) -> pd.DataFrame:
+    flows = analysis.flows
+    if flows.empty:
+        return pd.DataFrame()
+    grouped = flows.groupby("type_id")
+    types = pd.DataFrame({
+        "flows": grouped.size(),
+        "root_service": grouped["root_service"].first(),
+        "root_name": grouped["root_name"].first(),
+        "style": grouped["style"].agg(lambda s: s.mode().iat[0]),
+        "error_rate": grouped["failed"].mean(),
+        "p50_ms": grouped["duration_ns"].quantile(0.5) / 1e6,
+        "p95_ms": grouped["duration_ns"].quantile(0.95) / 1e6,
+        "p99_ms": grouped["duration_ns"].quantile(0.99) / 1e6,
+        "compensating": grouped["compensations"].agg(lambda s: bool((s > 0).mean() > 0.5)),
+        "signature": grouped["signature"].first(),
+    }).reset_index()
+    # Name: the root operation, and the variant's rank by frequency among flows from it.
+    types = types.sort_values(["root_service", "root_name", "flows"], ascending=[True, True, False])
+    types["variant"] = types.groupby(["root_service", "root_name"]).cumcount() + 1
+    types["name"] = types["root_service"] + " " + types["root_name"] + " #" + types["variant"].astype(str)
+    return types.reset_index(drop=True)
+
+
+def _steps(signature: str) -> set[str]:
+    """The service:operation labels in a shape."""
+    out, token = set(), []
+    for ch in signature:
+        if ch in "(),":
+            if token:
+                out.add("".join(token).split(">", 1)[-1])
+            token = []
+        else:
+            token.append(ch)
+    if token:
+        out.add("".join(token).split(">", 1)[-1])
+    return out
+
+
+def _mark_incomplete(analysis: Analysis) -> None:
+    """A flow without errors that lacks steps its root operation's usual shape has, and has
+    been quiet long enough that they should have happened, is incomplete (a stuck saga, a
+    consumer that never ran). One that is not quiet yet is still running."""
+    flows, types = analysis.flows, analysis.flow_types
+    flows["status"] = np.where(flows["failed"], "failed", "complete")
+    flows["missing_steps"] = [[] for _ in range(len(flows))]
+    if types.empty:
+        return
+    usual = types.sort_values("flows", ascending=False).drop_duplicates(["root_service", "root_name"])
+    expected = {(r.root_service, r.root_name): (_steps(r.signature), r.p95_ms)
+                for r in usual.itertuples()}
+    as_of = analysis.as_of_ns if analysis.as_of_ns is not None else int(flows["end_ns"].max())
+    for i, flow in enumerate(flows.itertuples()):
+        if flow.failed or not isinstance(flow.signature, str):
+            continue
+        steps, p95_ms = expected.get((flow.root_service, flow.root_name), (set(), 0))
+        missing = sorted(steps - _steps(flow.signature))
+        if not missing:
+            continue
+        quiet_for = as_of - flow.end_ns
+        limit = max(INCOMPLETE_AFTER_MIN_NS, INCOMPLETE_AFTER_P95_FACTOR * p95_ms * 1e6)
+        flows.at[i, "status"] = "incomplete" if quiet_for >= limit else "running"
+        flows.at[i, "missing_steps"] = missing
+
+
+# --- critical paths ----------------------------------------------------------------------
+
+
+def _nodes(spans: pd.DataFrame, edges: pd.DataFrame) -> tuple[dict[str, Node], list[str]]:
+    nodes = {k: Node(k, int(s), int(e)) for k, s, e in
+             zip(spans["key"], spans["start_adj"], spans["end_adj"])}
+    for src, dst, kind in zip(edges["src"], edges["dst"], edges["kind"]):
+        if src not in nodes or dst not in nodes:
+            continue
+        if kind == CALL:
+            nodes[dst].parent = src
+            nodes[src].children.append(dst)
+    for src, dst, kind, via in zip(edges["src"], edges["dst"], edges["kind"], edges["via"]):
+        if kind != CALL and via != "business_key" and dst in nodes and src in nodes \
+                and nodes[dst].parent is None:
+            current = nodes[dst].producer
+            if current is None or nodes[src].end_ns > nodes[current].end_ns:
+                nodes[dst].producer = src
+    roots = [k for k, n in nodes.items() if n.parent is None]
+    return nodes, roots
+
+
+def critical_path(analysis: Analysis, flow_id: str) -> list[Section]:
+    spans = analysis.spans[analysis.spans["flow_id"] == flow_id]
+    edges = analysis.edges[analysis.edges["flow_id"] == flow_id]
+    nodes, roots = _nodes(spans, edges)
+    return flow_critical_path(nodes, roots) if roots else []
+
+
+def critical_paths(analysis: Analysis) -> pd.DataFrame:
+    """Every flow's critical path: one row per section."""
+    rows = []
+    edges_by_flow = dict(tuple(analysis.edges.groupby("flow_id", sort=False)))
+    empty = analysis.edges.iloc[0:0]
+    for flow_id, spans in analysis.spans.groupby("flow_id", sort=False):
+        nodes, roots = _nodes(spans, edges_by_flow.get(flow_id, empty))
+        if not roots:
+            continue
+        for seq, section in enumerate(flow_critical_path(nodes, roots)):
+            rows.append((flow_id, seq, section.span, section.kind, section.start_ns,
+                         section.end_ns))
+    frame = pd.DataFrame(rows, columns=["flow_id", "seq", "span", "segment", "start_ns", "end_ns"])
+    info = analysis.spans.set_index("key")[["service_name", "name"]]
+    frame = frame.join(info, on="span")
+    frame["duration_ns"] = frame["end_ns"] - frame["start_ns"]
+    return frame
