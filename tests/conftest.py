@@ -54,9 +54,10 @@ def collector(tmp_path):
         assert running.stop() == 0, running.process.stderr.read()
 
 
-def tracekit(*args: str, check: bool = True, input: bytes | None = None) -> subprocess.CompletedProcess:
+def tracekit(*args: str, check: bool = True, input: bytes | None = None,
+             timeout: float = 120) -> subprocess.CompletedProcess:
     """Run the tracekit CLI and capture its output."""
-    result = subprocess.run([*TRACEKIT, *args], capture_output=True, input=input, timeout=120)
+    result = subprocess.run([*TRACEKIT, *args], capture_output=True, input=input, timeout=timeout)
     if check and result.returncode != 0:
         raise AssertionError(f"tracekit {' '.join(args)} exited {result.returncode}: "
                              f"{result.stderr.decode()}")
@@ -87,3 +88,26 @@ def pid_alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+RABBITMQ = "amqp://guest:guest@127.0.0.1:5672/"
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_demo_run(tmp_path_factory):
+    """One demo run against the machine's RabbitMQ through every fault scenario, each between
+    healthy stretches (so effects do not spill into the next scenario): the test bed of the
+    demo's own tests and of the analyzer's."""
+    import uuid
+
+    from tracekit.demo.faults import FAULT_SCENARIOS
+
+    require_service("RabbitMQ", "127.0.0.1", 5672)
+    folder = tmp_path_factory.mktemp("demo")
+    db, truth = folder / "shop.duckdb", folder / "ground-truth.json"
+    schedule = ",".join(["healthy:6s", *(f"{name}:4s,healthy:3s" for name in FAULT_SCENARIOS)])
+    result = tracekit("demo", "--headless", "--json", "--db", str(db), "--rate", "15",
+                      "--schedule", schedule, "--broker", RABBITMQ,
+                      "--namespace", f"test-{uuid.uuid4().hex[:8]}", "--ground-truth", str(truth),
+                      timeout=600)
+    return {"db": db, "truth": json.loads(truth.read_text()), "summary": json.loads(result.stdout)}

@@ -3,31 +3,15 @@ holds afterwards is what the analyzer and the reports will be built and scored o
 
 from __future__ import annotations
 
-import json
-import uuid
-
 import pytest
 
-from conftest import require_service, tracekit
 from demo_store import rows, unconsumed
 from tracekit.demo.faults import FAULT_SCENARIOS, SCENARIOS
 
-RABBITMQ = "amqp://guest:guest@127.0.0.1:5672/"
-STEP_S = 4
-
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    require_service("RabbitMQ", "127.0.0.1", 5672)
-    folder = tmp_path_factory.mktemp("demo")
-    db, truth = folder / "shop.duckdb", folder / "ground-truth.json"
-    schedule = ",".join(["healthy:3s", *(f"{name}:{STEP_S}s" for name in FAULT_SCENARIOS),
-                         "healthy:3s"])
-    result = tracekit("demo", "--headless", "--json", "--db", str(db), "--rate", "15",
-                      "--schedule", schedule, "--broker", RABBITMQ,
-                      "--namespace", f"test-{uuid.uuid4().hex[:8]}", "--ground-truth", str(truth))
-    summary = json.loads(result.stdout)
-    return {"db": db, "truth": json.loads(truth.read_text()), "summary": summary}
+def run(rabbitmq_demo_run):
+    return rabbitmq_demo_run
 
 
 def q(run, query, *params):

@@ -16,7 +16,7 @@ from tracekit.analysis.spans import DEFAULT_BUSINESS_KEYS, load
 from tracekit.analysis.stitch import span_keys, stitch
 
 INCOMPLETE_AFTER_MIN_NS = 1_000_000_000     # a flow missing steps is "incomplete" after
-INCOMPLETE_AFTER_P95_FACTOR = 3             # max(1 s, 3 × its type's p95), else "running"
+INCOMPLETE_AFTER_P50_FACTOR = 3             # max(1 s, 3 × its usual type's p50), else "running"
 
 
 def analyze(store, as_of_ns: int | None = None,
@@ -105,7 +105,11 @@ def _flows(spans: pd.DataFrame, edges: pd.DataFrame, as_of_ns: int | None) -> pd
         "business_key": grouped["business_key"].first(),
     }).join(counted)
     flows["duration_ns"] = flows["end_ns"] - flows["start_ns"]
-    flows["failed"] = flows["errors"] > 0
+    # Failed: a request or message handling that failed at its top (a retried call that
+    # succeeded in the end is an error span, not a failed flow).
+    call_children = set(edges.loc[edges["kind"] == CALL, "dst"])
+    top_errors = spans["error"] & ~spans["key"].isin(call_children)
+    flows["failed"] = top_errors.groupby(spans["flow_id"]).any().reindex(flows.index).fillna(False)
     # The root: the earliest span without a parent in the flow's first trace.
     roots = (spans[spans["parent_span_id"].isna()].sort_values("start_ns")
              .drop_duplicates("flow_id").set_index("flow_id"))
@@ -175,18 +179,18 @@ def _mark_incomplete(analysis: Analysis) -> None:
     if types.empty:
         return
     usual = types.sort_values("flows", ascending=False).drop_duplicates(["root_service", "root_name"])
-    expected = {(r.root_service, r.root_name): (_steps(r.signature), r.p95_ms)
+    expected = {(r.root_service, r.root_name): (_steps(r.signature), r.p50_ms)
                 for r in usual.itertuples()}
     as_of = analysis.as_of_ns if analysis.as_of_ns is not None else int(flows["end_ns"].max())
     for i, flow in enumerate(flows.itertuples()):
         if flow.failed or not isinstance(flow.signature, str):
             continue
-        steps, p95_ms = expected.get((flow.root_service, flow.root_name), (set(), 0))
+        steps, p50_ms = expected.get((flow.root_service, flow.root_name), (set(), 0))
         missing = sorted(steps - _steps(flow.signature))
         if not missing:
             continue
         quiet_for = as_of - flow.end_ns
-        limit = max(INCOMPLETE_AFTER_MIN_NS, INCOMPLETE_AFTER_P95_FACTOR * p95_ms * 1e6)
+        limit = max(INCOMPLETE_AFTER_MIN_NS, INCOMPLETE_AFTER_P50_FACTOR * p50_ms * 1e6)
         flows.at[i, "status"] = "incomplete" if quiet_for >= limit else "running"
         flows.at[i, "missing_steps"] = missing
 

@@ -1,0 +1,223 @@
+"""Root-cause ranking: which service and operation best explain a window's failures and
+slowdowns, against a baseline window.
+
+Two kinds of evidence, each as a share of the window's flows:
+
+- **failures**: for each failing flow, its *origin*: the first error that has no failing call
+  below it, resolved to the operation that caused it (a refused connection, a 4xx answer or a
+  timeout point at the callee; a circuit breaker's fast failure at the service it protects);
+- **slowdowns**: each operation's time on the flows' critical paths (broker waits count for the
+  consumer that was waited for), window mean minus baseline mean, as a share of the window's
+  mean flow duration.
+
+An operation is ranked only when the shift is clear (enough flows, a large enough change), so
+a healthy window ranks nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import pandas as pd
+
+from tracekit.analysis.model import CALL, Analysis
+
+MIN_FAILED_FLOWS = 3
+MIN_FAILURE_SHARE = 0.02
+MIN_Z = 2.0
+MIN_SLOW_FLOWS = 5
+MIN_SLOWDOWN_MS = 20.0
+MIN_SLOWDOWN_RATIO = 1.5
+
+
+@dataclass
+class Cause:
+    service: str
+    operation: str
+    score: float
+    failure_share: float            # of window flows whose failure starts here (minus baseline)
+    slowdown_share: float           # of the window's mean flow duration added here
+    failed_flows: int
+    baseline_failed_flows: int
+    window_ms: float                # mean critical-path time per window flow
+    baseline_ms: float
+    exemplars: list[str] = field(default_factory=list)
+    exception_types: dict[str, int] = field(default_factory=dict)
+
+
+def _path(url: str | None) -> str:
+    return urlsplit(url).path if isinstance(url, str) else ""
+
+
+class _Resolver:
+    """Turns an origin span into the operation that caused it."""
+
+    def __init__(self, analysis: Analysis) -> None:
+        spans = analysis.spans
+        self.info = spans.set_index("key")
+        calls = analysis.edges[analysis.edges["kind"] == CALL]
+        self.call_children: dict[str, list[str]] = defaultdict(list)
+        for src, dst in zip(calls["src"], calls["dst"]):
+            self.call_children[src].append(dst)
+        # (caller service, method, url path) → Counter of (callee service, server operation)
+        self.callee: dict[tuple, Counter] = defaultdict(Counter)
+        self.callee_of_service: dict[tuple, Counter] = defaultdict(Counter)
+        kind = self.info["kind"]
+        for src, dst in zip(calls["src"], calls["dst"]):
+            if kind[src] == "CLIENT" and kind[dst] == "SERVER":
+                s, d = self.info.loc[src], self.info.loc[dst]
+                self.callee[(s["service_name"], s["method"], _path(s["url"]))][
+                    (d["service_name"], d["name"])] += 1
+                self.callee_of_service[(s["service_name"], d["service_name"])][d["name"]] += 1
+
+    def _slowest_inside(self, key: str) -> tuple[str, str]:
+        best, best_self = key, -1
+        stack = [key]
+        while stack:
+            k = stack.pop()
+            own = self.info.at[k, "self_ns"]
+            if own > best_self:
+                best, best_self = k, own
+            stack.extend(self.call_children.get(k, ()))
+        return self.info.at[best, "service_name"], self.info.at[best, "name"]
+
+    def resolve_call(self, key: str) -> tuple[str, str]:
+        """The operation a client span called: its server span, else what such calls reach."""
+        for child in self.call_children.get(key, ()):
+            if self.info.at[child, "kind"] == "SERVER":
+                return self.info.at[child, "service_name"], self.info.at[child, "name"]
+        span = self.info.loc[key]
+        seen = self.callee.get((span["service_name"], span["method"], _path(span["url"])))
+        return seen.most_common(1)[0][0] if seen else (span["service_name"], span["name"])
+
+    def resolve(self, key: str) -> tuple[str, str]:
+        span = self.info.loc[key]
+        service, name = span["service_name"], span["name"]
+        if span["breaker_state"] == "open" and isinstance(span["breaker_name"], str):
+            ops = self.callee_of_service.get((service, span["breaker_name"]))
+            return span["breaker_name"], (ops.most_common(1)[0][0] if ops else name)
+        if span["kind"] == "CLIENT":
+            servers = [c for c in self.call_children.get(key, ())
+                       if self.info.at[c, "kind"] == "SERVER"]
+            if not servers:     # the request never arrived: blame the callee it was meant for
+                seen = self.callee.get((service, span["method"], _path(span["url"])))
+                if seen:
+                    return seen.most_common(1)[0][0]
+                return _path(span["url"]) or name, name
+            server = self.info.loc[servers[0]]
+            if not server["error"] and (server["http_status"] or 0) >= 400:
+                return server["service_name"], server["name"]     # the callee refused
+            if not server["error"] and server["end_ns"] >= span["end_ns"]:
+                return self._slowest_inside(servers[0])           # the caller gave up waiting
+        return service, name
+
+
+def origins(analysis: Analysis, flow_ids) -> dict[str, str]:
+    """The origin span of each flow with errors: its first failing span with no failing span
+    anywhere below it in its call tree."""
+    spans = analysis.spans
+    errors = spans[spans["error"] & spans["flow_id"].isin(set(flow_ids))]
+    calls = analysis.edges[analysis.edges["kind"] == CALL]
+    parent = dict(zip(calls["dst"], calls["src"]))
+    above_failure: set[str] = set()
+    for key in errors["key"]:
+        up = parent.get(key)
+        while up is not None and up not in above_failure:
+            above_failure.add(up)
+            up = parent.get(up)
+    leaves = errors[~errors["key"].isin(above_failure)].sort_values("start_ns")
+    return leaves.drop_duplicates("flow_id").set_index("flow_id")["key"].to_dict()
+
+
+def _contributions(paths: pd.DataFrame, analysis: Analysis, resolver: "_Resolver") -> pd.DataFrame:
+    """Per flow and operation: time on the critical path. Broker waits count for the consumer
+    that was waited for; a caller's wait before retrying a call (its backoff) counts for the
+    operation it retried."""
+    if paths.empty:
+        return pd.DataFrame(columns=["flow_id", "service_name", "name", "ns"])
+    spans = analysis.spans
+    retried = spans[spans["resend_count"].fillna(0) > 0]
+    calls = analysis.edges[analysis.edges["kind"] == CALL]
+    parent = dict(zip(calls["dst"], calls["src"]))
+    backoff = {}
+    for key, start in zip(retried["key"], retried["start_adj"]):
+        if key in parent:
+            backoff[(parent[key], int(start))] = resolver.resolve_call(key)
+    paths = paths.copy()
+    if backoff:
+        causes = [backoff.get((span, int(end))) for span, end in zip(paths["span"], paths["end_ns"])]
+        hit = [c is not None for c in causes]
+        paths.loc[hit, "service_name"] = [c[0] for c in causes if c is not None]
+        paths.loc[hit, "name"] = [c[1] for c in causes if c is not None]
+    grouped = paths.groupby(["flow_id", "service_name", "name"], sort=False)["duration_ns"].sum()
+    return grouped.rename("ns").reset_index()
+
+
+def rank(analysis: Analysis, paths: pd.DataFrame, window: tuple[int, int],
+         baseline: tuple[int, int], limit: int = 10) -> list[Cause]:
+    """Causes of what went wrong in `window` (flows started in it) against `baseline`."""
+    flows = analysis.flows
+    in_window = flows[(flows["start_ns"] >= window[0]) & (flows["start_ns"] < window[1])]
+    in_base = flows[(flows["start_ns"] >= baseline[0]) & (flows["start_ns"] < baseline[1])]
+    if in_window.empty:
+        return []
+    resolver = _Resolver(analysis)
+    # Every flow with an error counts, failed or not: a call that succeeded on its third try
+    # still points at what failed twice.
+    window_keys = origins(analysis, in_window.loc[in_window["errors"] > 0, "flow_id"])
+    window_origin = {f: resolver.resolve(k) for f, k in window_keys.items()}
+    base_origin = {f: resolver.resolve(k) for f, k in
+                   origins(analysis, in_base.loc[in_base["errors"] > 0, "flow_id"]).items()}
+    n_w, n_b = len(in_window), max(len(in_base), 1)
+    count_w, count_b = Counter(window_origin.values()), Counter(base_origin.values())
+
+    contrib = _contributions(paths, analysis, resolver)
+    def mean_ms(flow_ids, count):
+        part = contrib[contrib["flow_id"].isin(set(flow_ids))]
+        sums = part.groupby(["service_name", "name"])["ns"].sum() / 1e6
+        present = part.groupby(["service_name", "name"])["flow_id"].nunique()
+        return sums / max(count, 1), present
+    lat_w, present_w = mean_ms(in_window["flow_id"], n_w)
+    lat_b, _ = mean_ms(in_base["flow_id"], n_b)
+    mean_duration_ms = max(in_window["duration_ns"].mean() / 1e6, 1e-3)
+
+    exception_types: dict[tuple, Counter] = defaultdict(Counter)
+    exemplars: dict[tuple, list[str]] = defaultdict(list)
+    info = analysis.spans.set_index("key")
+    for flow_id, key in window_keys.items():
+        cause = window_origin[flow_id]
+        exc = info.at[key, "exception_type"] or info.at[key, "error_type"]
+        if isinstance(exc, str):
+            exception_types[cause][exc] += 1
+        if len(exemplars[cause]) < 3:
+            exemplars[cause].append(flow_id)
+
+    causes = []
+    for cause in set(count_w) | set(lat_w.index):
+        c_w, c_b = count_w.get(cause, 0), count_b.get(cause, 0)
+        p_w, p_b = c_w / n_w, c_b / n_b
+        failure = 0.0
+        if c_w >= MIN_FAILED_FLOWS and p_w - p_b >= MIN_FAILURE_SHARE:
+            pooled = (c_w + c_b) / (n_w + n_b)
+            z = (p_w - p_b) / math.sqrt(max(pooled * (1 - pooled) * (1 / n_w + 1 / n_b), 1e-12))
+            if z >= MIN_Z or len(in_base) == 0:
+                failure = p_w - p_b
+        w_ms, b_ms = float(lat_w.get(cause, 0.0)), float(lat_b.get(cause, 0.0))
+        slowdown = 0.0
+        if (present_w.get(cause, 0) >= MIN_SLOW_FLOWS and w_ms - b_ms >= MIN_SLOWDOWN_MS
+                and w_ms >= MIN_SLOWDOWN_RATIO * b_ms):
+            slowdown = (w_ms - b_ms) / mean_duration_ms
+        if failure == 0 and slowdown == 0:
+            continue
+        if not exemplars.get(cause):
+            slow = contrib[(contrib["service_name"] == cause[0]) & (contrib["name"] == cause[1])
+                           & contrib["flow_id"].isin(set(in_window["flow_id"]))]
+            exemplars[cause] = slow.nlargest(3, "ns")["flow_id"].tolist()
+        causes.append(Cause(cause[0], cause[1], float(failure + slowdown), float(failure),
+                            float(slowdown), c_w, c_b, w_ms, b_ms, list(exemplars[cause]),
+                            dict(exception_types[cause])))
+    causes.sort(key=lambda c: c.score, reverse=True)
+    return causes[:limit]
