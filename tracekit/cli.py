@@ -77,8 +77,161 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--json", action="store_true", help="print as JSON")
     stats.set_defaults(run=cmd_stats)
 
+    _analysis_parsers(commands)
     _demo_parser(commands)
     return parser
+
+
+def _analysis_parsers(commands) -> None:
+    flows = commands.add_parser(
+        "flows", help="list flows: workflows followed across traces, newest first",
+        description="List flows (one run of a workflow, stitched across traces through span "
+        "links, message ids and business keys), newest first, with their style "
+        "(orchestrated, choreographed, hybrid), status (complete, degraded, failed, "
+        "incomplete, running) and type. The same data is the SQL table `flows`.")
+    _db(flows)
+    flows.add_argument("--type", metavar="T", help="a flow type id or (part of) its name")
+    flows.add_argument("--failed", action="store_true", help="only flows that failed")
+    flows.add_argument("--status", choices=["complete", "degraded", "failed", "incomplete", "running"])
+    flows.add_argument("--limit", type=int, default=40, help="at most this many (default 40)")
+    flows.add_argument("--json", action="store_true")
+    flows.set_defaults(run=cmd_flows)
+
+    flow = commands.add_parser(
+        "flow", help="one flow: its steps, messages, critical path and failure origin",
+        description="Show one flow: every step across its traces, the messages between them "
+        "with their broker waits, the critical path and, when it failed, the span where the "
+        "failure started and its likely cause.")
+    _db(flow)
+    flow.add_argument("id", help="a flow id (or its first characters), a trace id in the flow, "
+                                 "or a business key such as an order id")
+    flow.add_argument("--json", action="store_true")
+    flow.set_defaults(run=cmd_flow)
+
+    services = commands.add_parser(
+        "services", help="the service graph: calls and broker hops with counts, errors, latency",
+        description="The service graph: synchronous calls between services and asynchronous "
+        "hops through broker nodes (broker:<destination>), with call counts, error rates and "
+        "latency percentiles (broker waits on the hops out of a broker). SQL: service_edges.")
+    _db(services)
+    services.add_argument("--json", action="store_true")
+    services.set_defaults(run=cmd_services)
+
+    causes = commands.add_parser(
+        "causes", help="rank the likely root causes of a window's failures and slowdowns",
+        description="Rank the services and operations that best explain the failures and "
+        "slowdowns of the flows started in a window, against a baseline window (by default the "
+        "same length just before it).")
+    _db(causes)
+    causes.add_argument("--since", metavar="TIME", default="5m",
+                        help="the window: the last TIME of data (default 5m)")
+    causes.add_argument("--from", dest="start", metavar="TIMESTAMP", help="window start (UTC)")
+    causes.add_argument("--to", dest="end", metavar="TIMESTAMP", help="window end (UTC)")
+    causes.add_argument("--baseline-from", metavar="TIMESTAMP")
+    causes.add_argument("--baseline-to", metavar="TIMESTAMP")
+    causes.add_argument("--json", action="store_true")
+    causes.set_defaults(run=cmd_causes)
+
+
+def _analysis(db: Path):
+    import tracekit
+    from tracekit.analysis.run import analyze
+
+    with tracekit.open(db) as store:
+        return analyze(store)
+
+
+def cmd_flows(args: argparse.Namespace) -> int:
+    from tracekit.analysis.present import dumps, flows_rows
+
+    rows = flows_rows(_analysis(args.db), args.type, args.failed, args.status, args.limit)
+    if args.json:
+        print(dumps(rows.to_dict(orient="records")))
+    else:
+        import pyarrow as pa
+
+        output.write(pa.Table.from_pandas(rows, preserve_index=False), "table", sys.stdout,
+                     max_rows=args.limit)
+    return 0
+
+
+def cmd_flow(args: argparse.Namespace) -> int:
+    from tracekit.analysis.present import dumps, find_flow, flow_detail, print_flow
+
+    analysis = _analysis(args.db)
+    detail = flow_detail(analysis, find_flow(analysis, args.id))
+    if args.json:
+        print(dumps(detail))
+    else:
+        print_flow(detail)
+    return 0
+
+
+def cmd_services(args: argparse.Namespace) -> int:
+    from tracekit.analysis.present import dumps
+    from tracekit.analysis.tables import service_edges
+
+    edges = service_edges(_analysis(args.db)).sort_values(["src_service", "dst_service"])
+    if args.json:
+        print(dumps(edges.to_dict(orient="records")))
+    else:
+        import pyarrow as pa
+
+        edges = edges.round({"p50_ms": 1, "p95_ms": 1, "p99_ms": 1, "error_rate": 3})
+        output.write(pa.Table.from_pandas(edges, preserve_index=False), "table", sys.stdout,
+                     max_rows=len(edges))
+    return 0
+
+
+def _ns(text: str) -> int:
+    import pandas as pd
+
+    try:
+        return int(pd.Timestamp(text).value)
+    except ValueError as exc:
+        raise UsageError(f"bad timestamp {text!r}: use e.g. 2026-11-28T20:15:00") from exc
+
+
+def cmd_causes(args: argparse.Namespace) -> int:
+    from tracekit.analysis.causes import rank
+    from tracekit.analysis.present import causes_json, dumps
+    from tracekit.analysis.run import critical_paths
+
+    analysis = _analysis(args.db)
+    if analysis.flows.empty:
+        raise TracekitError(f"{args.db} holds no flows yet; send traces first")
+    if args.start:
+        start = _ns(args.start)
+        end = _ns(args.end) if args.end else int(analysis.flows["start_ns"].max()) + 1
+    else:
+        end = int(analysis.flows["start_ns"].max()) + 1
+        start = end - int(_demo_duration(args.since) * 1e9)
+    if args.baseline_from:
+        baseline = (_ns(args.baseline_from),
+                    _ns(args.baseline_to) if args.baseline_to else start)
+    else:
+        baseline = (start - (end - start), start)
+    causes = rank(analysis, critical_paths(analysis), (start, end), baseline)
+    if args.json:
+        print(dumps({"window": [start, end], "baseline": list(baseline),
+                     "causes": causes_json(causes)}))
+        return 0
+    if not causes:
+        print("no clear cause: failures and latencies in the window look like the baseline")
+        return 0
+    for i, c in enumerate(causes, 1):
+        print(f"{i}. {c.service} {c.operation}  score {c.score:.2f}")
+        if c.failure_share:
+            print(f"   failures start here in {c.failed_flows} flows ({c.failure_share:+.1%} of "
+                  f"the window's flows vs the baseline; baseline had {c.baseline_failed_flows})")
+        if c.slowdown_share:
+            print(f"   critical-path time {c.baseline_ms:,.1f} → {c.window_ms:,.1f} ms per flow "
+                  f"({c.slowdown_share:.0%} of a flow's duration)")
+        if c.exception_types:
+            print("   exceptions: " + ", ".join(f"{k} ×{v}" for k, v in c.exception_types.items()))
+        if c.exemplars:
+            print("   e.g. tracekit flow " + c.exemplars[0])
+    return 0
 
 
 def _demo_parser(commands) -> None:

@@ -85,6 +85,15 @@ def run_read_only(
     cut to `max_rows` rows when given (the limit reaches the query plan)."""
     statements = read_only_statements(conn, sql)
     with interrupt_after(conn, timeout_s):
+        # flows, critical_path, ...: the analyzer's tables, computed when a query names them.
+        from tracekit.analysis.tables import attach_if_referenced
+
+        try:
+            attach_if_referenced(conn, sql)
+        except duckdb.InterruptException:
+            raise
+        except duckdb.Error as exc:
+            raise QueryError(str(exc)) from None
         # A READ ONLY transaction is the guarantee: EXPLAIN ANALYZE, for one, runs the
         # statement it explains, whatever that statement is.
         conn.execute("BEGIN TRANSACTION READ ONLY")

@@ -67,7 +67,9 @@ def _describe_edges(spans: pd.DataFrame, edges: pd.DataFrame) -> pd.DataFrame:
     info = spans.set_index("key")
     src, dst = info.loc[edges["src"]], info.loc[edges["dst"]]
     asynchronous = edges["kind"].to_numpy() != CALL
-    wait = np.where(asynchronous, dst["start_adj"].to_numpy() - src["end_adj"].to_numpy(), 0)
+    # A consumer can start before the send span ends (the broker routes the message before
+    # it confirms the publish): that wait is 0, not negative.
+    wait = np.where(asynchronous, np.maximum(dst["start_adj"].to_numpy() - src["end_adj"].to_numpy(), 0), 0)
     return edges.assign(
         flow_id=src["flow_id"].to_numpy(),
         src_service=src["service_name"].to_numpy(), src_name=src["name"].to_numpy(),
@@ -170,11 +172,14 @@ def _steps(signature: str) -> set[str]:
 
 
 def _mark_incomplete(analysis: Analysis) -> None:
-    """A flow without errors that lacks steps its root operation's usual shape has, and has
+    """A flow without any error that lacks steps its root operation's usual shape has, and has
     been quiet long enough that they should have happened, is incomplete (a stuck saga, a
     consumer that never ran). One that is not quiet yet is still running."""
     flows, types = analysis.flows, analysis.flow_types
-    flows["status"] = np.where(flows["failed"], "failed", "complete")
+    # failed: it failed at the top; degraded: errors inside were handled (a retry that
+    # succeeded, a failed payment answered with a compensating event).
+    flows["status"] = np.where(flows["failed"], "failed",
+                               np.where(flows["errors"] > 0, "degraded", "complete"))
     flows["missing_steps"] = [[] for _ in range(len(flows))]
     if types.empty:
         return
@@ -183,7 +188,7 @@ def _mark_incomplete(analysis: Analysis) -> None:
                 for r in usual.itertuples()}
     as_of = analysis.as_of_ns if analysis.as_of_ns is not None else int(flows["end_ns"].max())
     for i, flow in enumerate(flows.itertuples()):
-        if flow.failed or not isinstance(flow.signature, str):
+        if flow.errors > 0 or not isinstance(flow.signature, str):
             continue
         steps, p50_ms = expected.get((flow.root_service, flow.root_name), (set(), 0))
         missing = sorted(steps - _steps(flow.signature))
