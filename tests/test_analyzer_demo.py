@@ -100,3 +100,64 @@ def test_critical_path_crosses_the_broker_wait_into_the_late_consumer(demo):
     # Contiguous from the flow's start to its end: nothing counted twice, nothing missed.
     assert all(a.end_ns == b.start_ns for a, b in zip(sections, sections[1:]))
     assert sections[0].start_ns == flow["start_ns"] and sections[-1].end_ns == flow["end_ns"]
+
+
+def test_analysis_tables_answer_sql_on_the_store(demo):
+    from conftest import sql
+
+    db = demo["db"]
+    styles = {r["style"] for r in sql(db, "SELECT DISTINCT style FROM flows")}
+    assert {"orchestrated", "choreographed", "hybrid"} <= styles
+    [row] = sql(db, """SELECT count(*) AS n, count(DISTINCT f.flow_id) AS flows
+                       FROM flow_spans s JOIN flows f USING (flow_id)""")
+    assert row["n"] == len(demo["analysis"].spans) and row["flows"] == len(demo["analysis"].flows)
+    waits = sql(db, """SELECT dst_service, max(wait_ms) AS worst FROM flow_edges
+                       WHERE kind <> 'call' GROUP BY ALL ORDER BY worst DESC LIMIT 1""")
+    assert waits[0]["dst_service"] == "shipping" and waits[0]["worst"] > 1000   # consumer-down
+    broker = sql(db, """SELECT * FROM service_edges
+                        WHERE src_service = 'broker:payment.captured' AND dst_service = 'shipping'""")
+    assert broker and broker[0]["kind"] == "async" and broker[0]["calls"] > 0
+    # Each critical path is one unbroken chain from the flow's start: no gap, no overlap.
+    [check] = sql(db, """SELECT count(*) AS flows,
+                                count(*) FILTER (abs(cp - span_ms) > 0.01 OR first <> f.start_time) AS off
+                         FROM (SELECT flow_id, sum(duration_ms) AS cp, min(start_time) AS first,
+                                      date_diff('microsecond', min(start_time), max(end_time)) / 1e3 AS span_ms
+                               FROM critical_path GROUP BY ALL)
+                         JOIN flows AS f USING (flow_id)""")
+    assert check["flows"] == len(demo["analysis"].flows) and check["off"] == 0
+    types = sql(db, "SELECT name, flows, style FROM flow_types ORDER BY flows DESC LIMIT 3")
+    assert types[0]["flows"] > 10 and types[0]["name"].startswith("load-generator shopper")
+
+
+def test_flow_command_shows_steps_messages_path_and_origin(demo):
+    import json
+
+    from conftest import tracekit as cli
+
+    [fault] = [f for f in demo["truth"]["faults"] if f["scenario"] == "payment-failure"][:1]
+    detail = json.loads(cli("flow", "--db", str(demo["db"]), fault["order_id"], "--json").stdout)
+    assert detail["business_key"] == fault["order_id"]
+    assert detail["failure_origin"]["cause"] == {"service": "payment", "operation": "charge card"}
+    assert detail["failure_origin"]["exception"].endswith("PaymentGatewayError")
+    assert detail["critical_path"] and any(s["error"] for s in detail["steps"])
+    text = cli("flow", "--db", str(demo["db"]), fault["order_id"]).stdout.decode()
+    assert "critical path" in text and "failure origin: payment charge card" in text
+
+
+def test_causes_and_services_commands(demo):
+    import json
+
+    from conftest import tracekit as cli
+
+    [s] = [s for s in demo["truth"]["scenarios"] if s["scenario"] == "poison-message"]
+    [base] = [b for b in demo["truth"]["scenarios"] if b["scenario"] == "healthy"][:1]
+    out = json.loads(cli("causes", "--db", str(demo["db"]), "--from", str(s["started_at"]),
+                         "--to", str(s["ended_at"]), "--baseline-from", str(base["started_at"]),
+                         "--baseline-to", str(base["ended_at"]), "--json").stdout)
+    top = out["causes"][0]
+    assert (top["service"], top["operation"]) == ("fraud-detection", "process order.placed")
+    graph = json.loads(cli("services", "--db", str(demo["db"]), "--json").stdout)
+    sync = {(e["src_service"], e["dst_service"]) for e in graph if e["kind"] == "sync"}
+    assert {("frontend", "orders"), ("orders", "payment"), ("shipping", "carrier")} <= sync
+    flows = json.loads(cli("flows", "--db", str(demo["db"]), "--failed", "--json", "--limit", "5").stdout)
+    assert len(flows) == 5 and all(f["status"] == "failed" for f in flows)
