@@ -53,7 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
                               description="Run read-only DuckDB SQL on the store, also while a "
                               "collector holds it. Views spans and logs (over span_rows, "
                               "log_rows and resources), otel_traces and otel_logs; table "
-                              "ingest_batches.")
+                              "ingest_batches; the analyzer's flows, flow_spans, flow_edges, "
+                              "flow_types, critical_path and service_edges (computed when a "
+                              "query names them).")
     _db(sql)
     sql.add_argument("--format", choices=output.FORMATS, default="table",
                      help="table for people; csv, json or parquet for scripts")

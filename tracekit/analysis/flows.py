@@ -17,42 +17,44 @@ CHOREOGRAPHED_FROM = 0.6
 def self_times(spans: pd.DataFrame, edges: pd.DataFrame) -> np.ndarray:
     """Each span's own time: its duration minus the union of its call children's intervals
     (clipped to it). Message children run on their own time and are not subtracted."""
-    start = dict(zip(spans["key"], spans["start_ns"]))
-    end = dict(zip(spans["key"], spans["end_ns"]))
     calls = edges[edges["kind"] == CALL]
-    children: dict[str, list[str]] = defaultdict(list)
-    for src, dst in zip(calls["src"], calls["dst"]):
-        children[src].append(dst)
-    out = (spans["end_ns"] - spans["start_ns"]).to_numpy().copy()
-    position = {key: i for i, key in enumerate(spans["key"])}
-    for parent, kids in children.items():
-        p0, p1 = start[parent], end[parent]
-        intervals = sorted((max(start[k], p0), min(end[k], p1)) for k in kids)
-        covered, cur_s, cur_e = 0, None, None
-        for s, e in intervals:
-            if e <= s:
-                continue
-            if cur_e is None or s > cur_e:
-                if cur_e is not None:
-                    covered += cur_e - cur_s
-                cur_s, cur_e = s, e
-            else:
-                cur_e = max(cur_e, e)
-        if cur_e is not None:
-            covered += cur_e - cur_s
-        out[position[parent]] -= covered
-    return out
+    position = pd.Index(spans["key"]).get_indexer
+    parent, child = position(calls["src"]), position(calls["dst"])
+    start, end = spans["start_ns"].to_numpy(), spans["end_ns"].to_numpy()
+    own = end - start
+    if len(parent) == 0:
+        return own
+    lo = np.maximum(start[child], start[parent])
+    hi = np.minimum(end[child], end[parent])
+    keep = hi > lo
+    frame = pd.DataFrame({"parent": parent[keep], "lo": lo[keep], "hi": hi[keep]})
+    frame = frame.sort_values(["parent", "lo"], kind="stable")
+    # Union of intervals per parent: a new run starts where an interval begins after every
+    # earlier one (of the same parent) has ended.
+    reach = frame.groupby("parent", sort=False)["hi"].cummax()
+    before = reach.groupby(frame["parent"], sort=False).shift(1)
+    run = (before.isna() | (frame["lo"] > before)).cumsum()
+    runs = frame.assign(run=run.to_numpy()).groupby("run", sort=False).agg(
+        parent=("parent", "first"), lo=("lo", "min"), hi=("hi", "max"))
+    covered = (runs["hi"] - runs["lo"]).groupby(runs["parent"]).sum()
+    own = own.copy()
+    own[covered.index.to_numpy()] -= covered.to_numpy()
+    return own
+
+
+def _take(spans: pd.DataFrame, column: str, keys: pd.Series) -> np.ndarray:
+    """spans[column] at the rows of `keys` (span keys), vectorized."""
+    position = pd.Index(spans["key"]).get_indexer(keys)
+    return spans[column].to_numpy()[position]
 
 
 def hops(spans: pd.DataFrame, edges: pd.DataFrame) -> pd.DataFrame:
     """Cross-service hops per flow: synchronous (calls between services) and asynchronous
     (messages and correlations), with the service that makes most synchronous calls."""
-    service = dict(zip(spans["key"], spans["service_name"]))
-    flow = dict(zip(spans["key"], spans["flow_id"]))
-    frame = pd.DataFrame({"flow_id": edges["src"].map(flow),
-                          "src_service": edges["src"].map(service),
-                          "dst_service": edges["dst"].map(service),
-                          "kind": edges["kind"]})
+    frame = pd.DataFrame({"flow_id": _take(spans, "flow_id", edges["src"]),
+                          "src_service": _take(spans, "service_name", edges["src"]),
+                          "dst_service": _take(spans, "service_name", edges["dst"]),
+                          "kind": edges["kind"].to_numpy()})
     sync = frame[(frame["kind"] == CALL) & (frame["src_service"] != frame["dst_service"])]
     asynchronous = frame[frame["kind"] != CALL]
     counts = pd.DataFrame({
@@ -79,25 +81,34 @@ def style_of(sync_hops: int, async_hops: int) -> str:
 
 
 def signatures(spans: pd.DataFrame, edges: pd.DataFrame, roots: dict[str, str]) -> dict[str, str]:
-    """A canonical shape per flow: the flow graph from its root, children ordered by
-    (service, operation), repeated sibling subtrees counted once (retries, loops), edge kinds
-    kept. Flows with the same shape share a type, whatever their timing."""
-    label = dict(zip(spans["key"], spans["service_name"] + ":" + spans["name"]))
-    children: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    for src, dst, kind in zip(edges["src"], edges["dst"], edges["kind"]):
-        children[src].append((kind, dst))
-    memo: dict[str, str] = {}
+    """A canonical shape per flow: its root operation and the set of its edges, each as
+    (caller service:operation, edge kind, callee service:operation), sorted. Repeats (retries,
+    loops, one query per item) count once; timing and order do not matter. Flows with the same
+    shape share a type."""
+    label = spans["service_name"] + ":" + spans["name"]
+    labelled = pd.DataFrame({"key": spans["key"], "label": label})
+    position = pd.Index(spans["key"]).get_indexer
+    labels = label.to_numpy()
+    flow_of = spans["flow_id"].to_numpy()
+    src_pos, dst_pos = position(edges["src"]), position(edges["dst"])
+    frame = pd.DataFrame({"flow_id": flow_of[src_pos],
+                          "edge": labels[src_pos] + ">" + edges["kind"].str.slice(0, 1).to_numpy()
+                          + ">" + labels[dst_pos]})
+    frame = frame.drop_duplicates().sort_values(["flow_id", "edge"])
+    joined = frame.groupby("flow_id", sort=False)["edge"].agg("|".join)
+    root_label = dict(zip(labelled["key"], labelled["label"]))
+    return {flow: root_label[root] + "||" + joined.get(flow, "") for flow, root in roots.items()}
 
-    def shape(key: str, depth: int = 0) -> str:
-        if key in memo:
-            return memo[key]
-        if depth > 200:
-            return label[key]
-        kids = sorted({f"{kind[0]}>{shape(dst, depth + 1)}" for kind, dst in children.get(key, ())})
-        memo[key] = label[key] + ("(" + ",".join(kids) + ")" if kids else "")
-        return memo[key]
 
-    return {flow: shape(root) for flow, root in roots.items()}
+def steps_of(signature: str) -> frozenset[str]:
+    """The service:operation labels in a shape."""
+    root, _, edges = signature.partition("||")
+    out = {root}
+    for edge in filter(None, edges.split("|")):
+        src, _, rest = edge.partition(">")
+        out.add(src)
+        out.add(rest.partition(">")[2])
+    return frozenset(out)
 
 
 def type_id(signature: str) -> str:

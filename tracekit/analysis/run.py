@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 
 import numpy as np
@@ -26,7 +27,12 @@ def analyze(store, as_of_ns: int | None = None,
 
 def analyze_spans(spans: pd.DataFrame, as_of_ns: int | None = None) -> Analysis:
     spans = spans.reset_index(drop=True)
-    spans["key"] = span_keys(spans)
+    # Plain Python strings: the analysis walks these columns element by element, and pandas'
+    # Arrow-backed strings cost a microsecond per element to iterate.
+    for column in spans.columns:
+        if pd.api.types.is_string_dtype(spans[column]) and spans[column].dtype != object:
+            spans[column] = spans[column].astype(object)
+    spans["key"] = span_keys(spans).astype(object)
     spans = spans.drop_duplicates("key").reset_index(drop=True)
     if spans.empty:
         return Analysis(spans.assign(flow_id=[], error=[], self_ns=[]),
@@ -48,6 +54,16 @@ def analyze_spans(spans: pd.DataFrame, as_of_ns: int | None = None) -> Analysis:
 
 def _correct_skew(spans: pd.DataFrame, edges: pd.DataFrame) -> None:
     calls = edges[edges["kind"] == CALL]
+    spans["start_adj"] = spans["start_ns"]
+    spans["end_adj"] = spans["end_ns"]
+    spans["skew_note"] = None
+    info = spans.set_index("key")[["start_ns", "end_ns", "host"]]
+    parent, child = info.loc[calls["src"]], info.loc[calls["dst"]]
+    misfit = ((parent["host"].to_numpy() != child["host"].to_numpy())
+              & ((child["start_ns"].to_numpy() < parent["start_ns"].to_numpy())
+                 | (child["end_ns"].to_numpy() > parent["end_ns"].to_numpy())))
+    if not misfit.any():
+        return   # every cross-host child fits in its parent: nothing to adjust
     children: dict[str, list[str]] = defaultdict(list)
     for src, dst in zip(calls["src"], calls["dst"]):
         children[src].append(dst)
@@ -64,18 +80,21 @@ def _correct_skew(spans: pd.DataFrame, edges: pd.DataFrame) -> None:
 
 
 def _describe_edges(spans: pd.DataFrame, edges: pd.DataFrame) -> pd.DataFrame:
-    info = spans.set_index("key")
-    src, dst = info.loc[edges["src"]], info.loc[edges["dst"]]
+    position = pd.Index(spans["key"]).get_indexer
+    src, dst = position(edges["src"]), position(edges["dst"])
+    col = {c: spans[c].to_numpy() for c in ("flow_id", "service_name", "name", "start_adj",
+                                             "end_adj", "kind", "destination")}
     asynchronous = edges["kind"].to_numpy() != CALL
     # A consumer can start before the send span ends (the broker routes the message before
     # it confirms the publish): that wait is 0, not negative.
-    wait = np.where(asynchronous, np.maximum(dst["start_adj"].to_numpy() - src["end_adj"].to_numpy(), 0), 0)
+    wait = np.maximum(col["start_adj"][dst] - col["end_adj"][src], 0)
+    from_producer = asynchronous & (col["kind"][src] == "PRODUCER")
     return edges.assign(
-        flow_id=src["flow_id"].to_numpy(),
-        src_service=src["service_name"].to_numpy(), src_name=src["name"].to_numpy(),
-        dst_service=dst["service_name"].to_numpy(), dst_name=dst["name"].to_numpy(),
-        wait_ns=np.where(asynchronous & (src["kind"].to_numpy() == "PRODUCER"), wait, None),
-        destination=np.where(asynchronous, dst["destination"].to_numpy(), None),
+        flow_id=col["flow_id"][src],
+        src_service=col["service_name"][src], src_name=col["name"][src],
+        dst_service=col["service_name"][dst], dst_name=col["name"][dst],
+        wait_ns=pd.Series(wait, dtype="Int64").where(from_producer).to_numpy(),
+        destination=np.where(asynchronous, col["destination"][dst], None),
     ).reset_index(drop=True)
 
 
@@ -156,19 +175,9 @@ def flow_types(analysis: Analysis) -> pd.DataFrame:
     return types.reset_index(drop=True)
 
 
-def _steps(signature: str) -> set[str]:
-    """The service:operation labels in a shape."""
-    out, token = set(), []
-    for ch in signature:
-        if ch in "(),":
-            if token:
-                out.add("".join(token).split(">", 1)[-1])
-            token = []
-        else:
-            token.append(ch)
-    if token:
-        out.add("".join(token).split(">", 1)[-1])
-    return out
+@functools.lru_cache(maxsize=4096)
+def _steps(signature: str) -> frozenset[str]:
+    return flowlib.steps_of(signature)
 
 
 def _mark_incomplete(analysis: Analysis) -> None:
@@ -204,20 +213,21 @@ def _mark_incomplete(analysis: Analysis) -> None:
 
 
 def _nodes(spans: pd.DataFrame, edges: pd.DataFrame) -> tuple[dict[str, Node], list[str]]:
-    nodes = {k: Node(k, int(s), int(e)) for k, s, e in
-             zip(spans["key"], spans["start_adj"], spans["end_adj"])}
-    for src, dst, kind in zip(edges["src"], edges["dst"], edges["kind"]):
-        if src not in nodes or dst not in nodes:
-            continue
-        if kind == CALL:
-            nodes[dst].parent = src
-            nodes[src].children.append(dst)
-    for src, dst, kind, via in zip(edges["src"], edges["dst"], edges["kind"], edges["via"]):
-        if kind != CALL and via != "business_key" and dst in nodes and src in nodes \
-                and nodes[dst].parent is None:
-            current = nodes[dst].producer
-            if current is None or nodes[src].end_ns > nodes[current].end_ns:
-                nodes[dst].producer = src
+    nodes = {k: Node(k, int(st), int(en)) for k, st, en in
+             zip(spans["key"].tolist(), spans["start_adj"].tolist(), spans["end_adj"].tolist())}
+    kinds = edges["kind"].to_numpy()
+    src, dst, via = edges["src"].to_numpy(), edges["dst"].to_numpy(), edges["via"].to_numpy()
+    calls = kinds == CALL
+    for a, b in zip(src[calls], dst[calls]):
+        if a in nodes and b in nodes:
+            nodes[b].parent = a
+            nodes[a].children.append(b)
+    hops = ~calls & (via != "business_key")
+    for a, b in zip(src[hops], dst[hops]):
+        if a in nodes and b in nodes and nodes[b].parent is None:
+            current = nodes[b].producer
+            if current is None or nodes[a].end_ns > nodes[current].end_ns:
+                nodes[b].producer = a
     roots = [k for k, n in nodes.items() if n.parent is None]
     return nodes, roots
 
@@ -231,14 +241,14 @@ def critical_path(analysis: Analysis, flow_id: str) -> list[Section]:
 
 def critical_paths(analysis: Analysis) -> pd.DataFrame:
     """Every flow's critical path: one row per section."""
+    nodes, roots = _nodes(analysis.spans, analysis.edges)
+    flow_of = dict(zip(analysis.spans["key"].tolist(), analysis.spans["flow_id"].tolist()))
+    roots_by_flow: dict[str, list[str]] = defaultdict(list)
+    for root in roots:
+        roots_by_flow[flow_of[root]].append(root)
     rows = []
-    edges_by_flow = dict(tuple(analysis.edges.groupby("flow_id", sort=False)))
-    empty = analysis.edges.iloc[0:0]
-    for flow_id, spans in analysis.spans.groupby("flow_id", sort=False):
-        nodes, roots = _nodes(spans, edges_by_flow.get(flow_id, empty))
-        if not roots:
-            continue
-        for seq, section in enumerate(flow_critical_path(nodes, roots)):
+    for flow_id, flow_roots in roots_by_flow.items():
+        for seq, section in enumerate(flow_critical_path(nodes, flow_roots)):
             rows.append((flow_id, seq, section.span, section.kind, section.start_ns,
                          section.end_ns))
     frame = pd.DataFrame(rows, columns=["flow_id", "seq", "span", "segment", "start_ns", "end_ns"])

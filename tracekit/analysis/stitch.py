@@ -99,17 +99,17 @@ def stitch(spans: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
     spans = spans.assign(key=span_keys(spans)) if "key" not in spans else spans
     edges = pd.concat([parent_edges(spans), link_edges(spans)], ignore_index=True)
     edges = pd.concat([edges, message_id_edges(spans, edges)], ignore_index=True)
-    trace_of = pd.Series(spans["trace_id"].to_numpy(), index=spans["key"].to_numpy())
     trace_start = spans.groupby("trace_id")["start_ns"].min().sort_values(kind="stable")
     traces = trace_start.index.to_numpy()   # earliest first, so the smallest label is the earliest
-    index = pd.Series(np.arange(len(traces)), index=traces)
+    # Each span's trace, as a number: traces[trace_number[i]] is span i's trace.
+    trace_number = pd.Index(traces).get_indexer(spans["trace_id"])
+    span_position = pd.Index(spans["key"]).get_indexer
 
     def label_traces(edge_frame: pd.DataFrame) -> np.ndarray:
-        cross = edge_frame[edge_frame["src"].map(trace_of).to_numpy()
-                           != edge_frame["dst"].map(trace_of).to_numpy()]
-        a = index[cross["src"].map(trace_of)].to_numpy()
-        b = index[cross["dst"].map(trace_of)].to_numpy()
-        return components(traces, a, b)
+        a = trace_number[span_position(edge_frame["src"])]
+        b = trace_number[span_position(edge_frame["dst"])]
+        cross = a != b
+        return components(traces, a[cross], b[cross])
 
     labels = label_traces(edges)
     keyed = business_key_edges(spans, pd.Series(labels, index=traces))

@@ -190,6 +190,8 @@ def run_demo(opts: DemoOptions) -> int:
         print(f"scenarios       {', '.join(summary['scenarios_recorded'])}")
         print(f"store           {opts.db}")
         print("\nThe terminal UI is not built yet; meanwhile, ask the store:")
+        print(f"  tracekit flows --db {opts.db} --status failed")
+        print(f"  tracekit causes --db {opts.db} --since 1m")
         print(f"  tracekit sql --db {opts.db} \"SELECT service_name, count(*) AS spans, "
               "count(*) FILTER (status_code = 'ERROR') AS errors FROM spans GROUP BY ALL ORDER BY 2 DESC\"")
         print(f"  tracekit sql --db {opts.db} \"SELECT * FROM demo_scenarios ORDER BY started_at\"")

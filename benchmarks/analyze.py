@@ -1,0 +1,105 @@
+"""Analyzer benchmark: stitch, classify and compute critical paths for ~1M spans.
+
+    . .venv/bin/activate
+    python benchmarks/analyze.py                         # makes a demo store, 1M spans, 3 runs
+    python benchmarks/analyze.py --store shop.duckdb --spans 1000000 --runs 3 --json
+
+The spans come from a real demo run (`tracekit demo --headless`, all fault scenarios, made
+once if --store is not given), read from the store by the analyzer's own query, then
+replicated with fresh trace, span, message and order ids until there are --spans of them: the
+same shapes, as many independent flows as needed. Timed per run: `analyze_spans` (stitching,
+skew, self times, styles, shapes, types, incomplete flows) and `critical_paths` for every
+flow, with the process's peak RSS. Reading from the store is timed on the demo store and
+reported per million spans.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import tracekit
+from tracekit.analysis.run import analyze_spans, critical_paths
+from tracekit.analysis.spans import load
+
+
+def demo_store(folder: Path) -> Path:
+    db = folder / "demo.duckdb"
+    subprocess.run([sys.executable, "-m", "tracekit", "demo", "--headless", "--json",
+                    "--duration", "60s", "--rate", "40", "--db", str(db)],
+                   check=True, capture_output=True)
+    return db
+
+
+def replicate(base: pd.DataFrame, total: int) -> pd.DataFrame:
+    copies = -(-total // len(base))
+    parts = []
+    for n in range(copies):
+        tag = f"{n:06x}"
+        part = base.copy()
+        for column in ("trace_id",):
+            part[column] = tag + part[column].str.slice(6)
+        for column in ("message_id", "business_key"):
+            part[column] = np.where(part[column].notna(), tag + "-" + part[column].astype(str), None)
+        part["links"] = [[tag + link[6:] for link in links] for links in part["links"]]
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True).head(total)
+
+
+def peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--store", type=Path, help="a demo store (default: make one, ~1 min)")
+    parser.add_argument("--spans", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        db = args.store or demo_store(Path(folder))
+        with tracekit.open(db) as store:
+            started = time.perf_counter()
+            base = load(store)
+            load_s = time.perf_counter() - started
+        spans = replicate(base, args.spans)
+        del base
+        runs = []
+        for _ in range(args.runs):
+            started = time.perf_counter()
+            analysis = analyze_spans(spans.copy())
+            analyzed = time.perf_counter()
+            paths = critical_paths(analysis)
+            done = time.perf_counter()
+            runs.append({"analyze_s": analyzed - started, "critical_paths_s": done - analyzed,
+                         "total_s": done - started, "flows": len(analysis.flows),
+                         "sections": len(paths)})
+            del analysis, paths
+    result = {"spans": len(spans), "demo_spans": len(spans) // max(1, len(spans) // 1),
+              "load_s_per_million": load_s / max(len(spans) / -(-len(spans) // 1), 1) * 1e6,
+              "median_total_s": statistics.median(r["total_s"] for r in runs),
+              "median_analyze_s": statistics.median(r["analyze_s"] for r in runs),
+              "median_critical_paths_s": statistics.median(r["critical_paths_s"] for r in runs),
+              "peak_rss_mib": peak_mib(), "runs": runs}
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"{result['spans']:,} spans, {runs[0]['flows']:,} flows: analyze "
+              f"{result['median_analyze_s']:.1f} s + critical paths "
+              f"{result['median_critical_paths_s']:.1f} s = {result['median_total_s']:.1f} s "
+              f"(median of {len(runs)}); peak RSS {result['peak_rss_mib']:,.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
