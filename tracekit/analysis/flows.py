@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
 
 import numpy as np
@@ -80,24 +79,63 @@ def style_of(sync_hops: int, async_hops: int) -> str:
     return "hybrid"
 
 
-def signatures(spans: pd.DataFrame, edges: pd.DataFrame, roots: dict[str, str]) -> dict[str, str]:
+_KIND_CODE = {"call": 0, "message": 1, "correlation": 2}
+
+
+def _mix(values: np.ndarray) -> np.ndarray:
+    """splitmix64: spreads integer codes over 64 bits, so that sums of them rarely collide."""
+    z = values.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def shapes(spans: pd.DataFrame, edges: pd.DataFrame,
+           roots: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
     """A canonical shape per flow: its root operation and the set of its edges, each as
-    (caller service:operation, edge kind, callee service:operation), sorted. Repeats (retries,
-    loops, one query per item) count once; timing and order do not matter. Flows with the same
-    shape share a type."""
-    label = spans["service_name"] + ":" + spans["name"]
-    labelled = pd.DataFrame({"key": spans["key"], "label": label})
+    (caller service:operation, edge kind, callee service:operation). Repeats (retries, loops,
+    one query per item) count once; timing and order do not matter. Flows with the same shape
+    share a type.
+
+    Returns (type id per flow, readable signature per type id). The type id is a 64-bit hash
+    of the shape, computed with integer codes; the readable form is built once per type."""
+    label = spans["service_name"].astype(object) + ":" + spans["name"].astype(object)
+    codes, uniques = pd.factorize(label)
+    n_labels = np.uint64(len(uniques) + 1)
     position = pd.Index(spans["key"]).get_indexer
-    labels = label.to_numpy()
-    flow_of = spans["flow_id"].to_numpy()
-    src_pos, dst_pos = position(edges["src"]), position(edges["dst"])
-    frame = pd.DataFrame({"flow_id": flow_of[src_pos],
-                          "edge": labels[src_pos] + ">" + edges["kind"].str.slice(0, 1).to_numpy()
-                          + ">" + labels[dst_pos]})
-    frame = frame.drop_duplicates().sort_values(["flow_id", "edge"])
-    joined = frame.groupby("flow_id", sort=False)["edge"].agg("|".join)
-    root_label = dict(zip(labelled["key"], labelled["label"]))
-    return {flow: root_label[root] + "||" + joined.get(flow, "") for flow, root in roots.items()}
+    flows, flow_ids = pd.factorize(spans["flow_id"])
+    src, dst = position(edges["src"]), position(edges["dst"])
+    kind = edges["kind"].map(_KIND_CODE).to_numpy(dtype=np.uint64)
+    edge_code = ((codes[src].astype(np.uint64) * np.uint64(3) + kind) * n_labels
+                 + codes[dst].astype(np.uint64))
+    unique = pd.DataFrame({"flow": flows[src], "edge": edge_code}).drop_duplicates()
+    total = np.zeros(len(flow_ids), dtype=np.uint64)
+    np.add.at(total, unique["flow"].to_numpy(), _mix(unique["edge"].to_numpy()))
+    flow_position = pd.Index(flow_ids)
+    root_keys = pd.Series(roots)
+    root_code = codes[position(root_keys.to_numpy())].astype(np.uint64)
+    at = flow_position.get_indexer(root_keys.index)
+    total[at] += _mix(root_code + np.uint64(1) << np.uint64(40))
+    type_of = {flow: format(int(total[i]), "016x")[:12] for flow, i in zip(root_keys.index, at)}
+    # A readable signature for one flow of each type.
+    representative: dict[str, str] = {}
+    for flow, type_id in type_of.items():
+        representative.setdefault(type_id, flow)
+    chosen = set(representative.values())
+    rows = unique[np.isin(unique["flow"].to_numpy(), flow_position.get_indexer(list(chosen)))]
+    readable: dict[int, list[str]] = {}
+    for f, e in zip(rows["flow"].to_numpy(), rows["edge"].to_numpy()):
+        e = int(e)
+        d = e % int(n_labels)
+        k = (e // int(n_labels)) % 3
+        sc = e // int(n_labels) // 3
+        readable.setdefault(int(f), []).append(f"{uniques[sc]}>{'cmr'[k]}>{uniques[d]}")
+    label_of = dict(zip(spans["key"], label))
+    signature = {}
+    for type_id, flow in representative.items():
+        edges_text = "|".join(sorted(readable.get(int(flow_position.get_loc(flow)), [])))
+        signature[type_id] = label_of[roots[flow]] + "||" + edges_text
+    return type_of, signature
 
 
 def steps_of(signature: str) -> frozenset[str]:
@@ -109,7 +147,3 @@ def steps_of(signature: str) -> frozenset[str]:
         out.add(src)
         out.add(rest.partition(">")[2])
     return frozenset(out)
-
-
-def type_id(signature: str) -> str:
-    return hashlib.sha1(signature.encode()).hexdigest()[:10]

