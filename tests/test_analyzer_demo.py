@@ -125,8 +125,10 @@ def test_analysis_tables_answer_sql_on_the_store(demo):
                                FROM critical_path GROUP BY ALL)
                          JOIN flows AS f USING (flow_id)""")
     assert check["flows"] == len(demo["analysis"].flows) and check["off"] == 0
-    types = sql(db, "SELECT name, flows, style FROM flow_types ORDER BY flows DESC LIMIT 3")
+    types = sql(db, "SELECT name, flows, style, critical_steps FROM flow_types ORDER BY flows DESC LIMIT 3")
     assert types[0]["flows"] > 10 and types[0]["name"].startswith("load-generator shopper")
+    shares = [step["share"] for step in types[0]["critical_steps"]]
+    assert shares == sorted(shares, reverse=True) and 0 < sum(shares) <= 1.0001
 
 
 def test_flow_command_shows_steps_messages_path_and_origin(demo):

@@ -84,7 +84,15 @@ def flow_detail(analysis: Analysis, flow_id: str) -> dict:
     if flow_id in found:
         key = found[flow_id]
         cause = _Resolver(analysis).resolve(key)
+        # How it travelled: up the calls above the origin, span by span, while they failed.
+        calls = edges[edges["kind"] == "call"]
+        parent = dict(zip(calls["dst"], calls["src"]))
+        chain, up = [], parent.get(key)
+        while up is not None and up in info.index and bool(info.at[up, "error"]):
+            chain.append(f"{info.at[up, 'service_name']} {info.at[up, 'name']}")
+            up = parent.get(up)
         origin = {"service": info.at[key, "service_name"], "name": info.at[key, "name"],
+                  "propagated_to": chain,
                   "trace_id": info.at[key, "trace_id"], "span_id": info.at[key, "span_id"],
                   "exception": info.at[key, "exception_type"] if isinstance(info.at[key, "exception_type"], str) else None,
                   "message": info.at[key, "exception_message"] if isinstance(info.at[key, "exception_message"], str) else None,
@@ -135,7 +143,9 @@ def print_flow(detail: dict) -> None:
     if origin:
         print(f"\nfailure origin: {origin['service']} {origin['name']}"
               + (f" — {origin['exception']}: {origin['message']}" if origin["exception"] else "")
-              + f"\n  likely cause: {origin['cause']['service']} {origin['cause']['operation']}")
+              + f"\n  likely cause: {origin['cause']['service']} {origin['cause']['operation']}"
+              + ("\n  propagated up: " + " → ".join(origin["propagated_to"])
+                 if origin["propagated_to"] else ""))
 
 
 def dumps(value) -> str:

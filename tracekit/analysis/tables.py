@@ -68,8 +68,14 @@ def build(analysis: Analysis, paths: pd.DataFrame) -> dict[str, pd.DataFrame]:
         "wait_ms": pd.to_numeric(edges["wait_ns"], errors="coerce") / 1e6,
         "destination": edges["destination"],
     })
-    out["flow_types"] = types.rename(columns={"flows": "flows"}).copy() if not types.empty \
-        else pd.DataFrame(columns=["type_id", "name"])
+    out["flow_types"] = types.copy() if not types.empty else pd.DataFrame(columns=["type_id", "name"])
+    if not types.empty:
+        steps = dominant_steps(analysis, paths)
+        listed = steps.groupby("type_id").apply(
+            lambda g: [{"service": r.service_name, "name": r.name, "segment": r.segment,
+                        "share": round(float(r.share), 4)} for r in g.itertuples()],
+            include_groups=False)
+        out["flow_types"]["critical_steps"] = out["flow_types"]["type_id"].map(listed)
     cp = paths.copy()
     parts = cp["span"].str.split(":", n=1, expand=True) if not cp.empty else None
     out["critical_path"] = pd.DataFrame({
@@ -81,6 +87,20 @@ def build(analysis: Analysis, paths: pd.DataFrame) -> dict[str, pd.DataFrame]:
     })
     out["service_edges"] = service_edges(analysis)
     return out
+
+
+def dominant_steps(analysis: Analysis, paths: pd.DataFrame, top: int = 3) -> pd.DataFrame:
+    """Per flow type, the steps that take the largest share of its flows' critical paths."""
+    if paths.empty:
+        return pd.DataFrame(columns=["type_id", "service_name", "name", "segment", "share"])
+    type_of = analysis.flows.set_index("flow_id")["type_id"]
+    frame = paths.assign(type_id=paths["flow_id"].map(type_of))
+    per_step = frame.groupby(["type_id", "service_name", "name", "segment"])["duration_ns"].sum()
+    per_type = frame.groupby("type_id")["duration_ns"].sum()
+    share = (per_step / per_step.index.get_level_values("type_id").map(per_type).to_numpy())
+    ranked = share.rename("share").reset_index().sort_values(["type_id", "share"],
+                                                             ascending=[True, False])
+    return ranked.groupby("type_id").head(top).reset_index(drop=True)
 
 
 def service_edges(analysis: Analysis) -> pd.DataFrame:
