@@ -26,7 +26,6 @@ class Node:
     parent: str | None = None                      # synchronous parent (call edge)
     producer: str | None = None                    # for a consumer at the top of its tree
     children: list[str] = field(default_factory=list)
-    tree: str | None = None                        # the root of its synchronous tree
 
 
 def sanitize(nodes: dict[str, Node], root: str) -> dict[str, Node]:
@@ -51,28 +50,6 @@ def sanitize(nodes: dict[str, Node], root: str) -> dict[str, Node]:
     return kept
 
 
-def sanitize_in_place(nodes: dict[str, Node], root: str) -> None:
-    """`sanitize`, changing the nodes themselves (each must belong to one computation only):
-    no copy of the tree, for when every flow of a store is computed once."""
-    nodes[root].tree = root
-    stack = [root]
-    while stack:
-        parent = nodes[stack.pop()]
-        kept = []
-        for child_key in parent.children:
-            child = nodes[child_key]
-            if child.start_ns >= parent.end_ns or child.end_ns <= parent.start_ns:
-                continue
-            if child.start_ns < parent.start_ns:
-                child.start_ns = parent.start_ns
-            if child.end_ns > parent.end_ns:
-                child.end_ns = parent.end_ns
-            child.tree = root
-            kept.append(child_key)
-            stack.append(child_key)
-        parent.children = kept
-
-
 def walk(tree: dict[str, Node], key: str, sections: list[Section],
          returning: int | None = None) -> str:
     """Jaeger's computeCriticalPath, as a loop (every step of the recursion is a tail call).
@@ -95,20 +72,6 @@ def walk(tree: dict[str, Node], key: str, sections: list[Section],
         key, returning = span.parent, span.start_ns
 
 
-class _TreeOf:
-    """key → root of its tree, for nodes sanitized in place (dropped nodes have none)."""
-
-    def __init__(self, nodes: dict[str, Node]) -> None:
-        self.nodes = nodes
-
-    def __getitem__(self, key: str) -> str:
-        return self.nodes[key].tree
-
-    def __contains__(self, key: str) -> bool:
-        node = self.nodes.get(key)
-        return node is not None and node.tree is not None
-
-
 def trace_critical_path(nodes: dict[str, Node], root: str) -> list[Section]:
     """The critical path of one synchronous tree, earliest section first (Jaeger's answer)."""
     sections: list[Section] = []
@@ -116,22 +79,14 @@ def trace_critical_path(nodes: dict[str, Node], root: str) -> list[Section]:
     return sections[::-1]
 
 
-def flow_critical_path(nodes: dict[str, Node], tree_roots: list[str],
-                       in_place: bool = False) -> list[Section]:
+def flow_critical_path(nodes: dict[str, Node], tree_roots: list[str]) -> list[Section]:
     """The critical path of a flow made of several trees joined by message edges.
 
     `nodes[k].producer` names the producer span of a tree root that consumes a message.
     Sections come earliest first; their durations add up to the flow's span of time from
-    the start of the chain to the end of the last tree. `in_place` clips the given nodes
-    themselves instead of copies (faster; the nodes are not reusable afterwards)."""
-    if in_place:
-        for root in tree_roots:
-            sanitize_in_place(nodes, root)
-        trees = {root: nodes for root in tree_roots}
-        tree_of = _TreeOf(nodes)
-    else:
-        trees = {root: sanitize(nodes, root) for root in tree_roots}
-        tree_of = {key: root for root, tree in trees.items() for key in tree}
+    the start of the chain to the end of the last tree."""
+    trees = {root: sanitize(nodes, root) for root in tree_roots}
+    tree_of = {key: root for root, tree in trees.items() for key in tree}
     last_root = max(tree_roots, key=lambda r: (nodes[r].end_ns, r))
     sections: list[Section] = []
     key, returning = last_root, None

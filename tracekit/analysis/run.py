@@ -273,7 +273,7 @@ def _critical_paths(analysis: Analysis) -> pd.DataFrame:
         roots_by_flow[flow_of[root]].append(root)
     rows = []
     for flow_id, flow_roots in roots_by_flow.items():
-        for seq, section in enumerate(flow_critical_path(nodes, flow_roots, in_place=True)):
+        for seq, section in enumerate(flow_critical_path(nodes, flow_roots)):
             rows.append((flow_id, seq, section.span, section.kind, section.start_ns,
                          section.end_ns))
     frame = pd.DataFrame(rows, columns=["flow_id", "seq", "span", "segment", "start_ns", "end_ns"])
