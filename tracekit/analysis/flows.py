@@ -17,8 +17,11 @@ def self_times(spans: pd.DataFrame, edges: pd.DataFrame) -> np.ndarray:
     """Each span's own time: its duration minus the union of its call children's intervals
     (clipped to it). Message children run on their own time and are not subtracted."""
     calls = edges[edges["kind"] == CALL]
-    position = pd.Index(spans["key"]).get_indexer
-    parent, child = position(calls["src"]), position(calls["dst"])
+    if "src_pos" in calls:
+        parent, child = calls["src_pos"].to_numpy(), calls["dst_pos"].to_numpy()
+    else:
+        position = pd.Index(spans["key"]).get_indexer
+        parent, child = position(calls["src"]), position(calls["dst"])
     start, end = spans["start_ns"].to_numpy(), spans["end_ns"].to_numpy()
     own = end - start
     if len(parent) == 0:
@@ -41,18 +44,17 @@ def self_times(spans: pd.DataFrame, edges: pd.DataFrame) -> np.ndarray:
     return own
 
 
-def _take(spans: pd.DataFrame, column: str, keys: pd.Series) -> np.ndarray:
-    """spans[column] at the rows of `keys` (span keys), vectorized."""
-    position = pd.Index(spans["key"]).get_indexer(keys)
-    return spans[column].to_numpy()[position]
+def _take(spans: pd.DataFrame, column: str, positions: pd.Series) -> np.ndarray:
+    """spans[column] at the given row positions, vectorized."""
+    return spans[column].to_numpy()[positions.to_numpy()]
 
 
 def hops(spans: pd.DataFrame, edges: pd.DataFrame) -> pd.DataFrame:
     """Cross-service hops per flow: synchronous (calls between services) and asynchronous
     (messages and correlations), with the service that makes most synchronous calls."""
-    frame = pd.DataFrame({"flow_id": _take(spans, "flow_id", edges["src"]),
-                          "src_service": _take(spans, "service_name", edges["src"]),
-                          "dst_service": _take(spans, "service_name", edges["dst"]),
+    frame = pd.DataFrame({"flow_id": _take(spans, "flow_id", edges["src_pos"]),
+                          "src_service": _take(spans, "service_name", edges["src_pos"]),
+                          "dst_service": _take(spans, "service_name", edges["dst_pos"]),
                           "kind": edges["kind"].to_numpy()})
     sync = frame[(frame["kind"] == CALL) & (frame["src_service"] != frame["dst_service"])]
     asynchronous = frame[frame["kind"] != CALL]
@@ -91,20 +93,20 @@ def _mix(values: np.ndarray) -> np.ndarray:
 
 
 def shapes(spans: pd.DataFrame, edges: pd.DataFrame,
-           roots: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+           roots: dict[str, int]) -> tuple[dict[str, str], dict[str, str]]:
     """A canonical shape per flow: its root operation and the set of its edges, each as
     (caller service:operation, edge kind, callee service:operation). Repeats (retries, loops,
     one query per item) count once; timing and order do not matter. Flows with the same shape
     share a type.
 
+    `roots`: flow id → row position of its root span.
     Returns (type id per flow, readable signature per type id). The type id is a 64-bit hash
     of the shape, computed with integer codes; the readable form is built once per type."""
     label = spans["service_name"].astype(object) + ":" + spans["name"].astype(object)
     codes, uniques = pd.factorize(label)
     n_labels = np.uint64(len(uniques) + 1)
-    position = pd.Index(spans["key"]).get_indexer
     flows, flow_ids = pd.factorize(spans["flow_id"])
-    src, dst = position(edges["src"]), position(edges["dst"])
+    src, dst = edges["src_pos"].to_numpy(), edges["dst_pos"].to_numpy()
     kind = edges["kind"].map(_KIND_CODE).to_numpy(dtype=np.uint64)
     edge_code = ((codes[src].astype(np.uint64) * np.uint64(3) + kind) * n_labels
                  + codes[dst].astype(np.uint64))
@@ -113,7 +115,7 @@ def shapes(spans: pd.DataFrame, edges: pd.DataFrame,
     np.add.at(total, unique["flow"].to_numpy(), _mix(unique["edge"].to_numpy()))
     flow_position = pd.Index(flow_ids)
     root_keys = pd.Series(roots)
-    root_code = codes[position(root_keys.to_numpy())].astype(np.uint64)
+    root_code = codes[root_keys.to_numpy(dtype=np.int64)].astype(np.uint64)
     at = flow_position.get_indexer(root_keys.index)
     total[at] += _mix(root_code + np.uint64(1) << np.uint64(40))
     type_of = {flow: format(int(total[i]), "016x")[:12] for flow, i in zip(root_keys.index, at)}
@@ -130,11 +132,11 @@ def shapes(spans: pd.DataFrame, edges: pd.DataFrame,
         k = (e // int(n_labels)) % 3
         sc = e // int(n_labels) // 3
         readable.setdefault(int(f), []).append(f"{uniques[sc]}>{'cmr'[k]}>{uniques[d]}")
-    label_of = dict(zip(spans["key"], label))
+    labels = label.to_numpy()
     signature = {}
     for type_id, flow in representative.items():
         edges_text = "|".join(sorted(readable.get(int(flow_position.get_loc(flow)), [])))
-        signature[type_id] = label_of[roots[flow]] + "||" + edges_text
+        signature[type_id] = labels[roots[flow]] + "||" + edges_text
     return type_of, signature
 
 

@@ -77,11 +77,9 @@ def _correct_skew(spans: pd.DataFrame, edges: pd.DataFrame) -> None:
     spans["start_adj"] = spans["start_ns"]
     spans["end_adj"] = spans["end_ns"]
     spans["skew_note"] = None
-    info = spans.set_index("key")[["start_ns", "end_ns", "host"]]
-    parent, child = info.loc[calls["src"]], info.loc[calls["dst"]]
-    misfit = ((parent["host"].to_numpy() != child["host"].to_numpy())
-              & ((child["start_ns"].to_numpy() < parent["start_ns"].to_numpy())
-                 | (child["end_ns"].to_numpy() > parent["end_ns"].to_numpy())))
+    p, c = calls["src_pos"].to_numpy(), calls["dst_pos"].to_numpy()
+    host, start, end = (spans[col].to_numpy() for col in ("host", "start_ns", "end_ns"))
+    misfit = (host[p] != host[c]) & ((start[c] < start[p]) | (end[c] > end[p]))
     if not misfit.any():
         return   # every cross-host child fits in its parent: nothing to adjust
     children: dict[str, list[str]] = defaultdict(list)
@@ -100,8 +98,7 @@ def _correct_skew(spans: pd.DataFrame, edges: pd.DataFrame) -> None:
 
 
 def _describe_edges(spans: pd.DataFrame, edges: pd.DataFrame) -> pd.DataFrame:
-    position = pd.Index(spans["key"]).get_indexer
-    src, dst = position(edges["src"]), position(edges["dst"])
+    src, dst = edges["src_pos"].to_numpy(), edges["dst_pos"].to_numpy()
     col = {c: spans[c].to_numpy() for c in ("flow_id", "service_name", "name", "start_adj",
                                              "end_adj", "kind", "destination")}
     asynchronous = edges["kind"].to_numpy() != CALL
@@ -152,8 +149,8 @@ def _flows(spans: pd.DataFrame, edges: pd.DataFrame, as_of_ns: int | None) -> pd
     top_errors = spans["error"] & ~spans["key"].isin(call_children)
     flows["failed"] = top_errors.groupby(spans["flow_id"]).any().reindex(flows.index).fillna(False)
     # The root: the earliest span without a parent in the flow's first trace.
-    roots = (spans[spans["parent_span_id"].isna()].sort_values("start_ns")
-             .drop_duplicates("flow_id").set_index("flow_id"))
+    roots = (spans[spans["parent_span_id"].isna()].assign(position=lambda f: f.index)
+             .sort_values("start_ns").drop_duplicates("flow_id").set_index("flow_id"))
     flows["root_span"] = roots["key"]
     flows["root_service"] = roots["service_name"]
     flows["root_name"] = roots["name"]
@@ -164,7 +161,8 @@ def _flows(spans: pd.DataFrame, edges: pd.DataFrame, as_of_ns: int | None) -> pd
     flows["style"] = [flowlib.style_of(s, a) for s, a in zip(flows["sync_hops"], flows["async_hops"])]
     total = flows["sync_hops"] + flows["async_hops"]
     flows["async_share"] = np.where(total > 0, flows["async_hops"] / total.where(total > 0, 1), 0.0)
-    type_of, signature = flowlib.shapes(spans, edges, flows["root_span"].dropna().to_dict())
+    root_position = pd.Series(roots["position"].to_numpy(), index=roots.index)
+    type_of, signature = flowlib.shapes(spans, edges, root_position.to_dict())
     flows["type_id"] = pd.Series(type_of)
     flows["signature"] = flows["type_id"].map(signature)
     flows.index.name = "flow_id"

@@ -21,37 +21,62 @@ def span_keys(spans: pd.DataFrame) -> pd.Series:
     return spans["trace_id"] + ":" + spans["span_id"]
 
 
-def parent_edges(spans: pd.DataFrame) -> pd.DataFrame:
-    child = spans[spans["parent_span_id"].notna()][["trace_id", "parent_span_id", "key", "kind"]]
-    parent = spans[["trace_id", "span_id", "key", "kind"]]
-    joined = child.merge(parent, left_on=["trace_id", "parent_span_id"],
-                         right_on=["trace_id", "span_id"], suffixes=("_c", "_p"))
-    async_hop = (joined["kind_p"] == "PRODUCER") & (joined["kind_c"] == "CONSUMER")
-    return pd.DataFrame({"src": joined["key_p"], "dst": joined["key_c"],
-                         "kind": np.where(async_hop, MESSAGE, CALL),
-                         "via": "parent"})
+def _positions(spans: pd.DataFrame):
+    """key → row position (-1 when the store has no such span)."""
+    return pd.Index(spans["key"]).get_indexer
 
 
-def link_edges(spans: pd.DataFrame) -> pd.DataFrame:
-    linked = spans[spans["links"].map(len) > 0][["key", "links"]].explode("links")
-    targets = spans[["key", "kind"]].rename(columns={"key": "links", "kind": "target_kind"})
-    joined = linked.merge(targets, on="links")   # links to spans the store holds
-    return pd.DataFrame({"src": joined["links"], "dst": joined["key"],
-                         "kind": np.where(joined["target_kind"] == "PRODUCER", MESSAGE, CORRELATION),
+def parent_edges(spans: pd.DataFrame, position=None) -> pd.DataFrame:
+    has_parent = spans["parent_span_id"].notna().to_numpy()
+    child = np.flatnonzero(has_parent)
+    wanted = (spans["trace_id"].to_numpy()[has_parent] + ":"
+              + spans["parent_span_id"].to_numpy()[has_parent])
+    parent = (position or _positions(spans))(wanted)
+    found = parent >= 0                     # orphans: the parent is not stored (yet)
+    child, parent = child[found], parent[found]
+    keys, kinds = spans["key"].to_numpy(), spans["kind"].to_numpy()
+    async_hop = (kinds[parent] == "PRODUCER") & (kinds[child] == "CONSUMER")
+    return pd.DataFrame({"src": keys[parent], "dst": keys[child],
+                         "kind": np.where(async_hop, MESSAGE, CALL), "via": "parent"})
+
+
+def link_edges(spans: pd.DataFrame, position=None) -> pd.DataFrame:
+    links = spans["links"].to_numpy()
+    counts = np.fromiter((len(x) for x in links), dtype=np.int64, count=len(links))
+    holders = np.repeat(np.arange(len(links)), counts)
+    if len(holders) == 0:
+        return pd.DataFrame(columns=EDGE_COLUMNS)
+    targets = np.concatenate([np.asarray(x, dtype=object) for x in links[counts > 0]])
+    target = (position or _positions(spans))(targets)
+    found = target >= 0                     # links to spans the store holds
+    holders, target = holders[found], target[found]
+    keys, kinds = spans["key"].to_numpy(), spans["kind"].to_numpy()
+    return pd.DataFrame({"src": keys[target], "dst": keys[holders],
+                         "kind": np.where(kinds[target] == "PRODUCER", MESSAGE, CORRELATION),
                          "via": "link"})
 
 
-def message_id_edges(spans: pd.DataFrame, known: pd.DataFrame) -> pd.DataFrame:
+def message_id_edges(spans: pd.DataFrame, known: pd.DataFrame, position=None) -> pd.DataFrame:
     """Producer → consumer pairs that share only a message id (no parent, no link)."""
-    with_id = spans[spans["message_id"].notna()]
-    producers = with_id[with_id["kind"] == "PRODUCER"][["message_id", "key"]]
-    consumers = with_id[with_id["kind"] == "CONSUMER"][["message_id", "key"]]
-    pairs = producers.merge(consumers, on="message_id", suffixes=("_p", "_c"))
-    pairs = pd.DataFrame({"src": pairs["key_p"], "dst": pairs["key_c"]})
-    seen = known[["src", "dst"]].drop_duplicates()
-    pairs = pairs.merge(seen, how="left", indicator=True)
-    pairs = pairs[pairs["_merge"] == "left_only"][["src", "dst"]]
-    return pairs.assign(kind=CORRELATION, via="message_id")
+    ids, kinds = spans["message_id"].to_numpy(), spans["kind"].to_numpy()
+    with_id = pd.notna(ids)
+    producers = np.flatnonzero(with_id & (kinds == "PRODUCER"))
+    consumers = np.flatnonzero(with_id & (kinds == "CONSUMER"))
+    producer_of = pd.Index(ids[producers])
+    if not producer_of.is_unique:
+        producer_of = producer_of.drop_duplicates(keep="first")
+        producers = producers[~pd.Index(ids[producers]).duplicated(keep="first")]
+    match = producer_of.get_indexer(ids[consumers])
+    found = match >= 0
+    src, dst = producers[match[found]], consumers[found]
+    position = position or _positions(spans)
+    n = np.int64(len(spans))
+    pair = src.astype(np.int64) * n + dst
+    seen = position(known["src"]).astype(np.int64) * n + position(known["dst"])
+    new = ~np.isin(pair, seen)
+    keys = spans["key"].to_numpy()
+    return pd.DataFrame({"src": keys[src[new]], "dst": keys[dst[new]],
+                         "kind": CORRELATION, "via": "message_id"})
 
 
 def components(nodes: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -97,13 +122,15 @@ def business_key_edges(spans: pd.DataFrame, trace_label: pd.Series) -> pd.DataFr
 def stitch(spans: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
     """(edges, flow id per trace). The flow id is the id of the flow's earliest trace."""
     spans = spans.assign(key=span_keys(spans)) if "key" not in spans else spans
-    edges = pd.concat([parent_edges(spans), link_edges(spans)], ignore_index=True)
-    edges = pd.concat([edges, message_id_edges(spans, edges)], ignore_index=True)
+    position = _positions(spans)      # one hash index over the span keys, for every lookup
+    edges = pd.concat([parent_edges(spans, position), link_edges(spans, position)],
+                      ignore_index=True)
+    edges = pd.concat([edges, message_id_edges(spans, edges, position)], ignore_index=True)
     trace_start = spans.groupby("trace_id")["start_ns"].min().sort_values(kind="stable")
     traces = trace_start.index.to_numpy()   # earliest first, so the smallest label is the earliest
     # Each span's trace, as a number: traces[trace_number[i]] is span i's trace.
     trace_number = pd.Index(traces).get_indexer(spans["trace_id"])
-    span_position = pd.Index(spans["key"]).get_indexer
+    span_position = position
 
     def label_traces(edge_frame: pd.DataFrame) -> np.ndarray:
         a = trace_number[span_position(edge_frame["src"])]
@@ -117,4 +144,5 @@ def stitch(spans: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
         edges = pd.concat([edges, keyed], ignore_index=True)
         labels = label_traces(edges)
     flow_of_trace = pd.Series(traces[labels], index=traces, name="flow_id")
+    edges = edges.assign(src_pos=position(edges["src"]), dst_pos=position(edges["dst"]))
     return edges, flow_of_trace
