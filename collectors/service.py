@@ -12,17 +12,19 @@ import logging
 import os
 import secrets
 import signal
-from concurrent.futures import ThreadPoolExecutor
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiohttp import web
 
-from collectors.decoding import DecodePool
+from collectors.decoding import DecodePool, exit_with_parent
 from collectors.grpc_receiver import build_grpc_server
 from collectors.http_receiver import OtlpHttpReceiver
 from collectors.query_endpoint import QueryEndpoint
 from tracekit import discovery
+from tracekit.analysis import worker as analysis_worker
 from tracekit.errors import TracekitError
 from tracekit.redaction import DEFAULT_PATTERNS
 from tracekit.store import DEFAULT_TIMEOUT_S
@@ -114,6 +116,11 @@ class Collector:
         self.http_address = join_address(http_host, port)
 
         token = secrets.token_urlsafe(32)
+        # SQL on the analyzer's tables (flows, critical_path, ...) computes them in a worker
+        # process, started on first use: ingest keeps the collector's CPU meanwhile.
+        analysis_worker.run_in_worker(lambda: ProcessPoolExecutor(
+            max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+            initializer=exit_with_parent))
         self._endpoint = QueryEndpoint(self.store, token, self._executor, self.settings.query_timeout_s)
         query_port = await self._serve(self._endpoint.app(), "127.0.0.1", 0)
         self.query_url = f"http://127.0.0.1:{query_port}/query"
@@ -149,6 +156,7 @@ class Collector:
         await asyncio.get_running_loop().run_in_executor(
             None, self.writer.shutdown, self.settings.shutdown_timeout_s)
         self.decoders.shutdown()
+        analysis_worker.run_in_worker(None)
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 

@@ -27,11 +27,20 @@ def business_key_sql(keys: tuple[str, ...]) -> str:
     return "coalesce(" + ", ".join(f"s.attributes['{k}']" for k in keys) + ")::VARCHAR"
 
 
-def load(store, as_of_ns: int | None = None,
-         business_keys: tuple[str, ...] = DEFAULT_BUSINESS_KEYS) -> pd.DataFrame:
-    """Every span started before `as_of_ns` (default: now), with the columns analysis uses."""
+def load_arrow(store, as_of_ns: int | None = None,
+               business_keys: tuple[str, ...] = DEFAULT_BUSINESS_KEYS):
+    """Every span started before `as_of_ns` (default: now), with the columns analysis uses,
+    as an Arrow table (cheap to hand to another process)."""
     as_of = as_of_ns if as_of_ns is not None else time.time_ns() + 10**15
     sql = queries.load("analysis/spans").replace("{business_key}", business_key_sql(business_keys))
-    table = store.arrow(sql, {"as_of": as_of})
-    frame = table.to_pandas()
-    return frame.sort_values(["trace_id", "start_ns"], kind="stable").reset_index(drop=True)
+    return store.arrow(sql, {"as_of": as_of})
+
+
+def to_frame(table) -> pd.DataFrame:
+    return table.to_pandas().sort_values(["trace_id", "start_ns"], kind="stable").reset_index(drop=True)
+
+
+def load(store, as_of_ns: int | None = None,
+         business_keys: tuple[str, ...] = DEFAULT_BUSINESS_KEYS) -> pd.DataFrame:
+    """`load_arrow` as a DataFrame, sorted by trace and start."""
+    return to_frame(load_arrow(store, as_of_ns, business_keys))

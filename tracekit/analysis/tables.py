@@ -14,6 +14,7 @@ import threading
 import numpy as np
 import pandas as pd
 
+from tracekit.analysis import worker
 from tracekit.analysis.model import CALL, Analysis
 
 TABLES = ("flows", "flow_spans", "flow_edges", "flow_types", "critical_path", "service_edges")
@@ -21,6 +22,13 @@ _NAMED = re.compile(r"\b(?:from|join)\s+(" + "|".join(TABLES) + r")\b", re.IGNOR
 
 _cache: dict[str, tuple[tuple, dict[str, pd.DataFrame]]] = {}
 _lock = threading.Lock()
+def compute(spans_arrow, as_of_ns: int | None = None) -> dict[str, pd.DataFrame]:
+    """Analysis tables from the analyzer's span columns (runs in any process)."""
+    from tracekit.analysis.run import analyze_spans, critical_paths
+    from tracekit.analysis.spans import to_frame
+
+    analysis = analyze_spans(to_frame(spans_arrow), as_of_ns)
+    return build(analysis, critical_paths(analysis))
 
 
 def referenced(sql: str) -> set[str]:
@@ -141,7 +149,7 @@ class _CursorStore:
 
 def tables_for(conn) -> dict[str, pd.DataFrame]:
     """The analysis tables of the store `conn` reads, from the cache while it is unchanged."""
-    from tracekit.analysis.run import analyze, critical_paths
+    from tracekit.analysis.spans import load_arrow
 
     [(db, )] = conn.execute("SELECT current_database()").fetchall()
     version = tuple(conn.execute("SELECT coalesce(max(batch_id), 0), count(*) FROM ingest_batches")
@@ -150,8 +158,9 @@ def tables_for(conn) -> dict[str, pd.DataFrame]:
         cached = _cache.get(db)
         if cached and cached[0] == version:
             return cached[1]
-    analysis = analyze(_CursorStore(conn))
-    result = build(analysis, critical_paths(analysis))
+    spans = load_arrow(_CursorStore(conn))
+    pool = worker.executor()
+    result = pool.submit(compute, spans).result() if pool is not None else compute(spans)
     with _lock:
         _cache[db] = (version, result)
     return result

@@ -1,0 +1,50 @@
+"""The analyzer's tables while a collector holds the store: spans sent by the real SDK are
+stitched into one flow across traces, and the collector computes them in a worker process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from opentelemetry.trace import Link, SpanKind
+
+from conftest import sql
+from otel_clients import pipeline
+
+
+def children(pid: int) -> set[int]:
+    """Child processes, whichever of its threads started them."""
+    found = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            found |= {int(p) for p in (task / "children").read_text().split()}
+        except FileNotFoundError:    # the thread ended meanwhile
+            pass
+    return found
+
+
+def test_flows_are_queryable_while_collecting_and_computed_off_the_collector(collector):
+    producer = pipeline("checkout", "grpc", collector.grpc)
+    consumer = pipeline("inventory", "grpc", collector.grpc)
+    with producer.tracer.start_as_current_span("POST /checkout", kind=SpanKind.SERVER):
+        with producer.tracer.start_as_current_span(
+                "publish order.placed", kind=SpanKind.PRODUCER,
+                attributes={"messaging.system": "rabbitmq", "messaging.message.id": "m-1",
+                            "order.id": "o-1"}) as sent:
+            context = sent.get_span_context()
+    with consumer.tracer.start_as_current_span(
+            "process order.placed", kind=SpanKind.CONSUMER, links=[Link(context)],
+            attributes={"messaging.system": "rabbitmq", "messaging.message.id": "m-1"}):
+        pass
+    producer.flush()
+    consumer.flush()
+    before = children(collector.process.pid)
+
+    [flow] = sql(collector.db, "SELECT traces, spans, style, async_hops FROM flows")
+    assert flow == {"traces": 2, "spans": 3, "style": "choreographed", "async_hops": 1}
+    [edge] = sql(collector.db, "SELECT kind, via, src_service, dst_service FROM flow_edges "
+                               "WHERE kind <> 'call'")
+    assert edge == {"kind": "message", "via": "link", "src_service": "checkout",
+                    "dst_service": "inventory"}
+    assert len(children(collector.process.pid) - before) == 1   # the analysis worker
+    producer.shutdown()
+    consumer.shutdown()
