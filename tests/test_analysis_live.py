@@ -46,5 +46,17 @@ def test_flows_are_queryable_while_collecting_and_computed_off_the_collector(col
     assert edge == {"kind": "message", "via": "link", "src_service": "checkout",
                     "dst_service": "inventory"}
     assert len(children(collector.process.pid) - before) == 1   # the analysis worker
-    producer.shutdown()
-    consumer.shutdown()
+
+    # A late consumer of the same message (another trace, linked to the old producer) joins
+    # the existing flow when it arrives; the analysis is brought up to date, not redone.
+    late = pipeline("notification", "grpc", collector.grpc)
+    with late.tracer.start_as_current_span(
+            "process order.placed", kind=SpanKind.CONSUMER, links=[Link(context)],
+            attributes={"messaging.system": "rabbitmq", "messaging.message.id": "m-1"}):
+        pass
+    late.flush()
+    [flow] = sql(collector.db, "SELECT traces, spans, services FROM flows")
+    assert flow == {"traces": 3, "spans": 4,
+                    "services": ["checkout", "inventory", "notification"]}
+    for client in (producer, consumer, late):
+        client.shutdown()

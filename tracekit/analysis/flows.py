@@ -101,42 +101,37 @@ def shapes(spans: pd.DataFrame, edges: pd.DataFrame,
 
     `roots`: flow id → row position of its root span.
     Returns (type id per flow, readable signature per type id). The type id is a 64-bit hash
-    of the shape, computed with integer codes; the readable form is built once per type."""
-    label = spans["service_name"].astype(object) + ":" + spans["name"].astype(object)
+    of the shape built from stable hashes of the labels, so the same shape gets the same id
+    in any analysis (whole store or a part of it); the readable form is built once per type."""
+    label = (spans["service_name"].astype(object) + ":" + spans["name"].astype(object)).to_numpy()
     codes, uniques = pd.factorize(label)
-    n_labels = np.uint64(len(uniques) + 1)
+    label_hash = pd.util.hash_array(np.asarray(uniques, dtype=object))[codes]
     flows, flow_ids = pd.factorize(spans["flow_id"])
     src, dst = edges["src_pos"].to_numpy(), edges["dst_pos"].to_numpy()
     kind = edges["kind"].map(_KIND_CODE).to_numpy(dtype=np.uint64)
-    edge_code = ((codes[src].astype(np.uint64) * np.uint64(3) + kind) * n_labels
-                 + codes[dst].astype(np.uint64))
-    unique = pd.DataFrame({"flow": flows[src], "edge": edge_code}).drop_duplicates()
+    edge_hash = _mix(_mix(label_hash[src] + kind) ^ label_hash[dst])
+    unique = pd.DataFrame({"flow": flows[src], "edge": edge_hash, "src": src, "dst": dst,
+                           "kind": kind}).drop_duplicates(["flow", "edge"])
     total = np.zeros(len(flow_ids), dtype=np.uint64)
     np.add.at(total, unique["flow"].to_numpy(), _mix(unique["edge"].to_numpy()))
     flow_position = pd.Index(flow_ids)
     root_keys = pd.Series(roots)
-    root_code = codes[root_keys.to_numpy(dtype=np.int64)].astype(np.uint64)
     at = flow_position.get_indexer(root_keys.index)
-    total[at] += _mix(root_code + np.uint64(1) << np.uint64(40))
+    total[at] += _mix(label_hash[root_keys.to_numpy(dtype=np.int64)] ^ np.uint64(0x5EED))
     type_of = {flow: format(int(total[i]), "016x")[:12] for flow, i in zip(root_keys.index, at)}
-    # A readable signature for one flow of each type.
     representative: dict[str, str] = {}
     for flow, type_id in type_of.items():
         representative.setdefault(type_id, flow)
-    chosen = set(representative.values())
-    rows = unique[np.isin(unique["flow"].to_numpy(), flow_position.get_indexer(list(chosen)))]
+    chosen = flow_position.get_indexer(list(representative.values()))
+    rows = unique[np.isin(unique["flow"].to_numpy(), chosen)]
     readable: dict[int, list[str]] = {}
-    for f, e in zip(rows["flow"].to_numpy(), rows["edge"].to_numpy()):
-        e = int(e)
-        d = e % int(n_labels)
-        k = (e // int(n_labels)) % 3
-        sc = e // int(n_labels) // 3
-        readable.setdefault(int(f), []).append(f"{uniques[sc]}>{'cmr'[k]}>{uniques[d]}")
-    labels = label.to_numpy()
+    for f, a, b, k in zip(rows["flow"].to_numpy(), rows["src"].to_numpy(), rows["dst"].to_numpy(),
+                          rows["kind"].to_numpy()):
+        readable.setdefault(int(f), []).append(f"{label[a]}>{'cmr'[int(k)]}>{label[b]}")
     signature = {}
     for type_id, flow in representative.items():
         edges_text = "|".join(sorted(readable.get(int(flow_position.get_loc(flow)), [])))
-        signature[type_id] = labels[roots[flow]] + "||" + edges_text
+        signature[type_id] = label[roots[flow]] + "||" + edges_text
     return type_of, signature
 
 

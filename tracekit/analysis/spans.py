@@ -28,12 +28,13 @@ def business_key_sql(keys: tuple[str, ...]) -> str:
 
 
 def load_arrow(store, as_of_ns: int | None = None,
-               business_keys: tuple[str, ...] = DEFAULT_BUSINESS_KEYS):
-    """Every span started before `as_of_ns` (default: now), with the columns analysis uses,
-    as an Arrow table (cheap to hand to another process)."""
+               business_keys: tuple[str, ...] = DEFAULT_BUSINESS_KEYS, since_batch: int = 0):
+    """Every span started before `as_of_ns` (default: now) and committed after batch
+    `since_batch`, with the columns analysis uses, as an Arrow table (cheap to hand to
+    another process)."""
     as_of = as_of_ns if as_of_ns is not None else time.time_ns() + 10**15
     sql = queries.load("analysis/spans").replace("{business_key}", business_key_sql(business_keys))
-    return store.arrow(sql, {"as_of": as_of})
+    return store.arrow(sql, {"as_of": as_of, "since_batch": since_batch})
 
 
 def to_frame(table) -> pd.DataFrame:

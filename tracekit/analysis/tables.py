@@ -20,15 +20,25 @@ from tracekit.analysis.model import CALL, Analysis
 TABLES = ("flows", "flow_spans", "flow_edges", "flow_types", "critical_path", "service_edges")
 _NAMED = re.compile(r"\b(?:from|join)\s+(" + "|".join(TABLES) + r")\b", re.IGNORECASE)
 
-_cache: dict[str, tuple[tuple, dict[str, pd.DataFrame]]] = {}
+_cache: dict[str, tuple[tuple, dict[str, pd.DataFrame], int]] = {}
 _lock = threading.Lock()
-def compute(spans_arrow, as_of_ns: int | None = None) -> dict[str, pd.DataFrame]:
-    """Analysis tables from the analyzer's span columns (runs in any process)."""
-    from tracekit.analysis.run import analyze_spans, critical_paths
+_states: dict[str, object] = {}     # db → LiveAnalysis, in the process that computes
+
+
+def compute(db: str, base_batch: int, spans_arrow):
+    """Bring the analysis of `db` up to date with spans committed after `base_batch`; returns
+    (tables, last batch analyzed), or None when this process no longer holds the analysis
+    `base_batch` refers to (then the caller sends every span). Runs in any process."""
+    from tracekit.analysis.incremental import LiveAnalysis
     from tracekit.analysis.spans import to_frame
 
-    analysis = analyze_spans(to_frame(spans_arrow), as_of_ns)
-    return build(analysis, critical_paths(analysis))
+    live = _states.get(db)
+    if base_batch == 0:
+        live = _states[db] = LiveAnalysis()
+    elif live is None or live.last_batch != base_batch:
+        return None
+    analysis = live.update(to_frame(spans_arrow))
+    return build(analysis, live.paths), live.last_batch
 
 
 def referenced(sql: str) -> set[str]:
@@ -148,7 +158,8 @@ class _CursorStore:
 
 
 def tables_for(conn) -> dict[str, pd.DataFrame]:
-    """The analysis tables of the store `conn` reads, from the cache while it is unchanged."""
+    """The analysis tables of the store `conn` reads, kept up to date incrementally: only the
+    spans committed since the last call are read, and only the flows they touch analyzed."""
     from tracekit.analysis.spans import load_arrow
 
     [(db, )] = conn.execute("SELECT current_database()").fetchall()
@@ -156,14 +167,23 @@ def tables_for(conn) -> dict[str, pd.DataFrame]:
                     .fetchall()[0])
     with _lock:
         cached = _cache.get(db)
-        if cached and cached[0] == version:
-            return cached[1]
-    spans = load_arrow(_CursorStore(conn))
+    if cached and cached[0] == version:
+        return cached[1]
+    base = cached[2] if cached else 0
     pool = worker.executor()
-    result = pool.submit(compute, spans).result() if pool is not None else compute(spans)
+
+    def run(since: int):
+        spans = load_arrow(_CursorStore(conn), since_batch=since)
+        return pool.submit(compute, db, since, spans).result() if pool is not None \
+            else compute(db, since, spans)
+
+    result = run(base)
+    if result is None:          # the worker restarted and lost the analysis: start over
+        result = run(0)
+    tables, last_batch = result
     with _lock:
-        _cache[db] = (version, result)
-    return result
+        _cache[db] = (version, tables, last_batch)
+    return tables
 
 
 def attach_if_referenced(conn, sql: str) -> None:

@@ -1,4 +1,5 @@
--- The columns the analyzer needs, one row per span started before $as_of.
+-- The columns the analyzer needs, one row per span started before $as_of and committed in a
+-- batch after $since_batch (batch ids grow with every commit).
 -- {business_key}: coalesce over the configured business-key attributes (VARIANT keys must be
 -- constants, so they are written in; spans.py allows only attribute-name characters).
 SELECT s.trace_id, s.span_id, s.parent_span_id, s.name, s.kind,
@@ -24,6 +25,7 @@ SELECT s.trace_id, s.span_id, s.parent_span_id, s.name, s.kind,
            AS exception_type,
        list_filter(s.events, lambda e: e.name = 'exception')[1].attributes['exception.message']::VARCHAR
            AS exception_message,
-       list_transform(s.links, lambda l: l.trace_id || ':' || l.span_id) AS links
+       list_transform(s.links, lambda l: l.trace_id || ':' || l.span_id) AS links,
+       s.batch_id
 FROM span_rows AS s LEFT JOIN resources AS r USING (resource_id)
-WHERE s.start_time < make_timestamp_ns($as_of)
+WHERE s.start_time < make_timestamp_ns($as_of) AND s.batch_id > $since_batch
