@@ -13,7 +13,7 @@ import pandas as pd
 from tracekit.analysis import flows as flowlib
 from tracekit.analysis.critical_path import Node, flow_critical_path
 from tracekit.analysis.failures import is_error
-from tracekit.analysis.model import CALL, CORRELATION, MESSAGE, Analysis, Section
+from tracekit.analysis.model import CALL, Analysis, Section
 from tracekit.analysis.skew import adjust
 from tracekit.analysis.spans import DEFAULT_BUSINESS_KEYS, load
 from tracekit.analysis.stitch import span_keys, stitch

@@ -14,8 +14,6 @@ import pyarrow as pa
 
 from tracekit.redaction import DEFAULT_PATTERNS, Redactor, redactor_for
 from tracekit.otlp.batches import (
-    EVENTS_TYPE,
-    LINKS_TYPE,
     LOG_SCHEMA,
     SPAN_SCHEMA,
     DecodedBatch,
