@@ -12,7 +12,7 @@ import pandas as pd
 
 from tracekit.analysis.model import CALL, CORRELATION, MESSAGE
 
-EDGE_COLUMNS = ["src", "dst", "kind", "via"]
+EDGE_COLUMNS = ["src", "dst", "kind", "via", "src_pos", "dst_pos"]   # *_pos: span rows
 # A business-key value shared by more traces than this is too generic to stitch on.
 MAX_TRACES_PER_KEY = 64
 
@@ -37,7 +37,8 @@ def parent_edges(spans: pd.DataFrame, position=None) -> pd.DataFrame:
     keys, kinds = spans["key"].to_numpy(), spans["kind"].to_numpy()
     async_hop = (kinds[parent] == "PRODUCER") & (kinds[child] == "CONSUMER")
     return pd.DataFrame({"src": keys[parent], "dst": keys[child],
-                         "kind": np.where(async_hop, MESSAGE, CALL), "via": "parent"})
+                         "kind": np.where(async_hop, MESSAGE, CALL), "via": "parent",
+                         "src_pos": parent, "dst_pos": child})
 
 
 def link_edges(spans: pd.DataFrame, position=None) -> pd.DataFrame:
@@ -53,7 +54,7 @@ def link_edges(spans: pd.DataFrame, position=None) -> pd.DataFrame:
     keys, kinds = spans["key"].to_numpy(), spans["kind"].to_numpy()
     return pd.DataFrame({"src": keys[target], "dst": keys[holders],
                          "kind": np.where(kinds[target] == "PRODUCER", MESSAGE, CORRELATION),
-                         "via": "link"})
+                         "via": "link", "src_pos": target, "dst_pos": holders})
 
 
 def message_id_edges(spans: pd.DataFrame, known: pd.DataFrame, position=None) -> pd.DataFrame:
@@ -69,14 +70,14 @@ def message_id_edges(spans: pd.DataFrame, known: pd.DataFrame, position=None) ->
     match = producer_of.get_indexer(ids[consumers])
     found = match >= 0
     src, dst = producers[match[found]], consumers[found]
-    position = position or _positions(spans)
     n = np.int64(len(spans))
     pair = src.astype(np.int64) * n + dst
-    seen = position(known["src"]).astype(np.int64) * n + position(known["dst"])
+    seen = known["src_pos"].to_numpy(dtype=np.int64) * n + known["dst_pos"].to_numpy(dtype=np.int64)
     new = ~np.isin(pair, seen)
     keys = spans["key"].to_numpy()
     return pd.DataFrame({"src": keys[src[new]], "dst": keys[dst[new]],
-                         "kind": CORRELATION, "via": "message_id"})
+                         "kind": CORRELATION, "via": "message_id",
+                         "src_pos": src[new], "dst_pos": dst[new]})
 
 
 def components(nodes: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -104,19 +105,21 @@ def business_key_edges(spans: pd.DataFrame, trace_label: pd.Series) -> pd.DataFr
     keyed = spans[spans["business_key"].notna()]
     if keyed.empty:
         return pd.DataFrame(columns=EDGE_COLUMNS)
-    first = (keyed.sort_values("start_ns").groupby(["business_key", "trace_id"], sort=False)
-             .head(1)[["business_key", "trace_id", "key", "start_ns"]])
+    first = (keyed.assign(position=keyed.index).sort_values("start_ns")
+             .groupby(["business_key", "trace_id"], sort=False)
+             .head(1)[["business_key", "trace_id", "key", "start_ns", "position"]])
     sizes = first.groupby("business_key")["trace_id"].transform("size")
     first = first[(sizes > 1) & (sizes <= MAX_TRACES_PER_KEY)].copy()
     if first.empty:
         return pd.DataFrame(columns=EDGE_COLUMNS)
     first["component"] = first["trace_id"].map(trace_label)
     anchor = first.sort_values("start_ns").groupby("business_key").head(1)
-    joined = first.merge(anchor[["business_key", "key", "component"]], on="business_key",
-                         suffixes=("", "_anchor"))
+    joined = first.merge(anchor[["business_key", "key", "component", "position"]],
+                         on="business_key", suffixes=("", "_anchor"))
     joined = joined[joined["component"] != joined["component_anchor"]]
     return pd.DataFrame({"src": joined["key_anchor"], "dst": joined["key"],
-                         "kind": CORRELATION, "via": "business_key"})
+                         "kind": CORRELATION, "via": "business_key",
+                         "src_pos": joined["position_anchor"], "dst_pos": joined["position"]})
 
 
 def stitch(spans: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
@@ -130,11 +133,10 @@ def stitch(spans: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
     traces = trace_start.index.to_numpy()   # earliest first, so the smallest label is the earliest
     # Each span's trace, as a number: traces[trace_number[i]] is span i's trace.
     trace_number = pd.Index(traces).get_indexer(spans["trace_id"])
-    span_position = position
 
     def label_traces(edge_frame: pd.DataFrame) -> np.ndarray:
-        a = trace_number[span_position(edge_frame["src"])]
-        b = trace_number[span_position(edge_frame["dst"])]
+        a = trace_number[edge_frame["src_pos"].to_numpy(dtype=np.int64)]
+        b = trace_number[edge_frame["dst_pos"].to_numpy(dtype=np.int64)]
         cross = a != b
         return components(traces, a[cross], b[cross])
 
@@ -144,5 +146,5 @@ def stitch(spans: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
         edges = pd.concat([edges, keyed], ignore_index=True)
         labels = label_traces(edges)
     flow_of_trace = pd.Series(traces[labels], index=traces, name="flow_id")
-    edges = edges.assign(src_pos=position(edges["src"]), dst_pos=position(edges["dst"]))
+    edges = edges.astype({"src_pos": np.int64, "dst_pos": np.int64})
     return edges, flow_of_trace
