@@ -1,11 +1,14 @@
-# One image for the tracekit collector (and, later, the demo services).
+# One image for the tracekit collector and the demo shop's services.
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY tracekit ./tracekit
 COPY collectors ./collectors
 COPY tui ./tui
-RUN pip install --no-cache-dir .
+# gcc builds the analyzer's compiled critical-path walk, and leaves with its layer.
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && pip install --no-cache-dir . \
+    && apt-get purge -y gcc libc6-dev && apt-get autoremove -y && rm -rf /var/lib/apt/lists/*
 VOLUME ["/data"]
 EXPOSE 4317 4318
 # Inside the container the receivers must listen beyond loopback; compose publishes the

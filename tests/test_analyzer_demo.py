@@ -163,3 +163,17 @@ def test_causes_and_services_commands(demo):
     assert {("frontend", "orders"), ("orders", "payment"), ("shipping", "carrier")} <= sync
     flows = json.loads(cli("flows", "--db", str(demo["db"]), "--failed", "--json", "--limit", "5").stdout)
     assert len(flows) == 5 and all(f["status"] == "failed" for f in flows)
+
+
+def test_the_compiled_walk_gives_the_python_walks_answer(demo):
+    from tracekit.analysis import _walk   # built by `pip install`; this fails if it was not
+    from tracekit.analysis.run import _critical_paths_compiled, _critical_paths_python
+
+    columns = ["flow_id", "seq", "span", "segment", "start_ns", "end_ns", "service_name", "name"]
+    compiled = _critical_paths_compiled(demo["analysis"], _walk)[columns]
+    python = _critical_paths_python(demo["analysis"])[columns]
+    order = ["flow_id", "seq"]
+    pd.testing.assert_frame_equal(compiled.sort_values(order).reset_index(drop=True),
+                                  python.sort_values(order).reset_index(drop=True),
+                                  check_dtype=False)
+    assert demo["analysis"].flows["flow_id"].isin(set(compiled["flow_id"])).all()

@@ -264,6 +264,63 @@ def critical_paths(analysis: Analysis) -> pd.DataFrame:
 
 
 def _critical_paths(analysis: Analysis) -> pd.DataFrame:
+    try:
+        from tracekit.analysis import _walk
+    except ImportError:     # not built: the Python walk gives the same answer, slower
+        return _critical_paths_python(analysis)
+    return _critical_paths_compiled(analysis, _walk)
+
+
+def _critical_paths_compiled(analysis: Analysis, _walk) -> pd.DataFrame:
+    spans, edges = analysis.spans, analysis.edges
+    n = len(spans)
+    start = spans["start_adj"].to_numpy(dtype=np.int64)
+    end = spans["end_adj"].to_numpy(dtype=np.int64)
+    kinds, via = edges["kind"].to_numpy(), edges["via"].to_numpy()
+    src, dst = edges["src_pos"].to_numpy(dtype=np.int64), edges["dst_pos"].to_numpy(dtype=np.int64)
+    calls = kinds == CALL
+    # Call children in CSR form, in edge order within each parent (as the Python walk sees them).
+    order = np.argsort(src[calls], kind="stable")
+    child_idx = np.ascontiguousarray(dst[calls][order])
+    child_off = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(src[calls], minlength=n), out=child_off[1:])
+    has_parent = np.zeros(n, dtype=bool)
+    has_parent[dst[calls]] = True
+    # A consumer at the top of its tree continues at its latest-ending producer.
+    hops = ~calls & (via != "business_key")
+    candidates = pd.DataFrame({"dst": dst[hops], "src": src[hops], "end": end[src[hops]],
+                               "order": np.arange(int(hops.sum()))})
+    candidates = candidates[~has_parent[candidates["dst"].to_numpy()]]
+    chosen = (candidates.sort_values(["dst", "end", "order"], ascending=[True, False, True])
+              .drop_duplicates("dst"))
+    producer = np.full(n, -1, dtype=np.int64)
+    producer[chosen["dst"].to_numpy()] = chosen["src"].to_numpy()
+    roots = np.flatnonzero(~has_parent)
+    keys = spans["key"].to_numpy()
+    key_rank = np.zeros(n, dtype=np.int64)
+    key_rank[roots[np.argsort(keys[roots], kind="stable")]] = np.arange(len(roots))
+    flow_codes, flow_ids = pd.factorize(spans["flow_id"].to_numpy()[roots])
+    by_flow = np.argsort(flow_codes, kind="stable")
+    flow_roots = np.ascontiguousarray(roots[by_flow])
+    flow_off = np.zeros(len(flow_ids) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(flow_codes, minlength=len(flow_ids)), out=flow_off[1:])
+    capacity = 3 * n + 16
+    out = [np.empty(capacity, dtype=np.int64) for _ in range(6)]
+    count = _walk.walk(start, end, producer, child_off, child_idx, key_rank, flow_off,
+                       flow_roots, *out)
+    if count < 0:
+        raise RuntimeError("critical path walk: output larger than 3 sections per span")
+    node, s_start, s_end, kind, flow, seq = (a[:count] for a in out)
+    frame = pd.DataFrame({
+        "flow_id": np.asarray(flow_ids, dtype=object)[flow], "seq": seq, "span": keys[node],
+        "segment": np.where(kind == 1, "broker_wait", "span"), "start_ns": s_start,
+        "end_ns": s_end, "service_name": spans["service_name"].to_numpy()[node],
+        "name": spans["name"].to_numpy()[node]})
+    frame["duration_ns"] = frame["end_ns"] - frame["start_ns"]
+    return frame
+
+
+def _critical_paths_python(analysis: Analysis) -> pd.DataFrame:
     nodes, roots = _nodes(analysis.spans, analysis.edges)
     flow_of = dict(zip(analysis.spans["key"].tolist(), analysis.spans["flow_id"].tolist()))
     roots_by_flow: dict[str, list[str]] = defaultdict(list)
