@@ -86,10 +86,13 @@ def run_read_only(
     statements = read_only_statements(conn, sql)
     with interrupt_after(conn, timeout_s):
         # flows, critical_path, ...: the analyzer's tables, computed when a query names them.
-        from tracekit.analysis.tables import attach_if_referenced
+        from tracekit.analysis import referenced
 
         try:
-            attach_if_referenced(conn, sql)
+            if referenced(sql):
+                from tracekit.analysis.tables import attach_if_referenced
+
+                attach_if_referenced(conn, sql)
         except duckdb.InterruptException:
             raise
         except duckdb.Error as exc:

@@ -62,16 +62,28 @@ class _Resolver:
         self.call_children: dict[str, list[str]] = defaultdict(list)
         for src, dst in zip(calls["src"], calls["dst"]):
             self.call_children[src].append(dst)
-        # (caller service, method, url path) → Counter of (callee service, server operation)
-        self.callee: dict[tuple, Counter] = defaultdict(Counter)
-        self.callee_of_service: dict[tuple, Counter] = defaultdict(Counter)
-        kind = self.info["kind"]
-        for src, dst in zip(calls["src"], calls["dst"]):
-            if kind[src] == "CLIENT" and kind[dst] == "SERVER":
-                s, d = self.info.loc[src], self.info.loc[dst]
-                self.callee[(s["service_name"], s["method"], _path(s["url"]))][
-                    (d["service_name"], d["name"])] += 1
-                self.callee_of_service[(s["service_name"], d["service_name"])][d["name"]] += 1
+        # What client calls reach, learnt from the calls that arrived: (caller service, method,
+        # url path) → the most common (callee service, server operation), and (caller service,
+        # callee service) → the most common server operation. Counted in one pass, vectorized.
+        src, dst = calls["src_pos"].to_numpy(), calls["dst_pos"].to_numpy()
+        kind = spans["kind"].to_numpy()
+        arrived = (kind[src] == "CLIENT") & (kind[dst] == "SERVER")
+        src, dst = src[arrived], dst[arrived]
+        urls = spans["url"].to_numpy()[src]
+        paths = {url: _path(url) for url in set(urls)}
+        seen = pd.DataFrame({
+            "caller": spans["service_name"].to_numpy()[src],
+            "method": spans["method"].to_numpy()[src],
+            "path": [paths[url] for url in urls],
+            "callee": spans["service_name"].to_numpy()[dst],
+            "operation": spans["name"].to_numpy()[dst]})
+        by_call = (seen.value_counts(dropna=False).reset_index()
+                   .drop_duplicates(["caller", "method", "path"]))
+        self.callee = {(r.caller, r.method, r.path): (r.callee, r.operation)
+                       for r in by_call.itertuples()}
+        by_service = (seen.value_counts(["caller", "callee", "operation"], dropna=False)
+                      .reset_index().drop_duplicates(["caller", "callee"]))
+        self.callee_of_service = {(r.caller, r.callee): r.operation for r in by_service.itertuples()}
 
     def _slowest_inside(self, key: str) -> tuple[str, str]:
         best, best_self = key, -1
@@ -90,22 +102,21 @@ class _Resolver:
             if self.info.at[child, "kind"] == "SERVER":
                 return self.info.at[child, "service_name"], self.info.at[child, "name"]
         span = self.info.loc[key]
-        seen = self.callee.get((span["service_name"], span["method"], _path(span["url"])))
-        return seen.most_common(1)[0][0] if seen else (span["service_name"], span["name"])
+        return self.callee.get((span["service_name"], span["method"], _path(span["url"])),
+                               (span["service_name"], span["name"]))
 
     def resolve(self, key: str) -> tuple[str, str]:
         span = self.info.loc[key]
         service, name = span["service_name"], span["name"]
         if span["breaker_state"] == "open" and isinstance(span["breaker_name"], str):
-            ops = self.callee_of_service.get((service, span["breaker_name"]))
-            return span["breaker_name"], (ops.most_common(1)[0][0] if ops else name)
+            return span["breaker_name"], self.callee_of_service.get((service, span["breaker_name"]), name)
         if span["kind"] == "CLIENT":
             servers = [c for c in self.call_children.get(key, ())
                        if self.info.at[c, "kind"] == "SERVER"]
             if not servers:     # the request never arrived: blame the callee it was meant for
                 seen = self.callee.get((service, span["method"], _path(span["url"])))
                 if seen:
-                    return seen.most_common(1)[0][0]
+                    return seen
                 return _path(span["url"]) or name, name
             server = self.info.loc[servers[0]]
             if not server["error"] and (server["http_status"] or 0) >= 400:

@@ -8,17 +8,14 @@ change, and a query that names none of these tables pays nothing.
 
 from __future__ import annotations
 
-import re
 import threading
 
 import numpy as np
 import pandas as pd
 
-from tracekit.analysis import worker
+from tracekit.analysis import referenced, worker
 from tracekit.analysis.model import CALL, Analysis
 
-TABLES = ("flows", "flow_spans", "flow_edges", "flow_types", "critical_path", "service_edges")
-_NAMED = re.compile(r"\b(?:from|join)\s+(" + "|".join(TABLES) + r")\b", re.IGNORECASE)
 
 _cache: dict[str, tuple[tuple, dict[str, pd.DataFrame], int]] = {}
 _lock = threading.Lock()
@@ -39,10 +36,6 @@ def compute(db: str, base_batch: int, spans_arrow):
         return None
     analysis = live.update(to_frame(spans_arrow))
     return build(analysis, live.paths), live.last_batch
-
-
-def referenced(sql: str) -> set[str]:
-    return {m.lower() for m in _NAMED.findall(sql)}
 
 
 def _ts(ns) -> pd.Series:

@@ -136,10 +136,14 @@ class Service:
         """Whether scenario `name` strikes this request; if it does, record the ground truth."""
         if not self.flags.active(name) or random.random() >= chance:
             return False
+        self.record_fault(name, order_id)
+        return True
+
+    def record_fault(self, name: str, order_id: str | None) -> None:
+        """Ground truth: scenario `name` affected this order, here, in the current span."""
         s = scenario(name)
         self.ctx.ground_truth.fault(name, s.service, s.operation, order_id)
         trace.get_current_span().add_event("fault injected", {"tracekit.demo.scenario": name})
-        return True
 
     # --- database ------------------------------------------------------------------------
 

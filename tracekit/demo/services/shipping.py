@@ -75,7 +75,7 @@ class Shipping(Service):
 
     async def on_payment_captured(self, event: dict, delivery) -> None:
         if self.last_outage and self.last_outage[0] <= event.get("sent_at_ns", 0) < self.last_outage[1]:
-            self.record_waited("consumer-down", event["order_id"])
+            self.record_fault("consumer-down", event["order_id"])   # it waited in the queue
         try:
             shipment_id = await self.ship(event)
         except UpstreamError as exc:
@@ -87,10 +87,3 @@ class Shipping(Service):
         self.log.info("order %s shipped as %s", event["order_id"], shipment_id)
         await self.publish("order.shipped", {"order_id": event["order_id"],
                                              "shipment_id": shipment_id})
-
-    def record_waited(self, name: str, order_id: str) -> None:
-        """Ground truth for a message that waited in the queue while the consumer was down."""
-        from tracekit.demo.faults import scenario
-
-        s = scenario(name)
-        self.ctx.ground_truth.fault(name, s.service, s.operation, order_id)
