@@ -80,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     stats.set_defaults(run=cmd_stats)
 
     _analysis_parsers(commands)
+    _report_parser(commands)
     _demo_parser(commands)
     return parser
 
@@ -233,6 +234,76 @@ def cmd_causes(args: argparse.Namespace) -> int:
             print("   exceptions: " + ", ".join(f"{k} ×{v}" for k, v in c.exception_types.items()))
         if c.exemplars:
             print("   e.g. tracekit flow " + c.exemplars[0])
+    return 0
+
+
+def _report_parser(commands) -> None:
+    report = commands.add_parser(
+        "report", help="an incident report: what broke, since when, impact, root cause, evidence",
+        description="Write an incident report for a window: a summary, the impact (flow types, "
+        "failed and slow flows, services and endpoints), a timeline, the root-cause ranking with "
+        "its evidence, the critical path of an exemplar flow against a healthy one, a Mermaid "
+        "sequence diagram, correlated logs, the limits of the data, and the SQL behind every "
+        "figure. Without --from/--to the incident window is found from shifts in the flows' "
+        "error rates and latency over the last --since of data.")
+    _db(report)
+    when = report.add_mutually_exclusive_group()
+    when.add_argument("--since", metavar="TIME", default="30m",
+                      help="look for the incident in the last TIME of data (default 30m)")
+    when.add_argument("--from", dest="start", metavar="TIMESTAMP",
+                      help="the incident window's start (UTC); no detection")
+    report.add_argument("--to", dest="end", metavar="TIMESTAMP",
+                        help="the window's end (UTC; default: the end of the data)")
+    report.add_argument("--baseline-from", metavar="TIMESTAMP",
+                        help="baseline start (default: the same length just before the window)")
+    report.add_argument("--baseline-to", metavar="TIMESTAMP")
+    which = report.add_mutually_exclusive_group()
+    which.add_argument("--flow-type", metavar="T", help="only flows of this type (id or name)")
+    which.add_argument("--flow", metavar="ID", help="the report of one flow (flow id, trace id "
+                       "or business key)")
+    report.add_argument("--format", choices=["md", "html", "json"],
+                        help="md (default), html (one self-contained file) or json; with -o, "
+                             "taken from the file's extension when not given")
+    report.add_argument("-o", "--output", type=Path, metavar="FILE", help="write here, not to stdout")
+    report.set_defaults(run=cmd_report)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    import tracekit
+    from tracekit.report import build, render
+
+    fmt = args.format
+    if fmt is None and args.output is not None:
+        fmt = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html",
+               ".json": "json"}.get(args.output.suffix.lower())
+    fmt = fmt or "md"
+    if args.end and not args.start:
+        raise UsageError("--to needs --from")
+    if args.baseline_to and not args.baseline_from:
+        raise UsageError("--baseline-to needs --baseline-from")
+    window = (_ns(args.start), _ns(args.end) if args.end else None) if args.start else None
+    baseline = None
+    if args.baseline_from:
+        baseline = (_ns(args.baseline_from), _ns(args.baseline_to) if args.baseline_to else None)
+
+    def progress(step: str) -> None:
+        print(f"tracekit report: {step}…", file=sys.stderr, flush=True)
+
+    with tracekit.open(args.db) as store:
+        report = build(store, window=window, baseline=baseline, flow_type=args.flow_type,
+                       flow_id=args.flow, search_ns=int(_demo_duration(args.since) * 1e9),
+                       progress=progress if sys.stderr.isatty() else None)
+    text = render(report, fmt)
+    if args.output is not None:
+        try:
+            args.output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise TracekitError(f"cannot write {args.output}: {exc}") from None
+        print(f"tracekit report: wrote {args.output} ({fmt}): {report.title}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+        if not report.incident and fmt != "md":
+            print(f"tracekit report: {report.title}", file=sys.stderr)
     return 0
 
 

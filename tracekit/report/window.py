@@ -1,0 +1,86 @@
+"""Finding the incident window: the stretch of time in which some workflow's flows failed
+more often, stayed incomplete, or ran slower than they usually do in the range searched.
+
+Shifts are measured per workflow (root operation) rather than per flow type: a failing flow
+takes another path than a healthy one and so has a flow type of its own, which only exists
+during the incident and would have nothing to shift against."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+
+from tracekit.report import queries
+from tracekit.report.model import Figure, Window
+
+NICE_WIDTHS_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 86400)
+TARGET_BUCKETS = 60
+MIN_FLOWS = 2               # a bucket judged on fewer flows proves nothing
+MIN_ERROR_FLOWS = 2
+MIN_ERROR_SHIFT = 0.10      # error share above the workflow's usual, in points
+MIN_LATENCY_RATIO = 2.0     # median duration above the usual median, and by at least
+MIN_LATENCY_MS = 50.0       # and above NOISE_RATIO x the upper quartile of bucket medians
+NOISE_RATIO = 1.25
+MIN_LATENCY_FLOWS = 5       # a median of fewer flows is noise
+USUAL_QUANTILE = 0.25       # "usual" = a low quantile over buckets: an incident may fill half the range
+MAX_GAP_BUCKETS = 1         # anomalous buckets this close belong to one incident
+
+
+def bucket_width_ns(length_ns: int) -> int:
+    """A round bucket width giving about TARGET_BUCKETS buckets over `length_ns`."""
+    wanted = length_ns / TARGET_BUCKETS / 1e9
+    for width in NICE_WIDTHS_S:
+        if width >= wanted:
+            return width * 1_000_000_000
+    return NICE_WIDTHS_S[-1] * 1_000_000_000
+
+
+@dataclass(frozen=True)
+class Detection:
+    window: Window | None           # the strongest shift, or None
+    others: tuple[Window, ...]      # other shifts in the range, strongest first
+    bucket_ns: int
+    figure: Figure
+
+
+def detect(store, search: tuple[int, int], type_id: str | None = None) -> Detection:
+    """The strongest shift in `search` (flows started in it), from per-bucket figures."""
+    width = bucket_width_ns(search[1] - search[0])
+    origin = search[0]
+    result = queries.run(store, "shifts", {
+        "from": queries.timestamp(search[0]), "to": queries.timestamp(search[1]),
+        "origin_ns": origin, "bucket_ns": width, "type_id": type_id})
+    score: dict[int, float] = defaultdict(float)
+    by_workflow: dict[tuple, list[dict]] = defaultdict(list)
+    for row in result.rows:
+        by_workflow[(row["root_service"], row["root_name"])].append(row)
+    for rows in by_workflow.values():
+        judged = [r for r in rows if r["flows"] >= MIN_FLOWS]
+        if len(judged) < 3:
+            continue
+        usual_errors = float(np.quantile([(r["errors"] + r["incomplete"]) / r["flows"] for r in judged],
+                                         USUAL_QUANTILE))
+        medians = [r["p50_ms"] for r in judged]
+        usual_p50 = float(np.quantile(medians, USUAL_QUANTILE))
+        slow_from = max(MIN_LATENCY_RATIO * usual_p50, usual_p50 + MIN_LATENCY_MS,
+                        NOISE_RATIO * float(np.quantile(medians, 0.75)))
+        for r in judged:
+            bad = r["errors"] + r["incomplete"]
+            excess = bad - usual_errors * r["flows"]
+            if bad >= MIN_ERROR_FLOWS and bad / r["flows"] - usual_errors >= MIN_ERROR_SHIFT:
+                score[r["bucket"]] += excess
+            if r["flows"] >= MIN_LATENCY_FLOWS and r["p50_ms"] >= slow_from:
+                score[r["bucket"]] += r["flows"] / 2     # at least half its flows were slow
+    segments: list[list[int]] = []
+    for bucket in sorted(score):
+        if segments and bucket - segments[-1][-1] <= MAX_GAP_BUCKETS + 1:
+            segments[-1].append(bucket)
+        else:
+            segments.append([bucket])
+    ranked = sorted(segments, key=lambda s: -sum(score[b] for b in s))
+    windows = [Window(max(origin + s[0] * width, search[0]), min(origin + (s[-1] + 1) * width, search[1]),
+                      "detected") for s in ranked]
+    return Detection(windows[0] if windows else None, tuple(windows[1:]), width,
+                     result.figure("shifts per workflow and bucket"))

@@ -1,0 +1,20 @@
+-- Flows started in the window: how many, and how many failed, were degraded (errors handled
+-- inside), are still incomplete, or ran slower than their workflow's baseline p95.
+WITH picked AS (
+    SELECT * FROM flows
+    WHERE ($type_id::VARCHAR IS NULL OR type_id = $type_id::VARCHAR)
+      AND ($flow_id::VARCHAR IS NULL OR flow_id = $flow_id::VARCHAR)
+), base AS (
+    SELECT root_service, root_name, quantile_cont(duration_ms, 0.95) AS p95_ms
+    FROM picked
+    WHERE start_time >= $base_start::TIMESTAMP_NS AND start_time < $base_end::TIMESTAMP_NS
+      AND status IN ('complete', 'degraded')
+    GROUP BY ALL
+)
+SELECT count(*) AS flows,
+       count(*) FILTER (w.status = 'failed') AS failed,
+       count(*) FILTER (w.status = 'degraded') AS degraded,
+       count(*) FILTER (w.status IN ('incomplete', 'running')) AS incomplete,
+       count(*) FILTER (w.status IN ('complete', 'degraded') AND w.duration_ms > b.p95_ms) AS slow
+FROM picked AS w LEFT JOIN base AS b USING (root_service, root_name)
+WHERE w.start_time >= $start::TIMESTAMP_NS AND w.start_time < $end::TIMESTAMP_NS

@@ -1,0 +1,23 @@
+-- What the data of the window's flows lacks or had adjusted: spans whose parent was never
+-- stored, spans moved for clock skew, spans with dropped attributes, events or links, spans
+-- adjusted at ingest, and flows still incomplete.
+WITH picked AS (
+    SELECT * FROM flows
+    WHERE start_time >= $start::TIMESTAMP_NS AND start_time < $end::TIMESTAMP_NS
+      AND ($type_id::VARCHAR IS NULL OR type_id = $type_id::VARCHAR)
+      AND ($flow_id::VARCHAR IS NULL OR flow_id = $flow_id::VARCHAR)
+), mine AS (
+    SELECT s.trace_id, s.span_id, s.parent_span_id, s.ingest_notes,
+           s.dropped_attributes_count + s.dropped_events_count + s.dropped_links_count AS dropped
+    FROM spans AS s JOIN flow_spans AS fs USING (trace_id, span_id)
+    WHERE fs.flow_id IN (SELECT flow_id FROM picked)
+), orphans AS (
+    SELECT count(*) AS n FROM mine AS m
+    WHERE m.parent_span_id IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM spans AS p WHERE p.trace_id = m.trace_id AND p.span_id = m.parent_span_id)
+)
+SELECT (SELECT n FROM orphans) AS orphan_spans,
+       (SELECT coalesce(sum(skew_adjusted), 0) FROM picked)::BIGINT AS skew_adjusted_spans,
+       (SELECT count(*) FROM mine WHERE dropped > 0) AS spans_with_dropped_data,
+       (SELECT count(*) FROM mine WHERE len(ingest_notes) > 0) AS spans_adjusted_at_ingest,
+       (SELECT count(*) FROM picked WHERE status IN ('incomplete', 'running')) AS incomplete_flows

@@ -1,0 +1,13 @@
+-- Services and operations with failing spans in the window's flows.
+WITH picked AS (
+    SELECT flow_id FROM flows
+    WHERE start_time >= $start::TIMESTAMP_NS AND start_time < $end::TIMESTAMP_NS
+      AND ($type_id::VARCHAR IS NULL OR type_id = $type_id::VARCHAR)
+      AND ($flow_id::VARCHAR IS NULL OR flow_id = $flow_id::VARCHAR)
+)
+SELECT s.service_name, s.name, s.kind, count(*) AS error_spans, count(DISTINCT s.flow_id) AS flows
+FROM flow_spans AS s JOIN picked USING (flow_id)
+WHERE s.error
+GROUP BY ALL
+ORDER BY flows DESC, error_spans DESC, s.service_name, s.name
+LIMIT 15

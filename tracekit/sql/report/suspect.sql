@@ -1,0 +1,34 @@
+-- One operation in the window's flows against the baseline's: its spans and failing spans,
+-- and its time on the flows' critical paths per flow (broker waits count for the consumer).
+WITH picked AS (
+    SELECT flow_id,
+           CASE WHEN start_time >= $start::TIMESTAMP_NS AND start_time < $end::TIMESTAMP_NS THEN 'window'
+                WHEN start_time >= $base_start::TIMESTAMP_NS AND start_time < $base_end::TIMESTAMP_NS THEN 'baseline'
+           END AS part
+    FROM flows
+    WHERE ($type_id::VARCHAR IS NULL OR type_id = $type_id::VARCHAR)
+      AND ($flow_id::VARCHAR IS NULL OR flow_id = $flow_id::VARCHAR)
+), counted AS (
+    SELECT part, count(*) AS flows FROM picked WHERE part IS NOT NULL GROUP BY part
+), spans_of AS (
+    SELECT p.part, count(*) AS spans, count(*) FILTER (s.error) AS errors
+    FROM flow_spans AS s JOIN picked AS p USING (flow_id)
+    WHERE p.part IS NOT NULL AND s.service_name = $service AND s.name = $operation
+    GROUP BY p.part
+), path_of AS (
+    SELECT p.part, sum(c.duration_ms) AS path_ms
+    FROM critical_path AS c JOIN picked AS p USING (flow_id)
+    WHERE p.part IS NOT NULL AND c.service_name = $service AND c.name = $operation
+    GROUP BY p.part
+), parts AS (
+    SELECT * FROM counted LEFT JOIN spans_of USING (part) LEFT JOIN path_of USING (part)
+)
+SELECT coalesce(max(flows) FILTER (part = 'window'), 0) AS window_flows,
+       coalesce(max(spans) FILTER (part = 'window'), 0) AS window_spans,
+       coalesce(max(errors) FILTER (part = 'window'), 0) AS window_errors,
+       round(coalesce(max(path_ms / flows) FILTER (part = 'window'), 0), 1) AS window_path_ms,
+       coalesce(max(flows) FILTER (part = 'baseline'), 0) AS baseline_flows,
+       coalesce(max(spans) FILTER (part = 'baseline'), 0) AS baseline_spans,
+       coalesce(max(errors) FILTER (part = 'baseline'), 0) AS baseline_errors,
+       round(coalesce(max(path_ms / flows) FILTER (part = 'baseline'), 0), 1) AS baseline_path_ms
+FROM parts
