@@ -43,28 +43,30 @@ def self_times(spans: pd.DataFrame, edges: pd.DataFrame) -> np.ndarray:
     return own
 
 
-def _take(spans: pd.DataFrame, column: str, positions: pd.Series) -> np.ndarray:
-    """spans[column] at the given row positions, vectorized."""
-    return spans[column].to_numpy()[positions.to_numpy()]
-
-
-def hops(spans: pd.DataFrame, edges: pd.DataFrame) -> pd.DataFrame:
-    """Cross-service hops per flow: synchronous (calls between services) and asynchronous
-    (messages and correlations), with the service that makes most synchronous calls."""
-    frame = pd.DataFrame({"flow_id": _take(spans, "flow_id", edges["src_pos"]),
-                          "src_service": _take(spans, "service_name", edges["src_pos"]),
-                          "dst_service": _take(spans, "service_name", edges["dst_pos"]),
-                          "kind": edges["kind"].to_numpy()})
-    sync = frame[(frame["kind"] == CALL) & (frame["src_service"] != frame["dst_service"])]
-    asynchronous = frame[frame["kind"] != CALL]
-    counts = pd.DataFrame({
-        "sync_hops": sync.groupby("flow_id").size(),
-        "async_hops": asynchronous.groupby("flow_id").size(),
-    }).fillna(0).astype(int)
-    coordinator = (sync.groupby(["flow_id", "src_service"]).size().rename("n").reset_index()
-                   .sort_values(["flow_id", "n"], ascending=[True, False])
-                   .drop_duplicates("flow_id").set_index("flow_id")["src_service"])
-    counts["coordinator"] = coordinator
+def hops(spans: pd.DataFrame, edges: pd.DataFrame, flow_code: np.ndarray,
+         flow_ids: np.ndarray) -> pd.DataFrame:
+    """Cross-service hops per flow (rows in `flow_ids` order): synchronous (calls between
+    services) and asynchronous (messages and correlations), with the service that makes most
+    synchronous calls (ties: the first by name)."""
+    src, dst = edges["src_pos"].to_numpy(), edges["dst_pos"].to_numpy()
+    service_code, services = pd.factorize(spans["service_name"].to_numpy(), sort=True)
+    call = edges["kind"].to_numpy() == CALL
+    sync = call & (service_code[src] != service_code[dst])
+    flow = flow_code[src].astype(np.int64)
+    n_flows = len(flow_ids)
+    counts = pd.DataFrame({"sync_hops": np.bincount(flow[sync], minlength=n_flows),
+                           "async_hops": np.bincount(flow[~call], minlength=n_flows)})
+    width = np.int64(len(services) + 1)
+    pair, calls = np.unique(flow[sync] * width + service_code[src[sync]], return_counts=True)
+    caller_flow, caller = pair // width, pair % width
+    # Most calls first, then the service's name: the first row of each flow is its coordinator.
+    order = np.lexsort((caller, -calls, caller_flow))
+    keep = np.ones(len(order), dtype=bool)
+    keep[1:] = caller_flow[order][1:] != caller_flow[order][:-1]
+    chosen = order[keep]
+    coordinator = np.full(n_flows, None, dtype=object)
+    coordinator[caller_flow[chosen]] = np.asarray(services, dtype=object)[caller[chosen]]
+    counts["coordinator"] = pd.Series(coordinator, dtype=object)
     return counts
 
 
@@ -102,12 +104,17 @@ def shapes(spans: pd.DataFrame, edges: pd.DataFrame,
     Returns (type id per flow, readable signature per type id). The type id is a 64-bit hash
     of the shape built from stable hashes of the labels, so the same shape gets the same id
     in any analysis (whole store or a part of it); the readable form is built once per type."""
-    label = (spans["service_name"].astype(object) + ":" + spans["name"].astype(object)).to_numpy()
-    codes, uniques = pd.factorize(label)
-    label_hash = pd.util.hash_array(np.asarray(uniques, dtype=object))[codes]
+    service_code, services = pd.factorize(spans["service_name"].to_numpy(), use_na_sentinel=False)
+    name_code, names = pd.factorize(spans["name"].to_numpy(), use_na_sentinel=False)
+    codes, pairs = pd.factorize(service_code.astype(np.int64) * (len(names) + 1) + name_code)
+    uniques = np.array([f"{services[p // (len(names) + 1)]}:{names[p % (len(names) + 1)]}"
+                        for p in pairs], dtype=object)
+    label = uniques[codes]      # "service:operation", one object per distinct label
+    label_hash = pd.util.hash_array(uniques)[codes]
     flows, flow_ids = pd.factorize(spans["flow_id"])
     src, dst = edges["src_pos"].to_numpy(), edges["dst_pos"].to_numpy()
-    kind = edges["kind"].map(_KIND_CODE).to_numpy(dtype=np.uint64)
+    kinds = edges["kind"].to_numpy()
+    kind = np.select([kinds == k for k in _KIND_CODE], list(_KIND_CODE.values()), 0).astype(np.uint64)
     edge_hash = _mix(_mix(label_hash[src] + kind) ^ label_hash[dst])
     unique = pd.DataFrame({"flow": flows[src], "edge": edge_hash, "src": src, "dst": dst,
                            "kind": kind}).drop_duplicates(["flow", "edge"])

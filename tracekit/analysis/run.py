@@ -13,6 +13,7 @@ import pandas as pd
 from tracekit.analysis import flows as flowlib
 from tracekit.analysis.critical_path import Node, flow_critical_path
 from tracekit.analysis.failures import is_error
+from tracekit.analysis.frames import frame, objects, shared_strings
 from tracekit.analysis.model import CALL, Analysis, Section
 from tracekit.analysis.skew import adjust
 from tracekit.analysis.spans import DEFAULT_BUSINESS_KEYS, load
@@ -47,19 +48,20 @@ def _no_gc_pauses():
 
 def _analyze_spans(spans: pd.DataFrame, as_of_ns: int | None = None) -> Analysis:
     spans = spans.reset_index(drop=True)
-    # Plain Python strings: the analysis walks these columns element by element, and pandas'
-    # Arrow-backed strings cost a microsecond per element to iterate.
-    for column in spans.columns:
-        if pd.api.types.is_string_dtype(spans[column]) and spans[column].dtype != object:
-            spans[column] = spans[column].astype(object)
-    spans["key"] = span_keys(spans).astype(object)
+    # Plain Python strings, each distinct one a single object: the analysis walks these columns
+    # element by element (pandas' Arrow-backed strings cost a microsecond per element to
+    # iterate), and a million rows repeat a few hundred names.
+    spans = frame({column: shared_strings(spans[column])
+                   if isinstance(spans[column].dtype, pd.StringDtype) else spans[column].to_numpy()
+                   for column in spans.columns})
+    spans["key"] = objects(span_keys(spans).to_numpy())
     spans = spans.drop_duplicates("key").reset_index(drop=True)
     if spans.empty:
         return Analysis(spans.assign(flow_id=[], error=[], self_ns=[]),
                         pd.DataFrame(columns=["src", "dst", "kind", "via"]), pd.DataFrame(),
                         pd.DataFrame(), as_of_ns)
-    edges, flow_of_trace = stitch(spans)
-    spans["flow_id"] = spans["trace_id"].map(flow_of_trace)
+    edges, _, flow_of_span = stitch(spans)
+    spans["flow_id"] = objects(flow_of_span)
     spans["error"] = is_error(spans).to_numpy()
     _correct_skew(spans, edges)
     spans["self_ns"] = flowlib.self_times(spans.assign(start_ns=spans["start_adj"],
@@ -106,67 +108,113 @@ def _describe_edges(spans: pd.DataFrame, edges: pd.DataFrame) -> pd.DataFrame:
     # it confirms the publish): that wait is 0, not negative.
     wait = np.maximum(col["start_adj"][dst] - col["end_adj"][src], 0)
     from_producer = asynchronous & (col["kind"][src] == "PRODUCER")
-    return edges.assign(
-        flow_id=col["flow_id"][src],
-        src_service=col["service_name"][src], src_name=col["name"][src],
-        dst_service=col["service_name"][dst], dst_name=col["name"][dst],
-        wait_ns=pd.Series(wait, dtype="Int64").where(from_producer).to_numpy(),
-        destination=np.where(asynchronous, col["destination"][dst], None),
-    ).reset_index(drop=True)
+    edges = edges.reset_index(drop=True)
+    described = frame({
+        "flow_id": col["flow_id"][src],
+        "src_service": col["service_name"][src], "src_name": col["name"][src],
+        "dst_service": col["service_name"][dst], "dst_name": col["name"][dst],
+        "wait_ns": pd.array(np.where(from_producer, wait, 0), dtype="Int64"),
+        "destination": np.where(asynchronous, col["destination"][dst], None),
+    })
+    described.loc[~from_producer, "wait_ns"] = pd.NA
+    return pd.concat([edges, described], axis=1)
 
 
 def _flows(spans: pd.DataFrame, edges: pd.DataFrame, as_of_ns: int | None) -> pd.DataFrame:
-    text = (spans["error_type"].fillna("") + " " + spans["exception_type"].fillna("") + " "
-            + spans["status_message"].fillna("")).str.lower()
-    marks = pd.DataFrame({
-        "flow_id": spans["flow_id"],
-        "errors": spans["error"].astype(int),
-        "compensations": spans["compensation"].fillna(False).astype(bool).astype(int),
-        "retries": (spans["resend_count"].fillna(0) > 0).astype(int),
-        "fast_fails": (spans["breaker_state"] == "open").astype(int),
-        "dead_letters": spans["dead_letter_from"].notna().astype(int),
-        "timeouts": (spans["error"] & (text.str.contains("timeout|deadline", regex=True)
-                                       | (spans["http_status"] == 504))).astype(int),
-        "skew_adjusted": spans["skew_note"].notna().astype(int),
-    })
-    counted = marks.groupby("flow_id", sort=False).sum()
-    grouped = spans.groupby("flow_id", sort=False)
-    services = (spans[["flow_id", "service_name"]].drop_duplicates()
-                .sort_values("service_name").groupby("flow_id", sort=False)["service_name"]
-                .agg(list))
-    flows = pd.DataFrame({
-        "start_ns": grouped["start_ns"].min(),
-        "end_ns": grouped["end_ns"].max(),
-        "traces": grouped["trace_id"].nunique(),
-        "spans": grouped.size(),
-        "services": services,
-        "business_key": grouped["business_key"].first(),
-    }).join(counted)
+    flow_code, flow_ids = pd.factorize(spans["flow_id"].to_numpy())
+    flow_ids = np.asarray(flow_ids, dtype=object)
+    n_flows = len(flow_ids)
+    error = spans["error"].to_numpy(dtype=bool)
+    # Timeouts: failing spans whose error names one (the text is built for error spans only).
+    timeout = np.zeros(len(spans), dtype=bool)
+    failing = np.flatnonzero(error)
+    if len(failing):
+        failed_rows = spans.iloc[failing]
+        text = (failed_rows["error_type"].fillna("") + " " + failed_rows["exception_type"].fillna("")
+                + " " + failed_rows["status_message"].fillna("")).astype(str).str.lower()
+        timeout[failing] = (text.str.contains("timeout|deadline", regex=True).to_numpy(dtype=bool)
+                            | (failed_rows["http_status"] == 504).to_numpy(dtype=bool))
+
+    def count(mask) -> np.ndarray:
+        return np.bincount(flow_code, weights=np.asarray(mask, dtype=np.float64),
+                           minlength=n_flows).astype(np.int64)
+
+    start, end = spans["start_ns"].to_numpy(), spans["end_ns"].to_numpy()
+    first_start = np.full(n_flows, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first_start, flow_code, start)
+    last_end = np.full(n_flows, np.iinfo(np.int64).min, dtype=np.int64)
+    np.maximum.at(last_end, flow_code, end)
+    trace_code = pd.factorize(spans["trace_id"].to_numpy())[0].astype(np.int64)
+    flow_traces = np.unique(flow_code.astype(np.int64) * (int(trace_code.max()) + 1) + trace_code)
+    flows = frame({
+        "flow_id": flow_ids,
+        "start_ns": first_start, "end_ns": last_end,
+        "traces": np.bincount(flow_traces // (int(trace_code.max()) + 1), minlength=n_flows),
+        "spans": np.bincount(flow_code, minlength=n_flows),
+        "services": _services_per_flow(spans, flow_code, n_flows),
+        "business_key": _first_value(spans["business_key"].to_numpy(), flow_code, n_flows),
+        "errors": count(error),
+        "compensations": count(spans["compensation"].fillna(False).astype(bool)),
+        "retries": count(spans["resend_count"].fillna(0) > 0),
+        "fast_fails": count(spans["breaker_state"].to_numpy() == "open"),
+        "dead_letters": count(pd.notna(spans["dead_letter_from"].to_numpy())),
+        "timeouts": count(timeout),
+        "skew_adjusted": count(pd.notna(spans["skew_note"].to_numpy())),
+    }).set_index("flow_id")
     flows["duration_ns"] = flows["end_ns"] - flows["start_ns"]
     # Failed: a request or message handling that failed at its top (a retried call that
     # succeeded in the end is an error span, not a failed flow).
-    call_children = set(edges.loc[edges["kind"] == CALL, "dst"])
-    top_errors = spans["error"] & ~spans["key"].isin(call_children)
-    flows["failed"] = top_errors.groupby(spans["flow_id"]).any().reindex(flows.index).fillna(False)
-    # The root: the earliest span without a parent in the flow's first trace.
-    roots = (spans[spans["parent_span_id"].isna()].assign(position=lambda f: f.index)
-             .sort_values("start_ns").drop_duplicates("flow_id").set_index("flow_id"))
+    called = np.zeros(len(spans), dtype=bool)
+    called[edges.loc[edges["kind"] == CALL, "dst_pos"].to_numpy(dtype=np.int64)] = True
+    flows["failed"] = count(error & ~called) > 0
+    # The root: the earliest span without a parent in the flow's first trace (ties: first row).
+    parentless = np.flatnonzero(pd.isna(spans["parent_span_id"].to_numpy()))
+    by_flow = parentless[np.lexsort((start[parentless], flow_code[parentless]))]
+    keep = np.ones(len(by_flow), dtype=bool)
+    keep[1:] = flow_code[by_flow][1:] != flow_code[by_flow][:-1]
+    root_rows = by_flow[keep]
+    roots = frame({"position": root_rows, "key": spans["key"].to_numpy()[root_rows],
+                   "service": spans["service_name"].to_numpy()[root_rows],
+                   "name": spans["name"].to_numpy()[root_rows]},
+                  index=pd.Index(flow_ids[flow_code[root_rows]], dtype=object))
     flows["root_span"] = roots["key"]
-    flows["root_service"] = roots["service_name"]
+    flows["root_service"] = roots["service"]
     flows["root_name"] = roots["name"]
-    hop_counts = flowlib.hops(spans, edges).reindex(flows.index)
-    flows["sync_hops"] = hop_counts["sync_hops"].fillna(0).astype(int)
-    flows["async_hops"] = hop_counts["async_hops"].fillna(0).astype(int)
-    flows["coordinator"] = hop_counts["coordinator"]
-    flows["style"] = [flowlib.style_of(s, a) for s, a in zip(flows["sync_hops"], flows["async_hops"])]
+    hop_counts = flowlib.hops(spans, edges, flow_code, flow_ids)
+    flows["sync_hops"] = hop_counts["sync_hops"].to_numpy()
+    flows["async_hops"] = hop_counts["async_hops"].to_numpy()
+    flows["coordinator"] = hop_counts["coordinator"].to_numpy()
+    flows["style"] = objects([flowlib.style_of(s, a)
+                              for s, a in zip(flows["sync_hops"].tolist(), flows["async_hops"].tolist())]
+                             ).to_numpy()
     total = flows["sync_hops"] + flows["async_hops"]
     flows["async_share"] = np.where(total > 0, flows["async_hops"] / total.where(total > 0, 1), 0.0)
-    root_position = pd.Series(roots["position"].to_numpy(), index=roots.index)
-    type_of, signature = flowlib.shapes(spans, edges, root_position.to_dict())
-    flows["type_id"] = pd.Series(type_of)
+    type_of, signature = flowlib.shapes(spans, edges, roots["position"].to_dict())
+    type_ids = pd.Series(type_of, dtype=object)
+    flows["type_id"] = type_ids
     flows["signature"] = flows["type_id"].map(signature)
     flows.index.name = "flow_id"
     return flows.reset_index()
+
+
+def _services_per_flow(spans: pd.DataFrame, flow_code: np.ndarray, n_flows: int) -> list[list[str]]:
+    """Each flow's services, sorted by name."""
+    service_code, services = pd.factorize(spans["service_name"].to_numpy(), sort=True)
+    width = np.int64(len(services) + 1)
+    pairs = np.unique(flow_code.astype(np.int64) * width + service_code)
+    flow, service = pairs // width, pairs % width
+    names = np.asarray(services, dtype=object)[service]
+    bounds = np.searchsorted(flow, np.arange(n_flows + 1))
+    return [names[bounds[i]:bounds[i + 1]].tolist() for i in range(n_flows)]
+
+
+def _first_value(values: np.ndarray, flow_code: np.ndarray, n_flows: int) -> np.ndarray:
+    """Each flow's first non-null value, in row order."""
+    out = np.full(n_flows, None, dtype=object)
+    present = np.flatnonzero(pd.notna(values))
+    codes, first = np.unique(flow_code[present], return_index=True)
+    out[codes] = values[present[first]]
+    return out
 
 
 def flow_types(analysis: Analysis) -> pd.DataFrame:
@@ -214,17 +262,30 @@ def _mark_incomplete(analysis: Analysis) -> None:
     expected = {(r.root_service, r.root_name): (_steps(r.signature), r.p50_ms)
                 for r in usual.itertuples()}
     as_of = analysis.as_of_ns if analysis.as_of_ns is not None else int(flows["end_ns"].max())
-    for i, flow in enumerate(flows.itertuples()):
-        if flow.errors > 0 or not isinstance(flow.signature, str):
-            continue
-        steps, p50_ms = expected.get((flow.root_service, flow.root_name), (set(), 0))
-        missing = sorted(steps - _steps(flow.signature))
-        if not missing:
-            continue
-        quiet_for = as_of - flow.end_ns
-        limit = max(INCOMPLETE_AFTER_MIN_NS, INCOMPLETE_AFTER_P50_FACTOR * p50_ms * 1e6)
-        flows.at[i, "status"] = "incomplete" if quiet_for >= limit else "running"
-        flows.at[i, "missing_steps"] = missing
+    # What is missing depends only on the flow's root operation and shape: once per pair.
+    candidates = flows[(flows["errors"] == 0) & flows["signature"].map(lambda v: isinstance(v, str))]
+    pairs = candidates[["root_service", "root_name", "signature"]].drop_duplicates()
+    missing_of, limit_of = {}, {}
+    for root_service, root_name, signature in pairs.itertuples(index=False):
+        steps, p50_ms = expected.get((root_service, root_name), (frozenset(), 0))
+        missing = sorted(steps - _steps(signature))
+        if missing:
+            missing_of[(root_service, root_name, signature)] = missing
+            limit_of[(root_service, root_name, signature)] = max(
+                INCOMPLETE_AFTER_MIN_NS, INCOMPLETE_AFTER_P50_FACTOR * p50_ms * 1e6)
+    if not missing_of:
+        return
+    shape = list(zip(candidates["root_service"], candidates["root_name"], candidates["signature"]))
+    lacking = np.array([key in missing_of for key in shape], dtype=bool)
+    rows = candidates.index[lacking]
+    keys = [key for key, lack in zip(shape, lacking) if lack]
+    quiet_for = as_of - flows.loc[rows, "end_ns"].to_numpy()
+    limits = np.array([limit_of[key] for key in keys], dtype=np.float64)
+    flows.loc[rows, "status"] = np.where(quiet_for >= limits, "incomplete", "running")
+    missing_steps = flows["missing_steps"].to_numpy().copy()
+    for row, key in zip(rows, keys):
+        missing_steps[row] = missing_of[key]
+    flows["missing_steps"] = objects(missing_steps).to_numpy()
 
 
 # --- critical paths ----------------------------------------------------------------------
@@ -311,13 +372,12 @@ def _critical_paths_compiled(analysis: Analysis, _walk) -> pd.DataFrame:
     if count < 0:
         raise RuntimeError("critical path walk: output larger than 3 sections per span")
     node, s_start, s_end, kind, flow, seq = (a[:count] for a in out)
-    frame = pd.DataFrame({
+    segment = np.array(["span", "broker_wait"], dtype=object)
+    return frame({
         "flow_id": np.asarray(flow_ids, dtype=object)[flow], "seq": seq, "span": keys[node],
-        "segment": np.where(kind == 1, "broker_wait", "span"), "start_ns": s_start,
+        "segment": segment[kind], "start_ns": s_start,
         "end_ns": s_end, "service_name": spans["service_name"].to_numpy()[node],
-        "name": spans["name"].to_numpy()[node]})
-    frame["duration_ns"] = frame["end_ns"] - frame["start_ns"]
-    return frame
+        "name": spans["name"].to_numpy()[node], "duration_ns": s_end - s_start})
 
 
 def _critical_paths_python(analysis: Analysis) -> pd.DataFrame:

@@ -1,0 +1,43 @@
+"""Columns of Python strings for the analysis: each distinct string one object, never re-encoded.
+
+A span store repeats a few hundred service and operation names a million times. Read one
+Python object per row, those columns cost ~60 bytes a row; shared, 8. And pandas 3 turns every
+object array of strings it is given into Arrow-backed strings, copying each one: the analysis
+builds its frames from object arrays and keeps them as they are.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+def shared_strings(column: pd.Series) -> np.ndarray:
+    """The column as an object array in which equal strings are one object (None for null)."""
+    if column.dtype == object:
+        return column.to_numpy()
+    encoded = pc.dictionary_encode(pa.array(column))
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    values = np.append(encoded.dictionary.to_numpy(zero_copy_only=False).astype(object), None)
+    return values[encoded.indices.fill_null(len(values) - 1).to_numpy()]
+
+
+def objects(values) -> pd.Series:
+    """An object column that pandas keeps as it is (no conversion to Arrow strings)."""
+    return pd.Series(np.asarray(values, dtype=object), dtype=object, copy=False)
+
+
+def frame(columns: dict, index=None) -> pd.DataFrame:
+    """A DataFrame whose object arrays (and constant strings) stay object columns."""
+    length = next((len(v) for v in columns.values() if not isinstance(v, str)), 0)
+    built = {}
+    for name, values in columns.items():
+        if isinstance(values, str):
+            values = np.full(length, values, dtype=object)
+        if isinstance(values, np.ndarray) and values.dtype == object:
+            values = pd.Series(values, dtype=object, copy=False, index=index)
+        built[name] = values
+    return pd.DataFrame(built, index=index, copy=False)
