@@ -1,0 +1,82 @@
+"""Failures: the failing flows of the window and the root-cause ranking with its evidence."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.reactive import reactive
+from textual.widgets import DataTable, Static
+
+from tui import cells, data
+from tui.messages import OpenFlow, WriteReport
+
+
+class FailuresView(Vertical):
+    """What failed in the window, and which operation most likely caused it."""
+
+    BINDINGS = [Binding("R", "report", "Report")]
+    snapshot: reactive[data.Snapshot | None] = reactive(None)
+    window: reactive[tuple | None] = reactive(None)
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="causes-box"):
+            yield Static("Waiting for the analysis…", id="causes")
+        yield Static("", id="failures-note", classes="note")
+        table = DataTable(id="failed-flows", cursor_type="row", zebra_stripes=True)
+        for label in ("Start (UTC)", "Duration", "Flow type", "Key", "Errors", "Flow id"):
+            table.add_column(label)
+        yield table
+
+    def _changed(self) -> None:
+        if self.snapshot is not None:
+            self.compute(self.snapshot, self.window)
+
+    watch_snapshot = watch_window = lambda self, _: self._changed()
+
+    @work(thread=True, exclusive=True, group="failures", exit_on_error=False)
+    def compute(self, snap, window) -> None:
+        rows, total = data.flow_rows(snap, data.FlowQuery(window=window, failed_only=True))
+        ranked, used, baseline = data.causes(snap, window)
+        self.app.call_from_thread(self._fill, rows, total, ranked, used, baseline)
+
+    def _fill(self, rows, total, ranked, window, baseline) -> None:
+        text = Text()
+        if window:
+            text.append(f"Root causes of flows started {cells.clock(window[0])[:8]}–"
+                        f"{cells.clock(window[1])[:8]} UTC against {cells.clock(baseline[0])[:8]}–"
+                        f"{cells.clock(baseline[1])[:8]}\n", style="bold")
+        if not ranked:
+            text.append("No clear cause: failures and latencies look like the baseline.\n", style="dim")
+        for i, c in enumerate(ranked, 1):
+            text.append(f"{i}. ", style="bold")
+            text.append(f"{c.service} {c.operation}", style="bold red" if i == 1 else "bold")
+            text.append(f"  score {c.score:.2f}\n")
+            if c.failure_share:
+                text.append(f"   failures start here in {c.failed_flows} flows ({c.failure_share:+.1%} of "
+                            f"the window's flows vs the baseline; baseline had {c.baseline_failed_flows})\n")
+            if c.slowdown_share:
+                text.append(f"   critical-path time {c.baseline_ms:,.1f} → {c.window_ms:,.1f} ms per flow "
+                            f"({c.slowdown_share:.0%} of a flow's duration)\n")
+            if c.exception_types:
+                text.append("   exceptions: " + ", ".join(f"{k} ×{v}" for k, v in c.exception_types.items()) + "\n")
+            if c.exemplars:
+                text.append(f"   e.g. flow {c.exemplars[0]}\n", style="dim")
+        self.query_one("#causes", Static).update(text)
+        self.query_one("#failures-note", Static).update(
+            f"{total:,} failed flows in the window · enter opens one · R writes an incident report")
+        table = self.query_one("#failed-flows", DataTable)
+        table.clear()
+        for r in rows.itertuples():
+            table.add_row(cells.clock(r.start_ns), cells.right(cells.ms(r.duration_ms)), r.type or "-",
+                          r.key if isinstance(r.key, str) else "-",
+                          cells.right(str(r.errors), "bold red"), r.flow_id, key=r.flow_id)
+
+    @on(DataTable.RowSelected, "#failed-flows")
+    def _open(self, event: DataTable.RowSelected) -> None:
+        self.post_message(OpenFlow(event.row_key.value))
+
+    def action_report(self) -> None:
+        self.post_message(WriteReport(window=self.window))

@@ -1,0 +1,130 @@
+"""Flows of a type, a window or a search, sortable by start, duration and errors."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.reactive import reactive
+from textual.widgets import DataTable, Input, Static
+
+from tui import cells, data
+from tui.messages import OpenFlow
+
+COLUMNS = (("Start (UTC)", "start"), ("Duration", "duration"), ("Status", None), ("Style", None),
+           ("Flow type", None), ("Key", None), ("Traces", None), ("Spans", None),
+           ("Errors", "errors"), ("Flow id", None))
+
+
+class FlowsView(Vertical):
+    """The flows list; enter opens a flow."""
+
+    BINDINGS = [
+        Binding("s", "cycle_sort", "Sort"),
+        Binding("r", "reverse", "Reverse"),
+        Binding("f", "failed", "Failed only"),
+        Binding("slash", "search", "Search", key_display="/"),
+        Binding("x", "clear", "Clear"),
+    ]
+    snapshot: reactive[data.Snapshot | None] = reactive(None)
+    window: reactive[tuple | None] = reactive(None)
+    flow_query: reactive[data.FlowQuery] = reactive(data.FlowQuery)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.type_name: str | None = None
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="flow-bar"):
+            yield Input(placeholder="search: trace id, order id, flow id, service, error text  (/)",
+                        id="flow-search")
+        yield Static("Waiting for the analysis…", id="flows-note", classes="note")
+        table = DataTable(id="flow-table", cursor_type="row", zebra_stripes=True)
+        for label, key in COLUMNS:
+            table.add_column(label, key=key or label)
+        yield table
+
+    def set_type(self, type_id: str | None, name: str | None) -> None:
+        self.type_name = name
+        self.flow_query = replace(self.flow_query, type_id=type_id)
+
+    def watch_window(self, window) -> None:
+        self.flow_query = replace(self.flow_query, window=window)
+
+    def watch_snapshot(self, _) -> None:
+        self._changed()
+
+    def watch_flow_query(self, _) -> None:
+        self._changed()
+
+    def _changed(self) -> None:
+        if self.snapshot is not None:
+            self.compute(self.snapshot, self.flow_query)
+
+    @work(thread=True, exclusive=True, group="flows", exit_on_error=False)
+    def compute(self, snap, query) -> None:
+        rows, total = data.flow_rows(snap, query)
+        self.app.call_from_thread(self._fill, rows, total, query)
+
+    def _fill(self, rows, total: int, query: data.FlowQuery) -> None:
+        table = self.query_one("#flow-table", DataTable)
+        table.clear()
+        for r in rows.itertuples():
+            table.add_row(cells.clock(r.start_ns), cells.right(cells.ms(r.duration_ms)),
+                          cells.status(r.status), cells.style(r.style), r.type or "-",
+                          r.key if isinstance(r.key, str) else "-", cells.right(str(r.traces)),
+                          cells.right(str(r.spans)),
+                          cells.right(str(r.errors), "bold red" if r.errors else ""),
+                          r.flow_id, key=r.flow_id)
+        parts = [f"{total:,} flows"]
+        if query.type_id:
+            parts.append(f"type {self.type_name or query.type_id}")
+        if query.search:
+            parts.append(f"matching {query.search!r}")
+        if query.failed_only:
+            parts.append("failed only")
+        order = "newest" if query.descending else "oldest"
+        if query.sort != "start":
+            order = ("longest" if query.descending else "shortest") if query.sort == "duration" \
+                else ("most errors" if query.descending else "fewest errors")
+        parts.append(f"{order} first (s, r)")
+        if total > len(rows):
+            parts.append(f"showing the first {len(rows):,}: search to narrow")
+        self.query_one("#flows-note", Static).update(" · ".join(parts) + " · x clears")
+
+    def action_cycle_sort(self) -> None:
+        sorts = list(data.FLOW_SORTS)
+        self.flow_query = replace(self.flow_query, sort=sorts[(sorts.index(self.flow_query.sort) + 1) % len(sorts)])
+
+    def action_reverse(self) -> None:
+        self.flow_query = replace(self.flow_query, descending=not self.flow_query.descending)
+
+    def action_failed(self) -> None:
+        self.flow_query = replace(self.flow_query, failed_only=not self.flow_query.failed_only)
+
+    def action_search(self) -> None:
+        self.query_one("#flow-search", Input).focus()
+
+    def action_clear(self) -> None:
+        self.type_name = None
+        self.query_one("#flow-search", Input).value = ""
+        self.flow_query = data.FlowQuery(window=self.window)
+
+    @on(Input.Submitted, "#flow-search")
+    def _search(self, event: Input.Submitted) -> None:
+        self.flow_query = replace(self.flow_query, search=event.value.strip())
+        self.query_one("#flow-table", DataTable).focus()
+
+    @on(DataTable.HeaderSelected, "#flow-table")
+    def _header(self, event: DataTable.HeaderSelected) -> None:
+        key = event.column_key.value
+        if key in data.FLOW_SORTS:
+            descending = not self.flow_query.descending if key == self.flow_query.sort else True
+            self.flow_query = replace(self.flow_query, sort=key, descending=descending)
+
+    @on(DataTable.RowSelected, "#flow-table")
+    def _open(self, event: DataTable.RowSelected) -> None:
+        self.post_message(OpenFlow(event.row_key.value))

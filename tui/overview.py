@@ -1,0 +1,102 @@
+"""Flow types: style, count, error rate, p50/p95 and a sparkline; sortable and filterable."""
+
+from __future__ import annotations
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.reactive import reactive
+from textual.widgets import DataTable, Input, Static
+
+from tui import cells, data
+from tui.messages import OpenType
+
+COLUMNS = (("Flow type", "name"), ("Style", "style"), ("Flows", "flows"),
+           ("Errors", "error_rate"), ("p50", "p50_ms"), ("p95", "p95_ms"), ("Trend", None))
+
+
+class OverviewView(Vertical):
+    """Every flow type in the window; enter lists its flows."""
+
+    BINDINGS = [
+        Binding("s", "cycle_sort", "Sort"),
+        Binding("slash", "filter", "Filter", key_display="/"),
+    ]
+    snapshot: reactive[data.Snapshot | None] = reactive(None)
+    window: reactive[tuple | None] = reactive(None)
+    stats: reactive[data.StoreStats | None] = reactive(None)
+    sort: reactive[str] = reactive("flows")
+    text: reactive[str] = reactive("")
+
+    def compose(self) -> ComposeResult:
+        yield Input(placeholder="filter flow types by name or style  (/)", id="type-filter")
+        yield Static("Opening the store…", id="overview-note", classes="note")
+        table = DataTable(id="types", cursor_type="row", zebra_stripes=True)
+        for label, key in COLUMNS:
+            table.add_column(label, key=key or "trend")
+        yield table
+
+    def watch_stats(self, stats: data.StoreStats | None) -> None:
+        if stats is not None and self.snapshot is None:
+            services = ", ".join(s for s in stats.services[:8]) + (" …" if len(stats.services) > 8 else "")
+            self.query_one("#overview-note", Static).update(
+                f"[b]{stats.spans:,}[/b] spans from {len(stats.services)} services ({services}), "
+                f"{cells.clock(stats.first_ns, True)} – {cells.clock(stats.last_ns)[:8]} UTC.\n"
+                "Analyzing: stitching flows across traces… the flow types appear when it is done.")
+
+    def _changed(self) -> None:
+        if self.snapshot is not None:
+            self.compute(self.snapshot, self.window, self.text, self.sort)
+
+    watch_snapshot = watch_window = watch_sort = watch_text = lambda self, _: self._changed()
+
+    @work(thread=True, exclusive=True, group="overview", exit_on_error=False)
+    def compute(self, snap, window, text, sort) -> None:
+        rows = data.type_rows(snap, window, text, sort)
+        self.app.call_from_thread(self._fill, rows)
+
+    def _fill(self, rows) -> None:
+        table = self.query_one("#types", DataTable)
+        selected = None
+        if table.row_count and table.cursor_row < table.row_count:
+            selected = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+        table.clear()
+        for r in rows.itertuples():
+            table.add_row(r.name, cells.style(r.style), cells.right(f"{r.flows:,}"),
+                          cells.percent(r.error_rate), cells.right(cells.ms(r.p50_ms)),
+                          cells.right(cells.ms(r.p95_ms)), r.trend, key=r.type_id)
+        note = self.query_one("#overview-note", Static)
+        sort_label = dict((k, lbl) for lbl, k in COLUMNS if k)[self.sort]
+        note.update(f"{len(rows)} flow types, {int(rows['flows'].sum()) if len(rows) else 0:,} "
+                    f"flows · sorted by {sort_label} (s) · enter: its flows")
+        if selected is not None:
+            try:
+                table.move_cursor(row=table.get_row_index(selected))
+            except Exception:
+                pass
+
+    def action_cycle_sort(self) -> None:
+        self.sort = data.TYPE_SORTS[(data.TYPE_SORTS.index(self.sort) + 1) % len(data.TYPE_SORTS)]
+
+    def action_filter(self) -> None:
+        self.query_one("#type-filter", Input).focus()
+
+    @on(DataTable.HeaderSelected, "#types")
+    def _header(self, event: DataTable.HeaderSelected) -> None:
+        key = event.column_key.value
+        if key in data.TYPE_SORTS:
+            self.sort = key
+
+    @on(Input.Changed, "#type-filter")
+    def _filter(self, event: Input.Changed) -> None:
+        self.text = event.value
+
+    @on(Input.Submitted, "#type-filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        self.query_one("#types", DataTable).focus()
+
+    @on(DataTable.RowSelected, "#types")
+    def _open(self, event: DataTable.RowSelected) -> None:
+        name = str(event.data_table.get_row(event.row_key)[0])
+        self.post_message(OpenType(event.row_key.value, name))
