@@ -79,6 +79,15 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--json", action="store_true", help="print as JSON")
     stats.set_defaults(run=cmd_stats)
 
+    tui = commands.add_parser("tui", help="the terminal UI: flow types, flows, waterfalls, failures, SQL",
+                              description="Browse the store in a terminal UI: flow types, flows, one "
+                              "flow's waterfall across traces with its critical path and failure "
+                              "origin, span detail with logs, the service map, failures with their "
+                              "root causes, and a SQL console. Also while a collector writes the "
+                              "store: new flows appear as they arrive. Press ? for the keys.")
+    _db(tui)
+    tui.set_defaults(run=cmd_tui)
+
     _analysis_parsers(commands)
     _report_parser(commands)
     _demo_parser(commands)
@@ -381,11 +390,63 @@ def _demo_duration(text: str | None) -> float | None:
         raise UsageError(str(exc)) from exc
 
 
+def cmd_tui(args: argparse.Namespace) -> int:
+    from tracekit.errors import StoreNotFound
+
+    if not args.db.exists():
+        raise StoreNotFound(f"no store at {args.db}: start `tracekit collect --db {args.db}` or "
+                            "`tracekit demo` first, or give --db PATH")
+    from tui.app import make_app    # the core never imports the UI
+
+    make_app(args.db).run()
+    return 0
+
+
+def _demo_with_tui(args: argparse.Namespace) -> int:
+    """The demo in a child process (headless), the terminal UI on its store in this one; the
+    demo stops (drains, commits) when the UI exits."""
+    import signal
+    import subprocess
+    import time
+
+    from tracekit import discovery
+
+    command = [sys.executable, "-m", "tracekit", "demo", "--headless", "--db", str(args.db),
+               "--rate", str(args.rate), "--namespace", args.namespace]
+    for option in ("duration", "scenario", "schedule", "broker", "redis", "ground_truth"):
+        value = getattr(args, option)
+        if value is not None:
+            command += [f"--{option.replace('_', '-')}", str(value)]
+    log = Path(f"{args.db}.demo.log")
+    with log.open("w") as out:
+        demo = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while discovery.find(args.db) is None:
+            if demo.poll() is not None or time.monotonic() > deadline:
+                raise TracekitError(f"the demo did not start; its output is in {log}")
+            time.sleep(0.2)
+        from tui.app import make_app
+
+        make_app(args.db).run()
+    finally:
+        if demo.poll() is None:
+            demo.send_signal(signal.SIGINT)
+            try:
+                demo.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                demo.kill()
+    print(f"demo stopped; store {args.db}, demo output in {log}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from tracekit.demo.runner import DemoOptions, run_demo
 
     if not 1 <= args.rate <= 1000:
         raise UsageError("--rate is in flows per second: between 1 and 1000 (try 5-200)")
+    if not (args.headless or args.json or args.otlp_endpoint) and sys.stdout.isatty():
+        return _demo_with_tui(args)
     try:
         return run_demo(DemoOptions(
             db=args.db, duration_s=_demo_duration(args.duration), headless=args.headless,
