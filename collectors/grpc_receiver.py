@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 
 from collectors.auth import BearerTokenInterceptor
-from collectors.decoding import LOGS, PROTOBUF, TRACES, DecodePool, Refusal
+from collectors.decoding import GRPC, LOGS, PROTOBUF, TRACES, DecodePool, Refusal
 from collectors.ingest import METRICS_UNSUPPORTED, response, submit
 from tracekit.errors import Overloaded, WriterStopped
 from tracekit.writer import Writer
@@ -27,9 +27,10 @@ METRICS_SERVICE = "opentelemetry.proto.collector.metrics.v1.MetricsService"
 def _export_handler(writer: Writer, decoders: DecodePool, kind: str) -> grpc.RpcMethodHandler:
     def export(data: bytes, context: grpc.ServicerContext) -> bytes:
         with writer.incoming():
-            # gRPC has already inflated a compressed message and enforced the size limit.
+            # The message arrives as sent (gRPC's decompression is off): the decode worker
+            # inflates it within the size limit.
             try:
-                batch = decoders.submit(kind, PROTOBUF, "identity", data).result()
+                batch = decoders.submit(kind, PROTOBUF, GRPC, data).result()
             except Exception as exc:  # the worker died mid-request: the client may retry
                 log.error("decoding failed: %s", exc)
                 context.abort(grpc.StatusCode.UNAVAILABLE, "decoding failed; retry")
@@ -72,6 +73,9 @@ def build_grpc_server(writer: Writer, decoders: DecodePool, address: str,
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.so_reuseport", 0),
         ],
+            # gRPC would inflate a compressed message whole before the limit applies (a gzip
+            # bomb costs the limit in memory); the decode worker inflates it, counting first.
+            ("grpc.per_message_decompression", 0),
     )
     server.add_generic_rpc_handlers([
         grpc.method_handlers_generic_handler(TRACE_SERVICE, {"Export": _export_handler(writer, decoders, TRACES)}),
