@@ -64,8 +64,10 @@ def _metrics_handler() -> grpc.RpcMethodHandler:
 
 
 def build_grpc_server(writer: Writer, decoders: DecodePool, address: str,
-                      max_message_bytes: int, auth_token: str | None = None) -> tuple[grpc.Server, int]:
-    """A gRPC server bound to `address` (not yet started) and its bound port."""
+                      max_message_bytes: int, auth_token: str | None = None,
+                      credentials: grpc.ServerCredentials | None = None) -> tuple[grpc.Server, int]:
+    """A gRPC server bound to `address` (not yet started) and its bound port; with
+    `credentials`, TLS only (a plaintext client fails its handshake)."""
     server = grpc.server(
         ThreadPoolExecutor(max_workers=16, thread_name_prefix="otlp-grpc"),
         interceptors=[BearerTokenInterceptor(auth_token)] if auth_token else [],
@@ -83,7 +85,8 @@ def build_grpc_server(writer: Writer, decoders: DecodePool, address: str,
         grpc.method_handlers_generic_handler(METRICS_SERVICE, {"Export": _metrics_handler()}),
     ])
     try:
-        port = server.add_insecure_port(address)
+        port = (server.add_secure_port(address, credentials) if credentials is not None
+                else server.add_insecure_port(address))
     except RuntimeError as exc:
         raise OSError(f"cannot listen for OTLP/gRPC on {address}: {exc}") from None
     if port == 0:

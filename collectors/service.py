@@ -12,6 +12,7 @@ import logging
 import os
 import secrets
 import signal
+import ssl
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from collectors.decoding import DecodePool, exit_with_parent
 from collectors.grpc_receiver import build_grpc_server
 from collectors.http_receiver import OtlpHttpReceiver
 from collectors.query_endpoint import QueryEndpoint
+from collectors.tls import ServerTls
 from tracekit import discovery
 from tracekit.analysis import worker as analysis_worker
 from tracekit.errors import TracekitError
@@ -46,6 +48,7 @@ class CollectorSettings:
     shutdown_timeout_s: float = 10.0
     auth_token: str | None = None   # when set, both receivers require "Bearer <token>"
     redact_patterns: tuple[str, ...] = DEFAULT_PATTERNS   # attribute keys masked at ingest
+    tls: ServerTls | None = None   # both receivers use TLS (mTLS with a client CA); see tls.py
     decode_workers: int = field(default_factory=lambda: min(2, os.cpu_count() or 1))
     # DuckDB threads for the writer (and the queries it answers): the cores the decode
     # workers leave. Small group commits run faster on one thread than split over two
@@ -94,16 +97,24 @@ class Collector:
         self._endpoint: QueryEndpoint | None = None
 
     async def start(self) -> None:
+        tls = self.settings.tls
         for address in (self.settings.grpc, self.settings.http):
             host, _ = split_address(address)
-            if not _is_loopback(host) and not self.settings.auth_token:
+            if _is_loopback(host):
+                continue
+            if not self.settings.auth_token and tls is None:
                 log.warning("listening on %s beyond localhost without TLS or auth: anyone who "
                             "can reach it can write spans", address)
+            elif tls is None:
+                log.warning("listening on %s beyond localhost without TLS: the bearer token and "
+                            "the spans cross the network in clear text (add --tls-cert/--tls-key)",
+                            address)
         self.writer.start()
         await asyncio.get_running_loop().run_in_executor(None, self.decoders.warm_up)
         self._grpc, grpc_port = build_grpc_server(self.writer, self.decoders, self.settings.grpc,
                                                   self.settings.max_request_bytes,
-                                                  self.settings.auth_token)
+                                                  self.settings.auth_token,
+                                                  tls.grpc_credentials() if tls else None)
         self._grpc.start()
         grpc_host, _ = split_address(self.settings.grpc)
         self.grpc_address = join_address(grpc_host, grpc_port)
@@ -112,7 +123,8 @@ class Collector:
         receiver = OtlpHttpReceiver(self.writer, self.decoders, self.settings.max_request_bytes,
                                     self.settings.auth_token)
         # The receiver inflates gzip itself, bounded by the size limit (gzip bombs stop early).
-        port = await self._serve(receiver.app(), http_host, http_port, auto_decompress=False)
+        port = await self._serve(receiver.app(), http_host, http_port, auto_decompress=False,
+                                 ssl_context=tls.ssl_context() if tls else None)
         self.http_address = join_address(http_host, port)
 
         token = secrets.token_urlsafe(32)
@@ -127,15 +139,18 @@ class Collector:
         discovery.publish(self.settings.db, discovery.CollectorEndpoint(
             pid=os.getpid(), query_url=self.query_url, token=token,
             grpc=self.grpc_address, http=self.http_address,
-            ingest_token=self.settings.auth_token))
+            ingest_token=self.settings.auth_token,
+            tls_cert=str(Path(tls.cert_file).resolve()) if tls else None,
+            mtls=bool(tls and tls.mutual)))
 
-    async def _serve(self, app: web.Application, host: str, port: int, **kwargs) -> int:
+    async def _serve(self, app: web.Application, host: str, port: int,
+                     ssl_context: ssl.SSLContext | None = None, **kwargs) -> int:
         # Handlers left at shutdown get a few seconds, not aiohttp's default minute: queries are
         # interrupted, and exports wait on the writer, which drains on its own timeout.
         runner = web.AppRunner(app, access_log=None, handle_signals=False,
                                shutdown_timeout=self.settings.shutdown_timeout_s / 4, **kwargs)
         await runner.setup()
-        site = web.TCPSite(runner, host, port, reuse_address=True)
+        site = web.TCPSite(runner, host, port, reuse_address=True, ssl_context=ssl_context)
         await site.start()
         self._runners.append(runner)
         return runner.addresses[-1][1]

@@ -47,6 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
                          help="require 'Authorization: Bearer <token>' on both receivers, the "
                               "token read from FILE (not given on the command line, where "
                               "other users could see it)")
+    collect.add_argument("--tls-cert", type=Path, metavar="FILE",
+                         help="serve both receivers over TLS with this certificate (PEM; the "
+                              "chain after it); needs --tls-key")
+    collect.add_argument("--tls-key", type=Path, metavar="FILE",
+                         help="the certificate's private key (PEM, unencrypted)")
+    collect.add_argument("--tls-client-ca", type=Path, metavar="FILE",
+                         help="mTLS: refuse clients without a certificate signed by this CA (PEM)")
     collect.set_defaults(run=cmd_collect)
 
     sql = commands.add_parser("sql", help="run read-only DuckDB SQL on the store",
@@ -502,8 +509,16 @@ def cmd_collect(args: argparse.Namespace) -> int:
             re.compile(pattern)
         except re.error as exc:
             raise TracekitError(f"--redact {pattern!r} is not a regular expression: {exc}") from None
+    tls = None
+    if args.tls_cert is not None or args.tls_key is not None or args.tls_client_ca is not None:
+        if args.tls_cert is None or args.tls_key is None:
+            raise TracekitError("TLS needs both --tls-cert FILE and --tls-key FILE "
+                                "(--tls-client-ca adds mTLS on top)")
+        from collectors import tls as server_tls
+
+        tls = server_tls.load(args.tls_cert, args.tls_key, args.tls_client_ca)
     settings = CollectorSettings(db=args.db, grpc=args.grpc, http=args.http, auth_token=token,
-                                 redact_patterns=(*DEFAULT_PATTERNS, *args.redact))
+                                 redact_patterns=(*DEFAULT_PATTERNS, *args.redact), tls=tls)
 
     def announce(line: str) -> None:
         print(line, flush=True)
@@ -545,9 +560,15 @@ def cmd_import(args: argparse.Namespace) -> int:
         if endpoint is None:
             raise
         # A collector holds the store: hand it the data over OTLP, like any other client.
+        if endpoint.mtls:
+            raise TracekitError(
+                f"{args.db} is held by a running collector (pid {endpoint.pid}) that requires "
+                "client certificates (--tls-client-ca), and import has none: send the files "
+                "with an OTLP client that holds one, or stop the collector and import into the "
+                "file")
         print(f"tracekit: {args.db} is held by a running collector (pid {endpoint.pid}); "
               f"sending the files to it at {endpoint.http}", file=sys.stderr)
-        sink = CollectorSink(endpoint.http, endpoint.ingest_token)
+        sink = CollectorSink(endpoint.http, endpoint.ingest_token, endpoint.tls_cert)
     try:
         with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
                       TimeRemainingColumn(), transient=True,

@@ -18,6 +18,8 @@ class CollectorEndpoint:
     grpc: str
     http: str
     ingest_token: str | None = None   # the receivers' bearer token, when they require one
+    tls_cert: str | None = None   # the receivers' certificate file, when they use TLS
+    mtls: bool = False            # whether they also require a client certificate
 
 
 def endpoint_path(store_path: str | os.PathLike) -> Path:
