@@ -73,11 +73,11 @@ def build_grpc_server(writer: Writer, decoders: DecodePool, address: str,
         interceptors=[BearerTokenInterceptor(auth_token)] if auth_token else [],
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
-            ("grpc.so_reuseport", 0),
-        ],
             # gRPC would inflate a compressed message whole before the limit applies (a gzip
             # bomb costs the limit in memory); the decode worker inflates it, counting first.
             ("grpc.per_message_decompression", 0),
+            ("grpc.so_reuseport", 0),
+        ],
     )
     server.add_generic_rpc_handlers([
         grpc.method_handlers_generic_handler(TRACE_SERVICE, {"Export": _export_handler(writer, decoders, TRACES)}),
