@@ -35,20 +35,18 @@ def _share(part: int, whole: int) -> str:
     return f"{part / whole:.1%}" if whole else "–"
 
 
-def resolve_type(analysis, flow_type: str) -> str:
-    """A flow type id from an id or (part of) a name; one match only."""
+def resolve_types(analysis, flow_type: str) -> tuple[str, ...]:
+    """Flow type ids from a type id or name, else every type whose name contains the text
+    (e.g. "shopper order": the workflow's healthy and failing variants)."""
     types = analysis.flow_types
     if types.empty:
         raise TracekitError("the store has no flow types yet; send traces first")
     exact = types[(types["type_id"] == flow_type) | (types["name"] == flow_type)]
     hits = exact if len(exact) else types[types["name"].str.contains(flow_type, regex=False)]
-    if len(hits) == 1:
-        return str(hits["type_id"].iloc[0])
-    names = ", ".join(f"{r.type_id} ({r.name})" for r in hits.head(8).itertuples())
     if hits.empty:
         raise TracekitError(f"no flow type matches {flow_type!r}: `tracekit sql \"SELECT type_id, "
                             "name FROM flow_types\"` lists them")
-    raise TracekitError(f"{flow_type!r} matches {len(hits)} flow types: {names}; give the type id")
+    return tuple(sorted(str(t) for t in hits["type_id"]))
 
 
 def build(store, *, window: tuple[int, int | None] | None = None, flow_type: str | None = None,
@@ -70,7 +68,7 @@ def build(store, *, window: tuple[int, int | None] | None = None, flow_type: str
     if flows.empty:
         raise TracekitError(f"{store.path} holds no flows yet; send traces first")
     paths = critical_paths(analysis)
-    type_id = resolve_type(analysis, flow_type) if flow_type else None
+    type_ids = resolve_types(analysis, flow_type) if flow_type else None
     fid = find_flow(analysis, flow_id) if flow_id else None
     last = int(flows["start_ns"].max()) + 1
     first = int(flows["start_ns"].min())
@@ -87,7 +85,7 @@ def build(store, *, window: tuple[int, int | None] | None = None, flow_type: str
     else:
         say("looking for the incident window")
         search = (max(last - search_ns, first), last)
-        found = detect(store, search, type_id)
+        found = detect(store, search, type_ids)
         others = found.others
         win = found.window or Window(search[0], search[1], "searched")
     base = (Window(int(baseline[0]), win.start_ns if baseline[1] is None else int(baseline[1]),
@@ -97,7 +95,7 @@ def build(store, *, window: tuple[int, int | None] | None = None, flow_type: str
         base = Window(win.start_ns - 1, win.start_ns, "none")
     params = {"start": queries.timestamp(win.start_ns), "end": queries.timestamp(win.end_ns),
               "base_start": queries.timestamp(base.start_ns),
-              "base_end": queries.timestamp(base.end_ns), "type_id": type_id, "flow_id": fid}
+              "base_end": queries.timestamp(base.end_ns), "type_ids": type_ids, "flow_id": fid}
     figures: list[Figure] = []
 
     def run(name: str, extra: dict | None = None):
@@ -110,8 +108,8 @@ def build(store, *, window: tuple[int, int | None] | None = None, flow_type: str
 
     say("ranking causes")
     ranked = analysis
-    if type_id:
-        ranked = Analysis(analysis.spans, analysis.edges, flows[flows["type_id"] == type_id],
+    if type_ids:
+        ranked = Analysis(analysis.spans, analysis.edges, flows[flows["type_id"].isin(type_ids)],
                           analysis.flow_types, analysis.as_of_ns)
     causes = [] if fid else rank(ranked, paths, (win.start_ns, win.end_ns), (base.start_ns, base.end_ns))
 
@@ -243,12 +241,12 @@ def build(store, *, window: tuple[int, int | None] | None = None, flow_type: str
         limits.append(Limit("data_ends", f"the data ends at {_when(last)}, before the window does"))
     if suspects and not fid:
         limits.append(Limit("ranking", "the ranking's scores come from the analyzer's "
-                            "failure-origin resolution, which is not SQL; `tracekit causes` with the "
-                            "command below reproduces them"))
+                            "failure-origin resolution, which is not SQL; the `tracekit causes` "
+                            "command in the root-cause section reproduces them"))
 
     top = suspects[0] if suspects else None
     title, summary = _words(incident, top, win, fid, flow_row, n_flows, n_failed, n_slow,
-                            impact, timeline, type_id, analysis)
+                            impact, timeline, flow_type, type_ids)
     causes_cmd = (f"tracekit causes --db {store.path} --from '{_when(win.start_ns)}' --to "
                   f"'{_when(win.end_ns)}' --baseline-from '{_when(base.start_ns)}' "
                   f"--baseline-to '{_when(base.end_ns)}'")
@@ -256,18 +254,17 @@ def build(store, *, window: tuple[int, int | None] | None = None, flow_type: str
     for f in figures:
         unique.setdefault((f.text, f.column), f)
     return Report(title, summary, incident, str(store.path), time.time_ns(), win, base,
-                  type_id, fid, impact, tuple(timeline), buckets, width, buckets_fig,
+                  flow_type, type_ids, fid, impact, tuple(timeline), buckets, width, buckets_fig,
                   tuple(suspects), causes_cmd, exceptions_fig, exemplar, path, logs, logs_fig,
                   tuple(limits), tuple(unique.values()), others)
 
 
 def _words(incident, top, win, fid, flow_row, n_flows, n_failed, n_slow, impact, timeline,
-           type_id, analysis) -> tuple[str, str]:
+           flow_type, type_ids) -> tuple[str, str]:
     span = f"{_when(win.start_ns)} – {_clock(win.end_ns)} UTC"
     scope = ""
-    if type_id:
-        names = dict(zip(analysis.flow_types["type_id"], analysis.flow_types["name"]))
-        scope = f" (flow type {names.get(type_id, type_id)})"
+    if type_ids:
+        scope = f" (flow types matching {flow_type!r}: {len(type_ids)})"
     if fid:
         status = flow_row["status"]
         title = f"Flow {fid}: {status}"

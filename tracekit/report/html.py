@@ -136,6 +136,10 @@ def render(report: Report) -> str:
     if not report.suspects:
         out.append("<p>No service or operation explains the window's failures or latency better "
                    "than the baseline does.</p>")
+    elif report.flow_id is not None:      # one flow: its failure origin, no ranking
+        for s in report.suspects:
+            out.append(f"<p>Likely cause: <b>{_esc(s.service)} {_esc(s.operation)}</b></p><ul>"
+                       + "".join(f"<li>{_esc(e.text)}{r(e.figure)}</li>" for e in s.evidence) + "</ul>")
     else:
         out.append(_table(["#", "service", "operation", "score", "flows failing here (baseline)",
                            "critical path per flow (baseline → window)", "exemplar flows"],

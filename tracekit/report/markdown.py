@@ -103,6 +103,12 @@ def _causes(report: Report, ref: References) -> list[str]:
         out += ["No service or operation explains the window's failures or latency better than the "
                 "baseline does.", ""]
         return out
+    if report.flow_id is not None:      # one flow: its failure origin, no ranking
+        for s in report.suspects:
+            out.append(f"Likely cause: **{s.service} {s.operation}**")
+            out += [f"- {e.text} [{ref.of(e.figure)}]" for e in s.evidence]
+        out.append("")
+        return out
     out += _table(["#", "service", "operation", "score", "flows failing here (baseline)",
                    "critical path per flow (baseline → window)", "exemplar flows"],
                   [[s.rank, s.service, s.operation, f"{s.score:.2f}",

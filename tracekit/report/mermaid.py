@@ -45,7 +45,7 @@ def sequence(analysis, flow_id: str) -> str:
 
     for service in spans.sort_values("start_adj")["service_name"]:
         who(service)
-    events: list[tuple[int, int, str]] = []     # (time, order, line)
+    events: list[tuple[int, int, str]] = []     # (time, order at equal times, line)
     calls = edges[edges["kind"] == "call"]
     has_server = set()
     for e in calls.itertuples():
@@ -59,15 +59,21 @@ def sequence(analysis, flow_id: str) -> str:
         answer = (f"{int(status)} " if pd.notna(status) else "") + _ms(dst["end_adj"] - dst["start_adj"])
         arrow = "--x" if bool(dst["error"]) else "-->>"
         events.append((int(dst["end_adj"]), 2, f"{b}{arrow}{a}: {label(answer)}"))
+    published = set()
     for e in edges[edges["kind"] != "call"].itertuples():
         if e.kind == "correlation" and e.via != "message_id":
             continue
         src, dst = info.loc[e.src], info.loc[e.dst]
         broker = who(f"broker {e.destination or '?'}")
-        events.append((int(src["end_adj"]), 1, f"{who(e.src_service)}-){broker}: {label('publish ' + str(e.destination or '?'))}"))
+        if (e.src, broker) not in published:     # one send, however many consumers
+            published.add((e.src, broker))
+            events.append((int(src["end_adj"]), 1, f"{who(e.src_service)}-){broker}: "
+                           f"{label('publish ' + str(e.destination or '?'))}"))
         wait = "" if pd.isna(e.wait_ns) else f" after {_ms(e.wait_ns)}"
         arrow = "--x" if bool(dst["error"]) else "-)"
-        events.append((int(dst["start_adj"]), 1, f"{broker}{arrow}{who(e.dst_service)}: {label(e.dst_name + wait)}"))
+        # A consumer may start before the send span ends: deliver after the publish anyway.
+        delivered = max(int(dst["start_adj"]), int(src["end_adj"]))
+        events.append((delivered, 2, f"{broker}{arrow}{who(e.dst_service)}: {label(e.dst_name + wait)}"))
     from tracekit.analysis.causes import origins
 
     failed = spans[spans["error"]]

@@ -159,7 +159,8 @@ class Report:
     generated_ns: int
     window: Window
     baseline: Window
-    flow_type: str | None
+    flow_type: str | None                     # as asked
+    type_ids: tuple[str, ...] | None          # the flow types it matched
     flow_id: str | None
     impact: Impact | None
     timeline: tuple[TimelineEvent, ...]

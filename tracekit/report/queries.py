@@ -46,6 +46,8 @@ def literal(value: Any) -> str:
         if "\x00" in value:
             raise ValueError("text with a NUL character cannot be written into SQL")
         return "'" + value.replace("'", "''") + "'"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(literal(v) for v in value) + "]"
     raise TypeError(f"no SQL literal for {type(value).__name__}")
 
 
@@ -92,7 +94,7 @@ def run(store, name: str, params: dict[str, Any], sql: str | None = None) -> Res
     missing = [p for p in used if p not in params]
     if missing:
         raise KeyError(f"{name}.sql needs {', '.join(missing)}")
-    bound = {p: params[p] for p in used}
+    bound = {p: list(params[p]) if isinstance(params[p], tuple) else params[p] for p in used}
     table = store.arrow(sql, bound)
     rows = [{k: plain(v) for k, v in row.items()} for row in table.to_pylist()]
     return Result(name, sql, bound, rows)

@@ -21,9 +21,8 @@ MIN_FLOWS = 2               # a bucket judged on fewer flows proves nothing
 MIN_ERROR_FLOWS = 2
 MIN_ERROR_SHIFT = 0.10      # error share above the workflow's usual, in points
 MIN_LATENCY_RATIO = 2.0     # median duration above the usual median, and by at least
-MIN_LATENCY_MS = 50.0       # and above NOISE_RATIO x the upper quartile of bucket medians
-NOISE_RATIO = 1.25
-MIN_LATENCY_FLOWS = 5       # a median of fewer flows is noise
+MIN_LATENCY_MS = 50.0
+MIN_LATENCY_FLOWS = 3       # a median of fewer flows is noise
 USUAL_QUANTILE = 0.25       # "usual" = a low quantile over buckets: an incident may fill half the range
 MAX_GAP_BUCKETS = 1         # anomalous buckets this close belong to one incident
 
@@ -45,14 +44,15 @@ class Detection:
     figure: Figure
 
 
-def detect(store, search: tuple[int, int], type_id: str | None = None) -> Detection:
+def detect(store, search: tuple[int, int], type_ids: tuple[str, ...] | None = None) -> Detection:
     """The strongest shift in `search` (flows started in it), from per-bucket figures."""
     width = bucket_width_ns(search[1] - search[0])
     origin = search[0]
     result = queries.run(store, "shifts", {
         "from": queries.timestamp(search[0]), "to": queries.timestamp(search[1]),
-        "origin_ns": origin, "bucket_ns": width, "type_id": type_id})
-    score: dict[int, float] = defaultdict(float)
+        "origin_ns": origin, "bucket_ns": width, "type_ids": type_ids})
+    score: dict[int, float] = defaultdict(float)   # buckets that start or hold an incident
+    weak: set[int] = set()                          # buckets that only prolong one
     by_workflow: dict[tuple, list[dict]] = defaultdict(list)
     for row in result.rows:
         by_workflow[(row["root_service"], row["root_name"])].append(row)
@@ -62,23 +62,36 @@ def detect(store, search: tuple[int, int], type_id: str | None = None) -> Detect
             continue
         usual_errors = float(np.quantile([(r["errors"] + r["incomplete"]) / r["flows"] for r in judged],
                                          USUAL_QUANTILE))
-        medians = [r["p50_ms"] for r in judged]
-        usual_p50 = float(np.quantile(medians, USUAL_QUANTILE))
-        slow_from = max(MIN_LATENCY_RATIO * usual_p50, usual_p50 + MIN_LATENCY_MS,
-                        NOISE_RATIO * float(np.quantile(medians, 0.75)))
+        medians = [r["p50_ms"] for r in judged if r["timed"] >= MIN_LATENCY_FLOWS]
+        usual_p50 = float(np.quantile(medians, USUAL_QUANTILE)) if medians else float("inf")
+        slow_from = max(MIN_LATENCY_RATIO * usual_p50, usual_p50 + MIN_LATENCY_MS)
+        slow = {r["bucket"] for r in judged
+                if r["timed"] >= MIN_LATENCY_FLOWS and r["p50_ms"] >= slow_from}
         for r in judged:
             bad = r["errors"] + r["incomplete"]
             excess = bad - usual_errors * r["flows"]
-            if bad >= MIN_ERROR_FLOWS and bad / r["flows"] - usual_errors >= MIN_ERROR_SHIFT:
-                score[r["bucket"]] += excess
-            if r["flows"] >= MIN_LATENCY_FLOWS and r["p50_ms"] >= slow_from:
+            if bad / r["flows"] - usual_errors >= MIN_ERROR_SHIFT and bad > 0:
+                weak.add(r["bucket"])
+                if bad >= MIN_ERROR_FLOWS:
+                    score[r["bucket"]] += excess
+            # A slow bucket counts when a neighbour is slow too: one slow bucket is noise.
+            if r["bucket"] in slow and ({r["bucket"] - 1, r["bucket"] + 1} & slow):
                 score[r["bucket"]] += r["flows"] / 2     # at least half its flows were slow
+        weak |= slow
     segments: list[list[int]] = []
     for bucket in sorted(score):
         if segments and bucket - segments[-1][-1] <= MAX_GAP_BUCKETS + 1:
             segments[-1].append(bucket)
         else:
             segments.append([bucket])
+    # Hysteresis: a shift is found on clear buckets, then followed while the buckets on
+    # either side still lean the same way (one failure in a few flows is noise alone, not
+    # next to a clear shift).
+    for segment in segments:
+        while segment[0] - 1 in weak:
+            segment.insert(0, segment[0] - 1)
+        while segment[-1] + 1 in weak:
+            segment.append(segment[-1] + 1)
     ranked = sorted(segments, key=lambda s: -sum(score[b] for b in s))
     windows = [Window(max(origin + s[0] * width, search[0]), min(origin + (s[-1] + 1) * width, search[1]),
                       "detected") for s in ranked]

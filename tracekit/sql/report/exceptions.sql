@@ -3,7 +3,7 @@
 WITH picked AS (
     SELECT flow_id FROM flows
     WHERE start_time >= $start::TIMESTAMP_NS AND start_time < $end::TIMESTAMP_NS
-      AND ($type_id::VARCHAR IS NULL OR type_id = $type_id::VARCHAR)
+      AND ($type_ids::VARCHAR[] IS NULL OR list_contains($type_ids::VARCHAR[], type_id))
       AND ($flow_id::VARCHAR IS NULL OR flow_id = $flow_id::VARCHAR)
 ), raised AS (
     SELECT fs.flow_id, s.service_name, s.name,

@@ -2,7 +2,7 @@
 -- inside), are still incomplete, or ran slower than their workflow's baseline p95.
 WITH picked AS (
     SELECT * FROM flows
-    WHERE ($type_id::VARCHAR IS NULL OR type_id = $type_id::VARCHAR)
+    WHERE ($type_ids::VARCHAR[] IS NULL OR list_contains($type_ids::VARCHAR[], type_id))
       AND ($flow_id::VARCHAR IS NULL OR flow_id = $flow_id::VARCHAR)
 ), base AS (
     SELECT root_service, root_name, quantile_cont(duration_ms, 0.95) AS p95_ms

@@ -3,7 +3,7 @@
 WITH picked AS (
     SELECT * FROM flows
     WHERE start_time >= $start::TIMESTAMP_NS AND start_time < $end::TIMESTAMP_NS
-      AND ($type_id::VARCHAR IS NULL OR type_id = $type_id::VARCHAR)
+      AND ($type_ids::VARCHAR[] IS NULL OR list_contains($type_ids::VARCHAR[], type_id))
       AND ($flow_id::VARCHAR IS NULL OR flow_id = $flow_id::VARCHAR)
 ), buckets AS (
     SELECT $origin_ns + (epoch_ns(start_time) - $origin_ns) // $bucket_ns * $bucket_ns AS bucket_ns,

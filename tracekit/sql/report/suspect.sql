@@ -6,7 +6,7 @@ WITH picked AS (
                 WHEN start_time >= $base_start::TIMESTAMP_NS AND start_time < $base_end::TIMESTAMP_NS THEN 'baseline'
            END AS part
     FROM flows
-    WHERE ($type_id::VARCHAR IS NULL OR type_id = $type_id::VARCHAR)
+    WHERE ($type_ids::VARCHAR[] IS NULL OR list_contains($type_ids::VARCHAR[], type_id))
       AND ($flow_id::VARCHAR IS NULL OR flow_id = $flow_id::VARCHAR)
 ), counted AS (
     SELECT part, count(*) AS flows FROM picked WHERE part IS NOT NULL GROUP BY part
