@@ -45,13 +45,14 @@ class TracekitApp(App):
     ]
 
     def __init__(self, db_path: str | Path, *, live_interval: float | None = 2.0,
-                 stamp=None) -> None:
+                 stamp=None, clock=time.monotonic) -> None:
         super().__init__()
         self.db_path = Path(db_path)
         self.live_interval = live_interval
         self.snapshot: data.Snapshot | None = None
         self.stats: data.StoreStats | None = None
         self.window_label = "all"
+        self.clock = clock          # seconds, for elapsed times shown (tests freeze it)
         self._stamp = stamp or (lambda: datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ"))
         from tracekit.analysis.incremental import LiveAnalysis
 
@@ -129,7 +130,8 @@ class TracekitApp(App):
             with self.open_store() as store:
                 stats = data.store_stats(store)
                 self.post_message(StatsLoaded(stats, time.monotonic()))
-                if self._live.analysis is not None and stats.last_batch <= self._live.last_batch:
+                if stats.spans == 0 or (self._live.analysis is not None
+                                        and stats.last_batch <= self._live.last_batch):
                     return
                 new = data.load_new_spans(store, self._live.last_batch)
             started = time.monotonic()
@@ -193,6 +195,10 @@ class TracekitApp(App):
         if self.snapshot is None:
             self.notify("the analysis is still running", severity="warning")
             return
+        screen = self.screen
+        if isinstance(screen, FlowScreen) and screen.flow_id == message.flow_id and message.span_key:
+            screen.go_to(message.span_key)      # a link inside the flow on screen: jump, remember
+            return
         self.push_screen(FlowScreen(self.snapshot, message.flow_id, message.span_key))
 
     @on(OpenSpan)
@@ -238,7 +244,9 @@ class TracekitApp(App):
                 self.query_one(SqlConsole))
 
 
-def make_app(db_path: str | Path, *, live_interval: float | None = 2.0, stamp=None) -> TracekitApp:
+def make_app(db_path: str | Path, *, live_interval: float | None = 2.0, stamp=None,
+             clock=time.monotonic) -> TracekitApp:
     """The app on the store at `db_path` (read through `tracekit.open`, also while a
-    collector writes it); `live_interval` seconds between live updates (None: no updates)."""
-    return TracekitApp(db_path, live_interval=live_interval, stamp=stamp)
+    collector writes it); `live_interval` seconds between live updates (None: no updates);
+    `stamp()` names exported files, `clock()` times queries (both fixed in snapshot tests)."""
+    return TracekitApp(db_path, live_interval=live_interval, stamp=stamp, clock=clock)

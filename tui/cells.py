@@ -65,3 +65,23 @@ def percent(rate: float | None) -> Text:
 
 def right(text: str, colour: str = "") -> Text:
     return Text(text, style=colour, justify="right")
+
+
+def fill_table(table, columns, rows, keys=None, max_width: int = 48) -> None:
+    """Replace a DataTable's rows, with column widths measured here from the cells.
+
+    The widths are given, not left to DataTable's own measuring: that runs when the table is
+    idle, and a live app that refills tables between frames could show columns cut to their
+    labels' width."""
+    from rich.cells import cell_len
+
+    widths = [cell_len(str(label)) for label, _ in columns]
+    for row in rows:
+        for i, value in enumerate(row):
+            text = value.plain if isinstance(value, Text) else str(value)
+            widths[i] = max(widths[i], min(max_width, cell_len(text)))
+    table.clear(columns=True)
+    for (label, key), width in zip(columns, widths):
+        table.add_column(label, key=key, width=width)
+    for i, row in enumerate(rows):
+        table.add_row(*row, key=None if keys is None else keys[i])

@@ -49,9 +49,12 @@ def store_stats(store) -> StoreStats:
 # --- the analysis, indexed for the views -------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False, eq=False)     # identity: reactives compare with ==
 class Snapshot:
     """One analysis of the store and the indexes that make opening a flow cheap."""
+
+    def __repr__(self) -> str:   # workers describe their arguments: keep it short
+        return f"Snapshot(version={self.version}, flows={len(self.analysis.flows)})"
 
     analysis: Analysis
     paths: pd.DataFrame
@@ -121,7 +124,7 @@ def window_bounds(label: str, last_ns: int | None) -> tuple[int, int] | None:
 
 
 def in_window(flows: pd.DataFrame, window: tuple[int, int] | None) -> pd.DataFrame:
-    if window is None:
+    if window is None or flows.empty:
         return flows
     start = flows["start_ns"].to_numpy()
     return flows[(start >= window[0]) & (start < window[1])]
@@ -196,6 +199,9 @@ def flow_rows(snap: Snapshot, query: FlowQuery, limit: int = FLOWS_SHOWN) -> tup
     The search matches a flow id (prefix), a trace id, a business key, a service, or text in
     an error (status message or exception)."""
     flows = in_window(snap.flows, query.window)
+    if flows.empty:
+        return pd.DataFrame(columns=["flow_id", "start_ns", "duration_ms", "status", "style", "type",
+                                     "key", "traces", "spans", "errors"]), 0
     if query.type_id:
         flows = flows[flows["type_id"].to_numpy() == query.type_id]
     if query.failed_only:

@@ -25,10 +25,7 @@ class FailuresView(Vertical):
         with VerticalScroll(id="causes-box"):
             yield Static("Waiting for the analysis…", id="causes")
         yield Static("", id="failures-note", classes="note")
-        table = DataTable(id="failed-flows", cursor_type="row", zebra_stripes=True)
-        for label in ("Start (UTC)", "Duration", "Flow type", "Key", "Errors", "Flow id"):
-            table.add_column(label)
-        yield table
+        yield DataTable(id="failed-flows", cursor_type="row", zebra_stripes=True)
 
     def _changed(self) -> None:
         if self.snapshot is not None:
@@ -68,11 +65,12 @@ class FailuresView(Vertical):
         self.query_one("#failures-note", Static).update(
             f"{total:,} failed flows in the window · enter opens one · R writes an incident report")
         table = self.query_one("#failed-flows", DataTable)
-        table.clear()
-        for r in rows.itertuples():
-            table.add_row(cells.clock(r.start_ns), cells.right(cells.ms(r.duration_ms)), r.type or "-",
-                          r.key if isinstance(r.key, str) else "-",
-                          cells.right(str(r.errors), "bold red"), r.flow_id, key=r.flow_id)
+        values = [(cells.clock(r.start_ns), cells.right(cells.ms(r.duration_ms)), r.type or "-",
+                   r.key if isinstance(r.key, str) else "-", cells.right(str(r.errors), "bold red"),
+                   r.flow_id) for r in rows.itertuples()]
+        cells.fill_table(table, [(label, label) for label in ("Start (UTC)", "Duration", "Flow type",
+                                                               "Key", "Errors", "Flow id")],
+                         values, list(rows["flow_id"]))
 
     @on(DataTable.RowSelected, "#failed-flows")
     def _open(self, event: DataTable.RowSelected) -> None:

@@ -95,5 +95,8 @@ class FlowScreen(Screen):
     def _detail(self, event: Waterfall.DetailRequested) -> None:
         self.post_message(OpenSpan(event.row.trace_id, event.row.span_id))
 
+    def go_to(self, key: str) -> None:
+        self.query_one(Waterfall).jump(key)
+
     def action_report(self) -> None:
         self.post_message(WriteReport(flow_id=self.flow_id))

@@ -42,10 +42,7 @@ class FlowsView(Vertical):
             yield Input(placeholder="search: trace id, order id, flow id, service, error text  (/)",
                         id="flow-search")
         yield Static("Waiting for the analysis…", id="flows-note", classes="note")
-        table = DataTable(id="flow-table", cursor_type="row", zebra_stripes=True)
-        for label, key in COLUMNS:
-            table.add_column(label, key=key or label)
-        yield table
+        yield DataTable(id="flow-table", cursor_type="row", zebra_stripes=True)
 
     def set_type(self, type_id: str | None, name: str | None) -> None:
         self.type_name = name
@@ -71,14 +68,14 @@ class FlowsView(Vertical):
 
     def _fill(self, rows, total: int, query: data.FlowQuery) -> None:
         table = self.query_one("#flow-table", DataTable)
-        table.clear()
-        for r in rows.itertuples():
-            table.add_row(cells.clock(r.start_ns), cells.right(cells.ms(r.duration_ms)),
-                          cells.status(r.status), cells.style(r.style), r.type or "-",
-                          r.key if isinstance(r.key, str) else "-", cells.right(str(r.traces)),
-                          cells.right(str(r.spans)),
-                          cells.right(str(r.errors), "bold red" if r.errors else ""),
-                          r.flow_id, key=r.flow_id)
+        values = [(cells.clock(r.start_ns), cells.right(cells.ms(r.duration_ms)),
+                   cells.status(r.status), cells.style(r.style), r.type or "-",
+                   r.key if isinstance(r.key, str) else "-", cells.right(str(r.traces)),
+                   cells.right(str(r.spans)),
+                   cells.right(str(r.errors), "bold red" if r.errors else ""), r.flow_id)
+                  for r in rows.itertuples()]
+        cells.fill_table(table, [(label, key or label) for label, key in COLUMNS], values,
+                         list(rows["flow_id"]))
         parts = [f"{total:,} flows"]
         if query.type_id:
             parts.append(f"type {self.type_name or query.type_id}")

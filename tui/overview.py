@@ -32,13 +32,14 @@ class OverviewView(Vertical):
     def compose(self) -> ComposeResult:
         yield Input(placeholder="filter flow types by name or style  (/)", id="type-filter")
         yield Static("Opening the store…", id="overview-note", classes="note")
-        table = DataTable(id="types", cursor_type="row", zebra_stripes=True)
-        for label, key in COLUMNS:
-            table.add_column(label, key=key or "trend")
-        yield table
+        yield DataTable(id="types", cursor_type="row", zebra_stripes=True)
 
     def watch_stats(self, stats: data.StoreStats | None) -> None:
-        if stats is not None and self.snapshot is None:
+        if stats is not None and self.snapshot is None and stats.spans == 0:
+            self.query_one("#overview-note", Static).update(
+                "The store holds no spans yet: they appear here as a collector receives them "
+                "(tracekit collect, or tracekit demo).")
+        elif stats is not None and self.snapshot is None:
             services = ", ".join(s for s in stats.services[:8]) + (" …" if len(stats.services) > 8 else "")
             self.query_one("#overview-note", Static).update(
                 f"[b]{stats.spans:,}[/b] spans from {len(stats.services)} services ({services}), "
@@ -47,25 +48,34 @@ class OverviewView(Vertical):
 
     def _changed(self) -> None:
         if self.snapshot is not None:
-            self.compute(self.snapshot, self.window, self.text, self.sort)
+            buckets = 8 if self._is_narrow() else 16
+            self.compute(self.snapshot, self.window, self.text, self.sort, buckets)
 
     watch_snapshot = watch_window = watch_sort = watch_text = lambda self, _: self._changed()
 
     @work(thread=True, exclusive=True, group="overview", exit_on_error=False)
-    def compute(self, snap, window, text, sort) -> None:
-        rows = data.type_rows(snap, window, text, sort)
+    def compute(self, snap, window, text, sort, buckets) -> None:
+        rows = data.type_rows(snap, window, text, sort, buckets)
         self.app.call_from_thread(self._fill, rows)
+
+    def _is_narrow(self) -> bool:
+        return self.app.size.width < 100
 
     def _fill(self, rows) -> None:
         table = self.query_one("#types", DataTable)
+        narrow = self._is_narrow()      # at 80 columns: short styles and sparklines
         selected = None
         if table.row_count and table.cursor_row < table.row_count:
             selected = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
-        table.clear()
+        values = []
         for r in rows.itertuples():
-            table.add_row(r.name, cells.style(r.style), cells.right(f"{r.flows:,}"),
-                          cells.percent(r.error_rate), cells.right(cells.ms(r.p50_ms)),
-                          cells.right(cells.ms(r.p95_ms)), r.trend, key=r.type_id)
+            style = cells.style(r.style)
+            if narrow:
+                style.truncate(5)
+            values.append((r.name, style, cells.right(f"{r.flows:,}"), cells.percent(r.error_rate),
+                           cells.right(cells.ms(r.p50_ms)), cells.right(cells.ms(r.p95_ms)), r.trend))
+        cells.fill_table(table, [(label, key or "trend") for label, key in COLUMNS], values,
+                         list(rows["type_id"]))
         note = self.query_one("#overview-note", Static)
         sort_label = dict((k, lbl) for lbl, k in COLUMNS if k)[self.sort]
         note.update(f"{len(rows)} flow types, {int(rows['flows'].sum()) if len(rows) else 0:,} "

@@ -27,10 +27,7 @@ class ServiceMapView(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static("Waiting for the analysis…", id="map-note", classes="note")
-        table = DataTable(id="service-map", cursor_type="row", zebra_stripes=True)
-        for label in ("From", "", "To", "Calls", "Errors", "p50", "p95", "p99"):
-            table.add_column(label)
-        yield table
+        yield DataTable(id="service-map", cursor_type="row", zebra_stripes=True)
 
     def watch_snapshot(self, snap) -> None:
         if snap is not None:
@@ -43,16 +40,18 @@ class ServiceMapView(Vertical):
 
     def _fill(self, edges) -> None:
         table = self.query_one("#service-map", DataTable)
-        table.clear()
+        values = []
         previous = None
         for e in edges.itertuples():
             arrow = Text(" ──▶ " if e.kind == "sync" else " ┄┄▶ ",
                          style="" if e.kind == "sync" else "yellow")
             source = node(e.src_service) if e.src_service != previous else Text("  ″", style="dim")
             previous = e.src_service
-            table.add_row(source, arrow, node(e.dst_service), cells.right(f"{e.calls:,}"),
-                          cells.percent(e.error_rate), cells.right(cells.ms(e.p50_ms)),
-                          cells.right(cells.ms(e.p95_ms)), cells.right(cells.ms(e.p99_ms)))
+            values.append((source, arrow, node(e.dst_service), cells.right(f"{e.calls:,}"),
+                           cells.percent(e.error_rate), cells.right(cells.ms(e.p50_ms)),
+                           cells.right(cells.ms(e.p95_ms)), cells.right(cells.ms(e.p99_ms))))
+        cells.fill_table(table, [(label, f"c{i}") for i, label in enumerate(
+            ("From", "", "To", "Calls", "Errors", "p50", "p95", "p99"))], values)
         services = set(edges["src_service"]) | set(edges["dst_service"])
         brokers = {s for s in services if s.startswith("broker:")}
         self.query_one("#map-note", Static).update(

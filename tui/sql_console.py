@@ -3,8 +3,6 @@ Arrow-backed table, errors inline, export to CSV or Parquet."""
 
 from __future__ import annotations
 
-import time
-
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -91,10 +89,15 @@ class SqlConsole(Horizontal):
         self.run_query(query, self.snapshot)
 
     def action_history(self, step: int) -> None:
-        if not self.history:
-            return
-        self.history_at = max(0, min(len(self.history) - 1, self.history_at + step))
-        self.query_one("#sql-editor", TextArea).text = self.history[self.history_at]
+        """Older (-1) or newer (+1) queries, skipping the one already in the editor."""
+        editor = self.query_one("#sql-editor", TextArea)
+        at = self.history_at
+        while 0 <= at + step < len(self.history):
+            at += step
+            if self.history[at] != editor.text.strip():
+                self.history_at = at
+                editor.text = self.history[at]
+                return
 
     def _analysis_tables(self, snap) -> dict | None:
         if snap is None:
@@ -107,7 +110,7 @@ class SqlConsole(Horizontal):
     def run_query(self, query: str, snap) -> None:
         from tracekit.analysis import referenced
 
-        started = time.monotonic()
+        started = self.app.clock()
         try:
             tables = self._analysis_tables(snap) if referenced(query) else None
             with self.app.open_store() as store:
@@ -115,7 +118,7 @@ class SqlConsole(Horizontal):
         except Exception as exc:
             self.app.call_from_thread(self._error, query, str(exc))
             return
-        self.app.call_from_thread(self._show, query, table, time.monotonic() - started)
+        self.app.call_from_thread(self._show, query, table, self.app.clock() - started)
 
     async def _show(self, query: str, table, elapsed: float) -> None:
         truncated = table.num_rows > data.SQL_ROWS_SHOWN

@@ -126,7 +126,7 @@ class Waterfall(ScrollView, can_focus=True):
         used = 1 + len(indent)
         if row.wait:
             dest = f" {row.destination}" if row.destination else ""
-            text = f"⇢ broker wait {ms((row.end_ns - row.start_ns) / 1e6)}{dest} ({row.via})"
+            text = f"⇢ broker wait {ms((row.end_ns - row.start_ns) / 1e6)}{dest}"
             segments.append(Segment(text[: label_width - used],
                                     Style(color="yellow", italic=True, bold=row.critical)))
             used += min(len(text), label_width - used)
@@ -234,6 +234,10 @@ class Waterfall(ScrollView, can_focus=True):
         turn = self._link_turn.get(row.key, 0)
         self._link_turn[row.key] = turn + 1
         self._go(targets[turn % len(targets)], remember=True)
+
+    def jump(self, key: str) -> None:
+        """Move to a span (a link followed from elsewhere), remembered for back/forward."""
+        self._go(key, remember=True)
 
     def _go(self, key: str | None, remember: bool = False) -> None:
         if key is None or self.data is None:
