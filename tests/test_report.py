@@ -247,8 +247,11 @@ def test_every_query_in_the_report_returns_the_figure_it_quotes(demo, reports):
     for name in ("payment-failure", "healthy"):
         figures = json.loads(render(reports[name], "json"))["figures"]
         assert len(figures) >= 8
+        answers = {}                    # one run per query; several figures may quote it
         for figure in figures:
-            rows = sql(demo["db"], figure["text"])
+            if figure["text"] not in answers:
+                answers[figure["text"]] = sql(demo["db"], figure["text"])
+            rows = answers[figure["text"]]
             answered = (rows[0][figure["column"]] if rows else None) if figure["column"] else rows
             assert _same(figure["value"], answered), (figure["name"], figure["value"], answered)
             checked += 1

@@ -123,8 +123,10 @@ def build(store, *, window: tuple[int, int | None] | None = None, flow_type: str
                                 r["error_rate"], r["baseline_error_rate"], r["p95_ms"],
                                 r["baseline_p95_ms"]) for r in types.rows if r["affected"])
     ops_fig = keep(run("operations").figure("failing services and operations"))
+    slowed_fig = keep(run("slowed").figure("services and operations that slowed down"))
     impact = Impact(impact_figs["flows"], impact_figs["failed"], impact_figs["slow"],
-                    impact_figs["degraded"], impact_figs["incomplete"], types_fig, affected, ops_fig)
+                    impact_figs["degraded"], impact_figs["incomplete"], types_fig, affected, ops_fig,
+                    slowed_fig)
     n_flows, n_failed, n_slow = (impact.flows.value or 0, impact.failed.value or 0,
                                  impact.slow.value or 0)
 
@@ -175,6 +177,10 @@ def build(store, *, window: tuple[int, int | None] | None = None, flow_type: str
         else:
             timeline.append(TimelineEvent(last, "no_recovery",
                                           "no recovery seen by the end of the data", figure))
+    if incident and n_slow and counts.first.get("first_slow"):
+        timeline.append(TimelineEvent(int(pd.Timestamp(counts.first["first_slow"]).value), "first_slow",
+                                      "first slow flow started (slower than its workflow's baseline p95)",
+                                      keep(counts.figure("first slow flow", "first_slow"))))
     timeline.sort(key=lambda e: e.at_ns)
 
     say("gathering evidence")
@@ -280,7 +286,7 @@ def _words(incident, top, win, fid, flow_row, n_flows, n_failed, n_slow, impact,
                    f"({_share(n_failed, n_flows)}); no service or operation explains more failures "
                    "or more latency than in the baseline window.")
         return title, summary
-    first = next((e for e in timeline if e.kind == "first_error"), None)
+    first = next((e for e in timeline if e.kind in ("first_error", "first_slow")), None)
     recovery = next((e for e in timeline if e.kind in ("recovery", "no_recovery")), None)
     since = _when(first.at_ns) if first else _when(win.start_ns)
     title = f"{top.service} {top.operation}: {n_failed} failed and {n_slow} slow flows, {span}"

@@ -8,7 +8,7 @@ from __future__ import annotations
 from html import escape
 
 from tracekit.report.model import Bucket, PathComparison, Report
-from tracekit.report.text import References, clock, ms, rate, share, when, window_line
+from tracekit.report.wording import References, clock, ms, rate, share, when, window_line
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1100px;color:#1d232a;padding:0 1em}
@@ -122,6 +122,12 @@ def render(report: Report) -> str:
             out.append(_table(["service", "operation", "kind", "failing spans", "flows"],
                               [[o["service_name"], o["name"], o["kind"], o["error_spans"], o["flows"]]
                                for o in imp.operations.value]))
+        if imp.slowed.value:
+            out.append(f"<p><b>Slower services and endpoints</b> (time on the critical path per "
+                       f"flow){r(imp.slowed)}</p>")
+            out.append(_table(["service", "operation", "baseline", "window"],
+                              [[o["service_name"], o["name"], ms(o["baseline_ms_per_flow"]),
+                                ms(o["window_ms_per_flow"])] for o in imp.slowed.value]))
     out.append(f"<h2>Error rate and p95 over time</h2><p class=muted>Flows by their start, "
                f"{report.bucket_ns // 10**9} s buckets; the window shaded{r(report.buckets_figure)}.</p>")
     out.append(_line_chart(report.buckets, lambda b: b.error_rate, "error rate (failed flows)",
@@ -134,7 +140,8 @@ def render(report: Report) -> str:
                           [[when(e.at_ns), e.text, ref.of(e.figure)] for e in report.timeline]))
     out.append("<h2>Root cause</h2>")
     if not report.suspects:
-        out.append("<p>No service or operation explains the window's failures or latency better "
+        out.append("<p>The flow has no failing span.</p>" if report.flow_id is not None else
+                   "<p>No service or operation explains the window's failures or latency better "
                    "than the baseline does.</p>")
     elif report.flow_id is not None:      # one flow: its failure origin, no ranking
         for s in report.suspects:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tracekit.report.model import Report
-from tracekit.report.text import References, clock, ms, rate, share, when, window_line
+from tracekit.report.wording import References, clock, ms, rate, share, when, window_line
 
 
 def cell(value) -> str:
@@ -48,6 +48,13 @@ def render(report: Report) -> str:
             out += _table(["service", "operation", "kind", "failing spans", "flows"],
                           [[r["service_name"], r["name"], r["kind"], r["error_spans"], r["flows"]]
                            for r in imp.operations.value])
+            out.append("")
+        if imp.slowed.value:
+            out += [f"**Slower services and endpoints** (time on the critical path per flow) "
+                    f"[{ref.of(imp.slowed)}]", ""]
+            out += _table(["service", "operation", "baseline", "window"],
+                          [[r["service_name"], r["name"], ms(r["baseline_ms_per_flow"]),
+                            ms(r["window_ms_per_flow"])] for r in imp.slowed.value])
             out.append("")
     if report.timeline:
         out += ["## Timeline", ""]
@@ -100,7 +107,8 @@ def render(report: Report) -> str:
 def _causes(report: Report, ref: References) -> list[str]:
     out = ["## Root cause", ""]
     if not report.suspects:
-        out += ["No service or operation explains the window's failures or latency better than the "
+        out += ["The flow has no failing span." if report.flow_id is not None else
+                "No service or operation explains the window's failures or latency better than the "
                 "baseline does.", ""]
         return out
     if report.flow_id is not None:      # one flow: its failure origin, no ranking

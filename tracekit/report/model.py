@@ -55,6 +55,7 @@ class Impact:
     types: Figure                 # rows: per flow type, window against baseline
     affected_types: tuple[TypeImpact, ...]
     operations: Figure            # rows: failing services and operations
+    slowed: Figure                # rows: operations whose critical-path time grew
 
 
 @dataclass(frozen=True)

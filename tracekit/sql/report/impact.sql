@@ -1,5 +1,6 @@
 -- Flows started in the window: how many, and how many failed, were degraded (errors handled
--- inside), are still incomplete, or ran slower than their workflow's baseline p95.
+-- inside), are still incomplete, or ran slower than their workflow's baseline p95 (and when
+-- the first of those started).
 WITH picked AS (
     SELECT * FROM flows
     WHERE ($type_ids::VARCHAR[] IS NULL OR list_contains($type_ids::VARCHAR[], type_id))
@@ -15,6 +16,7 @@ SELECT count(*) AS flows,
        count(*) FILTER (w.status = 'failed') AS failed,
        count(*) FILTER (w.status = 'degraded') AS degraded,
        count(*) FILTER (w.status IN ('incomplete', 'running')) AS incomplete,
-       count(*) FILTER (w.status IN ('complete', 'degraded') AND w.duration_ms > b.p95_ms) AS slow
+       count(*) FILTER (w.status IN ('complete', 'degraded') AND w.duration_ms > b.p95_ms) AS slow,
+       min(w.start_time) FILTER (w.status IN ('complete', 'degraded') AND w.duration_ms > b.p95_ms) AS first_slow
 FROM picked AS w LEFT JOIN base AS b USING (root_service, root_name)
 WHERE w.start_time >= $start::TIMESTAMP_NS AND w.start_time < $end::TIMESTAMP_NS

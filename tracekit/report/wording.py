@@ -33,6 +33,8 @@ def window_line(report: Report) -> str:
     base = {"given": "as given", "before": "the same length just before the window",
             "none": "none"}
     w, b = report.window, report.baseline
+    if w.how == "flow":
+        return f"Flow started {when(w.start_ns)} UTC"
     text = f"Window: {when(w.start_ns)} – {when(w.end_ns)} UTC ({how.get(w.how, w.how)})"
     if b.how != "none":
         text += f"; baseline: {when(b.start_ns)} – {when(b.end_ns)} UTC ({base.get(b.how, b.how)})"

@@ -1,0 +1,31 @@
+-- Services and operations whose time on the flows' critical paths grew: milliseconds per
+-- flow in the window against the baseline (at least 20 ms and 1.5x more; broker waits count
+-- for the consumer that was waited for).
+WITH picked AS (
+    SELECT flow_id,
+           CASE WHEN start_time >= $start::TIMESTAMP_NS AND start_time < $end::TIMESTAMP_NS THEN 'window'
+                WHEN start_time >= $base_start::TIMESTAMP_NS AND start_time < $base_end::TIMESTAMP_NS THEN 'baseline'
+           END AS part
+    FROM flows
+    WHERE ($type_ids::VARCHAR[] IS NULL OR list_contains($type_ids::VARCHAR[], type_id))
+      AND ($flow_id::VARCHAR IS NULL OR flow_id = $flow_id::VARCHAR)
+), counted AS (
+    SELECT part, count(*) AS flows FROM picked WHERE part IS NOT NULL GROUP BY part
+), per_step AS (
+    SELECT c.service_name, c.name, p.part, sum(c.duration_ms) AS ms
+    FROM critical_path AS c JOIN picked AS p USING (flow_id)
+    WHERE p.part IS NOT NULL
+    GROUP BY ALL
+), compared AS (
+    SELECT service_name, name,
+           coalesce(max(ms / flows) FILTER (part = 'window'), 0) AS window_ms,
+           coalesce(max(ms / flows) FILTER (part = 'baseline'), 0) AS baseline_ms
+    FROM per_step JOIN counted USING (part)
+    GROUP BY ALL
+)
+SELECT service_name, name, round(window_ms, 1) AS window_ms_per_flow,
+       round(baseline_ms, 1) AS baseline_ms_per_flow
+FROM compared
+WHERE window_ms - baseline_ms >= 20 AND window_ms >= 1.5 * baseline_ms
+ORDER BY window_ms - baseline_ms DESC, service_name, name
+LIMIT 10
