@@ -188,6 +188,10 @@ class DecodePool:
                 self._pool = self._new_pool()
                 return self._pool.submit(*args)
 
+    def pids(self) -> list[int]:
+        """The worker processes' ids (for the memory guard)."""
+        return list(getattr(self._pool, "_processes", None) or {})
+
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
 

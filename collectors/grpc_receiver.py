@@ -10,7 +10,12 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
+from google.protobuf import any_pb2
+from google.protobuf.duration_pb2 import Duration
+from google.rpc import code_pb2, status_pb2
+from google.rpc.error_details_pb2 import RetryInfo
 
+from collectors.admission import Admission
 from collectors.auth import BearerTokenInterceptor
 from collectors.decoding import GRPC, LOGS, PROTOBUF, TRACES, DecodePool, Refusal
 from collectors.ingest import METRICS_UNSUPPORTED, response, submit
@@ -22,10 +27,31 @@ log = logging.getLogger(__name__)
 TRACE_SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 LOGS_SERVICE = "opentelemetry.proto.collector.logs.v1.LogsService"
 METRICS_SERVICE = "opentelemetry.proto.collector.metrics.v1.MetricsService"
+MAX_CONCURRENT_CALLS = 64
 
 
-def _export_handler(writer: Writer, decoders: DecodePool, kind: str) -> grpc.RpcMethodHandler:
+def _refuse(context: grpc.ServicerContext, exc: Overloaded | WriterStopped) -> None:
+    """Abort with UNAVAILABLE (retryable for every OTLP exporter) and a RetryInfo saying when,
+    in the status details and under the key the Python exporter reads."""
+    delay = Duration()
+    delay.FromNanoseconds(int(getattr(exc, "retry_after_s", 1.0) * 1e9))
+    retry = RetryInfo(retry_delay=delay)
+    details = any_pb2.Any()
+    details.Pack(retry)
+    status = status_pb2.Status(code=code_pb2.UNAVAILABLE, message=str(exc), details=[details])
+    context.set_trailing_metadata((("grpc-status-details-bin", status.SerializeToString()),
+                                   ("google.rpc.retryinfo-bin", retry.SerializeToString())))
+    context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+
+
+def _export_handler(writer: Writer, decoders: DecodePool, kind: str,
+                    admission: Admission | None) -> grpc.RpcMethodHandler:
     def export(data: bytes, context: grpc.ServicerContext) -> bytes:
+        if admission is not None:
+            try:
+                admission.check()       # before decoding: a refusal costs nothing
+            except Overloaded as exc:
+                _refuse(context, exc)
         with writer.incoming():
             # The message arrives as sent (gRPC's decompression is off): the decode worker
             # inflates it within the size limit.
@@ -39,8 +65,7 @@ def _export_handler(writer: Writer, decoders: DecodePool, kind: str) -> grpc.Rpc
             try:
                 committed = submit(writer, batch, "otlp-grpc")
             except (Overloaded, WriterStopped) as exc:
-                # UNAVAILABLE is retryable for every OTLP exporter, with its own backoff.
-                context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+                _refuse(context, exc)
         if committed is not None:
             try:
                 committed.result()
@@ -65,12 +90,16 @@ def _metrics_handler() -> grpc.RpcMethodHandler:
 
 def build_grpc_server(writer: Writer, decoders: DecodePool, address: str,
                       max_message_bytes: int, auth_token: str | None = None,
-                      credentials: grpc.ServerCredentials | None = None) -> tuple[grpc.Server, int]:
+                      credentials: grpc.ServerCredentials | None = None,
+                      admission: Admission | None = None) -> tuple[grpc.Server, int]:
     """A gRPC server bound to `address` (not yet started) and its bound port; with
     `credentials`, TLS only (a plaintext client fails its handshake)."""
     server = grpc.server(
         ThreadPoolExecutor(max_workers=16, thread_name_prefix="otlp-grpc"),
         interceptors=[BearerTokenInterceptor(auth_token)] if auth_token else [],
+        # Calls beyond this are refused at once (RESOURCE_EXHAUSTED, retried by exporters)
+        # rather than queued inside gRPC with their messages in memory.
+        maximum_concurrent_rpcs=MAX_CONCURRENT_CALLS,
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
             # gRPC would inflate a compressed message whole before the limit applies (a gzip
@@ -80,8 +109,8 @@ def build_grpc_server(writer: Writer, decoders: DecodePool, address: str,
         ],
     )
     server.add_generic_rpc_handlers([
-        grpc.method_handlers_generic_handler(TRACE_SERVICE, {"Export": _export_handler(writer, decoders, TRACES)}),
-        grpc.method_handlers_generic_handler(LOGS_SERVICE, {"Export": _export_handler(writer, decoders, LOGS)}),
+        grpc.method_handlers_generic_handler(TRACE_SERVICE, {"Export": _export_handler(writer, decoders, TRACES, admission)}),
+        grpc.method_handlers_generic_handler(LOGS_SERVICE, {"Export": _export_handler(writer, decoders, LOGS, admission)}),
         grpc.method_handlers_generic_handler(METRICS_SERVICE, {"Export": _metrics_handler()}),
     ])
     try:

@@ -16,6 +16,7 @@ from aiohttp import web
 from google.protobuf import json_format
 from google.rpc import code_pb2, status_pb2
 
+from collectors.admission import Admission
 from collectors.auth import UNAUTHENTICATED_MESSAGE, authorized
 from collectors.decoding import JSON, LOGS, PROTOBUF, TRACES, DecodePool, Refusal
 from collectors.ingest import METRICS_UNSUPPORTED, response, submit
@@ -39,8 +40,9 @@ class OtlpHttpReceiver:
     """The aiohttp application for OTLP/HTTP."""
 
     def __init__(self, writer: Writer, decoders: DecodePool, max_body_bytes: int,
-                 auth_token: str | None = None):
+                 auth_token: str | None = None, admission: Admission | None = None):
         self.writer = writer
+        self.admission = admission
         self.decoders = decoders
         self.max_body_bytes = max_body_bytes
         self.auth_token = auth_token
@@ -80,6 +82,12 @@ class OtlpHttpReceiver:
             return _status_response(
                 PROTOBUF, 415, code_pb2.INVALID_ARGUMENT,
                 f"unsupported Content-Type {request.content_type!r}: use {PROTOBUF} or {JSON}")
+        if self.admission is not None:
+            try:
+                self.admission.check()      # before reading the body: a refusal costs nothing
+            except Overloaded as exc:
+                return _status_response(content_type, 503, code_pb2.UNAVAILABLE, str(exc),
+                                        {"Retry-After": str(max(1, round(exc.retry_after_s)))})
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:

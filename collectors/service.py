@@ -20,6 +20,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from collectors.admission import REFUSE_FROM, Admission, MemoryGuard
 from collectors.decoding import DecodePool, exit_with_parent
 from collectors.grpc_receiver import build_grpc_server
 from collectors.http_receiver import OtlpHttpReceiver
@@ -43,6 +44,9 @@ class CollectorSettings:
     grpc: str = "127.0.0.1:4317"
     http: str = "127.0.0.1:4318"
     max_request_bytes: int = 64 * 1024 * 1024   # after decompression
+    # Resident memory of the collector and its decode workers; exports are refused (retryably)
+    # from 85% of it. 0: no limit (the writer's queue bounds still apply).
+    memory_limit_mib: int = 512
     limits: WriterLimits = field(default_factory=WriterLimits)
     query_timeout_s: float = DEFAULT_TIMEOUT_S
     shutdown_timeout_s: float = 10.0
@@ -87,6 +91,8 @@ class Collector:
         self.writer = Writer(store, settings.limits)
         self.decoders = DecodePool(settings.decode_workers, settings.max_request_bytes,
                                    settings.redact_patterns)
+        self.memory = MemoryGuard(settings.memory_limit_mib, self.decoders.pids)
+        self.admission = Admission(self.writer, self.memory)
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tracekit-query")
         self._grpc = None
         self._runners: list[web.AppRunner] = []
@@ -111,17 +117,23 @@ class Collector:
                             address)
         self.writer.start()
         await asyncio.get_running_loop().run_in_executor(None, self.decoders.warm_up)
+        self.memory.start()
+        if self.memory.over:
+            log.warning("the collector uses %.0f MiB at start, over %.0f%% of its %d MiB memory "
+                        "limit: every export will be refused; raise --memory-limit",
+                        self.memory.resident_mib, 100 * REFUSE_FROM, self.memory.limit_mib)
         self._grpc, grpc_port = build_grpc_server(self.writer, self.decoders, self.settings.grpc,
                                                   self.settings.max_request_bytes,
                                                   self.settings.auth_token,
-                                                  tls.grpc_credentials() if tls else None)
+                                                  tls.grpc_credentials() if tls else None,
+                                                  self.admission)
         self._grpc.start()
         grpc_host, _ = split_address(self.settings.grpc)
         self.grpc_address = join_address(grpc_host, grpc_port)
 
         http_host, http_port = split_address(self.settings.http)
         receiver = OtlpHttpReceiver(self.writer, self.decoders, self.settings.max_request_bytes,
-                                    self.settings.auth_token)
+                                    self.settings.auth_token, self.admission)
         # The receiver inflates gzip itself, bounded by the size limit (gzip bombs stop early).
         port = await self._serve(receiver.app(), http_host, http_port, auto_decompress=False,
                                  ssl_context=tls.ssl_context() if tls else None)
@@ -171,6 +183,7 @@ class Collector:
         await asyncio.get_running_loop().run_in_executor(
             None, self.writer.shutdown, self.settings.shutdown_timeout_s)
         self.decoders.shutdown()
+        self.memory.stop()
         analysis_worker.run_in_worker(None)
         self._executor.shutdown(wait=False, cancel_futures=True)
 
@@ -202,6 +215,8 @@ async def serve(settings: CollectorSettings, announce=print) -> None:
         await collector.stop()
         writer = collector.writer
         log.info("stopped: %d spans, %d logs committed in %d transactions (writer busy %.1f s); "
-                 "%d duplicate spans ignored, %d items refused while overloaded",
+                 "%d duplicate spans ignored, %d items and %d exports refused while overloaded; "
+                 "peak memory %.0f MiB",
                  writer.committed_spans, writer.committed_logs, writer.commits, writer.busy_s,
-                 writer.duplicate_spans, writer.refused_items)
+                 writer.duplicate_spans, writer.refused_items, collector.admission.refused,
+                 collector.memory.peak_mib)

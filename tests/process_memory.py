@@ -17,33 +17,49 @@ def _children() -> dict[int, list[int]]:
     return tree
 
 
-def rss_mib(pid: int) -> float:
-    """RSS of `pid` and every process below it, in MiB."""
-    tree, total, todo = _children(), 0, [pid]
+def _tree(pid: int) -> list[int]:
+    tree, found, todo = _children(), [], [pid]
     while todo:
         current = todo.pop()
+        found.append(current)
         todo.extend(tree.get(current, []))
-        try:
-            for line in Path(f"/proc/{current}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            continue
-    return total / 1024
+    return found
+
+
+def _field_kib(path: str, name: str) -> int:
+    try:
+        for line in Path(path).read_text().splitlines():
+            if line.startswith(name):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def rss_mib(pid: int) -> float:
+    """RSS of `pid` and every process below it, in MiB."""
+    return sum(_field_kib(f"/proc/{p}/status", "VmRSS:") for p in _tree(pid)) / 1024
+
+
+def pss_mib(pid: int) -> float:
+    """Proportional resident memory of `pid` and every process below it, in MiB (shared
+    library pages split among the processes mapping them, so they count once in the sum)."""
+    return sum(_field_kib(f"/proc/{p}/smaps_rollup", "Pss:") for p in _tree(pid)) / 1024
 
 
 class PeakRss:
-    """Samples `rss_mib(pid)` every `interval_s` in a thread until stopped; `.peak` in MiB."""
+    """Samples `measure(pid)` (default RSS) every `interval_s` in a thread until stopped;
+    `.start` and `.peak` in MiB."""
 
-    def __init__(self, pid: int, interval_s: float = 0.02) -> None:
-        self.pid, self.interval_s = pid, interval_s
-        self.start = self.peak = rss_mib(pid)
+    def __init__(self, pid: int, interval_s: float = 0.02, measure=rss_mib) -> None:
+        self.pid, self.interval_s, self.measure = pid, interval_s, measure
+        self.start = self.peak = measure(pid)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
-            self.peak = max(self.peak, rss_mib(self.pid))
+            self.peak = max(self.peak, self.measure(self.pid))
 
     def __enter__(self) -> "PeakRss":
         self._thread.start()
@@ -52,4 +68,4 @@ class PeakRss:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
-        self.peak = max(self.peak, rss_mib(self.pid))
+        self.peak = max(self.peak, self.measure(self.pid))

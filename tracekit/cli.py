@@ -54,6 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="the certificate's private key (PEM, unencrypted)")
     collect.add_argument("--tls-client-ca", type=Path, metavar="FILE",
                          help="mTLS: refuse clients without a certificate signed by this CA (PEM)")
+    collect.add_argument("--memory-limit", type=int, default=512, metavar="MIB",
+                         help="resident memory of the collector and its decode workers; from "
+                              "85%% of it exports are refused with a retryable answer (default "
+                              "512; 0: no limit)")
     collect.set_defaults(run=cmd_collect)
 
     sql = commands.add_parser("sql", help="run read-only DuckDB SQL on the store",
@@ -518,7 +522,8 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
         tls = server_tls.load(args.tls_cert, args.tls_key, args.tls_client_ca)
     settings = CollectorSettings(db=args.db, grpc=args.grpc, http=args.http, auth_token=token,
-                                 redact_patterns=(*DEFAULT_PATTERNS, *args.redact), tls=tls)
+                                 redact_patterns=(*DEFAULT_PATTERNS, *args.redact), tls=tls,
+                                 memory_limit_mib=args.memory_limit)
 
     def announce(line: str) -> None:
         print(line, flush=True)

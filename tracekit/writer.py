@@ -31,6 +31,7 @@ class WriterLimits:
     """Bounds of the writer queue and of one transaction."""
 
     max_pending_items: int = 200_000   # spans + logs waiting; beyond this, refuse
+    max_pending_bytes: int = 64 * 1024 * 1024   # and their decoded size
     max_items_per_commit: int = 50_000
     retry_after_s: float = 1.0
     # While requests are still being decoded, wait this long for them to join the commit
@@ -49,6 +50,10 @@ class _Pending:
     def items(self) -> int:
         return self.batch.span_count + self.batch.log_count
 
+    @property
+    def nbytes(self) -> int:
+        return sum(table.nbytes for table in (self.batch.spans, self.batch.logs) if table is not None)
+
 
 class Writer:
     """Owns the WritableStore; safe to call `submit()` from any thread."""
@@ -58,6 +63,7 @@ class Writer:
         self.limits = limits or WriterLimits()
         self._queue: deque[_Pending] = deque()
         self._pending_items = 0
+        self._pending_bytes = 0
         self._incoming = 0        # requests received and still being decoded
         self._cond = threading.Condition()
         self._stopping = False
@@ -81,16 +87,33 @@ class Writer:
         with self._cond:
             if self._stopping or self._failed is not None:
                 raise WriterStopped("the collector is shutting down; retry against the next one")
-            if self._pending_items and self._pending_items + pending.items > self.limits.max_pending_items:
+            size = pending.nbytes
+            if self._pending_items and (
+                    self._pending_items + pending.items > self.limits.max_pending_items
+                    or self._pending_bytes + size > self.limits.max_pending_bytes):
                 self.refused_items += pending.items
                 raise Overloaded(
-                    f"writer is behind ({self._pending_items} items waiting); retry later",
+                    f"writer is behind ({self._pending_items} items, "
+                    f"{self._pending_bytes / 2**20:.0f} MiB waiting); retry later",
                     self.limits.retry_after_s,
                 )
             self._queue.append(pending)
             self._pending_items += pending.items
+            self._pending_bytes += size
             self._cond.notify()
         return pending.future
+
+    def full(self) -> str | None:
+        """Why a new export would be refused now (the queue is full or the writer stopped),
+        or None: checked before a request's body is read, so a refusal costs nothing."""
+        with self._cond:
+            if self._stopping or self._failed is not None:
+                return "the collector is shutting down; retry against the next one"
+            if (self._pending_items >= self.limits.max_pending_items
+                    or self._pending_bytes >= self.limits.max_pending_bytes):
+                return (f"writer is behind ({self._pending_items} items, "
+                        f"{self._pending_bytes / 2**20:.0f} MiB waiting); retry later")
+        return None
 
     @contextmanager
     def incoming(self) -> Iterator[None]:
@@ -192,6 +215,7 @@ class Writer:
             self.busy_s += time.perf_counter() - started
             with self._cond:
                 self._pending_items -= sum(p.items for p in taken)
+                self._pending_bytes -= sum(p.nbytes for p in taken)
 
 
 __all__ = ["AppendResult", "Writer", "WriterLimits"]
