@@ -1,0 +1,280 @@
+"""The terminal UI driven by Pilot over real stores: the demo shop's (RabbitMQ, every fault
+scenario) and a live collector fed by the OpenTelemetry SDK. Assertions read the screen."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+import tracekit
+from tests.tui_data.screen import screen_text, settle, wait_for_text
+from tui.app import make_app
+from tui.flow_view import FlowScreen
+from tui.span_detail import SpanScreen
+from tui.waterfall import Waterfall
+
+SIZE = (140, 44)
+
+
+def run(coroutine):
+    return asyncio.run(coroutine)
+
+
+def _rows(db, query, params=None):
+    with tracekit.open(db) as store:
+        return store.arrow(query, params or []).to_pylist()
+
+
+def _waterfall(app) -> Waterfall:
+    return app.screen.query_one(Waterfall)
+
+
+def _selected(app) -> str:
+    return str(app.screen.query_one("#flow-selected").render())
+
+
+async def _open_failed_payment_flow(pilot):
+    """Flows view → failed only → search the payment gateway's error → open the first flow."""
+    await pilot.press("2")
+    await settle(pilot, lambda: pilot.app.snapshot is not None)
+    await pilot.press("f")
+    await pilot.press("slash")
+    await pilot.press(*"PaymentGatewayError")
+    await pilot.press("enter")
+    await settle(pilot)
+    await pilot.press("enter")
+    await settle(pilot, lambda: isinstance(pilot.app.screen, FlowScreen)
+                 and pilot.app.screen.waterfall_data is not None)
+
+
+def test_overview_lists_the_demo_flow_types_with_their_styles(rabbitmq_demo_run):
+    async def scenario():
+        app = make_app(rabbitmq_demo_run["db"], live_interval=None)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, lambda: app.snapshot is not None)
+            return screen_text(app), app.snapshot
+
+    screen, snap = run(scenario())
+    for workflow, style in (("shopper order", "orchestrated"), ("shopper checkout", "choreographed"),
+                            ("shopper return", "hybrid")):
+        line = next((l for l in screen.splitlines() if workflow in l and style in l), None)
+        assert line is not None, f"{workflow} ({style}) not listed:\n{screen}"
+    assert f"{len(snap.analysis.flow_types)} flow types" in screen
+    assert f"{len(snap.flows):,} flows" in screen
+
+
+def test_failing_flow_shows_critical_path_and_failure_origin(rabbitmq_demo_run):
+    async def scenario():
+        app = make_app(rabbitmq_demo_run["db"], live_interval=None)
+        async with app.run_test(size=SIZE) as pilot:
+            await _open_failed_payment_flow(pilot)
+            waterfall = _waterfall(app)
+            data = waterfall.data
+            lines = [waterfall.row_text(i) for i in range(len(waterfall.lines))]
+            await pilot.press("o")                  # jump to the failure origin
+            await pilot.pause()
+            return screen_text(app), data, lines, _selected(app)
+
+    screen, data, lines, selected = run(scenario())
+    assert "failed" in screen.splitlines()[0]
+    origin_lines = [l for l in lines if "✖ origin" in l]
+    assert len(origin_lines) == 1, lines
+    assert "payment" in origin_lines[0] and "charge card" in origin_lines[0]
+    assert "payment charge card" in selected and "failure origin" in selected
+    # Every span the analyzer puts on the critical path is marked ▌, and no other span.
+    from tracekit.analysis.run import critical_path
+
+    snap_paths = {s.span for s in critical_path(_analysis(rabbitmq_demo_run["db"]), data.flow_id)
+                  if s.kind == "span"}
+    marked = {row.key for row, line in zip(data.rows, lines) if line.startswith("▌") and not row.wait}
+    assert marked == snap_paths
+    assert "▌ critical path" in screen or "▌█ critical path" in screen
+
+
+_ANALYSES = {}
+
+
+def _analysis(db):
+    from tracekit.analysis.run import analyze
+
+    if db not in _ANALYSES:
+        with tracekit.open(db) as store:
+            _ANALYSES[db] = analyze(store)
+    return _ANALYSES[db]
+
+
+def test_following_a_link_reaches_the_consumer_trace_and_back(rabbitmq_demo_run):
+    db = rabbitmq_demo_run["db"]
+    [checkout] = _rows(db, """
+        SELECT attributes['order.id']::VARCHAR AS order_id FROM spans
+        WHERE kind = 'PRODUCER' AND attributes['messaging.rabbitmq.destination.routing_key'] = 'order.placed'
+        ORDER BY start_time LIMIT 1""")
+
+    async def scenario():
+        app = make_app(db, live_interval=None)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("2")
+            await settle(pilot, lambda: app.snapshot is not None)
+            await pilot.press("slash", *checkout["order_id"], "enter")
+            await settle(pilot)
+            await pilot.press("enter")
+            await settle(pilot, lambda: isinstance(app.screen, FlowScreen)
+                         and app.screen.waterfall_data is not None)
+            waterfall = _waterfall(app)
+            for _ in range(len(waterfall.lines)):          # down to the order.placed producer
+                row = waterfall.row
+                if row.kind == "PRODUCER" and "order.placed" in (row.destination or row.name):
+                    break
+                await pilot.press("down")
+            producer = waterfall.row
+            at_producer = _selected(app)
+            await pilot.press("l")
+            await pilot.pause()
+            consumer = waterfall.row
+            at_consumer = _selected(app)
+            consumer_line = waterfall.row_text(waterfall.cursor)
+            await pilot.press("left_square_bracket")
+            await pilot.pause()
+            back = _selected(app)
+            await pilot.press("right_square_bracket")
+            await pilot.pause()
+            forward = _selected(app)
+            return producer, consumer, at_producer, at_consumer, consumer_line, back, forward
+
+    producer, consumer, at_producer, at_consumer, consumer_line, back, forward = run(scenario())
+    assert producer.kind == "PRODUCER" and "link" in at_producer
+    assert consumer.kind == "CONSUMER"
+    assert consumer.trace_id != producer.trace_id          # another trace, joined by its link
+    assert f"trace {consumer.trace_id}" in at_consumer and "CONSUMER" in at_consumer
+    assert f"trace {producer.trace_id}" in back and f"span {producer.span_id}" in back
+    assert f"span {consumer.span_id}" in forward
+    assert consumer.service in consumer_line
+
+
+def test_span_detail_shows_the_span_logs(rabbitmq_demo_run):
+    db = rabbitmq_demo_run["db"]
+
+    async def scenario():
+        app = make_app(db, live_interval=None)
+        async with app.run_test(size=SIZE) as pilot:
+            await _open_failed_payment_flow(pilot)
+            await pilot.press("o", "d")
+            await settle(pilot, lambda: isinstance(app.screen, SpanScreen) and app.screen.detail is not None)
+            return screen_text(app), app.screen.trace_id, app.screen.span_id
+
+    screen, trace_id, span_id = run(scenario())
+    logs = _rows(db, "SELECT body::VARCHAR AS body FROM logs WHERE trace_id = ? AND span_id = ?",
+                 [trace_id, span_id])
+    assert logs, "the demo's payment fault logs in its span"
+    assert "payment charge card" in screen and "ERROR" in screen
+    assert f"Logs of this span ({len(logs)})" in screen
+    for log in logs:
+        assert log["body"][:60] in screen.replace("\n ", " ")
+
+
+def test_sql_console_runs_a_query_and_shows_its_result(rabbitmq_demo_run):
+    db = rabbitmq_demo_run["db"]
+    [expected] = _rows(db, "SELECT count(*) AS n FROM spans")
+
+    async def scenario():
+        app = make_app(db, live_interval=None)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("5")
+            editor = app.query_one("#sql-editor")
+            editor.text = "SELECT count(*) AS span_count FROM spans"
+            editor.focus()
+            await pilot.press("ctrl+r")
+            await settle(pilot, lambda: "1 rows" in str(app.query_one("#sql-status").render()))
+            first = screen_text(app)
+            editor.text = "SELEC nonsense"
+            await pilot.press("ctrl+r")
+            await settle(pilot)
+            error = str(app.query_one("#sql-status").render())
+            await pilot.press("ctrl+up")
+            previous = editor.text
+            return first, error, previous
+
+    first, error, previous = run(scenario())
+    assert "span_count" in first
+    assert str(expected["n"]) in first.replace(",", "")
+    assert "syntax error" in error.lower()
+    assert previous == "SELECT count(*) AS span_count FROM spans"
+
+
+def test_sql_console_reads_the_analysis_tables(rabbitmq_demo_run):
+    db = rabbitmq_demo_run["db"]
+
+    async def scenario():
+        app = make_app(db, live_interval=None)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, lambda: app.snapshot is not None)
+            await pilot.press("5")
+            editor = app.query_one("#sql-editor")
+            editor.text = "SELECT count(*) AS failed_flows FROM flows WHERE status = 'failed'"
+            editor.focus()
+            await pilot.press("ctrl+r")
+            await settle(pilot, lambda: "rows" in str(app.query_one("#sql-status").render()))
+            return screen_text(app), int(app.snapshot.flows["failed"].sum())
+
+    screen, failed = run(scenario())
+    assert "failed_flows" in screen
+    assert str(failed) in screen
+
+
+def test_new_spans_appear_while_a_collector_runs(collector):
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.trace import Link, SpanKind
+
+    def export(workflow: str) -> None:
+        provider = TracerProvider(resource=Resource.create({"service.name": "live-shop"}))
+        provider.add_span_processor(SimpleSpanProcessor(
+            OTLPSpanExporter(endpoint=collector.grpc, insecure=True)))
+        tracer = provider.get_tracer("test")
+        with tracer.start_as_current_span(workflow, kind=SpanKind.SERVER,
+                                          attributes={"order.id": f"{workflow}-1"}):
+            with tracer.start_as_current_span("publish", kind=SpanKind.PRODUCER) as producer:
+                context = producer.get_span_context()
+        with tracer.start_as_current_span("consume", kind=SpanKind.CONSUMER, links=[Link(context)],
+                                          context=None):
+            pass
+        provider.shutdown()
+
+    async def scenario():
+        export("first-workflow")
+        app = make_app(collector.db, live_interval=0.3)
+        async with app.run_test(size=SIZE) as pilot:
+            before = await wait_for_text(pilot, "live-shop first-workflow")
+            export("second-workflow")          # while the app runs
+            after = await wait_for_text(pilot, "live-shop second-workflow")
+            status = str(app.query_one("#status").render())
+            return before, after, status
+
+    before, after, status = run(scenario())
+    assert "second-workflow" not in before
+    assert "first-workflow" in after
+    assert "live via collector" in status
+
+
+@pytest.mark.skipif(__import__("importlib").util.find_spec("tracekit.report") is None,
+                    reason="tracekit.report is not in this version")
+def test_report_key_writes_an_incident_report_next_to_the_store(rabbitmq_demo_run, tmp_path):
+    import shutil
+
+    db = tmp_path / "shop.duckdb"
+    shutil.copy(rabbitmq_demo_run["db"], db)
+
+    async def scenario():
+        app = make_app(db, live_interval=None, stamp=lambda: "20261128T000000Z")
+        async with app.run_test(size=SIZE) as pilot:
+            await _open_failed_payment_flow(pilot)
+            await pilot.press("R")
+            target = tmp_path / "tracekit-report-20261128T000000Z.md"
+            await settle(pilot, lambda: target.exists(), timeout=120)
+            return target.read_text()
+
+    report = run(scenario())
+    assert "payment" in report
