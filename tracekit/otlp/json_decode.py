@@ -13,8 +13,20 @@ from typing import Any
 from tracekit.errors import DecodeError
 from tracekit.otlp import json as otlp_json
 from tracekit.otlp.batches import DecodedBatch
-from tracekit.otlp.columns import DEFAULT_REDACTOR, LogColumns, SpanColumns
-from tracekit.otlp.decode import MAX_DEPTH, decode_logs, decode_traces
+from tracekit.otlp.columns import (
+    CLIPS,
+    DEFAULT_REDACTOR,
+    DROPPED,
+    MAP_CAPPED,
+    MAX_ATTRIBUTES,
+    TOO_DEEP,
+    LogColumns,
+    SpanColumns,
+    clip_count,
+    dropped_since,
+    notes_since,
+)
+from tracekit.otlp.decode import MAX_DEPTH, TOO_DEEP_VALUE, decode_logs, decode_traces
 from tracekit.redaction import Redactor
 
 _KINDS = {"SPAN_KIND_UNSPECIFIED": 0, "SPAN_KIND_INTERNAL": 1, "SPAN_KIND_SERVER": 2,
@@ -85,15 +97,18 @@ def any_value(value: Any, depth: int = 0) -> Any:
             if isinstance(inner, bool) or not isinstance(inner, int | float | str):
                 raise DecodeError(f"doubleValue must be a number, got {inner!r}")
             return float(inner)
-        if depth >= MAX_DEPTH:
-            return f"<truncated: nested deeper than {MAX_DEPTH} levels>"
+        if key == "bytesValue":
+            return _typed(inner, str, key)  # already base64, as the store keeps bytes
+        if key in ("arrayValue", "kvlistValue") and depth >= MAX_DEPTH:
+            CLIPS.append((TOO_DEEP, 1))
+            return TOO_DEEP_VALUE
         if key == "arrayValue":
             return [any_value(v, depth + 1) for v in _list(_dict(inner, key), "values")]
         if key == "kvlistValue":
-            return {kv.get("key", ""): any_value(kv.get("value"), depth + 1)
-                    for kv in _list(_dict(inner, key), "values")}
-        if key == "bytesValue":
-            return inner  # already base64, as the store keeps bytes
+            entries = _list(_dict(inner, key), "values")
+            if len(entries) > MAX_ATTRIBUTES:
+                entries = clip_count(entries, MAP_CAPPED)
+            return {kv.get("key", ""): any_value(kv.get("value"), depth + 1) for kv in entries}
         if "_" in key:
             raise _SnakeCase
     return None
@@ -116,10 +131,14 @@ def _int64(value: Any) -> int:
 
 
 def attributes(key_values: Any) -> dict[str, Any]:
+    """A list of {key, value} as a dict (past MAX_ATTRIBUTES, dropped and noted in CLIPS)."""
     if not key_values:
         return {}
     if not isinstance(key_values, list):
         raise DecodeError("OTLP/JSON attributes must be a list of {key, value}")
+    if len(key_values) > MAX_ATTRIBUTES:
+        key_values = clip_count(key_values, DROPPED)
+    # A key that is not a string fails later, in orjson (TypeError: a 400 for the request).
     return {kv.get("key", ""): any_value(kv.get("value")) for kv in key_values}
 
 
@@ -148,6 +167,8 @@ def _traces(document: dict, redact: Redactor) -> DecodedBatch:
         raise _SnakeCase
     columns = SpanColumns(redact)
     add = columns.add
+    clips = CLIPS
+    clips.clear()
     for resource_spans in _list(document, "resourceSpans"):
         if "scope_spans" in resource_spans:
             raise _SnakeCase
@@ -163,13 +184,18 @@ def _traces(document: dict, redact: Redactor) -> DecodedBatch:
                 status = _dict(span.get("status"), "status")
                 events = span.get("events")
                 links = span.get("links")
+                mark = len(clips)
+                span_attributes = attributes(span.get("attributes"))
+                dropped = _int(span.get("droppedAttributesCount"))
+                if len(clips) != mark:
+                    dropped = dropped_since(mark, dropped)
                 add(_id(span.get("traceId")), _id(span.get("spanId")), _id(span.get("parentSpanId")),
                     span.get("traceState") or "", span.get("name") or "",
                     _enum(span.get("kind"), _KINDS),
                     _int(span.get("startTimeUnixNano")), _int(span.get("endTimeUnixNano")),
                     _enum(status.get("code"), _STATUS), status.get("message") or "",
                     service, resource_id, scope_name, scope_version,
-                    attributes(span.get("attributes")),
+                    span_attributes,
                     [{"time": _int(e.get("timeUnixNano")), "name": e.get("name") or "",
                       "attributes": attributes(e.get("attributes")),
                       "dropped_attributes_count": _int(e.get("droppedAttributesCount"))}
@@ -180,8 +206,9 @@ def _traces(document: dict, redact: Redactor) -> DecodedBatch:
                       "flags": _int(link.get("flags")),
                       "dropped_attributes_count": _int(link.get("droppedAttributesCount"))}
                      for link in _list(span, "links")] if links else None,
-                    _int(span.get("flags")), _int(span.get("droppedAttributesCount")),
-                    _int(span.get("droppedEventsCount")), _int(span.get("droppedLinksCount")))
+                    _int(span.get("flags")), dropped,
+                    _int(span.get("droppedEventsCount")), _int(span.get("droppedLinksCount")),
+                    notes_since(mark) if len(clips) != mark else None)
     return columns.batch()
 
 
@@ -189,6 +216,8 @@ def _logs(document: dict, redact: Redactor) -> DecodedBatch:
     if "resource_logs" in document:
         raise _SnakeCase
     columns = LogColumns(redact)
+    clips = CLIPS
+    clips.clear()
     for resource_logs in _list(document, "resourceLogs"):
         if "scope_logs" in resource_logs:
             raise _SnakeCase
@@ -200,14 +229,19 @@ def _logs(document: dict, redact: Redactor) -> DecodedBatch:
                 if "time_unix_nano" in record or "trace_id" in record:
                     raise _SnakeCase
                 body = record.get("body")
+                mark = len(clips)
+                record_attributes = attributes(record.get("attributes"))
+                dropped = _int(record.get("droppedAttributesCount"))
+                if len(clips) != mark:
+                    dropped = dropped_since(mark, dropped)
                 columns.add(_int(record.get("timeUnixNano")), _int(record.get("observedTimeUnixNano")),
                             _id(record.get("traceId")), _id(record.get("spanId")),
                             _int(record.get("flags")),
                             _enum(record.get("severityNumber"), _SEVERITIES),
                             record.get("severityText") or "",
                             any_value(body) if body is not None else None, body is not None,
-                            attributes(record.get("attributes")), service, resource_id,
+                            record_attributes, service, resource_id,
                             scope.get("name") or None, scope.get("version") or None,
                             record.get("eventName") or "",
-                            _int(record.get("droppedAttributesCount")))
+                            dropped)
     return columns.batch()
