@@ -190,7 +190,16 @@ class Collector:
 
 def build_collector(settings: CollectorSettings) -> Collector:
     """Open the store for writing (migrating it) and build a collector on it."""
-    return Collector(settings, WritableStore.open(Path(settings.db), threads=settings.duckdb_threads))
+    return Collector(settings, WritableStore.open(Path(settings.db), threads=settings.duckdb_threads,
+                                                  memory_limit_mib=duckdb_memory_mib(settings)))
+
+
+def duckdb_memory_mib(settings: CollectorSettings) -> int | None:
+    """DuckDB's share of the collector's memory limit: a quarter, at least 128 MiB (queries
+    through the collector run in it too, and spill to a temp file beyond it)."""
+    if not settings.memory_limit_mib:
+        return None
+    return max(128, settings.memory_limit_mib // 4)
 
 
 async def serve(settings: CollectorSettings, announce=print) -> None:

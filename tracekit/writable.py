@@ -49,8 +49,10 @@ class WritableStore:
         self._known_resources = {row[0] for row in conn.execute("SELECT resource_id FROM resources").fetchall()}
 
     @classmethod
-    def open(cls, path: Path, threads: int | None = None) -> WritableStore:
-        """Open (creating and migrating) the store; `threads` caps DuckDB's worker threads."""
+    def open(cls, path: Path, threads: int | None = None,
+             memory_limit_mib: int | None = None) -> WritableStore:
+        """Open (creating and migrating) the store; `threads` caps DuckDB's worker threads,
+        `memory_limit_mib` its memory."""
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             conn = duckdb.connect(os.fspath(path), config=dict(SAFE_CONFIG))
@@ -70,6 +72,10 @@ class WritableStore:
         # third and commits stalled for seconds. 256 MiB keeps checkpoints rare while a
         # restart after a crash still replays the log in about a second.
         conn.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
+        if memory_limit_mib:
+            # DuckDB's buffer pool otherwise grows to 80% of the machine's memory: rows not
+            # yet checkpointed and cached blocks beyond this go to the file or a temp file.
+            conn.execute(f"SET memory_limit = '{int(memory_limit_mib)}MiB'")
         if threads:
             conn.execute(f"SET threads = {int(threads)}")
         conn.execute("SET lock_configuration = true")
