@@ -260,6 +260,16 @@ def test_every_query_in_the_report_returns_the_figure_it_quotes(demo, reports):
     for figure in json.loads(render(reports["payment-failure"], "json"))["figures"]:
         assert figure["text"].rstrip() in markdown
     assert checked >= 16
+    # The ranking's own figures come back from the command the report prints.
+    import shlex
+
+    report = reports["payment-failure"]
+    command = shlex.split(report.causes_command)
+    assert command[:2] == ["tracekit", "causes"]
+    ranked = json.loads(cli(*command[1:], "--json").stdout)["causes"]
+    assert [(c["service"], c["operation"]) for c in ranked] == \
+        [(s.service, s.operation) for s in report.suspects]
+    assert math.isclose(ranked[0]["score"], report.suspects[0].score, rel_tol=1e-9)
 
 
 def test_figures_quoted_in_the_text_are_the_queries_answers(reports):

@@ -4,6 +4,7 @@ latency the report quotes computed by the SQL printed next to it."""
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from collections.abc import Callable
 
@@ -49,13 +50,33 @@ def resolve_types(analysis, flow_type: str) -> tuple[str, ...]:
     return tuple(sorted(str(t) for t in hits["type_id"]))
 
 
+class _Figures:
+    """Runs the report's queries with the window's values bound and keeps every figure quoted."""
+
+    def __init__(self, store, params: dict) -> None:
+        self.store, self.params, self.kept = store, params, []
+
+    def run(self, name: str, **extra) -> queries.Result:
+        return queries.run(self.store, name, {**self.params, **extra})
+
+    def keep(self, figure: Figure) -> Figure:
+        self.kept.append(figure)
+        return figure
+
+    def unique(self) -> tuple[Figure, ...]:
+        seen: dict[tuple, Figure] = {}
+        for f in self.kept:
+            seen.setdefault((f.text, f.column), f)
+        return tuple(seen.values())
+
+
 def build(store, *, window: tuple[int, int | None] | None = None, flow_type: str | None = None,
           flow_id: str | None = None, baseline: tuple[int, int | None] | None = None,
           search_ns: int = DEFAULT_SEARCH_NS,
           progress: Callable[[str], None] | None = None) -> Report:
     """The incident report for `window` (flows started in it), or for the strongest shift
     found in the last `search_ns` of data when no window is given; `flow_type` restricts it
-    to one flow type, `flow_id` makes it the report of one flow."""
+    to the flow types it names, `flow_id` makes it the report of one flow."""
     from tracekit.analysis.causes import rank
     from tracekit.analysis.model import Analysis
     from tracekit.analysis.present import find_flow
@@ -70,12 +91,11 @@ def build(store, *, window: tuple[int, int | None] | None = None, flow_type: str
     paths = critical_paths(analysis)
     type_ids = resolve_types(analysis, flow_type) if flow_type else None
     fid = find_flow(analysis, flow_id) if flow_id else None
-    last = int(flows["start_ns"].max()) + 1
-    first = int(flows["start_ns"].min())
+    first, last = int(flows["start_ns"].min()), int(flows["start_ns"].max()) + 1
     others: tuple[Window, ...] = ()
     if fid:
-        row = flows.set_index("flow_id").loc[fid]
-        win = Window(int(row["start_ns"]), int(row["start_ns"]) + 1, "flow")
+        start = int(flows.set_index("flow_id").at[fid, "start_ns"])
+        win = Window(start, start + 1, "flow")
     elif window:
         end = last if window[1] is None else int(window[1])
         if end <= window[0]:
@@ -88,160 +108,68 @@ def build(store, *, window: tuple[int, int | None] | None = None, flow_type: str
         found = detect(store, search, type_ids)
         others = found.others
         win = found.window or Window(search[0], search[1], "searched")
-    base = (Window(int(baseline[0]), win.start_ns if baseline[1] is None else int(baseline[1]),
-                   "given") if baseline
-            else Window(win.start_ns - win.length_ns, win.start_ns, "before"))
     if fid:
         base = Window(win.start_ns - 1, win.start_ns, "none")
-    params = {"start": queries.timestamp(win.start_ns), "end": queries.timestamp(win.end_ns),
-              "base_start": queries.timestamp(base.start_ns),
-              "base_end": queries.timestamp(base.end_ns), "type_ids": type_ids, "flow_id": fid}
-    figures: list[Figure] = []
-
-    def run(name: str, extra: dict | None = None):
-        result = queries.run(store, name, {**params, **(extra or {})})
-        return result
-
-    def keep(figure: Figure) -> Figure:
-        figures.append(figure)
-        return figure
+    elif baseline:
+        base = Window(int(baseline[0]), win.start_ns if baseline[1] is None else int(baseline[1]),
+                      "given")
+    else:
+        base = Window(win.start_ns - win.length_ns, win.start_ns, "before")
+    q = _Figures(store, {"start": queries.timestamp(win.start_ns),
+                         "end": queries.timestamp(win.end_ns),
+                         "base_start": queries.timestamp(base.start_ns),
+                         "base_end": queries.timestamp(base.end_ns),
+                         "type_ids": type_ids, "flow_id": fid})
 
     say("ranking causes")
-    ranked = analysis
-    if type_ids:
-        ranked = Analysis(analysis.spans, analysis.edges, flows[flows["type_id"].isin(type_ids)],
-                          analysis.flow_types, analysis.as_of_ns)
-    causes = [] if fid else rank(ranked, paths, (win.start_ns, win.end_ns), (base.start_ns, base.end_ns))
-
-    say("computing impact")
-    counts = run("impact")
-    impact_figs = {c: keep(counts.figure(f"flows {c}" if c != "flows" else "flows started in the window", c))
-                   for c in ("flows", "failed", "slow", "degraded", "incomplete")}
-    types = run("types")
-    types_fig = keep(types.figure("flow types, window against baseline"))
-    affected = tuple(TypeImpact(r["type_id"], r["name"], r["flows"], r["failed"], r["slow"],
-                                r["error_rate"], r["baseline_error_rate"], r["p95_ms"],
-                                r["baseline_p95_ms"]) for r in types.rows if r["affected"])
-    ops_fig = keep(run("operations").figure("failing services and operations"))
-    slowed_fig = keep(run("slowed").figure("services and operations that slowed down"))
-    impact = Impact(impact_figs["flows"], impact_figs["failed"], impact_figs["slow"],
-                    impact_figs["degraded"], impact_figs["incomplete"], types_fig, affected, ops_fig,
-                    slowed_fig)
-    n_flows, n_failed, n_slow = (impact.flows.value or 0, impact.failed.value or 0,
-                                 impact.slow.value or 0)
-
+    picked = flows if not type_ids else flows[flows["type_id"].isin(type_ids)]
+    ranked = Analysis(analysis.spans, analysis.edges, picked, analysis.flow_types,
+                      analysis.as_of_ns)
+    causes = [] if fid else rank(ranked, paths, (win.start_ns, win.end_ns),
+                                 (base.start_ns, base.end_ns))
     flow_row = flows.set_index("flow_id").loc[fid] if fid else None
     incident = bool(causes) or (fid is not None and flow_row["status"] != "complete")
 
-    # Charts and timeline: buckets from the baseline's start to as long again after the window.
+    say("computing impact")
+    impact, counts = _impact(q)
     chart_from = max(min(base.start_ns, win.start_ns), first)
-    chart_to = min(win.end_ns + max(win.length_ns, 1), last)
-    chart_to = max(chart_to, win.end_ns)
+    chart_to = max(min(win.end_ns + max(win.length_ns, 1), last), win.end_ns)
     width = bucket_width_ns(max(chart_to - chart_from, 1))
-    bucket_params = {"from": queries.timestamp(chart_from), "to": queries.timestamp(chart_to),
-                     "origin_ns": chart_from, "bucket_ns": width}
-    buckets_res = run("buckets", bucket_params)
-    buckets_fig = keep(buckets_res.figure("flows, failures and p95 per time bucket"))
+    charted = q.run("buckets", origin_ns=chart_from, bucket_ns=width,
+                    **{"from": queries.timestamp(chart_from), "to": queries.timestamp(chart_to)})
+    buckets_fig = q.keep(charted.figure("flows, failures and p95 per time bucket"))
     buckets = tuple(Bucket(r["bucket_ns"], r["flows"], r["failed"], r["error_rate"], r["p95_ms"])
-                    for r in buckets_res.rows)
-
-    timeline: list[TimelineEvent] = []
+                    for r in charted.rows)
     say("building the timeline")
-    firsts = run("first_error")
-    if firsts.first.get("first_error"):
-        at = int(pd.Timestamp(firsts.first["first_error"]).value)
-        timeline.append(TimelineEvent(at, "first_error",
-                                      f"first failure: {firsts.first['first_operation']}",
-                                      keep(firsts.figure("first failure", "first_error"))))
-        end_at = int(pd.Timestamp(firsts.first["last_error"]).value)
-        timeline.append(TimelineEvent(end_at, "last_error", "last failure of the window's flows",
-                                      keep(firsts.figure("last failure", "last_error"))))
-    if n_flows and not fid and incident:
-        peaks = run("peaks", {"origin_ns": chart_from, "bucket_ns": width})
-        p = peaks.first
-        if p.get("error_peak_failed"):
-            timeline.append(TimelineEvent(p["error_peak_ns"], "error_peak",
-                                          f"error peak: {p['error_peak_failed']} of {p['error_peak_flows']} "
-                                          f"flows started in this {width // 10**9} s failed",
-                                          keep(peaks.figure("error peak: failed flows", "error_peak_failed"))))
-        if p.get("latency_peak_p95_ms") is not None:
-            timeline.append(TimelineEvent(p["latency_peak_ns"], "latency_peak",
-                                          f"latency peak: p95 {p['latency_peak_p95_ms']:,.1f} ms",
-                                          keep(peaks.figure("latency peak: p95 ms", "latency_peak_p95_ms"))))
-        rec = run("recovery", {"origin_ns": chart_from, "bucket_ns": width})
-        recovered = rec.first.get("recovered_ns")
-        figure = keep(rec.figure("recovery", "recovered_ns"))
-        if recovered is not None:
-            timeline.append(TimelineEvent(int(recovered), "recovery",
-                                          "recovered: failures and p95 back to the baseline's", figure))
-        else:
-            timeline.append(TimelineEvent(last, "no_recovery",
-                                          "no recovery seen by the end of the data", figure))
-    if incident and n_slow and counts.first.get("first_slow"):
-        timeline.append(TimelineEvent(int(pd.Timestamp(counts.first["first_slow"]).value), "first_slow",
-                                      "first slow flow started (slower than its workflow's baseline p95)",
-                                      keep(counts.figure("first slow flow", "first_slow"))))
-    timeline.sort(key=lambda e: e.at_ns)
+    timeline = _timeline(q, counts, incident and not fid, incident, chart_from, width, last)
 
     say("gathering evidence")
-    exceptions = run("exceptions")
-    exceptions_fig = keep(exceptions.figure("exceptions in the window's flows"))
-    suspects: list[Suspect] = []
-    for i, c in enumerate(causes, 1):
-        evidence: list[Evidence] = []
-        if i <= EVIDENCE_FOR:
-            ev = run("suspect", {"service": c.service, "operation": c.operation})
-            r = ev.first
-            evidence.append(Evidence(
-                f"failing spans: {r['window_errors']} of {r['window_spans']} in the window's "
-                f"{r['window_flows']} flows, against {r['baseline_errors']} of {r['baseline_spans']} "
-                f"in the baseline's {r['baseline_flows']}",
-                keep(ev.figure(f"{c.service} {c.operation}: failing spans in the window", "window_errors"))))
-            evidence.append(Evidence(
-                f"time on the critical path per flow: {r['baseline_path_ms']:,.1f} ms in the baseline, "
-                f"{r['window_path_ms']:,.1f} ms in the window",
-                keep(ev.figure(f"{c.service} {c.operation}: critical-path ms per flow",
-                               "window_path_ms"))))
-            for e in exceptions.rows:
-                if e["service_name"] == c.service:
-                    evidence.append(Evidence(
-                        f"{e['type']} ×{e['count']} in {e['flows']} flows at {e['service_name']} "
-                        f"{e['name']}: \"{e['example']}\" (e.g. flow {e['example_flow']})",
-                        exceptions_fig))
-        suspects.append(Suspect(i, c.service, c.operation, c.score, c.failure_share,
-                                c.slowdown_share, c.failed_flows, c.baseline_failed_flows,
-                                c.window_ms, c.baseline_ms, tuple(c.exemplars),
-                                dict(c.exception_types), tuple(evidence)))
+    exceptions = q.run("exceptions")
+    exceptions_fig = q.keep(exceptions.figure("exceptions in the window's flows"))
+    suspects = [_suspect(q, i, c, exceptions, exceptions_fig) for i, c in enumerate(causes, 1)]
 
     exemplar, path = None, None
     exemplar_id = fid
-    if exemplar_id is None and incident:
-        exemplar_id = suspects[0].exemplars[0] if suspects and suspects[0].exemplars else None
+    if exemplar_id is None and incident and suspects and suspects[0].exemplars:
+        exemplar_id = suspects[0].exemplars[0]
     if exemplar_id is not None:
         say("comparing the exemplar's critical path")
         exemplar = _exemplar(store, analysis, exemplar_id)
         path = _path(store, analysis, exemplar_id, win)
-        figures.append(path.figure)
+        q.keep(path.figure)
         if fid and exemplar.origin:
-            o = exemplar.origin
-            ev = run("suspect", {"service": o["cause"]["service"], "operation": o["cause"]["operation"]})
-            suspects.append(Suspect(1, o["cause"]["service"], o["cause"]["operation"], 0.0, 0.0, 0.0,
-                                    1, 0, 0.0, 0.0, (fid,),
-                                    {o["exception"]: 1} if o["exception"] else {},
-                                    (Evidence(f"the flow's failure starts at {o['service']} {o['name']}"
-                                              + (f" with {o['exception']}: {o['message']}" if o["exception"] else ""),
-                                              keep(ev.figure("failing spans at the cause", "window_errors"))),)))
+            suspects.append(_origin_suspect(q, fid, exemplar.origin))
 
     say("grouping logs")
-    logs_res = run("logs")
-    logs_fig = keep(logs_res.figure("warning and error logs by pattern"))
+    logs_res = q.run("logs")
+    logs_fig = q.keep(logs_res.figure("warning and error logs by pattern"))
     logs = tuple(LogPattern(r["pattern"], r["count"], tuple(r["services"]), r["example"], r["severity"])
                  for r in logs_res.rows)
 
-    limits = _limits(run("limits"), keep)
-    baseline_flows = int(((flows["start_ns"] >= base.start_ns) & (flows["start_ns"] < base.end_ns)).sum())
-    if not fid and baseline_flows < MIN_BASELINE_FLOWS:
-        limits.append(Limit("thin_baseline", f"the baseline window holds {baseline_flows} flows: "
+    limits = _limits(q)
+    in_base = ((picked["start_ns"] >= base.start_ns) & (picked["start_ns"] < base.end_ns)).sum()
+    if not fid and in_base < MIN_BASELINE_FLOWS:
+        limits.append(Limit("thin_baseline", f"the baseline window holds {in_base} flows: "
                             "comparisons against it are weak; give --baseline-from/--baseline-to"))
     if win.end_ns > last:
         limits.append(Limit("data_ends", f"the data ends at {_when(last)}, before the window does"))
@@ -251,22 +179,119 @@ def build(store, *, window: tuple[int, int | None] | None = None, flow_type: str
                             "command in the root-cause section reproduces them"))
 
     top = suspects[0] if suspects else None
-    title, summary = _words(incident, top, win, fid, flow_row, n_flows, n_failed, n_slow,
-                            impact, timeline, flow_type, type_ids)
-    causes_cmd = (f"tracekit causes --db {store.path} --from '{_when(win.start_ns)}' --to "
-                  f"'{_when(win.end_ns)}' --baseline-from '{_when(base.start_ns)}' "
-                  f"--baseline-to '{_when(base.end_ns)}'")
-    unique: dict[tuple, Figure] = {}
-    for f in figures:
-        unique.setdefault((f.text, f.column), f)
+    title, summary = _words(incident, top, win, fid, flow_row, impact, timeline, flow_type, type_ids)
+    causes_cmd = " ".join(["tracekit causes --db", shlex.quote(str(store.path)),
+                           "--from", shlex.quote(queries.timestamp(win.start_ns)),
+                           "--to", shlex.quote(queries.timestamp(win.end_ns)),
+                           "--baseline-from", shlex.quote(queries.timestamp(base.start_ns)),
+                           "--baseline-to", shlex.quote(queries.timestamp(base.end_ns))])
     return Report(title, summary, incident, str(store.path), time.time_ns(), win, base,
                   flow_type, type_ids, fid, impact, tuple(timeline), buckets, width, buckets_fig,
                   tuple(suspects), causes_cmd, exceptions_fig, exemplar, path, logs, logs_fig,
-                  tuple(limits), tuple(unique.values()), others)
+                  tuple(limits), q.unique(), others)
 
 
-def _words(incident, top, win, fid, flow_row, n_flows, n_failed, n_slow, impact, timeline,
-           flow_type, type_ids) -> tuple[str, str]:
+def _impact(q: _Figures) -> tuple[Impact, queries.Result]:
+    counts = q.run("impact")
+    named = {c: q.keep(counts.figure("flows started in the window" if c == "flows" else f"flows {c}", c))
+             for c in ("flows", "failed", "slow", "degraded", "incomplete")}
+    types = q.run("types")
+    affected = tuple(TypeImpact(r["type_id"], r["name"], r["flows"], r["failed"], r["slow"],
+                                r["error_rate"], r["baseline_error_rate"], r["p95_ms"],
+                                r["baseline_p95_ms"]) for r in types.rows if r["affected"])
+    return Impact(named["flows"], named["failed"], named["slow"], named["degraded"],
+                  named["incomplete"], q.keep(types.figure("flow types, window against baseline")),
+                  affected,
+                  q.keep(q.run("operations").figure("failing services and operations")),
+                  q.keep(q.run("slowed").figure("services and operations that slowed down"))), counts
+
+
+def _timeline(q: _Figures, counts: queries.Result, peaks_too: bool, incident: bool,
+              origin_ns: int, width: int, last: int) -> list[TimelineEvent]:
+    """First failure (or first slow flow), peaks, last failure, recovery."""
+    events: list[TimelineEvent] = []
+    firsts = q.run("first_error")
+    if firsts.first.get("first_error"):
+        events.append(TimelineEvent(int(pd.Timestamp(firsts.first["first_error"]).value), "first_error",
+                                    f"first failure: {firsts.first['first_operation']}",
+                                    q.keep(firsts.figure("first failure", "first_error"))))
+        events.append(TimelineEvent(int(pd.Timestamp(firsts.first["last_error"]).value), "last_error",
+                                    "last failure of the window's flows",
+                                    q.keep(firsts.figure("last failure", "last_error"))))
+    if incident and counts.first.get("slow") and counts.first.get("first_slow"):
+        events.append(TimelineEvent(int(pd.Timestamp(counts.first["first_slow"]).value), "first_slow",
+                                    "first slow flow started (slower than its workflow's baseline p95)",
+                                    q.keep(counts.figure("first slow flow", "first_slow"))))
+    if peaks_too and counts.first.get("flows"):
+        p = q.run("peaks", origin_ns=origin_ns, bucket_ns=width)
+        row = p.first
+        if row.get("error_peak_failed"):
+            events.append(TimelineEvent(row["error_peak_ns"], "error_peak",
+                                        f"error peak: {row['error_peak_failed']} of "
+                                        f"{row['error_peak_flows']} flows started in this "
+                                        f"{width // 10**9} s failed",
+                                        q.keep(p.figure("error peak: failed flows", "error_peak_failed"))))
+        if row.get("latency_peak_p95_ms") is not None:
+            events.append(TimelineEvent(row["latency_peak_ns"], "latency_peak",
+                                        f"latency peak: p95 {row['latency_peak_p95_ms']:,.1f} ms",
+                                        q.keep(p.figure("latency peak: p95 ms", "latency_peak_p95_ms"))))
+        rec = q.run("recovery", origin_ns=origin_ns, bucket_ns=width)
+        figure = q.keep(rec.figure("recovery", "recovered_ns"))
+        if rec.first.get("recovered_ns") is not None:
+            events.append(TimelineEvent(int(rec.first["recovered_ns"]), "recovery",
+                                        "recovered: failures and p95 back to the baseline's", figure))
+        else:
+            events.append(TimelineEvent(last, "no_recovery",
+                                        "no recovery seen by the end of the data", figure))
+    return sorted(events, key=lambda e: e.at_ns)
+
+
+def _suspect(q: _Figures, rank: int, cause, exceptions: queries.Result,
+             exceptions_fig: Figure) -> Suspect:
+    """A ranked cause with its evidence (for the first EVIDENCE_FOR): its failing spans and
+    critical-path time against the baseline, the exceptions raised in its service."""
+    evidence: list[Evidence] = []
+    if rank <= EVIDENCE_FOR:
+        ev = q.run("suspect", service=cause.service, operation=cause.operation)
+        r = ev.first
+        what = f"{cause.service} {cause.operation}"
+        evidence.append(Evidence(
+            f"failing spans: {r['window_errors']} of {r['window_spans']} in the window's "
+            f"{r['window_flows']} flows, against {r['baseline_errors']} of {r['baseline_spans']} "
+            f"in the baseline's {r['baseline_flows']}",
+            q.keep(ev.figure(f"{what}: failing spans in the window", "window_errors"))))
+        evidence.append(Evidence(
+            f"time on the critical path per flow: {r['baseline_path_ms']:,.1f} ms in the baseline, "
+            f"{r['window_path_ms']:,.1f} ms in the window",
+            q.keep(ev.figure(f"{what}: critical-path ms per flow", "window_path_ms"))))
+        for e in exceptions.rows:
+            if e["service_name"] == cause.service:
+                evidence.append(Evidence(
+                    f"{e['type']} ×{e['count']} in {e['flows']} flows at {e['service_name']} "
+                    f"{e['name']}: \"{e['example']}\" (e.g. flow {e['example_flow']})",
+                    exceptions_fig))
+    return Suspect(rank, cause.service, cause.operation, cause.score, cause.failure_share,
+                   cause.slowdown_share, cause.failed_flows, cause.baseline_failed_flows,
+                   cause.window_ms, cause.baseline_ms, tuple(cause.exemplars),
+                   dict(cause.exception_types), tuple(evidence))
+
+
+def _origin_suspect(q: _Figures, flow_id: str, origin: dict) -> Suspect:
+    """The likely cause of one flow's failure: where its failure starts, resolved."""
+    service, operation = origin["cause"]["service"], origin["cause"]["operation"]
+    ev = q.run("suspect", service=service, operation=operation)
+    text = f"the flow's failure starts at {origin['service']} {origin['name']}"
+    if origin["exception"]:
+        text += f" with {origin['exception']}: {origin['message']}"
+    return Suspect(1, service, operation, 0.0, 0.0, 0.0, 1, 0, 0.0, 0.0, (flow_id,),
+                   {origin["exception"]: 1} if origin["exception"] else {},
+                   (Evidence(text, q.keep(ev.figure("failing spans at the cause", "window_errors"))),))
+
+
+def _words(incident, top, win, fid, flow_row, impact, timeline, flow_type,
+           type_ids) -> tuple[str, str]:
+    n_flows, n_failed, n_slow = (impact.flows.value or 0, impact.failed.value or 0,
+                                 impact.slow.value or 0)
     span = f"{_when(win.start_ns)} – {_clock(win.end_ns)} UTC"
     scope = ""
     if type_ids:
@@ -364,7 +389,8 @@ def _path(store, analysis, flow_id: str, win: Window) -> PathComparison:
                           healthy_ms, steps, grew, result.figure("critical path, exemplar against healthy"))
 
 
-def _limits(result, keep) -> list[Limit]:
+def _limits(q: _Figures) -> list[Limit]:
+    result = q.run("limits")
     r = result.first
     out = []
     texts = {
@@ -377,5 +403,5 @@ def _limits(result, keep) -> list[Limit]:
     }
     for column, text in texts.items():
         if r.get(column):
-            out.append(Limit(column, f"{r[column]} {text}", keep(result.figure(text, column))))
+            out.append(Limit(column, f"{r[column]} {text}", q.keep(result.figure(text, column))))
     return out
