@@ -214,7 +214,9 @@ def test_html_report_is_self_contained_with_charts(reports):
         assert "@import" not in html and "url(" not in html
         assert "svg" in parser.tags and "polyline" in parser.tags    # error rate and p95 charts
     assert html.count("<svg") >= 2
-    assert "rect" in _tags(render(reports["slow-inventory-db"], "html"))   # critical-path bars
+    slow = render(reports["slow-inventory-db"], "html")
+    assert 'aria-label="critical path, exemplar against healthy"' in slow and "rect" in _tags(slow)
+    assert 'aria-label="sequence diagram"' in slow               # drawn, not only Mermaid text
 
 
 def _tags(html: str) -> set[str]:

@@ -1,12 +1,13 @@
 """The report as one self-contained HTML file: the Markdown's content, inline CSS, and charts
-as inline SVG (error rate and p95 over time, critical-path bars). No script, font or image is
-fetched: it opens offline. The Mermaid source is shown as text (rendering it would need the
-Mermaid library from the network)."""
+as inline SVG (error rate and p95 over time, critical-path bars, the exemplar's sequence
+diagram drawn from its Mermaid source). No script, font or image is fetched: it opens
+offline."""
 
 from __future__ import annotations
 
 from html import escape
 
+from tracekit.report.mermaid import statements
 from tracekit.report.model import Bucket, PathComparison, Report
 from tracekit.report.wording import References, clock, ms, rate, share, when, window_line
 
@@ -16,7 +17,7 @@ h1{font-size:1.5em}h2{margin-top:1.8em;border-bottom:1px solid #d5dbe1;padding-b
 table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #d5dbe1;padding:.25em .5em;text-align:left;vertical-align:top}
 th{background:#f2f4f7}code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12px}
 pre{background:#f6f8fa;padding:.8em;overflow:auto;border-radius:4px}.muted{color:#5b6670}
-.ref{font-size:11px;color:#5b6670}.bad{color:#b42318;font-weight:600}svg{display:block;margin:.6em 0}
+.ref{font-size:11px;color:#5b6670}.wide{overflow-x:auto}.bad{color:#b42318;font-weight:600}svg{display:block;margin:.6em 0}
 """
 
 
@@ -84,6 +85,52 @@ def _path_bars(p: PathComparison) -> str:
                      f'<text x="{label_w + hw + 4:.1f}" y="{y + 26}" font-size="11">{_esc(ms(s.healthy_ms))}</text>')
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" role="img" '
             f'aria-label="critical path, exemplar against healthy"><title>critical path</title>{"".join(parts)}</svg>')
+
+
+def _sequence_svg(mermaid: str) -> str:
+    """The exemplar's sequence diagram drawn from its Mermaid source: a column per
+    participant, a row per message or note; dashed arrows are answers, red ones failures."""
+    participants, steps = statements(mermaid)
+    if not participants:
+        return ""
+    order = {ident: i for i, ident in enumerate(participants)}
+    col, row, top = 150, 26, 44
+    w, h = 20 + col * len(order), top + row * len(steps) + 16
+
+    def x(ident: str) -> float:
+        return 10 + col * order[ident] + col / 2
+
+    parts = []
+    for ident, name in participants.items():
+        parts.append(f'<rect x="{x(ident) - 68:.0f}" y="6" width="136" height="24" rx="3" fill="#eef1f5" '
+                     f'stroke="#9aa5b1"/><text x="{x(ident):.0f}" y="22" text-anchor="middle" '
+                     f'font-size="12">{_esc(name[:22])}</text>'
+                     f'<line x1="{x(ident):.0f}" x2="{x(ident):.0f}" y1="30" y2="{h - 6}" '
+                     f'stroke="#c8ced6" stroke-dasharray="3 3"/>')
+    for i, s in enumerate(steps):
+        y = top + i * row + 12
+        if s.kind == "note":
+            parts.append(f'<rect x="{x(s.src) - 140:.0f}" y="{y - 12}" width="280" height="18" '
+                         f'fill="#fff5c2" stroke="#d9b300"/><text x="{x(s.src):.0f}" y="{y + 1}" '
+                         f'text-anchor="middle" font-size="11">{_esc(s.text[:50])}</text>')
+            continue
+        x1, x2 = x(s.src), x(s.dst)
+        if x1 == x2:
+            x2 = x1 + 40
+        failed = "x" in s.arrow
+        color = "#b42318" if failed else "#1d232a"
+        dash = ' stroke-dasharray="5 3"' if s.arrow.startswith("--") else ""
+        step = 7 if x2 > x1 else -7
+        head = (f'<text x="{x2 - step / 2:.0f}" y="{y + 4}" text-anchor="middle" font-size="13" '
+                f'fill="{color}">×</text>' if failed else
+                f'<polygon points="{x2:.0f},{y} {x2 - step:.0f},{y - 4} {x2 - step:.0f},{y + 4}" fill="{color}"/>')
+        chars = max(int(abs(x2 - x1) / 6.2), 12)
+        parts.append(f'<line x1="{x1:.0f}" x2="{x2 - (step if failed else 0):.0f}" y1="{y}" y2="{y}" '
+                     f'stroke="{color}" stroke-width="1.3"{dash}/>{head}'
+                     f'<text x="{(x1 + x2) / 2:.0f}" y="{y - 4}" text-anchor="middle" font-size="11" '
+                     f'fill="{color}">{_esc(s.text[:chars])}</text>')
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" role="img" '
+            f'aria-label="sequence diagram"><title>sequence diagram</title>{"".join(parts)}</svg>')
 
 
 def render(report: Report) -> str:
@@ -185,9 +232,10 @@ def render(report: Report) -> str:
     if ex is not None:
         out.append("<h2>Sequence diagram of the exemplar flow</h2>")
         out.append(f"<p>Flow <code>{_esc(ex.flow_id)}</code> ({_esc(ex.type_name)}, "
-                   f"{_esc(ex.business_key)}), {_esc(ex.status)}, {ms(ex.duration_ms)}. Mermaid source "
-                   "(paste into any Mermaid renderer):</p>")
-        out.append(f"<pre class=mermaid>{_esc(ex.mermaid)}</pre>")
+                   f"{_esc(ex.business_key)}), {_esc(ex.status)}, {ms(ex.duration_ms)}.</p>")
+        out.append(f"<div class=wide>{_sequence_svg(ex.mermaid)}</div>")
+        out.append("<details><summary>Mermaid source (paste into any Mermaid renderer)</summary>"
+                   f"<pre class=mermaid>{_esc(ex.mermaid)}</pre></details>")
         if ex.attributes:
             which = "failing span" if ex.origin else "root span"
             out.append(f"<p>Attributes of the {which} as stored (masked values stay masked):</p>")

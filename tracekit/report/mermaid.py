@@ -4,6 +4,7 @@ and a strict check of the subset of Mermaid's sequence-diagram grammar it writes
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -150,3 +151,41 @@ def check(text: str) -> list[str]:
     if depth:
         problems.append(f"{depth} block(s) not closed with `end`")
     return problems
+
+
+_MESSAGE = re.compile(rf"(?P<src>{_ID})\s*(?P<arrow>{_ARROW})\s*[+-]?(?P<dst>{_ID}): ?(?P<text>{_TEXT})")
+
+
+@dataclass(frozen=True)
+class Statement:
+    """A message (`arrow` from `src` to `dst`) or a note (over `src`), its text unescaped."""
+
+    kind: str
+    src: str
+    dst: str | None
+    arrow: str | None
+    text: str
+
+
+def unescape(text: str) -> str:
+    return re.sub(r"#(\d+);", lambda m: chr(int(m.group(1))), text)
+
+
+def statements(text: str) -> tuple[dict[str, str], list[Statement]]:
+    """The participants (id → name) and the messages and notes of a diagram this module
+    wrote, in order; what else the grammar allows is skipped."""
+    participants: dict[str, str] = {}
+    found: list[Statement] = []
+    for line in (line.strip() for line in text.splitlines()[1:]):
+        m = _RULES["participant"].fullmatch(line)
+        if m:
+            participants[m.group(1)] = unescape(m.group(2) or m.group(1))
+            continue
+        m = _MESSAGE.fullmatch(line)
+        if m:
+            found.append(Statement("message", m["src"], m["dst"], m["arrow"], unescape(m["text"])))
+            continue
+        m = _RULES["note"].fullmatch(line)
+        if m:
+            found.append(Statement("note", m.group(1), m.group(2), None, unescape(m.group(3))))
+    return participants, found
