@@ -278,7 +278,8 @@ def _report_parser(commands) -> None:
                         help="baseline start (default: the same length just before the window)")
     report.add_argument("--baseline-to", metavar="TIMESTAMP")
     which = report.add_mutually_exclusive_group()
-    which.add_argument("--flow-type", metavar="T", help="only flows of this type (id or name)")
+    which.add_argument("--flow-type", metavar="T", help="only flows of these types: a type id or "
+                       "name, or part of a name (every type it is in, e.g. a workflow's variants)")
     which.add_argument("--flow", metavar="ID", help="the report of one flow (flow id, trace id "
                        "or business key)")
     report.add_argument("--format", choices=["md", "html", "json"],
