@@ -77,6 +77,7 @@ class Writer:
         self.busy_s = 0.0        # time spent writing and committing
 
     def start(self) -> Writer:
+        self.store.warm_up()
         self._thread.start()
         return self
 
