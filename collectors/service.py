@@ -22,6 +22,7 @@ from aiohttp import web
 
 from collectors.admission import REFUSE_FROM, Admission, MemoryGuard
 from collectors.decoding import DecodePool, exit_with_parent
+from collectors.retention import Retention, RetentionSettings
 from collectors.grpc_receiver import build_grpc_server
 from collectors.http_receiver import OtlpHttpReceiver
 from collectors.query_endpoint import QueryEndpoint
@@ -47,6 +48,7 @@ class CollectorSettings:
     # Resident memory of the collector and its decode workers; exports are refused (retryably)
     # from 85% of it. 0: no limit (the writer's queue bounds still apply).
     memory_limit_mib: int = 512
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
     limits: WriterLimits = field(default_factory=WriterLimits)
     query_timeout_s: float = DEFAULT_TIMEOUT_S
     shutdown_timeout_s: float = 10.0
@@ -93,6 +95,7 @@ class Collector:
                                    settings.redact_patterns)
         self.memory = MemoryGuard(settings.memory_limit_mib, self.decoders.pids)
         self.admission = Admission(self.writer, self.memory)
+        self.retention = Retention(store, settings.retention)
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tracekit-query")
         self._grpc = None
         self._runners: list[web.AppRunner] = []
@@ -118,6 +121,7 @@ class Collector:
         self.writer.start()
         await asyncio.get_running_loop().run_in_executor(None, self.decoders.warm_up)
         self.memory.start()
+        self.retention.start()
         if self.memory.over:
             log.warning("the collector uses %.0f MiB at start, over %.0f%% of its %d MiB memory "
                         "limit: every export will be refused; raise --memory-limit",
@@ -180,6 +184,7 @@ class Collector:
             await asyncio.get_running_loop().run_in_executor(None, stopping.wait, grace)
         for runner in reversed(self._runners):
             await runner.cleanup()
+        await asyncio.get_running_loop().run_in_executor(None, self.retention.stop)
         await asyncio.get_running_loop().run_in_executor(
             None, self.writer.shutdown, self.settings.shutdown_timeout_s)
         self.decoders.shutdown()

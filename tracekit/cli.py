@@ -54,6 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
                          help="the certificate's private key (PEM, unencrypted)")
     collect.add_argument("--tls-client-ca", type=Path, metavar="FILE",
                          help="mTLS: refuse clients without a certificate signed by this CA (PEM)")
+    collect.add_argument("--retention", metavar="DURATION",
+                         help="delete spans and logs received longer ago than this (e.g. 7d, "
+                              "12h), in the background")
+    collect.add_argument("--max-size", metavar="SIZE",
+                         help="delete the oldest spans and logs while the store uses more than "
+                              "this (e.g. 10GB, 500MiB)")
+    collect.add_argument("--retention-check", metavar="DURATION", default="60s",
+                         help="how often retention runs (default 60s)")
     collect.add_argument("--memory-limit", type=int, default=512, metavar="MIB",
                          help="resident memory of the collector and its decode workers; from "
                               "85%% of it exports are refused with a retryable answer (default "
@@ -524,13 +532,27 @@ def cmd_collect(args: argparse.Namespace) -> int:
         tls = server_tls.load(args.tls_cert, args.tls_key, args.tls_client_ca)
     settings = CollectorSettings(db=args.db, grpc=args.grpc, http=args.http, auth_token=token,
                                  redact_patterns=(*DEFAULT_PATTERNS, *args.redact), tls=tls,
-                                 memory_limit_mib=args.memory_limit)
+                                 memory_limit_mib=args.memory_limit,
+                                 retention=_retention(args))
 
     def announce(line: str) -> None:
         print(line, flush=True)
 
     asyncio.run(serve(settings, announce))
     return 0
+
+
+def _retention(args: argparse.Namespace):
+    from collectors.retention import RetentionSettings
+    from tracekit.units import parse_duration, parse_size
+
+    try:
+        return RetentionSettings(
+            max_age_s=parse_duration(args.retention) if args.retention else None,
+            max_size_bytes=parse_size(args.max_size) if args.max_size else None,
+            check_every_s=parse_duration(args.retention_check))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def cmd_sql(args: argparse.Namespace) -> int:

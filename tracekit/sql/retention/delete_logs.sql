@@ -1,0 +1,1 @@
+DELETE FROM log_rows WHERE batch_id > $after AND batch_id <= $through;
