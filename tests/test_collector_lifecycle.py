@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import time
 import urllib.request
 from pathlib import Path
 
-from tests.conftest import TRACEKIT, start_collector
+from tests.conftest import TRACEKIT, sql, start_collector
 from tests.otlp_payloads import trace_request
 
 
@@ -106,3 +107,33 @@ def test_ipv6_loopback_addresses_are_printed_in_brackets_and_work(tmp_path):
             assert response.status == 200
     finally:
         assert running.stop() == 0
+
+
+def test_sigterm_under_sustained_ingest_drains_commits_and_checkpoints_within_10_s(tmp_path):
+    import threading
+
+    from tests.test_durability import _bodies, _send_until_refused
+
+    running = start_collector(tmp_path / "store.duckdb")
+    bodies, acknowledged, outcomes = _bodies(300), [], []
+    lock, stop = threading.Lock(), threading.Event()
+    senders = [threading.Thread(target=_send_until_refused,
+                                args=(running.http, bodies, acknowledged, stop, lock, outcomes))
+               for _ in range(8)]
+    for sender in senders:
+        sender.start()
+    deadline = time.monotonic() + 60
+    while len(acknowledged) < 20_000 and time.monotonic() < deadline:   # ingest is under way
+        stop.wait(0.05)
+    started = time.monotonic()
+    running.process.send_signal(signal.SIGTERM)
+    code = running.process.wait(30)
+    took = time.monotonic() - started
+    stop.set()
+    for sender in senders:
+        sender.join(30)
+    assert code == 0 and took < 10, f"exit {code} after {took:.1f} s"
+    wal = Path(f"{running.db}.wal")
+    assert not wal.exists() or wal.stat().st_size == 0, "everything was checkpointed"
+    stored = {row["span_id"] for row in sql(running.db, "SELECT span_id FROM spans")}
+    assert acknowledged and set(acknowledged) <= stored
