@@ -113,6 +113,7 @@ def test_sql_console_with_a_result(snap_compare, app):
         editor = pilot.app.query_one("#sql-editor")
         editor.text = ("SELECT service_name, count(*) AS spans, count(*) FILTER (status_code = 'ERROR') "
                        "AS errors FROM spans GROUP BY ALL ORDER BY spans DESC, service_name")
+        editor.cursor_blink = False         # the picture must not depend on the blink phase
         editor.focus()
         await pilot.press("ctrl+r")
         await settle(pilot, lambda: "rows" in str(pilot.app.query_one("#sql-status").render()))

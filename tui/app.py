@@ -213,6 +213,12 @@ class TracekitApp(App):
         self.notify("writing the incident report…")
         self.write_report(message.window, message.flow_id)
 
+    @on(TabbedContent.TabActivated)
+    def _tab(self, event: TabbedContent.TabActivated) -> None:
+        for view in (self.query_one(FailuresView), self.query_one(ServiceMapView)):
+            if view.parent is not None and view.parent.id == event.pane.id:
+                view.shown()
+
     # --- actions ---------------------------------------------------------------------------
 
     def action_show(self, view: str) -> None:

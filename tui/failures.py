@@ -28,8 +28,19 @@ class FailuresView(Vertical):
         yield DataTable(id="failed-flows", cursor_type="row", zebra_stripes=True)
 
     def _changed(self) -> None:
-        if self.snapshot is not None:
+        # The ranking takes seconds on a large store: only while this view is on screen.
+        if self.snapshot is not None and self.is_on_screen_tab():
             self.compute(self.snapshot, self.window)
+            self._shown = (self.snapshot, self.window)
+
+    def is_on_screen_tab(self) -> bool:
+        pane = self.parent
+        return pane is not None and self.app.query_one("#views").active == pane.id
+
+    def shown(self) -> None:
+        """The user switched to this view."""
+        if getattr(self, "_shown", None) != (self.snapshot, self.window):
+            self._changed()
 
     watch_snapshot = watch_window = lambda self, _: self._changed()
 

@@ -30,8 +30,16 @@ class ServiceMapView(Vertical):
         yield DataTable(id="service-map", cursor_type="row", zebra_stripes=True)
 
     def watch_snapshot(self, snap) -> None:
-        if snap is not None:
+        # The graph takes seconds on a large store: only while this view is on screen.
+        pane = self.parent
+        if snap is not None and pane is not None and self.app.query_one("#views").active == pane.id:
             self.compute(snap)
+            self._shown = snap
+
+    def shown(self) -> None:
+        """The user switched to this view."""
+        if getattr(self, "_shown", None) is not self.snapshot:
+            self.watch_snapshot(self.snapshot)
 
     @work(thread=True, exclusive=True, group="map", exit_on_error=False)
     def compute(self, snap) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 from rich.segment import Segment
 from rich.style import Style
@@ -66,6 +67,7 @@ class Waterfall(ScrollView, can_focus=True):
         self.history: list[str] = []
         self.history_at = -1
         self._link_turn: dict[str, int] = {}
+        self.rendered_at = 0.0
 
     # --- data -----------------------------------------------------------------------------
 
@@ -103,6 +105,7 @@ class Waterfall(ScrollView, can_focus=True):
         line = y + int(self.scroll_offset.y)
         if not self.data or line >= len(self.lines):
             return Strip.blank(self.size.width, self.rich_style)
+        self.rendered_at = time.perf_counter()      # when spans were last drawn (benchmark)
         return self._strip(line, self.size.width)
 
     def _strip(self, line: int, width: int) -> Strip:
