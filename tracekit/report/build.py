@@ -125,8 +125,10 @@ def build(store, *, window: tuple[int, int | None] | None = None, flow_type: str
     picked = flows if not type_ids else flows[flows["type_id"].isin(type_ids)]
     ranked = Analysis(analysis.spans, analysis.edges, picked, analysis.flow_types,
                       analysis.as_of_ns)
-    causes = [] if fid else rank(ranked, paths, (win.start_ns, win.end_ns),
-                                 (base.start_ns, base.end_ns))
+    # No shift found in the range searched: nothing to rank (against an empty baseline every
+    # steady failure would rank).
+    causes = [] if fid or win.how == "searched" else rank(
+        ranked, paths, (win.start_ns, win.end_ns), (base.start_ns, base.end_ns))
     flow_row = flows.set_index("flow_id").loc[fid] if fid else None
     incident = bool(causes) or (fid is not None and flow_row["status"] != "complete")
 
@@ -171,6 +173,10 @@ def build(store, *, window: tuple[int, int | None] | None = None, flow_type: str
     if not fid and in_base < MIN_BASELINE_FLOWS:
         limits.append(Limit("thin_baseline", f"the baseline window holds {in_base} flows: "
                             "comparisons against it are weak; give --baseline-from/--baseline-to"))
+    if win.how == "searched":
+        limits.append(Limit("no_shift", "no shift in the flows' error rates or latency was found "
+                            "in the range searched; give --from/--to to rank causes over a window "
+                            "of your choice"))
     if win.end_ns > last:
         limits.append(Limit("data_ends", f"the data ends at {_when(last)}, before the window does"))
     if suspects and not fid:

@@ -156,7 +156,9 @@ def render(report: Report) -> str:
                 f"<li>Degraded (errors handled inside): {_esc(imp.degraded.value)}</li>",
                 f"<li>Incomplete or still running: {_esc(imp.incomplete.value)}</li></ul>"]
         if imp.affected_types:
-            out.append(f"<p><b>Affected flow types</b>{r(imp.types)}</p>")
+            heading = "Affected flow types" if report.incident else \
+                "Flow types that shifted (no cause found for them)"
+            out.append(f"<p><b>{heading}</b>{r(imp.types)}</p>")
             out.append(_table(["flow type", "flows", "failed", "slow", "error rate (baseline)", "p95 (baseline)"],
                               [[t.name, t.flows, t.failed, t.slow,
                                 f"{rate(t.error_rate)} ({rate(t.baseline_error_rate)})",

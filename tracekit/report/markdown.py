@@ -32,8 +32,9 @@ def render(report: Report) -> str:
                 f"- Degraded (errors handled inside, e.g. a retry that succeeded): {imp.degraded.value}",
                 f"- Incomplete or still running: {imp.incomplete.value}", ""]
         if imp.affected_types:
-            out += ["**Affected flow types** "
-                    f"[{ref.of(imp.types)}]", ""]
+            heading = "Affected flow types" if report.incident else \
+                "Flow types that shifted (no cause found for them)"
+            out += [f"**{heading}** [{ref.of(imp.types)}]", ""]
             out += _table(["flow type", "flows", "failed", "slow", "error rate (baseline)",
                            "p95 (baseline)"],
                           [[t.name, t.flows, t.failed, t.slow,
