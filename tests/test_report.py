@@ -194,10 +194,11 @@ def test_mermaid_diagrams_parse_with_mermaid_and_the_strict_check(reports):
 class _References(HTMLParser):
     def __init__(self):
         super().__init__()
-        self.refs, self.tags = [], set()
+        self.refs, self.tags, self.ids = [], set(), set()
 
     def handle_starttag(self, tag, attrs):
         self.tags.add(tag)
+        self.ids.update(value for name, value in attrs if name == "id")
         for name, value in attrs:
             if name in ("src", "href", "srcset", "action", "poster", "data", "xlink:href") and value:
                 self.refs.append((tag, name, value))
@@ -210,6 +211,8 @@ def test_html_report_is_self_contained_with_charts(reports):
         parser.feed(html)
         external = [r for r in parser.refs if r[2].startswith(("http:", "https:", "//"))]
         assert external == [], external
+        # Every link points inside the file, at a query that is there.
+        assert parser.refs and all(v.startswith("#") and v[1:] in parser.ids for _, _, v in parser.refs)
         assert "script" not in parser.tags and "link" not in parser.tags
         assert "@import" not in html and "url(" not in html
         assert "svg" in parser.tags and "polyline" in parser.tags    # error rate and p95 charts

@@ -137,7 +137,10 @@ def render(report: Report) -> str:
     ref = References(report.figures)
 
     def r(figure) -> str:
-        return f' <span class=ref>[{_esc(ref.of(figure))}]</span>' if figure is not None else ""
+        if figure is None:
+            return ""
+        number = _esc(ref.of(figure))
+        return f' <span class=ref>[<a href="#{number}">{number}</a>]</span>'
 
     out = ["<!doctype html>", "<html lang=en><head><meta charset=utf-8>",
            f"<title>{_esc(report.title)}</title><style>{CSS}</style></head><body>",
