@@ -24,8 +24,10 @@ def data(report: Report) -> dict:
         out[key]["start"] = str(pd.Timestamp(out[key]["start_ns"]))
         out[key]["end"] = str(pd.Timestamp(out[key]["end_ns"]))
     if report.path is not None:
-        out["path"]["grew"] = (None if report.path.grew is None else
-                               {**asdict(report.path.grew), "delta_ms": report.path.grew.delta_ms})
+        for step, source in zip(out["path"]["steps"], report.path.steps):
+            step["delta_ms"] = round(source.delta_ms, 3)
+        if report.path.grew is not None:
+            out["path"]["grew"]["delta_ms"] = round(report.path.grew.delta_ms, 3)
     return out
 
 
