@@ -448,7 +448,10 @@ def _demo_with_tui(args: argparse.Namespace) -> int:
             time.sleep(0.2)
         from tui.app import make_app
 
-        make_app(args.db).run()
+        app = make_app(args.db)
+        # SIGTERM closes the UI like `q`, so the demo below is stopped, not orphaned.
+        signal.signal(signal.SIGTERM, lambda *_: app.call_later(app.exit))
+        app.run()
     finally:
         if demo.poll() is None:
             demo.send_signal(signal.SIGINT)
