@@ -278,3 +278,16 @@ def test_report_key_writes_an_incident_report_next_to_the_store(rabbitmq_demo_ru
 
     report = run(scenario())
     assert "payment" in report
+
+
+def test_the_cli_imports_the_ui_only_for_the_tui_command(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys, tracekit.cli as cli; cli.build_parser(); "
+            "print(sorted(m for m in ('tui', 'textual') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+    missing = subprocess.run([sys.executable, "-m", "tracekit", "tui", "--db", str(tmp_path / "none.duckdb")],
+                             capture_output=True, text=True)
+    assert missing.returncode == 1 and "no store at" in missing.stderr

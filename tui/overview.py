@@ -72,10 +72,11 @@ class OverviewView(Vertical):
             style = cells.style(r.style)
             if narrow:
                 style.truncate(5)
-            values.append((r.name, style, cells.right(f"{r.flows:,}"), cells.percent(r.error_rate),
+            name = r.name if not narrow or len(r.name) <= 22 else "…" + r.name[-21:]
+            values.append((name, style, cells.right(f"{r.flows:,}"), cells.percent(r.error_rate),
                            cells.right(cells.ms(r.p50_ms)), cells.right(cells.ms(r.p95_ms)), r.trend))
         cells.fill_table(table, [(label, key or "trend") for label, key in COLUMNS], values,
-                         list(rows["type_id"]))
+                         list(rows["type_id"]), max_width=22 if narrow else 48)
         note = self.query_one("#overview-note", Static)
         sort_label = dict((k, lbl) for lbl, k in COLUMNS if k)[self.sort]
         note.update(f"{len(rows)} flow types, {int(rows['flows'].sum()) if len(rows) else 0:,} "
