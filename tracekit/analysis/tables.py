@@ -69,8 +69,7 @@ def build(analysis: Analysis, paths: pd.DataFrame) -> dict[str, pd.DataFrame]:
         "self_ms": spans["self_ns"] / 1e6, "error": spans["error"],
         "skew_note": spans["skew_note"],
     })
-    src = edges["src"].str.split(":", n=1, expand=True)
-    dst = edges["dst"].str.split(":", n=1, expand=True)
+    src, dst = _key_parts(edges["src"]), _key_parts(edges["dst"])
     out["flow_edges"] = pd.DataFrame({
         "flow_id": edges["flow_id"], "kind": edges["kind"], "via": edges["via"],
         "src_trace_id": src[0], "src_span_id": src[1], "src_service": edges["src_service"],
@@ -88,16 +87,22 @@ def build(analysis: Analysis, paths: pd.DataFrame) -> dict[str, pd.DataFrame]:
             include_groups=False)
         out["flow_types"]["critical_steps"] = out["flow_types"]["type_id"].map(listed)
     cp = paths.copy()
-    parts = cp["span"].str.split(":", n=1, expand=True) if not cp.empty else None
+    parts = _key_parts(cp["span"]) if "span" in cp else ([], [])
     out["critical_path"] = pd.DataFrame({
-        "flow_id": cp["flow_id"], "seq": cp["seq"],
-        "trace_id": parts[0] if parts is not None else [], "span_id": parts[1] if parts is not None else [],
+        "flow_id": cp.get("flow_id", []), "seq": cp.get("seq", []),
+        "trace_id": parts[0], "span_id": parts[1],
         "service_name": cp["service_name"], "name": cp["name"], "segment": cp["segment"],
         "start_time": _ts(cp["start_ns"]), "end_time": _ts(cp["end_ns"]),
         "duration_ms": cp["duration_ns"] / 1e6,
     })
     out["service_edges"] = service_edges(analysis)
     return out
+
+
+def _key_parts(keys: pd.Series) -> tuple[list[str], list[str]]:
+    """("trace:span" keys) → (trace ids, span ids); empty lists for no keys."""
+    pairs = [key.partition(":") for key in keys]
+    return [trace for trace, _, _ in pairs], [span for _, _, span in pairs]
 
 
 def dominant_steps(analysis: Analysis, paths: pd.DataFrame, top: int = 3) -> pd.DataFrame:
