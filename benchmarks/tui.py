@@ -127,9 +127,9 @@ async def one_run(db: Path, openings: int) -> dict:
         await pilot.press("2", "slash", *BIG_TRACE, "enter")
         await app.workers.wait_for_complete()
         await pilot.pause()
-        table = app.query_one("#flow-table")
-        while table.row_count != 1:
+        while app.query_one("#flow-table").row_count != 1:     # the list is remounted when filled
             await pilot.pause(0.01)
+        app.query_one("#flow-table").focus()
         times = []
         for _ in range(openings):
             # Not pilot.press: it also waits for the whole process to go idle.

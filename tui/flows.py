@@ -1,4 +1,5 @@
-"""Flows of a type, a window or a search, sortable by start, duration and errors."""
+"""Flows of a type, a window or a search, sortable by start, duration and errors, in an
+Arrow-backed table that draws only the rows in view (every matching flow is listed)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,37 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import Input, Static
+from textual_fastdatatable import ArrowBackend, DataTable
 
 from tui import cells, data
 from tui.messages import OpenFlow
 
-COLUMNS = (("Start (UTC)", "start"), ("Duration", "duration"), ("Status", None), ("Style", None),
+COLUMNS = (("Start (UTC)", "start"), ("Duration ms", "duration"), ("Status", None), ("Style", None),
            ("Flow type", None), ("Key", None), ("Traces", None), ("Spans", None),
            ("Errors", "errors"), ("Flow id", None))
+
+
+def _markup(text: str, colour: str) -> str:
+    return f"[{colour}]{text}[/]" if colour else text
+
+
+def arrow_rows(rows):
+    """The flows list as Arrow: formatted strings (Rich markup) and numbers, one column each."""
+    import pyarrow as pa
+
+    return pa.table({
+        "Start (UTC)": [cells.clock(ns) for ns in rows["start_ns"]],
+        "Duration ms": rows["duration_ms"].round(1).astype(float),
+        "Status": [_markup(v, cells.STATUS_COLOURS.get(v, "")) for v in rows["status"]],
+        "Style": [_markup(v, cells.STYLE_COLOURS.get(v, "")) for v in rows["style"]],
+        "Flow type": [v if isinstance(v, str) else "-" for v in rows["type"]],
+        "Key": [v if isinstance(v, str) else "-" for v in rows["key"]],
+        "Traces": rows["traces"].astype("int64"),
+        "Spans": rows["spans"].astype("int64"),
+        "Errors": rows["errors"].astype("int64"),
+        "Flow id": rows["flow_id"].astype(str),
+    })
 
 
 class FlowsView(Vertical):
@@ -36,13 +60,14 @@ class FlowsView(Vertical):
     def __init__(self) -> None:
         super().__init__()
         self.type_name: str | None = None
+        self.flow_ids: list[str] = []           # row → flow id of the table shown
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="flow-bar"):
             yield Input(placeholder="search: trace id, order id, flow id, service, error text  (/)",
                         id="flow-search")
         yield Static("Waiting for the analysis…", id="flows-note", classes="note")
-        yield DataTable(id="flow-table", cursor_type="row", zebra_stripes=True)
+        yield DataTable(id="flow-table", cursor_type="row", zebra_stripes=True, show_row_labels=False)
 
     def set_type(self, type_id: str | None, name: str | None) -> None:
         self.type_name = name
@@ -64,18 +89,19 @@ class FlowsView(Vertical):
     @work(thread=True, exclusive=True, group="flows", exit_on_error=False)
     def compute(self, snap, query) -> None:
         rows, total = data.flow_rows(snap, query)
-        self.app.call_from_thread(self._fill, rows, total, query)
+        self.app.call_from_thread(self._fill, arrow_rows(rows), list(rows["flow_id"]), total, query)
 
-    def _fill(self, rows, total: int, query: data.FlowQuery) -> None:
-        table = self.query_one("#flow-table", DataTable)
-        values = [(cells.clock(r.start_ns), cells.right(cells.ms(r.duration_ms)),
-                   cells.status(r.status), cells.style(r.style), r.type or "-",
-                   r.key if isinstance(r.key, str) else "-", cells.right(str(r.traces)),
-                   cells.right(str(r.spans)),
-                   cells.right(str(r.errors), "bold red" if r.errors else ""), r.flow_id)
-                  for r in rows.itertuples()]
-        cells.fill_table(table, [(label, key or label) for label, key in COLUMNS], values,
-                         list(rows["flow_id"]))
+    async def _fill(self, table, flow_ids: list[str], total: int, query: data.FlowQuery) -> None:
+        old = self.query_one("#flow-table", DataTable)
+        focused = old.has_focus
+        await old.remove()
+        new = DataTable(id="flow-table", backend=ArrowBackend(table), cursor_type="row",
+                        zebra_stripes=True, show_row_labels=False)
+        self.flow_ids = flow_ids
+        await self.mount(new)
+        if focused:
+            new.focus()
+        rows = table
         parts = [f"{total:,} flows"]
         if query.type_id:
             parts.append(f"type {self.type_name or query.type_id}")
@@ -88,8 +114,8 @@ class FlowsView(Vertical):
             order = ("longest" if query.descending else "shortest") if query.sort == "duration" \
                 else ("most errors" if query.descending else "fewest errors")
         parts.append(f"{order} first (s, r)")
-        if total > len(rows):
-            parts.append(f"showing the first {len(rows):,}: search to narrow")
+        if total > rows.num_rows:
+            parts.append(f"showing the first {rows.num_rows:,}: search to narrow")
         self.query_one("#flows-note", Static).update(" · ".join(parts) + " · x clears")
 
     def action_cycle_sort(self) -> None:
@@ -117,11 +143,12 @@ class FlowsView(Vertical):
 
     @on(DataTable.HeaderSelected, "#flow-table")
     def _header(self, event: DataTable.HeaderSelected) -> None:
-        key = event.column_key.value
+        key = COLUMNS[event.column_index][1]
         if key in data.FLOW_SORTS:
             descending = not self.flow_query.descending if key == self.flow_query.sort else True
             self.flow_query = replace(self.flow_query, sort=key, descending=descending)
 
     @on(DataTable.RowSelected, "#flow-table")
     def _open(self, event: DataTable.RowSelected) -> None:
-        self.post_message(OpenFlow(event.row_key.value))
+        if 0 <= event.cursor_row < len(self.flow_ids):
+            self.post_message(OpenFlow(self.flow_ids[event.cursor_row]))
