@@ -28,7 +28,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from tracekit.errors import DecodeError
-from tracekit.otlp import json as otlp_json
+from tracekit.otlp import json as otlp_json, utf8
 from tracekit.otlp.batches import DecodedBatch
 from tracekit.otlp.decode import decode_logs, decode_traces
 from tracekit.otlp.json_decode import decode_logs_json, decode_traces_json
@@ -143,7 +143,14 @@ def decode_payload(kind: str, content_type: str, encoding: str, body: bytes, lim
             try:
                 request = message_type.FromString(data)
             except (ProtobufDecodeError, RecursionError, ValueError) as exc:
-                raise DecodeError(f"body is not a valid protobuf {message_type.__name__}: {exc}") from None
+                if "UTF-8" not in str(exc):
+                    raise DecodeError(f"body is not a valid protobuf {message_type.__name__}: {exc}") from None
+                # Strings that are not UTF-8 are repaired with U+FFFD, not refused (utf8.py).
+                try:
+                    return (utf8.decode_traces_repairing(data, redact) if kind == TRACES
+                            else utf8.decode_logs_repairing(data, redact))
+                except (ProtobufDecodeError, RecursionError, ValueError) as again:
+                    raise DecodeError(f"body is not a valid protobuf {message_type.__name__}: {again}") from None
         else:
             document = otlp_json.parse_document(data)
             return (decode_traces_json(document, redact) if kind == TRACES

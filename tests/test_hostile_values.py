@@ -96,23 +96,41 @@ def _service(case: str, transport: str) -> str:
     return f"{case}-{transport}-{uuid.uuid4().hex[:6]}"
 
 
-@pytest.mark.parametrize("transport", TRANSPORTS)
-def test_non_utf8_string_refuses_the_request_and_stores_nothing(hostile, transport):
+@pytest.mark.parametrize("transport", ["http-protobuf", "grpc"])
+def test_non_utf8_protobuf_strings_are_stored_with_replacement_characters_and_a_note(hostile, transport):
     service = _service("utf8", transport)
+    request = trace_request(3, service=service)
+    spans = request.resource_spans[0].scope_spans[0].spans
+    kv = spans[1].attributes.add()
+    kv.key, kv.value.string_value = "text", "PLACEHOLDER"
+    spans[2].name = "NAMEHOLDER"
+    body = (request.SerializeToString().replace(b"PLACEHOLDER", b"ok\xff\xfeHOLDER!")
+            .replace(b"NAMEHOLDER", b"na\xc3me-hold"))
+    assert send(hostile, transport, "traces", body=body)[0] in ACCEPTED
+    got = rows(hostile, service, "name, attributes['text']::VARCHAR AS text, ingest_notes")
+    assert got == [{"name": "na\ufffdme-hold", "text": None, "ingest_notes": ["invalid_utf8_replaced"]},
+                   {"name": "op-0", "text": None, "ingest_notes": None},
+                   {"name": "op-1", "text": "ok\ufffd\ufffdHOLDER!", "ingest_notes": ["invalid_utf8_replaced"]}]
+    logs = log_request(1, service=service)
+    logs.resource_logs[0].scope_logs[0].log_records[0].body.string_value = "PLACEHOLDER"
+    body = logs.SerializeToString().replace(b"PLACEHOLDER", b"\xffLACEHOLDER")
+    assert send(hostile, transport, "logs", body=body)[0] in ACCEPTED
+    assert rows(hostile, service, "body::VARCHAR AS body", table="logs") == [{"body": "\ufffdLACEHOLDER"}]
+    still_serving(hostile, transport)
+
+
+def test_non_utf8_json_is_refused_and_stores_nothing(hostile):
+    service = _service("utf8", "json")
     request = trace_request(3, service=service)
     kv = request.resource_spans[0].scope_spans[0].spans[1].attributes.add()
     kv.key, kv.value.string_value = "text", "PLACEHOLDER"
-    if transport == "http-json":
-        bodies = [json.dumps(otlp_json(request)).encode().replace(b"PLACEHOLDER", b"\xffLACEHOLDER"),
-                  # A lone surrogate escape: valid JSON syntax, not a valid Unicode string.
-                  json.dumps(otlp_json(request)).encode().replace(b"PLACEHOLDER", b"\\ud800")]
-    else:
-        bodies = [request.SerializeToString().replace(b"PLACEHOLDER", b"\xffLACEHOLDER")]
-    for body in bodies:
-        status, message = send(hostile, transport, "traces", body=body)
-        assert status in REFUSED and "UTF-8" in message or "surrogate" in message, (status, message)
+    document = json.dumps(otlp_json(request)).encode()
+    for bad in (b"\xffLACEHOLDER",
+                b"\\ud800"):   # a lone surrogate escape: valid JSON syntax, not a Unicode string
+        status, message = send(hostile, "http-json", "traces", body=document.replace(b"PLACEHOLDER", bad))
+        assert status == "400" and ("UTF-8" in message or "surrogate" in message), (status, message)
     assert rows(hostile, service, "count(*) AS n")[0]["n"] == 0
-    still_serving(hostile, transport)
+    still_serving(hostile, "http-json")
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)

@@ -248,3 +248,19 @@ def test_unusable_tls_files_stop_collect_with_what_to_fix(pki, tmp_path, case):
     expected = {"missing cert": "cannot read it", "key of another certificate": "does not belong",
                 "no key": "--tls-key", "client CA not PEM": "no usable CA certificate"}[case]
     assert expected in message, message
+
+
+def test_tls_counts_for_the_warning_about_listening_beyond_localhost(pki, tmp_path):
+    # mTLS on every interface: only holders of a client certificate can send, no warning.
+    running = start_collector(tmp_path / "mtls.duckdb", grpc="0.0.0.0:0", http="0.0.0.0:0",
+                              extra=_tls_options(pki, mutual=True))
+    assert running.stop() == 0
+    assert "beyond localhost" not in running.process.stderr.read()
+    # A token without TLS: the warning says the token crosses the network in clear text.
+    token = tmp_path / "token"
+    token.write_text("t0ken-value\n")
+    running = start_collector(tmp_path / "token.duckdb", grpc="0.0.0.0:0", http="0.0.0.0:0",
+                              extra=("--auth-token-file", str(token)))
+    assert running.stop() == 0
+    log = running.process.stderr.read()
+    assert "beyond localhost without TLS" in log and "clear text" in log and "t0ken-value" not in log
