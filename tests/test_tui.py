@@ -291,3 +291,46 @@ def test_the_cli_imports_the_ui_only_for_the_tui_command(tmp_path):
     missing = subprocess.run([sys.executable, "-m", "tracekit", "tui", "--db", str(tmp_path / "none.duckdb")],
                              capture_output=True, text=True)
     assert missing.returncode == 1 and "no store at" in missing.stderr
+
+
+def test_span_detail_link_leads_to_the_producer_and_back(tmp_path):
+    from pathlib import Path
+
+    from tests.conftest import tracekit as cli
+    from textual.widgets import OptionList
+
+    db = tmp_path / "shop.duckdb"
+    cli("import", "--db", str(db), str(Path(__file__).parent / "tui_data" / "shop.jsonl"))
+
+    async def scenario():
+        app = make_app(db, live_interval=None)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("2")
+            await settle(pilot, lambda: app.snapshot is not None)
+            await pilot.press("slash", *"c-0003", "enter")
+            await settle(pilot)
+            await pilot.press("enter")
+            await settle(pilot, lambda: isinstance(app.screen, FlowScreen)
+                         and app.screen.waterfall_data is not None)
+            flow_screen = app.screen
+            waterfall = _waterfall(app)
+            while waterfall.row.kind != "CONSUMER":
+                await pilot.press("down")
+            consumer = waterfall.row
+            await pilot.press("d")
+            await settle(pilot, lambda: isinstance(app.screen, SpanScreen) and app.screen.detail is not None)
+            detail = screen_text(app)
+            app.screen.query_one(OptionList).focus()
+            await pilot.press("enter")
+            await settle(pilot, lambda: app.screen is flow_screen)
+            producer = waterfall.row
+            await pilot.press("left_square_bracket")
+            await pilot.pause()
+            return consumer, detail, producer, waterfall.row, len(app.screen_stack)
+
+    consumer, detail, producer, back, depth = run(scenario())
+    assert "order.placed process" in detail and "→ links to" in detail
+    assert producer.kind == "PRODUCER" and producer.trace_id != consumer.trace_id
+    assert f"→ links to {producer.trace_id}:{producer.span_id}" in detail
+    assert back.key == consumer.key
+    assert depth == 2           # the main screen and the one flow screen: no stack of copies

@@ -117,6 +117,9 @@ class SpanScreen(Screen):
                                     id=f"{back['trace_id']}:{back['span_id']}"))
         if not links.option_count:
             links.add_option(Option("no links", disabled=True))
+        else:
+            links.highlighted = 0
+            links.focus()               # enter follows the first link
         self.query_one("#span-resource", Static).update(self._section("Resource", detail.resource))
 
     @staticmethod
