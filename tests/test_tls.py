@@ -132,24 +132,26 @@ def mtls_collector(pki, tmp_path_factory):
     assert running.stop() == 0, running.process.stderr.read()
 
 
-def span_exporter(transport: str, address: str, trust: Pair | None, client: Pair | None = None):
+def span_exporter(transport: str, address: str, trust: Pair | None, client: Pair | None = None,
+                  timeout: float = 3):
     """The SDK's OTLP span exporter over TLS trusting `trust`'s certificate (plaintext when
-    None), presenting `client`'s certificate when given. Short timeout: refusals are retried."""
+    None), presenting `client`'s certificate when given. A short timeout by default: exporters
+    retry a refused connection until it runs out."""
     if transport == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
         if trust is None:
-            return OTLPSpanExporter(endpoint=f"http://{address}", insecure=True, timeout=3)
+            return OTLPSpanExporter(endpoint=f"http://{address}", insecure=True, timeout=timeout)
         credentials = grpc.ssl_channel_credentials(
             root_certificates=trust.cert.read_bytes(),
             private_key=client.key.read_bytes() if client else None,
             certificate_chain=client.cert.read_bytes() if client else None)
-        return OTLPSpanExporter(endpoint=f"https://{address}", credentials=credentials, timeout=3)
+        return OTLPSpanExporter(endpoint=f"https://{address}", credentials=credentials, timeout=timeout)
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
     if trust is None:
-        return OTLPSpanExporter(endpoint=f"http://{address}/v1/traces", timeout=3)
-    return OTLPSpanExporter(endpoint=f"https://{address}/v1/traces", timeout=3,
+        return OTLPSpanExporter(endpoint=f"http://{address}/v1/traces", timeout=timeout)
+    return OTLPSpanExporter(endpoint=f"https://{address}/v1/traces", timeout=timeout,
                             certificate_file=str(trust.cert),
                             client_certificate_file=str(client.cert) if client else None,
                             client_key_file=str(client.key) if client else None)
@@ -173,7 +175,7 @@ def test_sdk_exports_over_tls_and_plaintext_or_an_untrusted_server_fails(tls_col
     assert _export(span_exporter(transport, address, trust=None), 2) == SpanExportResult.FAILURE
     # A client that trusts another CA refuses the collector's certificate.
     assert _export(span_exporter(transport, address, trust=pki.other_ca), 2) == SpanExportResult.FAILURE
-    assert _export(span_exporter(transport, address, trust=pki.ca), 3) == SpanExportResult.SUCCESS
+    assert _export(span_exporter(transport, address, trust=pki.ca, timeout=30), 3) == SpanExportResult.SUCCESS
     assert _stored(tls_collector.db) == before + 3
 
 
@@ -187,7 +189,7 @@ def test_mtls_accepts_only_client_certificates_from_its_ca(mtls_collector, pki, 
     for exporter in refused:
         assert _export(exporter, 2) == SpanExportResult.FAILURE
     assert _stored(mtls_collector.db) == before
-    accepted = span_exporter(transport, address, trust=pki.ca, client=pki.client)
+    accepted = span_exporter(transport, address, trust=pki.ca, client=pki.client, timeout=30)
     assert _export(accepted, 4) == SpanExportResult.SUCCESS
     assert _stored(mtls_collector.db) == before + 4
 
@@ -199,7 +201,7 @@ def test_sdk_grpc_exporter_reads_certificates_from_the_environment(mtls_collecto
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE", str(pki.client.cert))
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", str(pki.client.key))
     before = _stored(mtls_collector.db)
-    exporter = OTLPSpanExporter(endpoint=f"https://{mtls_collector.grpc}", timeout=3)
+    exporter = OTLPSpanExporter(endpoint=f"https://{mtls_collector.grpc}", timeout=30)
     assert _export(exporter, 2) == SpanExportResult.SUCCESS
     assert _stored(mtls_collector.db) == before + 2
 
