@@ -213,6 +213,9 @@ def _start_worker(redact_patterns: tuple[str, ...]) -> None:
     and form once, so the first exports do not pay for lazy imports and compiled patterns
     (the first two exports after a start took 0.5-0.9 s each)."""
     exit_with_parent()
+    from collectors.admission import return_freed_memory_to_the_system
+
+    return_freed_memory_to_the_system()
     from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from collectors.admission import REFUSE_FROM, Admission, MemoryGuard
+from collectors.admission import REFUSE_FROM, Admission, MemoryGuard, return_freed_memory_to_the_system
 from collectors.decoding import DecodePool, exit_with_parent
 from collectors.retention import Retention, RetentionSettings
 from collectors.grpc_receiver import build_grpc_server
@@ -93,6 +93,7 @@ class Collector:
         self.writer = Writer(store, settings.limits)
         self.decoders = DecodePool(settings.decode_workers, settings.max_request_bytes,
                                    settings.redact_patterns)
+        return_freed_memory_to_the_system()
         self.memory = MemoryGuard(settings.memory_limit_mib, self.decoders.pids)
         self.admission = Admission(self.writer, self.memory)
         self.retention = Retention(store, settings.retention)
