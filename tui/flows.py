@@ -3,6 +3,7 @@ Arrow-backed table that draws only the rows in view (every matching flow is list
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
 from textual import on, work
@@ -61,6 +62,7 @@ class FlowsView(Vertical):
         super().__init__()
         self.type_name: str | None = None
         self.flow_ids: list[str] = []           # row → flow id of the table shown
+        self._fill_lock = asyncio.Lock()
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="flow-bar"):
@@ -92,16 +94,16 @@ class FlowsView(Vertical):
         self.app.call_from_thread(self._fill, arrow_rows(rows), list(rows["flow_id"]), total, query)
 
     async def _fill(self, table, flow_ids: list[str], total: int, query: data.FlowQuery) -> None:
-        old = self.query_one("#flow-table", DataTable)
-        focused = old.has_focus
-        await old.remove()
-        new = DataTable(id="flow-table", backend=ArrowBackend(table), cursor_type="row",
-                        zebra_stripes=True, show_row_labels=False)
-        self.flow_ids = flow_ids
-        await self.mount(new)
-        if focused:
-            new.focus()
-        rows = table
+        async with self._fill_lock:         # two workers' results: one swap at a time
+            old = self.query_one("#flow-table", DataTable)
+            focused = old.has_focus
+            await old.remove()
+            new = DataTable(id="flow-table", backend=ArrowBackend(table), cursor_type="row",
+                            zebra_stripes=True, show_row_labels=False)
+            self.flow_ids = flow_ids
+            await self.mount(new)
+            if focused:
+                new.focus()
         parts = [f"{total:,} flows"]
         if query.type_id:
             parts.append(f"type {self.type_name or query.type_id}")
@@ -114,8 +116,8 @@ class FlowsView(Vertical):
             order = ("longest" if query.descending else "shortest") if query.sort == "duration" \
                 else ("most errors" if query.descending else "fewest errors")
         parts.append(f"{order} first (s, r)")
-        if total > rows.num_rows:
-            parts.append(f"showing the first {rows.num_rows:,}: search to narrow")
+        if total > table.num_rows:
+            parts.append(f"showing the first {table.num_rows:,}: search to narrow")
         self.query_one("#flows-note", Static).update(" · ".join(parts) + " · x clears")
 
     def action_cycle_sort(self) -> None:

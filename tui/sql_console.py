@@ -3,6 +3,8 @@ Arrow-backed table, errors inline, export to CSV or Parquet."""
 
 from __future__ import annotations
 
+import asyncio
+
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -37,6 +39,7 @@ class SqlConsole(Horizontal):
         self.result = None              # the last pyarrow result shown
         self.last_query: str | None = None
         self._tables: tuple[int, dict] | None = None     # (snapshot version, analysis tables)
+        self._swap_lock = asyncio.Lock()
 
     def compose(self) -> ComposeResult:
         yield Tree("tables", id="schema")
@@ -126,9 +129,10 @@ class SqlConsole(Horizontal):
             table = table.slice(0, data.SQL_ROWS_SHOWN)
         self.result, self.last_query = table, query
         # A fresh grid over the new Arrow table: it renders only the rows in view.
-        await self.query_one("#sql-result", DataTable).remove()
-        await self.query_one("#sql-main", Vertical).mount(
-            DataTable(id="sql-result", backend=ArrowBackend(table), show_row_labels=False))
+        async with self._swap_lock:
+            await self.query_one("#sql-result", DataTable).remove()
+            await self.query_one("#sql-main", Vertical).mount(
+                DataTable(id="sql-result", backend=ArrowBackend(table), show_row_labels=False))
         more = f" (the first {data.SQL_ROWS_SHOWN:,}; export writes them all)" if truncated else ""
         self._status(Text(f"{table.num_rows:,} rows{more} · {len(table.columns)} columns · "
                           f"{elapsed:.2f} s · ctrl+e CSV · ctrl+o Parquet"))
