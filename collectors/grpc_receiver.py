@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 
 import grpc
 from google.protobuf import any_pb2
@@ -18,7 +19,7 @@ from google.rpc.error_details_pb2 import RetryInfo
 from collectors.admission import Admission
 from collectors.auth import BearerTokenInterceptor
 from collectors.decoding import GRPC, LOGS, PROTOBUF, TRACES, DecodePool, Refusal
-from collectors.ingest import METRICS_UNSUPPORTED, response, submit
+from collectors.ingest import COMMIT_WAIT_S, METRICS_UNSUPPORTED, response, submit
 from tracekit.errors import Overloaded, WriterStopped
 from tracekit.writer import Writer
 
@@ -68,7 +69,10 @@ def _export_handler(writer: Writer, decoders: DecodePool, kind: str,
                 _refuse(context, exc)
         if committed is not None:
             try:
-                committed.result()
+                committed.result(timeout=COMMIT_WAIT_S)
+            except FutureTimeout:
+                _refuse(context, Overloaded(f"the store has not committed this export within "
+                                            f"{COMMIT_WAIT_S:g} s; retry later", 1.0))
             except Exception as exc:  # the commit failed: nothing of this request is stored
                 log.error("commit failed: %s", exc)
                 context.abort(grpc.StatusCode.UNAVAILABLE, f"the store could not commit: {exc}")

@@ -19,7 +19,7 @@ from google.rpc import code_pb2, status_pb2
 from collectors.admission import Admission
 from collectors.auth import UNAUTHENTICATED_MESSAGE, authorized
 from collectors.decoding import JSON, LOGS, PROTOBUF, TRACES, DecodePool, Refusal
-from collectors.ingest import METRICS_UNSUPPORTED, response, submit
+from collectors.ingest import COMMIT_WAIT_S, METRICS_UNSUPPORTED, response, submit
 from tracekit.errors import Overloaded, WriterStopped
 from tracekit.writer import Writer
 
@@ -109,7 +109,14 @@ class OtlpHttpReceiver:
                                             batch.message)
                 committed = submit(self.writer, batch, "otlp-http")
             if committed is not None:
-                await asyncio.wrap_future(committed)
+                try:
+                    # shield: the commit goes on (and the retry is deduplicated) if we stop waiting
+                    await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(committed)), COMMIT_WAIT_S)
+                except asyncio.TimeoutError:
+                    return _status_response(
+                        content_type, 503, code_pb2.UNAVAILABLE,
+                        f"the store has not committed this export within {COMMIT_WAIT_S:g} s; "
+                        "retry later", {"Retry-After": "1"})
         except Overloaded as exc:
             return _status_response(content_type, 503, code_pb2.UNAVAILABLE, str(exc),
                                     {"Retry-After": str(max(1, round(exc.retry_after_s)))})

@@ -17,6 +17,11 @@ from collectors.decoding import TRACES
 from tracekit.otlp.batches import DecodedBatch
 from tracekit.writer import Writer
 
+# How long an export waits for the commit that holds it before it is answered "retry" (the data
+# stays queued and is committed; the retry is deduplicated). Without a bound, a stalled disk
+# holds every receiver thread, and gRPC refuses further calls without retry advice.
+COMMIT_WAIT_S = 5.0
+
 METRICS_UNSUPPORTED = (
     "tracekit collects traces and logs, not metrics: send spans to /v1/traces "
     "(TraceService) and logs to /v1/logs (LogsService), and metrics elsewhere"
