@@ -13,8 +13,10 @@ Each run starts the real app headless (`app.run_test()`) and measures:
 
 - first paint: app start → first screen rendered, in its loading state;
 - store figures: → the loading state shows the store's span count and services (cheap SQL);
-- overview filled: → the flow types are listed (the whole analysis has run: not the
-  first-paint target, reported as measured);
+- flow types listed: → the first flow types on screen (on a large store, a preview: the
+  newest 50,000 spans analyzed first);
+- overview filled: → the whole store analyzed and shown (not the first-paint target,
+  reported as measured);
 - open flow: `enter` on the 500-span flow in the flows list → its waterfall rendered
   (median of 5 openings per run).
 """
@@ -121,6 +123,11 @@ async def one_run(db: Path, openings: int) -> dict:
         while app.snapshot is None or not app.query_one(OverviewView).query_one("#types").row_count:
             await pilot.pause(0.02)
         await pilot.pause()
+        figures["types_listed_s"] = time.perf_counter() - started      # the preview, on 1M spans
+        while not app.analysis_complete:
+            await pilot.pause(0.05)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
         figures["overview_filled_s"] = time.perf_counter() - started
         figures["spans"] = app.stats.spans
         figures["flows"] = len(app.snapshot.flows)
@@ -161,7 +168,7 @@ def main() -> None:
         source = args.source or demo_store(args.store.parent)
         build_store(source, args.store, args.spans)
     runs = [asyncio.run(one_run(args.store, args.openings)) for _ in range(args.runs)]
-    keys = ("first_paint_s", "store_figures_s", "overview_filled_s", "open_flow_s")
+    keys = ("first_paint_s", "store_figures_s", "types_listed_s", "overview_filled_s", "open_flow_s")
     result = {"store": str(args.store), "spans": runs[0]["spans"], "flows": runs[0]["flows"],
               "runs": runs, **{k: statistics.median(r[k] for r in runs) for k in keys}}
     if args.json:
@@ -171,6 +178,7 @@ def main() -> None:
           f"medians of {len(runs)} runs")
     print(f"  first paint (loading state)      {result['first_paint_s']:.3f} s   target ≤ 1 s")
     print(f"  store figures on screen          {result['store_figures_s']:.3f} s")
+    print(f"  flow types listed (preview)      {result['types_listed_s']:.3f} s")
     print(f"  overview filled (analysis done)  {result['overview_filled_s']:.3f} s")
     print(f"  open a {BIG_SPANS}-span flow              {result['open_flow_s']:.3f} s   target ≤ 0.5 s")
 

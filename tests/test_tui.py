@@ -334,3 +334,23 @@ def test_span_detail_link_leads_to_the_producer_and_back(tmp_path):
     assert f"→ links to {producer.trace_id}:{producer.span_id}" in detail
     assert back.key == consumer.key
     assert depth == 2           # the main screen and the one flow screen: no stack of copies
+
+
+def test_a_large_store_shows_a_preview_of_its_newest_spans_first(rabbitmq_demo_run):
+    from tui.messages import AnalysisReady
+
+    messages = []
+
+    async def scenario():
+        app = make_app(rabbitmq_demo_run["db"], live_interval=None, preview_spans=3000)
+        async with app.run_test(size=SIZE, message_hook=messages.append) as pilot:
+            await settle(pilot, lambda: app.analysis_complete)
+            return str(app.query_one("#status").render()), app.snapshot
+
+    status, full = run(scenario())
+    ready = [m for m in messages if isinstance(m, AnalysisReady)]
+    assert [m.preview for m in ready] == [True, False]
+    preview = ready[0].snapshot
+    assert 3000 <= len(preview.analysis.spans) < len(full.analysis.spans)
+    assert preview.flows["start_ns"].min() > full.flows["start_ns"].min()   # the newest part
+    assert "preview" not in status and f"{len(full.flows):,} flows" in status

@@ -45,7 +45,7 @@ class TracekitApp(App):
     ]
 
     def __init__(self, db_path: str | Path, *, live_interval: float | None = 2.0,
-                 stamp=None, clock=time.monotonic) -> None:
+                 stamp=None, clock=time.monotonic, preview_spans: int = 50_000) -> None:
         super().__init__()
         self.db_path = Path(db_path)
         self.live_interval = live_interval
@@ -53,6 +53,8 @@ class TracekitApp(App):
         self.stats: data.StoreStats | None = None
         self.window_label = "all"
         self.clock = clock          # seconds, for elapsed times shown (tests freeze it)
+        self.preview_spans = preview_spans
+        self.analysis_complete = False
         self._stamp = stamp or (lambda: datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ"))
         from tracekit.analysis.incremental import LiveAnalysis
 
@@ -133,6 +135,8 @@ class TracekitApp(App):
                 if stats.spans == 0 or (self._live.analysis is not None
                                         and stats.last_batch <= self._live.last_batch):
                     return
+                if self._live.analysis is None and stats.spans > 2 * self.preview_spans:
+                    self._preview(store)
                 new = data.load_new_spans(store, self._live.last_batch)
             started = time.monotonic()
             self._live.update(new)
@@ -143,6 +147,21 @@ class TracekitApp(App):
             self.post_message(AnalysisFailed(f"{type(exc).__name__}: {exc}"))
         finally:
             self._analysis_lock.release()
+
+    def _preview(self, store) -> None:
+        """On a large store, analyze the newest spans first and show them while the whole
+        store is read and analyzed (tens of seconds at a million spans)."""
+        from tracekit.analysis.incremental import LiveAnalysis
+
+        since = data.preview_batch(store, self.preview_spans)
+        if since is None:
+            return
+        started = time.monotonic()
+        preview = LiveAnalysis()
+        part = data.load_new_spans(store, since)
+        preview.update(part)
+        self.post_message(AnalysisReady(data.snapshot(preview, -1), len(part),
+                                        time.monotonic() - started, preview=True))
 
     @work(thread=True, group="report", exit_on_error=False)
     def write_report(self, window, flow_id) -> None:
@@ -173,9 +192,13 @@ class TracekitApp(App):
 
     @on(AnalysisReady)
     def _analysis(self, message: AnalysisReady) -> None:
+        if message.preview and self.analysis_complete:
+            return
+        self.analysis_complete = not message.preview
         self.snapshot = message.snapshot
         status = self.query_one(StatusLine)
         status.flows = len(message.snapshot.flows)
+        status.preview = message.new_spans if message.preview else None
         status.error = None
         for view in self._views():
             view.snapshot = message.snapshot
@@ -251,8 +274,10 @@ class TracekitApp(App):
 
 
 def make_app(db_path: str | Path, *, live_interval: float | None = 2.0, stamp=None,
-             clock=time.monotonic) -> TracekitApp:
+             clock=time.monotonic, preview_spans: int = 50_000) -> TracekitApp:
     """The app on the store at `db_path` (read through `tracekit.open`, also while a
     collector writes it); `live_interval` seconds between live updates (None: no updates);
-    `stamp()` names exported files, `clock()` times queries (both fixed in snapshot tests)."""
-    return TracekitApp(db_path, live_interval=live_interval, stamp=stamp, clock=clock)
+    `stamp()` names exported files, `clock()` times queries (both fixed in snapshot tests);
+    a store of more than twice `preview_spans` shows its newest spans analyzed first."""
+    return TracekitApp(db_path, live_interval=live_interval, stamp=stamp, clock=clock,
+                       preview_spans=preview_spans)

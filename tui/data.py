@@ -103,6 +103,12 @@ def snapshot(live, version: int = 0) -> Snapshot:
         live.last_batch, version)
 
 
+def preview_batch(store, spans: int) -> int | None:
+    """The batch after which about `spans` spans were committed (None: the store holds fewer)."""
+    found = store.arrow(sql("newest_batch"), {"spans": spans}).to_pylist()
+    return int(found[0]["batch_id"]) if found else None
+
+
 def load_new_spans(store, since_batch: int) -> pd.DataFrame:
     from tracekit.analysis.spans import load_arrow, to_frame
 

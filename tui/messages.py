@@ -24,6 +24,7 @@ class AnalysisReady(Message):
     snapshot: Snapshot
     new_spans: int
     elapsed_s: float
+    preview: bool = False       # only the newest spans: the whole store is still being analyzed
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, AnalysisReady)

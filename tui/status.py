@@ -16,6 +16,7 @@ class StatusLine(Static):
     flows: reactive[int | None] = reactive(None)
     window: reactive[tuple | None] = reactive(None)
     error: reactive[str | None] = reactive(None)
+    preview: reactive[int | None] = reactive(None)     # spans in a preview analysis
 
     def __init__(self, path: str) -> None:
         super().__init__(id="status")
@@ -35,6 +36,9 @@ class StatusLine(Static):
             line.append(f"  {self.rate:,.0f} spans/s")
         line.append(f"  {self.flows:,} flows" if self.flows is not None else "  analyzing…",
                     style="" if self.flows is not None else "dark_orange3")
+        if self.preview is not None:
+            line.append(f" (preview: the newest {self.preview:,} spans; analyzing all…)",
+                        style="dark_orange3")
         if self.window:
             label, bounds = self.window
             if bounds:
