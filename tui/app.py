@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import sys
 import threading
 import time
 from datetime import datetime, timezone
@@ -101,10 +100,10 @@ class TracekitApp(App):
             store = self._store
         try:
             yield store
-        except Exception:
+        except Exception as exc:
             from tracekit.errors import QueryError
 
-            if not isinstance(sys.exc_info()[1], QueryError):
+            if not isinstance(exc, QueryError):     # bad SQL is the query's fault, not the store's
                 with self._store_lock:
                     if self._store is store:
                         self._store = None
