@@ -189,7 +189,9 @@ def run_demo(opts: DemoOptions) -> int:
     if collector is not None:
         print(f"scenarios       {', '.join(summary['scenarios_recorded'])}")
         print(f"store           {opts.db}")
-        print("\nThe terminal UI is not built yet; meanwhile, ask the store:")
+        print("\nLook at it:")
+        print(f"  tracekit tui --db {opts.db}")
+        print(f"  tracekit report --db {opts.db} --since 5m")
         print(f"  tracekit flows --db {opts.db} --status failed")
         print(f"  tracekit causes --db {opts.db} --since 1m")
         print(f"  tracekit sql --db {opts.db} \"SELECT service_name, count(*) AS spans, "
