@@ -269,11 +269,21 @@ def test_report_key_writes_an_incident_report_next_to_the_store(rabbitmq_demo_ru
 
     async def scenario():
         app = make_app(db, live_interval=None, stamp=lambda: "20261128T000000Z")
+        notes = []      # what the app told the user (toasts vanish from the screen)
+        notify = app.notify
+
+        def recording_notify(message, **kwargs):
+            notes.append((kwargs.get("title"), str(message)))
+            return notify(message, **kwargs)
+
+        app.notify = recording_notify
         async with app.run_test(size=SIZE) as pilot:
             await _open_failed_payment_flow(pilot)
             await pilot.press("R")
             target = tmp_path / "tracekit-report-20261128T000000Z.md"
-            await settle(pilot, lambda: target.exists(), timeout=120)
+            await settle(pilot, lambda: target.exists() or any(t == "Report failed" for t, _ in notes),
+                         timeout=120)
+            assert target.exists(), f"no report; the app said: {notes}"
             return target.read_text()
 
     report = run(scenario())
