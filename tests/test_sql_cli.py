@@ -137,3 +137,12 @@ def test_terminal_table_fetches_only_the_rows_it_shows(store_path):
 def test_explain_prints_the_plan_as_drawn(store_path):
     out = run("sql", "--db", str(store_path), "EXPLAIN SELECT count(*) FROM spans").stdout.decode()
     assert "\\n" not in out and "SEQ_SCAN" in out.upper().replace(" ", "_")
+
+
+def test_a_store_opened_twice_in_one_process_reads_with_the_same_rules(store_path):
+    import tracekit
+
+    with tracekit.open(store_path) as first, tracekit.open(store_path) as second:
+        assert first.df("SELECT count(*) AS n FROM spans")["n"][0] == second.df("SELECT count(*) AS n FROM spans")["n"][0]
+        with pytest.raises(tracekit.errors.QueryError):
+            second.sql("SELECT * FROM read_csv('/etc/passwd')")

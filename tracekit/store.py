@@ -148,7 +148,10 @@ def open(  # noqa: A001 - the public name users call: tracekit.open(path)
         return RemoteStore(path, endpoint, timeout_s)
     except duckdb.Error as exc:
         raise TracekitError(f"cannot open {path} as a DuckDB store: {exc}") from None
-    conn.execute("SET lock_configuration = true")
+    # A second open of the same file in this process shares the first one's DuckDB instance,
+    # whose configuration is already locked (and may not be set again).
+    if not conn.execute("SELECT current_setting('lock_configuration')").fetchall()[0][0]:
+        conn.execute("SET lock_configuration = true")
     check_version(conn, path)
     return LocalStore(path, conn, timeout_s)
 
