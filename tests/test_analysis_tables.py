@@ -21,3 +21,16 @@ def test_a_store_of_single_span_traces_gives_tables_with_no_edges(tmp_path):
     assert len(tables["flows"]) == 3 and tables["flow_edges"].empty
     assert len(tables["critical_path"]) == 3          # each span is its flow's whole path
     assert set(tables["critical_path"]["trace_id"]) == set(tables["flows"]["flow_id"])
+
+
+def test_every_publish_counts_once_into_the_broker(rabbitmq_demo_run):
+    with tracekit.open(rabbitmq_demo_run["db"]) as reader:
+        analysis = analyze(reader)
+        [published] = reader.arrow(
+            "SELECT count(*) AS n FROM spans WHERE kind = 'PRODUCER' "
+            "AND attributes['messaging.message.id'] IS NOT NULL").to_pylist()
+    edges = build(analysis, critical_paths(analysis))["service_edges"]
+    into_brokers = edges[edges["dst_service"].str.startswith("broker:")]["calls"].sum()
+    # Every stored publish whose message someone consumed is one hop into a broker.
+    consumed = analysis.edges[analysis.edges["kind"] != "call"]["src"].nunique()
+    assert into_brokers == consumed <= published["n"]

@@ -129,13 +129,15 @@ def service_edges(analysis: Analysis) -> pd.DataFrame:
     frame = pd.DataFrame({"src": edges["src_service"], "dst": edges["dst_service"],
                           "kind": edges["kind"], "error": dst_error, "ms": dst_ms,
                           "wait_ms": pd.to_numeric(edges["wait_ns"], errors="coerce") / 1e6,
-                          "destination": edges["destination"]})
+                          "destination": edges["destination"], "src_span": edges["src"]})
     sync = frame[(frame["kind"] == CALL) & (frame["src"] != frame["dst"])].assign(edge="sync")
     asynchronous = frame[frame["kind"] != CALL]
     broker = "broker:" + asynchronous["destination"].fillna("?")
     into = asynchronous.assign(dst=broker, edge="async", error=False, ms=np.nan)
     out_of = asynchronous.assign(src=broker, edge="async", ms=asynchronous["wait_ms"])
-    rows = pd.concat([sync, into.drop_duplicates(), out_of], ignore_index=True)
+    # One publish reaches every consumer: count the hop into the broker once per producer
+    # span (not once per distinct row: equal waits made different messages look the same).
+    rows = pd.concat([sync, into.drop_duplicates(["src_span", "dst"]), out_of], ignore_index=True)
     grouped = rows.groupby(["src", "dst", "edge"])
     result = pd.DataFrame({
         "calls": grouped.size(), "errors": grouped["error"].sum().astype(int),
