@@ -338,3 +338,22 @@ def test_flow_type_restricts_the_report_to_that_workflows_flows(demo):
     assert report.impact.flows.value == row["n"] > 0
     assert report.type_ids and all("shopper checkout" in t.name for t in report.impact.affected_types)
     assert (report.suspects[0].service, report.suspects[0].operation) == ("payment", "charge card")
+
+
+def test_build_stays_the_function_after_a_report_was_built(tmp_path):
+    import importlib
+
+    import tracekit.report
+
+    from tests.otlp_payloads import trace_request
+    from tracekit.otlp.decode import decode_traces
+
+    store = tmp_path / "small.duckdb"
+    writer = tracekit.open(store, write=True)
+    writer.append(decode_traces(trace_request(3, service="small")), "test")
+    writer.close()
+    with tracekit.open(store) as reader:
+        tracekit.report.build(reader)
+    assert callable(importlib.import_module("tracekit.report").build)
+    from tracekit.report import build as again
+    assert not isinstance(again, type(tracekit.report))

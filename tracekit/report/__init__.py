@@ -13,8 +13,10 @@ FORMATS = ("md", "html", "json")
 
 
 def build(store, **options):
-    """The report of `store` (see tracekit.report.build.build for the options)."""
-    from tracekit.report.build import build as _build
+    """The report of `store` (see tracekit.report.assemble.build for the options)."""
+    # The builder lives in `assemble`: a submodule named `build` would replace this function
+    # as the package attribute once imported.
+    from tracekit.report.assemble import build as _build
 
     return _build(store, **options)
 
