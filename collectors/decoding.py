@@ -31,6 +31,7 @@ from tracekit.errors import DecodeError
 from tracekit.otlp import json as otlp_json, utf8
 from tracekit.otlp.batches import DecodedBatch
 from tracekit.otlp.decode import decode_logs, decode_traces
+from tracekit.otlp.fast_decode import decode_traces_fast
 from tracekit.otlp.json_decode import decode_logs_json, decode_traces_json
 from tracekit.redaction import DEFAULT_PATTERNS, redactor_for
 
@@ -140,6 +141,8 @@ def decode_payload(kind: str, content_type: str, encoding: str, body: bytes, lim
     message_type = ExportTraceServiceRequest if kind == TRACES else ExportLogsServiceRequest
     try:
         if content_type == PROTOBUF:
+            if kind == TRACES and (fast := decode_traces_fast(data, redact)) is not None:
+                return fast
             try:
                 request = message_type.FromString(data)
             except (ProtobufDecodeError, RecursionError, ValueError) as exc:
