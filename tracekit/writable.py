@@ -122,11 +122,13 @@ class WritableStore:
                 incoming = unique_spans(batch.spans)
                 starts = incoming.column("start_time").cast(pa.int64())  # exact ns, not µs
                 cur.register("incoming_spans", incoming)
-                spans = cur.execute(queries.load("insert_spans"), {
-                    "batch_id": batch_id,
-                    "first_start": pc.min(starts).as_py(),
-                    "last_start": pc.max(starts).as_py(),
-                }).fetchall()[0][0]
+                window = {"first_start": pc.min(starts).as_py(), "last_start": pc.max(starts).as_py()}
+                if cur.execute(queries.load("stored_spans"), window).fetchall()[0][0]:
+                    spans = cur.execute(queries.load("insert_spans"),
+                                        {"batch_id": batch_id, **window}).fetchall()[0][0]
+                else:
+                    spans = cur.execute(queries.load("insert_new_spans"),
+                                        {"batch_id": batch_id}).fetchall()[0][0]
                 duplicates = batch.spans.num_rows - spans
                 cur.unregister("incoming_spans")
             if batch.logs is not None and batch.logs.num_rows:
