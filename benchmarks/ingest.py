@@ -9,7 +9,8 @@ For each transport (OTLP/gRPC, OTLP/HTTP protobuf, OTLP/HTTP JSON) and each run,
 `tracekit collect` process gets a fresh store, and a load client in another process sends
 pre-encoded requests from a few concurrent senders for a fixed time. The collector answers
 only after the DuckDB commit, so acknowledged spans/s is committed spans/s. Alongside:
-export latency (p50, p99), the collector's peak RSS and CPU seconds, and the store's bytes
+export latency (p50, p99), the collector's peak memory (PSS, sampled every 0.2 s, and the
+sum of its processes' peak RSS, an upper bound) and CPU seconds, and the store's bytes
 per span after the collector checkpointed and exited.
 
 The "limit" is the same payloads parsed, decoded and appended in one process with no
@@ -35,6 +36,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from itertools import cycle, islice
@@ -56,16 +58,19 @@ import tracekit
 from tracekit.otlp import json as otlp_json
 from tracekit.otlp.batches import concat
 from tracekit.otlp.json_decode import decode_traces_json
+from tracekit.otlp.columns import DEFAULT_REDACTOR
 from tracekit.otlp.decode import decode_traces
+from tracekit.otlp.fast_decode import decode_traces_fast
 
 TRANSPORTS = ("grpc", "http-protobuf", "http-json")
 EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 TRACEKIT = str(Path(sys.executable).with_name("tracekit"))
 TEMPLATES = 8                 # distinct request shapes; every request sent is a copy with fresh ids
-LIMIT_SPANS = 200_000         # spans decoded and appended per limit run
+LIMIT_SPANS = 1_000_000       # spans decoded and appended per limit run (past a checkpoint)
 SPANS_PER_APPEND = 50_000     # the collector's max_items_per_commit
 POOL_HEADROOM = 1.5           # pool = decode rate x seconds x this; the collector cannot outrun decode
 ERROR_RATE = 0.02
+STREAM_RATE = 60_000          # spans/s the copies' timestamps advance at (the issue's target)
 
 # --- Payloads ------------------------------------------------------------------------------
 
@@ -230,10 +235,12 @@ def base64_to_hex(text: str) -> str:
 
 @dataclass(frozen=True)
 class Template:
-    """An encoded request plus where each of its ids sits, so copies get fresh ids cheaply."""
+    """An encoded request plus where each of its ids and timestamps sits, so that copies get
+    fresh ids and later times cheaply."""
 
     data: bytes
     slots: list[tuple[int, list[int]]]   # (id length in bytes, offsets of that id in data)
+    times: list[tuple[int, list[int]]]   # (timestamp in ns, offsets of its encoding in data)
     hex_ids: bool
 
     @classmethod
@@ -244,14 +251,26 @@ class Template:
             needle = value.hex().encode() if hex_ids else value
             slots.append((len(value), [m.start() for m in re.finditer(re.escape(needle), data)]))
         assert sum(len(offsets) for _, offsets in slots) == len(ids), "an id is not where expected"
-        return cls(data, slots, hex_ids)
+        stamps = list(all_times(request))
+        times = []
+        for value in set(stamps):
+            needle = f'"{value}"'.encode() if hex_ids else value.to_bytes(8, "little")
+            times.append((value, [m.start() + hex_ids for m in re.finditer(re.escape(needle), data)]))
+        assert sum(len(offsets) for _, offsets in times) == len(stamps), "a time is not where expected"
+        return cls(data, slots, times, hex_ids)
 
-    def fresh_copy(self, rng: random.Random) -> bytes:
+    def fresh_copy(self, rng: random.Random, shift_ns: int = 0) -> bytes:
+        """A copy with new ids and every timestamp `shift_ns` later (the same digit count in
+        JSON: a shift of hours keeps 19 digits)."""
         buf = bytearray(self.data)
         for length, offsets in self.slots:
             new = rng.randbytes(length)
             if self.hex_ids:
                 new = new.hex().encode()
+            for offset in offsets:
+                buf[offset:offset + len(new)] = new
+        for value, offsets in self.times:
+            new = str(value + shift_ns).encode() if self.hex_ids else (value + shift_ns).to_bytes(8, "little")
             for offset in offsets:
                 buf[offset:offset + len(new)] = new
         return bytes(buf)
@@ -264,6 +283,15 @@ def all_ids(request: ExportTraceServiceRequest):
                 yield from (span.trace_id, span.span_id, span.parent_span_id)
                 for link in span.links:
                     yield from (link.trace_id, link.span_id)
+
+
+def all_times(request: ExportTraceServiceRequest):
+    for resource_spans in request.resource_spans:
+        for scope_spans in resource_spans.scope_spans:
+            for span in scope_spans.spans:
+                yield from (span.start_time_unix_nano, span.end_time_unix_nano)
+                for event in span.events:
+                    yield event.time_unix_nano
 
 
 def build_templates(spans_per_request: int) -> dict[str, list[Template]]:
@@ -279,14 +307,24 @@ def payload_bytes_per_span(templates: list[Template], spans_per_request: int) ->
     return sum(len(t.data) for t in templates) / (len(templates) * spans_per_request)
 
 
-def fresh_copies(templates: list[Template], count: int) -> list[bytes]:
+def fresh_copies(templates: list[Template], count: int, spans_per_request: int = 512) -> list[bytes]:
+    """`count` copies with fresh ids, each later than the one before as in a live stream of
+    STREAM_RATE spans/s: the store's duplicate check looks at stored spans that start in the
+    time range of a batch, and a stream whose spans all started in the same few seconds would
+    make it look at the whole store."""
     rng = random.Random()
-    return [t.fresh_copy(rng) for t in islice(cycle(templates), count)]
+    step_ns = int(spans_per_request / STREAM_RATE * 1e9)
+    return [t.fresh_copy(rng, k * step_ns) for k, t in enumerate(islice(cycle(templates), count))]
 
 
 # --- The limit: decode and append in one process, no network --------------------------------
 
 def decode_protobuf(data: bytes):
+    """As the collector decodes: the compiled decoder, else the Python one."""
+    return decode_traces_fast(data, DEFAULT_REDACTOR) or decode_python(data)
+
+
+def decode_python(data: bytes):
     return decode_traces(ExportTraceServiceRequest.FromString(data))
 
 
@@ -303,7 +341,7 @@ def spans_per_second(decode, payloads: list[bytes], spans_per_request: int) -> f
 
 def measure_limit(templates: dict, spans_per_request: int, workdir: Path) -> dict:
     count = math.ceil(LIMIT_SPANS / spans_per_request)
-    payloads = fresh_copies(templates["protobuf"], count)
+    payloads = fresh_copies(templates["protobuf"], count, spans_per_request)
     path = workdir / "limit.duckdb"
     store = tracekit.open(path, write=True)
     started = time.perf_counter()
@@ -321,8 +359,10 @@ def measure_limit(templates: dict, spans_per_request: int, workdir: Path) -> dic
     return {
         "limit_spans_per_s": limit,
         "decode_protobuf_spans_per_s": spans_per_second(decode_protobuf, payloads, spans_per_request),
+        "decode_protobuf_python_spans_per_s": spans_per_second(
+            decode_python, payloads[:count // 8], spans_per_request),
         "decode_json_spans_per_s": spans_per_second(
-            decode_json, fresh_copies(templates["json"], count // 16), spans_per_request),
+            decode_json, fresh_copies(templates["json"], count // 16, spans_per_request), spans_per_request),
         "disk_bytes_per_span": disk["disk_bytes_per_span"],
         "disk_free_pct": disk["disk_free_pct"],
     }
@@ -379,6 +419,29 @@ class Collector:
             status = Path(f"/proc/{pid}/status").read_text()
             total += int(re.search(r"^VmHWM:\s+(\d+) kB", status, re.M).group(1))
         return total / 1024
+
+    def pss_mib(self) -> float:
+        """The proportional set size of the collector and its decode workers together: shared
+        library pages count once, as the collector's --memory-limit counts them."""
+        total = 0
+        for pid in self.processes():
+            try:
+                rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+            except OSError:   # a worker that just exited
+                continue
+            total += int(re.search(r"^Pss:\s+(\d+) kB", rollup, re.M).group(1))
+        return total / 1024
+
+    def sample_pss(self, stop: threading.Event, every_s: float = 0.2) -> list[float]:
+        """Start sampling pss_mib() until `stop` is set; the samples list fills meanwhile."""
+        samples: list[float] = []
+
+        def sample() -> None:
+            while not stop.wait(every_s):
+                samples.append(self.pss_mib())
+
+        threading.Thread(target=sample, daemon=True).start()
+        return samples
 
     def stop(self) -> int:
         """SIGTERM: the collector drains, checkpoints and exits; its log's warnings are counted."""
@@ -460,7 +523,7 @@ async def drive(conn, transport: str, address: str, pool: list[bytes], spans_per
 
 
 def load_client(conn, transport, address, templates, count, spans_per_request, seconds, concurrency):
-    pool = fresh_copies(templates, count)
+    pool = fresh_copies(templates, count, spans_per_request)
     conn.send(asyncio.run(drive(conn, transport, address, pool, spans_per_request, seconds, concurrency)))
 
 
@@ -484,7 +547,10 @@ def run_transport(transport: str, templates: list[Template], count: int, args, w
         theirs.close()
         assert ours.recv() == "go"
         cpu_before = collector.cpu_seconds()
+        sampling = threading.Event()
+        pss = collector.sample_pss(sampling)
         result = ours.recv()
+        sampling.set()
         cpu = collector.cpu_seconds() - cpu_before
         peak_rss = collector.peak_rss_mib()
         client.join()
@@ -498,6 +564,7 @@ def run_transport(transport: str, templates: list[Template], count: int, args, w
         "p50_ms": 1000 * percentile(latencies, 0.50),
         "p99_ms": 1000 * percentile(latencies, 0.99),
         "cpu_s": cpu, "cores": cpu / result["elapsed_s"], "peak_rss_mib": peak_rss,
+        "peak_pss_mib": max(pss, default=0.0),
         "collector_log_warnings": log_warnings,
     }
 
@@ -531,10 +598,11 @@ def print_table(report: dict) -> None:
               f"{t['spans_per_s']['median'] / limit['limit_spans_per_s']['median']:>10.2f}"
               f"{t['p50_ms']['median']:>8.0f}{fmt(t['p99_ms']):>22}{t['failed_requests']:>8}"
               f"{t['client_cores']['median']:>14.2f}")
-    print(f"\n{'collector':<15}{'peak RSS MiB':>13}{'CPU s':>8}{'cores':>7}{'disk B/span':>13}"
+    print(f"\n{'collector':<15}{'peak PSS MiB':>13}{'peak RSS MiB':>13}{'CPU s':>8}{'cores':>7}{'disk B/span':>13}"
           f"{'free %':>8}{'unstored':>10}{'log warnings':>14}")
     for name, t in transports:
-        print(f"{name:<15}{t['peak_rss_mib']['max']:>13.0f}{t['cpu_s']['median']:>8.1f}"
+        print(f"{name:<15}{t['peak_pss_mib']['max']:>13.0f}{t['peak_rss_mib']['max']:>13.0f}"
+              f"{t['cpu_s']['median']:>8.1f}"
               f"{t['cores']['median']:>7.2f}{t['disk_bytes_per_span']['median']:>13.0f}"
               f"{t['disk_free_pct']['median']:>8.0f}{t['unstored_spans']:>10}"
               f"{t['collector_log_warnings']:>14}")
@@ -542,6 +610,7 @@ def print_table(report: dict) -> None:
           f"disk {limit['disk_bytes_per_span']['median']:.0f} B/span "
           f"({limit['disk_free_pct']['median']:.0f}% free)")
     print(f"{'decode only, protobuf':<36}{fmt(limit['decode_protobuf_spans_per_s']):>26} spans/s")
+    print(f"{'decode only, protobuf, Python decoder':<36}{fmt(limit['decode_protobuf_python_spans_per_s']):>26} spans/s")
     print(f"{'decode only, OTLP/JSON':<36}{fmt(limit['decode_json_spans_per_s']):>26} spans/s")
     for name, t in transports:
         if t["pool_exhausted_runs"]:
@@ -552,7 +621,7 @@ def print_table(report: dict) -> None:
 def transport_summary(runs: list[dict]) -> dict:
     return {
         **summarize(runs, ["spans_per_s", "p50_ms", "p99_ms", "client_cores", "cpu_s", "cores",
-                           "peak_rss_mib", "disk_bytes_per_span", "disk_free_pct"]),
+                           "peak_rss_mib", "peak_pss_mib", "disk_bytes_per_span", "disk_free_pct"]),
         "failed_requests": sum(sum(run["failures"].values()) for run in runs),
         "unstored_spans": sum(run["acked_spans"] - run["stored_spans"] for run in runs),
         "collector_log_warnings": sum(run["collector_log_warnings"] for run in runs),
