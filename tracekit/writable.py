@@ -20,7 +20,7 @@ from tracekit.readonly import SAFE_CONFIG
 from tracekit.store import check_version, holder_of
 
 
-CHECKPOINT_THRESHOLD = "256MiB"
+CHECKPOINT_THRESHOLD = "128MiB"
 
 
 @dataclass(frozen=True)
@@ -69,8 +69,11 @@ class WritableStore:
         # DuckDB checkpoints when the write-ahead log reaches this size, inside the commit
         # that crossed it. At the default 16 MiB that is every ~15k spans, each rewriting
         # (and re-shredding the VARIANT columns of) the last row group: ingest fell to a
-        # third and commits stalled for seconds. 256 MiB keeps checkpoints rare while a
-        # restart after a crash still replays the log in about a second.
+        # third and commits stalled for seconds. 128 MiB (~180k spans) measured, on one
+        # thread, in commits of 2k / 8k / 50k spans: 64 MiB 26k / 40k / 33k spans/s, 128 MiB
+        # - / 44k / 56k, 256 MiB 27k / 36k / 59k; the commit that checkpoints stalls up to
+        # 1.8 / 3.5 / 6.6 s, and 256 MiB went past the receivers' 5 s commit wait. A restart
+        # after a crash replays at most that much log, in about half a second.
         conn.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
         if memory_limit_mib:
             # DuckDB's buffer pool otherwise grows to 80% of the machine's memory: rows not
