@@ -38,6 +38,12 @@ class WriterLimits:
     # (like PostgreSQL's commit_delay with commit_siblings): one commit of four requests
     # costs far less than four commits of one.
     commit_delay_s: float = 0.010
+    # While the writer is the bottleneck (requests were already waiting when its last commit
+    # ended), wait up to half that commit's time, at most this long, for more to join: each
+    # acknowledged exporter sends its next request within a few ms, and one commit of four
+    # requests costs far less than two of two (gRPC, 4 exporters, before any checkpoint:
+    # 24k spans/s, median of 3 runs, then 33k in one run).
+    backlog_delay_s: float = 0.050
 
 
 @dataclass
@@ -75,6 +81,8 @@ class Writer:
         self.refused_items = 0
         self.commits = 0
         self.busy_s = 0.0        # time spent writing and committing
+        self._last_commit_s = 0.0
+        self._backlogged = False  # requests were waiting when the last commit ended
 
     def start(self) -> Writer:
         self.store.warm_up()
@@ -150,8 +158,11 @@ class Writer:
         with self._cond:
             while not self._queue and not self._stopping:
                 self._cond.wait()
-            deadline = time.monotonic() + self.limits.commit_delay_s
-            while (self._incoming and not self._stopping
+            delay = self.limits.commit_delay_s
+            if self._backlogged:
+                delay = max(delay, min(self.limits.backlog_delay_s, self._last_commit_s / 2))
+            deadline = time.monotonic() + delay
+            while ((self._incoming or self._backlogged) and not self._stopping
                    and self._pending_items < self.limits.max_items_per_commit):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -213,10 +224,12 @@ class Writer:
             log.debug("committed %d spans, %d logs in %.1f ms", result.spans, result.logs,
                       1000 * (time.perf_counter() - started))
         finally:
-            self.busy_s += time.perf_counter() - started
+            self._last_commit_s = time.perf_counter() - started
+            self.busy_s += self._last_commit_s
             with self._cond:
                 self._pending_items -= sum(p.items for p in taken)
                 self._pending_bytes -= sum(p.nbytes for p in taken)
+                self._backlogged = bool(self._queue)
 
 
 __all__ = ["AppendResult", "Writer", "WriterLimits"]
