@@ -177,3 +177,19 @@ def test_a_killed_decode_worker_is_replaced(tmp_path):
         assert sql(collector.db, "SELECT count(*) AS n FROM spans")[0]["n"] == 10 * statuses.count(200)
     finally:
         assert collector.stop() == 0
+
+
+def test_decode_workers_can_be_set_on_the_command_line(tmp_path):
+    collector = start_collector(tmp_path / "store.duckdb", extra=("--decode-workers", "2"))
+    try:
+        workers = [pid for pid in _descendants(collector.process.pid)
+                   if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()]
+        assert len(workers) == 2
+        request = urllib.request.Request(
+            f"http://{collector.http}/v1/traces", data=trace_request(5, service="two-workers").SerializeToString(),
+            headers={"Content-Type": "application/x-protobuf"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status == 200
+    finally:
+        assert collector.stop() == 0
+    assert sql(collector.db, "SELECT count(*) AS n FROM spans WHERE service_name = 'two-workers'") == [{"n": 5}]
