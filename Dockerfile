@@ -5,7 +5,8 @@ COPY pyproject.toml README.md ./
 COPY tracekit ./tracekit
 COPY collectors ./collectors
 COPY tui ./tui
-# gcc builds the analyzer's compiled critical-path walk, and leaves with its layer.
+# gcc builds the compiled parts (the OTLP span decoder, the critical-path walk) and leaves
+# with its layer.
 RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
     && pip install --no-cache-dir . \
     && apt-get purge -y gcc libc6-dev && apt-get autoremove -y && rm -rf /var/lib/apt/lists/*
