@@ -138,3 +138,17 @@ def test_a_caller_giving_up_does_not_stop_the_writer(tmp_path):
     assert writer.shutdown()
     with tracekit.open(tmp_path / "s.duckdb") as reader:
         assert reader.scalar("SELECT count(*) FROM spans") == 5  # the abandoned batch too
+
+
+def test_a_batch_that_repeats_some_stored_spans_stores_only_the_new_ones(tmp_path):
+    sent = trace_request(3, service="resent")
+    again = trace_request(2, service="resent", trace_id=sent.resource_spans[0].scope_spans[0].spans[0].trace_id)
+    again.resource_spans[0].scope_spans[0].spans.extend(sent.resource_spans[0].scope_spans[0].spans)
+    store = tracekit.open(tmp_path / "s.duckdb", write=True)
+    store.append(decode_traces(sent), "test")
+    result = store.append(decode_traces(again), "test")
+    store.close()
+    assert (result.spans, result.duplicates) == (2, 3)
+    with tracekit.open(tmp_path / "s.duckdb") as reader:
+        assert reader.scalar("SELECT count(DISTINCT span_id) FROM spans") == 5
+        assert reader.scalar("SELECT count(*) FROM spans") == 5

@@ -125,13 +125,14 @@ class WritableStore:
                 incoming = unique_spans(batch.spans)
                 starts = incoming.column("start_time").cast(pa.int64())  # exact ns, not µs
                 cur.register("incoming_spans", incoming)
-                window = {"first_start": pc.min(starts).as_py(), "last_start": pc.max(starts).as_py()}
-                if cur.execute(queries.load("stored_spans"), window).fetchall()[0][0]:
-                    spans = cur.execute(queries.load("insert_spans"),
-                                        {"batch_id": batch_id, **window}).fetchall()[0][0]
-                else:
-                    spans = cur.execute(queries.load("insert_new_spans"),
-                                        {"batch_id": batch_id}).fetchall()[0][0]
+                stored = cur.execute(queries.load("stored_spans"), {
+                    "first_start": pc.min(starts).as_py(),
+                    "last_start": pc.max(starts).as_py(),
+                }).to_arrow_table()
+                if stored.num_rows:
+                    cur.unregister("incoming_spans")
+                    cur.register("incoming_spans", without(incoming, stored))
+                spans = cur.execute(queries.load("insert_spans"), {"batch_id": batch_id}).fetchall()[0][0]
                 duplicates = batch.spans.num_rows - spans
                 cur.unregister("incoming_spans")
             if batch.logs is not None and batch.logs.num_rows:
@@ -182,6 +183,14 @@ def unique_spans(spans: pa.Table) -> pa.Table:
     for index, key in enumerate(keys.to_pylist()):
         first.setdefault(key, index)
     return spans.take(sorted(first.values()))
+
+
+def without(spans: pa.Table, stored: pa.Table) -> pa.Table:
+    """The spans whose (trace_id, span_id) is not among `stored`'s."""
+    def keys(table: pa.Table) -> pa.Array:
+        return pc.binary_join_element_wise(table.column("trace_id"), table.column("span_id"), ":")
+
+    return spans.filter(pc.invert(pc.is_in(keys(spans), value_set=keys(stored).combine_chunks())))
 
 
 def migrate(conn: duckdb.DuckDBPyConnection) -> int:

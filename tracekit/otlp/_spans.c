@@ -573,7 +573,7 @@ static int decode_span(Decoder *d, Columns *c, Reader r, int32_t resource, Reade
     Tag t;
     Reader empty = {(const uint8_t *)"", (const uint8_t *)""};
     Reader trace = empty, span = empty, parent = empty, state = empty, name = empty,
-           message = empty, status;
+           message = empty, status, item;
     Reader whole = r;
     uint64_t start = 0, end = 0, v, dropped_attributes = 0, dropped_events = 0, dropped_links = 0;
     uint32_t flags = 0;
@@ -592,23 +592,9 @@ static int decode_span(Decoder *d, Columns *c, Reader r, int32_t resource, Reade
         case 8: EXPECT(t, 1); TRY(read_fixed64(&r, &end)); break;
         case 9: EXPECT(t, 2); TRY(skip(&r, 2)); break;   /* attributes: written below */
         case 10: EXPECT(t, 0); TRY(read_varint(&r, &dropped_attributes)); break;
-        case 11: {
-            EXPECT(t, 2);
-            Reader event;
-            TRY(read_len(&r, &event));
-            TRY(decode_event(d, c, event));
-            events++;
-            break;
-        }
+        case 11: EXPECT(t, 2); TRY(read_len(&r, &item)); TRY(decode_event(d, c, item)); events++; break;
         case 12: EXPECT(t, 0); TRY(read_varint(&r, &dropped_events)); break;
-        case 13: {
-            EXPECT(t, 2);
-            Reader link;
-            TRY(read_len(&r, &link));
-            TRY(decode_link(d, c, link));
-            links++;
-            break;
-        }
+        case 13: EXPECT(t, 2); TRY(read_len(&r, &item)); TRY(decode_link(d, c, item)); links++; break;
         case 14: EXPECT(t, 0); TRY(read_varint(&r, &dropped_links)); break;
         case 15:
             EXPECT(t, 2);
