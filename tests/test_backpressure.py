@@ -191,7 +191,10 @@ def test_memory_of_large_exports_goes_back_to_the_system(collector):
                     headers={"Content-Type": content_type}), timeout=60) as response:
                 assert response.status == 200
     grown = own_rss_mib() - before
-    assert grown < 64, f"the collector kept {grown:.0f} MiB after the large exports"
+    # Without returning freed blocks (mallopt, heap trim) it kept ~120 MiB. With them it keeps
+    # 43-80 MiB (15 runs on 2026-11-29: DuckDB's buffers for the five 1 MiB values it stored,
+    # and glibc's arenas), so the bound sits between the two.
+    assert grown < 96, f"the collector kept {grown:.0f} MiB after the large exports"
     # And it takes exports again: at once, or after the retries an exporter makes when the
     # answer is "retry later" (memory settling after the large requests), not never.
     body = trace_request(5, service="after").SerializeToString()
