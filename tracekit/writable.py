@@ -12,12 +12,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tracekit import queries
-
-log = logging.getLogger(__name__)
 from tracekit.errors import StoreLocked, TracekitError
 from tracekit.otlp.batches import RESOURCE_SCHEMA, DecodedBatch
 from tracekit.readonly import SAFE_CONFIG
 from tracekit.store import check_version, holder_of
+
+log = logging.getLogger(__name__)
 
 
 CHECKPOINT_THRESHOLD = "128MiB"
@@ -125,11 +125,13 @@ class WritableStore:
                 incoming = unique_spans(batch.spans)
                 starts = incoming.column("start_time").cast(pa.int64())  # exact ns, not µs
                 cur.register("incoming_spans", incoming)
+                # fetchall, not Arrow: nearly always no rows, and DuckDB warns (each commit)
+                # that Arrow output of a cursor's result copies it.
                 stored = cur.execute(queries.load("stored_spans"), {
                     "first_start": pc.min(starts).as_py(),
                     "last_start": pc.max(starts).as_py(),
-                }).to_arrow_table()
-                if stored.num_rows:
+                }).fetchall()
+                if stored:
                     cur.unregister("incoming_spans")
                     cur.register("incoming_spans", without(incoming, stored))
                 spans = cur.execute(queries.load("insert_spans"), {"batch_id": batch_id}).fetchall()[0][0]
@@ -185,12 +187,11 @@ def unique_spans(spans: pa.Table) -> pa.Table:
     return spans.take(sorted(first.values()))
 
 
-def without(spans: pa.Table, stored: pa.Table) -> pa.Table:
-    """The spans whose (trace_id, span_id) is not among `stored`'s."""
-    def keys(table: pa.Table) -> pa.Array:
-        return pc.binary_join_element_wise(table.column("trace_id"), table.column("span_id"), ":")
-
-    return spans.filter(pc.invert(pc.is_in(keys(spans), value_set=keys(stored).combine_chunks())))
+def without(spans: pa.Table, stored: list[tuple[str, str]]) -> pa.Table:
+    """The spans whose (trace_id, span_id) is not among `stored`."""
+    keys = pc.binary_join_element_wise(spans.column("trace_id"), spans.column("span_id"), ":")
+    stored_keys = pa.array([f"{trace_id}:{span_id}" for trace_id, span_id in stored], pa.string())
+    return spans.filter(pc.invert(pc.is_in(keys, value_set=stored_keys)))
 
 
 def migrate(conn: duckdb.DuckDBPyConnection) -> int:
