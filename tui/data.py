@@ -478,43 +478,24 @@ def run_sql(store, query: str, tables: dict | None, max_rows: int | None = SQL_R
     """Run read-only SQL. On a local store the analysis tables the query names are the UI's
     own (registered on a fresh cursor); through a collector, the collector computes them."""
     from tracekit.analysis import referenced
-    from tracekit.errors import QueryError
-    from tracekit.readonly import interrupt_after, read_only_statements
+    from tracekit.readonly import run_read_only
     from tracekit.store import LocalStore
 
-    import duckdb
-
+    fetch = None if max_rows is None else max_rows + 1
     if not isinstance(store, LocalStore) or not referenced(query) or tables is None:
-        fetch = None if max_rows is None else max_rows + 1
         return store.arrow(query, max_rows=fetch)
     cur = store.conn.cursor()
     try:
-        statements = read_only_statements(cur, query)
-        for name in referenced(query):
-            cur.register(name, tables[name])
-        with interrupt_after(cur, store.timeout_s):
-            cur.execute("BEGIN TRANSACTION READ ONLY")
-            try:
-                for statement in statements[:-1]:
-                    cur.execute(statement)
-                relation = cur.sql(statements[-1])
-                if relation is None:
-                    import pyarrow as pa
-                    return pa.table({})
-                if max_rows is not None:
-                    relation = relation.limit(max_rows + 1)
-                return relation.to_arrow_table()
-            except duckdb.InterruptException:
-                raise
-            except duckdb.Error as exc:
-                raise QueryError(str(exc)) from None
-            finally:
-                try:
-                    cur.execute("ROLLBACK")
-                except duckdb.Error:
-                    pass
+        return run_read_only(cur, query, None, _arrow_or_empty, store.timeout_s, fetch,
+                             tables=tables)
     finally:
         cur.close()
+
+
+def _arrow_or_empty(relation):
+    import pyarrow as pa
+
+    return pa.table({}) if relation is None else relation.to_arrow_table()
 
 
 def analysis_tables(snap: Snapshot) -> dict:
