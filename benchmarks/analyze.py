@@ -19,8 +19,6 @@ import gc
 import json
 import resource
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,13 +30,7 @@ import tracekit
 from tracekit.analysis.run import analyze_spans, critical_paths
 from tracekit.analysis.spans import load
 
-
-def demo_store(folder: Path) -> Path:
-    db = folder / "demo.duckdb"
-    subprocess.run([sys.executable, "-m", "tracekit", "demo", "--headless", "--json",
-                    "--duration", "60s", "--rate", "40", "--db", str(db)],
-                   check=True, capture_output=True)
-    return db
+from stores import demo_store
 
 
 def replicate(base: pd.DataFrame, total: int) -> pd.DataFrame:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import statistics
 import sys
 import time
@@ -29,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 import tracekit  # noqa: E402
-from analyze import demo_store  # noqa: E402
+from stores import demo_store, replicate  # noqa: E402
 
 QUERIES = {
     "trace by id": """
@@ -83,71 +82,11 @@ QUERIES = {
         FROM spans WHERE attributes['order.id']::VARCHAR = $order ORDER BY start_time""",
 }
 
-COPY_SPANS = """
-INSERT INTO span_rows
-SELECT $tag || substr(trace_id, 7), $tag || substr(span_id, 7),
-       CASE WHEN parent_span_id IS NULL THEN NULL ELSE $tag || substr(parent_span_id, 7) END,
-       trace_state, name, kind, start_time + to_microseconds($shift_us),
-       end_time + to_microseconds($shift_us), duration_ns, status_code, status_message,
-       service_name, resource_id, scope_name, scope_version,
-       regexp_replace(to_json(attributes)::VARCHAR,
-                      '"(messaging\\.message\\.id|order\\.id)":"', '"\\1":"' || $tag || '-', 'g')::JSON::VARIANT,
-       events,
-       list_transform(links, lambda l: struct_pack(trace_id := $tag || substr(l.trace_id, 7),
-                                                   span_id := $tag || substr(l.span_id, 7),
-                                                   trace_state := l.trace_state,
-                                                   attributes := l.attributes, flags := l.flags,
-                                                   dropped_attributes_count := l.dropped_attributes_count)),
-       flags, dropped_attributes_count, dropped_events_count, dropped_links_count, ingest_notes,
-       batch_id
-FROM base_spans
-"""
-
-COPY_LOGS = """
-INSERT INTO log_rows
-SELECT "timestamp" + to_microseconds($shift_us), observed_timestamp + to_microseconds($shift_us),
-       CASE WHEN trace_id IS NULL THEN NULL ELSE $tag || substr(trace_id, 7) END,
-       CASE WHEN span_id IS NULL THEN NULL ELSE $tag || substr(span_id, 7) END,
-       trace_flags, severity_number, severity_text, body, attributes, service_name, resource_id,
-       scope_name, scope_version, event_name, dropped_attributes_count, batch_id
-FROM base_logs
-"""
-
-
-def build_store(source: Path, target: Path, spans: int) -> None:
-    """`source` copied until it holds about `spans` spans (see the module's docstring)."""
-    partial = target.with_suffix(".partial")
-    shutil.copy(source, partial)
-    store = tracekit.open(partial, write=True)
-    try:
-        conn = store.conn
-        conn.execute("CREATE TEMP TABLE base_spans AS SELECT * FROM span_rows")
-        conn.execute("CREATE TEMP TABLE base_logs AS SELECT * FROM log_rows")
-        base, first, last = conn.execute(
-            "SELECT count(*), epoch_us(min(start_time)), epoch_us(max(end_time)) FROM base_spans").fetchone()
-        period_us = last - first + 1_000_000
-        copies = max(0, -(-spans // base) - 1)
-        started = time.monotonic()
-        for n in range(1, copies + 1):
-            params = {"tag": f"{n:06x}", "shift_us": n * period_us}
-            conn.execute(COPY_SPANS, params)
-            conn.execute(COPY_LOGS, params)
-            done = (n + 1) * base
-            rate = n * base / (time.monotonic() - started)
-            print(f"\rbuilding {target.name}: {done:,} of {spans:,} spans "
-                  f"({rate:,.0f} spans/s)", end="", file=sys.stderr, flush=True)
-        print(file=sys.stderr)
-        conn.execute("CHECKPOINT")
-    finally:
-        store.close()
-    partial.rename(target)
-
-
 def cached_store(source: Path, cache: Path, spans: int) -> Path:
     cache.mkdir(parents=True, exist_ok=True)
     target = cache / f"queries-{spans}.duckdb"
     if not target.exists():
-        build_store(source, target, spans)
+        replicate(source, target, spans)
     return target
 
 
@@ -196,11 +135,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
-    source = args.store or args.cache / "demo.duckdb"
-    if not source.exists():
-        made = demo_store(args.cache)
-        if made != source:
-            shutil.move(made, source)
+    source = args.store or demo_store(args.cache)
     report = {}
     for spans in (int(s) for s in args.spans.split(",")):
         report[spans] = measure(cached_store(source, args.cache, spans), args.runs)

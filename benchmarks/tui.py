@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,6 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import tracekit  # noqa: E402
+from stores import demo_store, replicate  # noqa: E402
 from tui.app import make_app  # noqa: E402
 from tui.flow_view import FlowScreen  # noqa: E402
 from tui.overview import OverviewView  # noqa: E402
@@ -44,36 +44,6 @@ from tui.waterfall import Waterfall  # noqa: E402
 BIG_TRACE = "b16f10000000000000000000000000b1"
 BIG_SPANS = 500
 
-
-def demo_store(folder: Path) -> Path:
-    db = folder / "tui-bench-demo.duckdb"
-    if not db.exists():
-        print(f"making a demo store in {db} (about a minute)", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "tracekit", "demo", "--headless", "--json",
-                        "--duration", "45s", "--rate", "40", "--db", str(db)],
-                       check=True, capture_output=True)
-    return db
-
-
-REPLICATE = """
-INSERT INTO span_rows
-SELECT $tag || substr(trace_id, 7), $tag || substr(span_id, 7),
-       CASE WHEN parent_span_id IS NULL THEN NULL ELSE $tag || substr(parent_span_id, 7) END,
-       trace_state, name, kind, start_time, end_time, duration_ns, status_code, status_message,
-       service_name, resource_id, scope_name, scope_version,
-       -- fresh message and order ids, so copies do not stitch into each other
-       regexp_replace(to_json(attributes)::VARCHAR,
-                      '"(messaging\\.message\\.id|order\\.id)":"', '"\\1":"' || $tag || '-', 'g')::JSON::VARIANT,
-       events,
-       list_transform(links, lambda l: struct_pack(trace_id := $tag || substr(l.trace_id, 7),
-                                              span_id := $tag || substr(l.span_id, 7),
-                                              trace_state := l.trace_state,
-                                              attributes := l.attributes, flags := l.flags,
-                                              dropped_attributes_count := l.dropped_attributes_count)),
-       flags, dropped_attributes_count, dropped_events_count, dropped_links_count, ingest_notes,
-       batch_id
-FROM base
-"""
 
 BIG_FLOW = """
 INSERT INTO span_rows
@@ -90,22 +60,12 @@ FROM range($n) AS t(i) JOIN services AS s ON s.n = i % 8
 
 
 def build_store(source: Path, target: Path, spans: int) -> None:
-    import shutil
-
-    shutil.copy(source, target)
+    """Copies of the demo run overlapping in time, then the one 500-span flow after them."""
+    replicate(source, target, spans, logs=False, one_after_another=False)
     store = tracekit.open(target, write=True)
     try:
-        conn = store.conn
-        base = conn.execute("SELECT count(*) FROM span_rows").fetchone()[0]
-        conn.execute("CREATE TEMP TABLE base AS SELECT * FROM span_rows")
-        copies = max(0, -(-spans // base) - 1)
-        for n in range(1, copies + 1):
-            conn.execute(REPLICATE, {"tag": f"{n:06x}"})
-            print(f"\r{(n + 1) * base:,} spans", end="", file=sys.stderr)
-        print(file=sys.stderr)
-        t0 = conn.execute("SELECT epoch_ns(max(end_time)) FROM span_rows").fetchone()[0]
-        conn.execute(BIG_FLOW, {"trace": BIG_TRACE, "t0": t0 + 1_000_000_000, "n": BIG_SPANS})
-        conn.execute("CHECKPOINT")
+        t0 = store.conn.execute("SELECT epoch_ns(max(end_time)) FROM span_rows").fetchall()[0][0]
+        store.conn.execute(BIG_FLOW, {"trace": BIG_TRACE, "t0": t0 + 1_000_000_000, "n": BIG_SPANS})
     finally:
         store.close()
 
@@ -165,7 +125,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if not args.store.exists():
-        source = args.source or demo_store(args.store.parent)
+        source = args.source or demo_store(args.store.parent, "tui-bench-demo.duckdb", "45s")
         build_store(source, args.store, args.spans)
     runs = [asyncio.run(one_run(args.store, args.openings)) for _ in range(args.runs)]
     keys = ("first_paint_s", "store_figures_s", "types_listed_s", "overview_filled_s", "open_flow_s")
