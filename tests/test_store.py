@@ -152,3 +152,18 @@ def test_a_batch_that_repeats_some_stored_spans_stores_only_the_new_ones(tmp_pat
     with tracekit.open(tmp_path / "s.duckdb") as reader:
         assert reader.scalar("SELECT count(DISTINCT span_id) FROM spans") == 5
         assert reader.scalar("SELECT count(*) FROM spans") == 5
+
+
+def test_spans_starting_at_the_same_nanosecond_as_stored_ones_are_not_taken_for_resent(tmp_path):
+    # Coarse clocks give many spans the same start time; only the same trace and span id
+    # makes a span a re-sent one.
+    first, second = trace_request(3, service="clock"), trace_request(3, service="clock")
+    assert ([s.start_time_unix_nano for s in first.resource_spans[0].scope_spans[0].spans]
+            == [s.start_time_unix_nano for s in second.resource_spans[0].scope_spans[0].spans])
+    store = tracekit.open(tmp_path / "s.duckdb", write=True)
+    store.append(decode_traces(first), "test")
+    result = store.append(decode_traces(second), "test")
+    store.close()
+    assert (result.spans, result.duplicates) == (3, 0)
+    with tracekit.open(tmp_path / "s.duckdb") as reader:
+        assert reader.scalar("SELECT count(*) FROM spans") == 6

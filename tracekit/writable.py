@@ -125,12 +125,12 @@ class WritableStore:
                 incoming = unique_spans(batch.spans)
                 starts = incoming.column("start_time").cast(pa.int64())  # exact ns, not µs
                 cur.register("incoming_spans", incoming)
-                # fetchall, not Arrow: nearly always no rows, and DuckDB warns (each commit)
-                # that Arrow output of a cursor's result copies it.
-                stored = cur.execute(queries.load("stored_spans"), {
-                    "first_start": pc.min(starts).as_py(),
-                    "last_start": pc.max(starts).as_py(),
-                }).fetchall()
+                window = {"first_start": pc.min(starts).as_py(), "last_start": pc.max(starts).as_py()}
+                stored = []
+                if cur.execute(queries.load("stored_start_times"), window).fetchall()[0][0]:
+                    # fetchall, not Arrow: few rows, and DuckDB warns (each commit) that
+                    # Arrow output of a cursor's result copies it.
+                    stored = cur.execute(queries.load("stored_spans"), window).fetchall()
                 if stored:
                     cur.unregister("incoming_spans")
                     cur.register("incoming_spans", without(incoming, stored))
