@@ -126,14 +126,12 @@ class WritableStore:
                 starts = incoming.column("start_time").cast(pa.int64())  # exact ns, not µs
                 cur.register("incoming_spans", incoming)
                 window = {"first_start": pc.min(starts).as_py(), "last_start": pc.max(starts).as_py()}
-                stored = []
                 if cur.execute(queries.load("stored_start_times"), window).fetchall()[0][0]:
                     # fetchall, not Arrow: few rows, and DuckDB warns (each commit) that
                     # Arrow output of a cursor's result copies it.
-                    stored = cur.execute(queries.load("stored_spans"), window).fetchall()
-                if stored:
-                    cur.unregister("incoming_spans")
-                    cur.register("incoming_spans", without(incoming, stored))
+                    if stored := cur.execute(queries.load("stored_spans"), window).fetchall():
+                        cur.unregister("incoming_spans")
+                        cur.register("incoming_spans", without(incoming, stored))
                 spans = cur.execute(queries.load("insert_spans"), {"batch_id": batch_id}).fetchall()[0][0]
                 duplicates = batch.spans.num_rows - spans
                 cur.unregister("incoming_spans")
