@@ -140,14 +140,21 @@ def test_a_caller_giving_up_does_not_stop_the_writer(tmp_path):
         assert reader.scalar("SELECT count(*) FROM spans") == 5  # the abandoned batch too
 
 
+def append_one_after_the_other(path, first, second):
+    """Commit `first`, then `second`, to a new store; what the second commit wrote."""
+    store = tracekit.open(path, write=True)
+    try:
+        store.append(decode_traces(first), "test")
+        return store.append(decode_traces(second), "test")
+    finally:
+        store.close()
+
+
 def test_a_batch_that_repeats_some_stored_spans_stores_only_the_new_ones(tmp_path):
     sent = trace_request(3, service="resent")
     again = trace_request(2, service="resent", trace_id=sent.resource_spans[0].scope_spans[0].spans[0].trace_id)
     again.resource_spans[0].scope_spans[0].spans.extend(sent.resource_spans[0].scope_spans[0].spans)
-    store = tracekit.open(tmp_path / "s.duckdb", write=True)
-    store.append(decode_traces(sent), "test")
-    result = store.append(decode_traces(again), "test")
-    store.close()
+    result = append_one_after_the_other(tmp_path / "s.duckdb", sent, again)
     assert (result.spans, result.duplicates) == (2, 3)
     with tracekit.open(tmp_path / "s.duckdb") as reader:
         assert reader.scalar("SELECT count(DISTINCT span_id) FROM spans") == 5
@@ -160,10 +167,7 @@ def test_spans_starting_at_the_same_nanosecond_as_stored_ones_are_not_taken_for_
     first, second = trace_request(3, service="clock"), trace_request(3, service="clock")
     assert ([s.start_time_unix_nano for s in first.resource_spans[0].scope_spans[0].spans]
             == [s.start_time_unix_nano for s in second.resource_spans[0].scope_spans[0].spans])
-    store = tracekit.open(tmp_path / "s.duckdb", write=True)
-    store.append(decode_traces(first), "test")
-    result = store.append(decode_traces(second), "test")
-    store.close()
+    result = append_one_after_the_other(tmp_path / "s.duckdb", first, second)
     assert (result.spans, result.duplicates) == (3, 0)
     with tracekit.open(tmp_path / "s.duckdb") as reader:
         assert reader.scalar("SELECT count(*) FROM spans") == 6
