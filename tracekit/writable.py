@@ -47,6 +47,8 @@ class WritableStore:
             "SELECT coalesce(max(batch_id), 0) + 1 FROM ingest_batches"
         ).fetchall()[0][0]
         self._known_resources = {row[0] for row in conn.execute("SELECT resource_id FROM resources").fetchall()}
+        self._known_attribute_keys = {
+            row[0] for row in conn.execute("SELECT key FROM span_attribute_keys").fetchall()}
 
     @classmethod
     def open(cls, path: Path, threads: int | None = None,
@@ -75,6 +77,9 @@ class WritableStore:
         # 1.8 / 3.5 / 6.6 s, and 256 MiB went past the receivers' 5 s commit wait. A restart
         # after a crash replays at most that much log, in about half a second.
         conn.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
+        # DuckDB draws a progress bar on stdout for statements past 2 s (a migration of a large
+        # store): it would go into `tracekit import --json` and the collector's output.
+        conn.execute("SET enable_progress_bar = false")
         if memory_limit_mib:
             # DuckDB's buffer pool otherwise grows to 80% of the machine's memory: rows not
             # yet checkpointed and cached blocks beyond this go to the file or a temp file.
@@ -111,6 +116,7 @@ class WritableStore:
         cur = self.conn.cursor()
         spans = logs = duplicates = 0
         new_resources = {k: v for k, v in batch.resources.items() if k not in self._known_resources}
+        new_keys = sorted(batch.attribute_keys - self._known_attribute_keys)
         try:
             cur.execute("BEGIN")
             if new_resources:
@@ -133,6 +139,9 @@ class WritableStore:
                         cur.unregister("incoming_spans")
                         cur.register("incoming_spans", without(incoming, stored))
                 spans = cur.execute(queries.load("insert_spans"), {"batch_id": batch_id}).fetchall()[0][0]
+                if new_keys:
+                    cur.execute(queries.load("insert_attribute_keys"),
+                                {"keys": new_keys, "batch_id": batch_id})
                 duplicates = batch.spans.num_rows - spans
                 cur.unregister("incoming_spans")
             if batch.logs is not None and batch.logs.num_rows:
@@ -157,6 +166,7 @@ class WritableStore:
         finally:
             cur.close()
         self._known_resources.update(new_resources)
+        self._known_attribute_keys.update(new_keys)
         self._next_batch += 1
         return AppendResult(batch_id, spans, logs, duplicates)
 

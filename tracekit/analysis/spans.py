@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 import time
 
+import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 
 from tracekit import queries
 
@@ -27,18 +29,57 @@ def business_key_sql(keys: tuple[str, ...]) -> str:
     return "coalesce(" + ", ".join(f"s.attributes['{k}']" for k in keys) + ")::VARCHAR"
 
 
+_ATTRIBUTE = re.compile(r"s\.attributes\['([A-Za-z0-9_.\-]+)'\]")
+
+# The schema version that brought the register of attribute keys (migration 003).
+_KEY_REGISTER_VERSION = 3
+
+
+def stored_keys(store) -> tuple[frozenset[str] | None, int | None]:
+    """The span attribute keys the store holds and the last batch that register covers, read
+    together; (None, None) for a store without the register (written by an older tracekit
+    and not opened for writing since)."""
+    [version] = store.arrow("SELECT max(version) AS v FROM schema_version").column(0).to_pylist()
+    if version < _KEY_REGISTER_VERSION:
+        return None, None
+    row = store.arrow("SELECT (SELECT coalesce(max(batch_id), 0) FROM ingest_batches) AS upto, "
+                      "(SELECT list(key) FROM span_attribute_keys) AS keys").to_pylist()[0]
+    return frozenset(row["keys"] or ()), row["upto"]
+
+
+def only_stored(sql: str, keys: frozenset[str] | None) -> str:
+    """`sql` with each `s.attributes['key']` whose key no stored span has written as NULL:
+    DuckDB answers a lookup of a key in none of its shredded columns by reading every map
+    whole (~2 s per million spans per key), and the analyzer tries several names for one
+    thing (url.full or http.url)."""
+    if keys is None:
+        return sql
+    return _ATTRIBUTE.sub(lambda m: m.group(0) if m.group(1) in keys else "NULL", sql)
+
+
 def load_arrow(store, as_of_ns: int | None = None,
                business_keys: tuple[str, ...] = DEFAULT_BUSINESS_KEYS, since_batch: int = 0):
     """Every span started before `as_of_ns` (default: now) and committed after batch
     `since_batch`, with the columns analysis uses, as an Arrow table (cheap to hand to
     another process)."""
     as_of = as_of_ns if as_of_ns is not None else time.time_ns() + 10**15
+    keys, upto = stored_keys(store)
     sql = queries.load("analysis/spans").replace("{business_key}", business_key_sql(business_keys))
-    return store.arrow(sql, {"as_of": as_of, "since_batch": since_batch})
+    return store.arrow(only_stored(sql, keys), {"as_of": as_of, "since_batch": since_batch,
+                                                "upto_batch": upto if upto is not None else 2**63})
 
 
 def to_frame(table) -> pd.DataFrame:
-    return table.to_pandas().sort_values(["trace_id", "start_ns"], kind="stable").reset_index(drop=True)
+    """The table as a DataFrame sorted by trace id and start time (stable). Sorted in Arrow,
+    on integer ranks of the trace ids, before the columns become Python strings: at 1M spans
+    1.1 s against 3.5 s for pandas' sort of the frame."""
+    if table.num_rows == 0:
+        return table.to_pandas()
+    traces = pc.dictionary_encode(table.column("trace_id")).combine_chunks()
+    ranks = np.empty(len(traces.dictionary), np.int64)
+    ranks[np.argsort(traces.dictionary.to_numpy(zero_copy_only=False))] = np.arange(len(ranks))
+    order = np.lexsort((table.column("start_ns").to_numpy(), ranks[traces.indices.to_numpy()]))
+    return table.take(order).to_pandas()
 
 
 def load(store, as_of_ns: int | None = None,

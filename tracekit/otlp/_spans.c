@@ -10,12 +10,14 @@
  * So this file never decides a corner case; tests/test_fast_decode.py holds the two to the
  * same output.
  *
- * decode(data, is_secret) -> None | (n_spans, resources, columns)
+ * decode(data, is_secret) -> None | (n_spans, resources, columns, attribute_keys)
  *   is_secret: None, or a callable taking an attribute key (str) and returning whether its
  *              value is masked (called once per distinct key per request)
  *   resources: list of (start, end) byte ranges of each ResourceSpans' Resource (None when
  *              absent), in order; the "resource" column holds an index into it
  *   columns:   dict of name -> buffers, see finish_* below
+ *   attribute_keys: list of the distinct top-level keys of the spans' attribute maps (the
+ *              store keeps a register of them: tracekit/sql/migrations/003_attribute_keys.sql)
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -208,10 +210,15 @@ static int valid_utf8(const uint8_t *s, size_t n) {
 
 typedef struct { const uint8_t *p; size_t n; int secret; } KeyVerdict;
 
+typedef struct { const uint8_t *p; size_t n; } Key;
+
 typedef struct {
     PyObject *is_secret;        /* None or callable */
     KeyVerdict *keys;           /* open addressing, per request */
     size_t key_slots, key_count;
+    int in_span_attributes;     /* json_map is writing a span's own attribute map */
+    Key *span_keys;             /* the distinct keys of those maps, open addressing */
+    size_t span_key_slots, span_key_count;
 } Decoder;
 
 static uint64_t hash_bytes(const uint8_t *p, size_t n) {
@@ -259,8 +266,46 @@ static int key_is_secret(Decoder *d, const uint8_t *p, size_t n, int *secret) {
     return OK;
 }
 
+/* A top-level key of a span's attribute map, remembered once per request. */
+static int span_key_add(Decoder *d, const uint8_t *p, size_t n) {
+    if (2 * (d->span_key_count + 1) > d->span_key_slots) {
+        size_t slots = d->span_key_slots ? d->span_key_slots * 2 : 64;
+        Key *keys = calloc(slots, sizeof *keys);
+        if (!keys) { PyErr_NoMemory(); return ERROR; }
+        for (size_t i = 0; i < d->span_key_slots; i++) {
+            if (!d->span_keys[i].p) continue;
+            size_t j = hash_bytes(d->span_keys[i].p, d->span_keys[i].n) & (slots - 1);
+            while (keys[j].p) j = (j + 1) & (slots - 1);
+            keys[j] = d->span_keys[i];
+        }
+        free(d->span_keys);
+        d->span_keys = keys;
+        d->span_key_slots = slots;
+    }
+    size_t j = hash_bytes(p, n) & (d->span_key_slots - 1);
+    while (d->span_keys[j].p) {
+        if (d->span_keys[j].n == n && memcmp(d->span_keys[j].p, p, n) == 0) return OK;
+        j = (j + 1) & (d->span_key_slots - 1);
+    }
+    d->span_keys[j].p = p ? p : (const uint8_t *)"";
+    d->span_keys[j].n = n;
+    d->span_key_count++;
+    return OK;
+}
+
+static PyObject *span_keys_list(Decoder *d) {
+    PyObject *list = PyList_New(0);
+    for (size_t i = 0; list && i < d->span_key_slots; i++) {
+        if (!d->span_keys[i].p) continue;
+        PyObject *key = PyUnicode_DecodeUTF8((const char *)d->span_keys[i].p,
+                                             (Py_ssize_t)d->span_keys[i].n, "strict");
+        if (!key || PyList_Append(list, key)) Py_CLEAR(list);
+        Py_XDECREF(key);
+    }
+    return list;
+}
+
 /* The keys of one map, to find a repeated key (Python keeps the last; we fall back). */
-typedef struct { const uint8_t *p; size_t n; } Key;
 typedef struct { Key *slots; size_t cap; Key local[64]; } KeySet;
 
 static void keyset_init(KeySet *s, size_t count) {
@@ -424,6 +469,7 @@ static int json_key_value(Decoder *d, Buf *out, Reader r, KeySet *keys, int dept
     size_t n = (size_t)(key.end - key.p);
     if (!valid_utf8(key.p, n)) return FALLBACK;
     if (!keyset_add(keys, key.p, n)) return FALLBACK;   /* repeated key */
+    if (d->in_span_attributes && depth == 0) TRY(span_key_add(d, key.p, n));
     int secret;
     TRY(key_is_secret(d, key.p, n, &secret));
     TRY(json_string(out, key.p, n));
@@ -625,7 +671,10 @@ static int decode_span(Decoder *d, Columns *c, Reader r, int32_t resource, Reade
     if (put_i32(&c->resource, resource)) return ERROR;
     TRY(nullable_text(&c->scope_name, scope_name));
     TRY(nullable_text(&c->scope_version, scope_version));
-    TRY(map_column(d, &c->attributes, whole, 9));
+    d->in_span_attributes = 1;
+    int rc = map_column(d, &c->attributes, whole, 9);
+    d->in_span_attributes = 0;
+    TRY(rc);
     if (list_end(&c->events, events) || list_end(&c->links, links)
         || put_u32(&c->flags, flags) || put_u32(&c->dropped_attributes, (uint32_t)dropped_attributes)
         || put_u32(&c->dropped_events, (uint32_t)dropped_events)
@@ -811,7 +860,7 @@ static PyObject *decode(PyObject *Py_UNUSED(self), PyObject *args) {
         PyErr_SetString(PyExc_TypeError, "is_secret must be None or callable");
         return NULL;
     }
-    Decoder d = {is_secret, NULL, 0, 0};
+    Decoder d = {is_secret, NULL, 0, 0, 0, NULL, 0, 0};
     Columns c;
     PyObject *resources = PyList_New(0), *result = NULL;
     int rc = init_columns(&c);
@@ -822,20 +871,23 @@ static PyObject *decode(PyObject *Py_UNUSED(self), PyObject *args) {
     }
     if (rc == OK) {
         PyObject *columns = columns_dict(&c);
-        result = columns ? Py_BuildValue("(nON)", c.spans, resources, columns) : NULL;
+        PyObject *keys = columns ? span_keys_list(&d) : NULL;
+        result = keys ? Py_BuildValue("(nONN)", c.spans, resources, columns, keys) : NULL;
+        if (!keys) Py_XDECREF(columns);
     } else if (rc == FALLBACK) {
         result = Py_NewRef(Py_None);
     }
     Py_XDECREF(resources);
     free_columns(&c);
     free(d.keys);
+    free(d.span_keys);
     PyBuffer_Release(&data);
     return result;
 }
 
 static PyMethodDef methods[] = {
     {"decode", decode, METH_VARARGS,
-     "decode(data, is_secret) -> None | (n_spans, resource ranges, column buffers)"},
+     "decode(data, is_secret) -> None | (n_spans, resource ranges, column buffers, attribute keys)"},
     {NULL, NULL, 0, NULL},
 };
 

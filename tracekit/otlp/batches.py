@@ -102,6 +102,8 @@ class DecodedBatch:
     resources: dict[int, tuple[str, str]] = field(default_factory=dict)
     rejected_spans: Rejections = field(default_factory=Rejections)
     rejected_logs: Rejections = field(default_factory=Rejections)
+    # the distinct top-level keys of the spans' attribute maps (the store registers them)
+    attribute_keys: frozenset[str] = frozenset()
 
     @property
     def span_count(self) -> int:
@@ -125,4 +127,5 @@ def concat(batches: list[DecodedBatch]) -> DecodedBatch:
         spans=pa.concat_tables(spans) if spans else None,
         logs=pa.concat_tables(logs) if logs else None,
         resources=resources,
+        attribute_keys=frozenset().union(*(b.attribute_keys for b in batches)),
     )

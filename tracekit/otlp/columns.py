@@ -146,6 +146,7 @@ class SpanColumns:
         self.columns: dict[str, list] = {name: [] for name in SPAN_SCHEMA.names}
         self.resources = Resources(redact)
         self.rejected = Rejections()
+        self.attribute_keys: set[str] = set()
         # Bound appends, in SPAN_SCHEMA order: the per-span path does no dict lookups.
         self._appends = [self.columns[name].append for name in SPAN_SCHEMA.names]
 
@@ -194,6 +195,7 @@ class SpanColumns:
             if cut:
                 notes = (notes or []) + [TRUNCATED]
         a_attrs(text)
+        self.attribute_keys.update(attributes)
         if events:
             events = [
                 {"time": min(max(e["time"], 0), MAX_TIMESTAMP_NS), "name": e["name"],
@@ -231,7 +233,8 @@ class SpanColumns:
         if not self.columns["trace_id"]:
             return DecodedBatch(rejected_spans=self.rejected)
         return DecodedBatch(spans=_table(self.columns, SPAN_SCHEMA),
-                            resources=self.resources.by_id, rejected_spans=self.rejected)
+                            resources=self.resources.by_id, rejected_spans=self.rejected,
+                            attribute_keys=frozenset(self.attribute_keys))
 
 
 class LogColumns:

@@ -35,7 +35,7 @@ def decode_traces_fast(data: bytes, redact: Redactor) -> DecodedBatch | None:
     decoded = _spans.decode(data, redact._is_secret if redact._regex is not None else None)
     if decoded is None:
         return None
-    count, ranges, buffers = decoded
+    count, ranges, buffers, keys = decoded
     resources = Resources(redact)
     services, ids = [], []
     for span in ranges:
@@ -77,7 +77,7 @@ def decode_traces_fast(data: bytes, redact: Redactor) -> DecodedBatch | None:
         "ingest_notes": pa.nulls(count, _NO_NOTES),
     }
     table = pa.Table.from_arrays([columns[name] for name in SPAN_SCHEMA.names], schema=SPAN_SCHEMA)
-    return DecodedBatch(spans=table, resources=resources.by_id)
+    return DecodedBatch(spans=table, resources=resources.by_id, attribute_keys=frozenset(keys))
 
 
 def _array(type_: pa.DataType, count: int, data: bytes) -> pa.Array:

@@ -1,5 +1,6 @@
 -- The columns the analyzer needs, one row per span started before $as_of and committed in a
--- batch after $since_batch (batch ids grow with every commit).
+-- batch after $since_batch and up to $upto_batch (batch ids grow with every commit; the upper
+-- bound is the last batch the register of attribute keys was read at, see spans.py).
 -- {business_key}: coalesce over the configured business-key attributes (VARIANT keys must be
 -- constants, so they are written in; spans.py allows only attribute-name characters).
 SELECT s.trace_id, s.span_id, s.parent_span_id, s.name, s.kind,
@@ -28,4 +29,5 @@ SELECT s.trace_id, s.span_id, s.parent_span_id, s.name, s.kind,
        list_transform(s.links, lambda l: l.trace_id || ':' || l.span_id) AS links,
        s.batch_id
 FROM span_rows AS s LEFT JOIN resources AS r USING (resource_id)
-WHERE s.start_time < make_timestamp_ns($as_of) AND s.batch_id > $since_batch
+WHERE s.start_time < make_timestamp_ns($as_of)
+  AND s.batch_id > $since_batch AND s.batch_id <= $upto_batch
