@@ -3,6 +3,7 @@
     . .venv/bin/activate
     python benchmarks/analyze.py                         # makes a demo store, 1M spans, 3 runs
     python benchmarks/analyze.py --store shop.duckdb --spans 1000000 --runs 3 --json
+    python benchmarks/analyze.py --from-store          # read from a 1M-span store each run
 
 The spans come from a real demo run (`tracekit demo --headless`, all fault scenarios, made
 once if --store is not given), read from the store by the analyzer's own query, then
@@ -10,6 +11,10 @@ replicated with fresh trace, span, message and order ids until there are --spans
 same shapes, as many independent flows as needed. Timed per run: `analyze_spans` (stitching,
 skew, self times, styles, shapes, types, incomplete flows) and `critical_paths` for every
 flow, with the process's peak RSS. Reading the demo store is timed once.
+
+With --from-store the copies are made in DuckDB instead (benchmarks/stores.py, cached in
+--cache), and each run also reads them back with the analyzer's query, as `tracekit flows`
+does: read + analyze + critical paths is what a user waits for.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from tracekit.analysis.run import analyze_spans, critical_paths
 from tracekit.analysis.spans import load
 
 from stores import demo_store
+from stores import replicate as replicate_store
 
 
 def replicate(base: pd.DataFrame, total: int) -> pd.DataFrame:
@@ -81,8 +87,14 @@ def main() -> None:
     parser.add_argument("--store", type=Path, help="a demo store (default: make one, ~1 min)")
     parser.add_argument("--spans", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--from-store", action="store_true",
+                        help="copy the spans in DuckDB and time reading them back in each run")
+    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "tkbench",
+                        help="where --from-store keeps its store between runs")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.from_store:
+        return from_store(args)
     with tempfile.TemporaryDirectory() as folder:
         db = args.store or demo_store(Path(folder))
         with tracekit.open(db) as store:
@@ -123,6 +135,38 @@ def main() -> None:
               f"{result['median_critical_paths_s']:.1f} s = {result['median_total_s']:.1f} s "
               f"(median of {len(runs)}); peak RSS {result['median_peak_rss_mib']:,.0f} MiB "
               f"(the process, with its {input_mib:,.0f} MiB input DataFrame resident)")
+
+
+def from_store(args: argparse.Namespace) -> None:
+    args.cache.mkdir(parents=True, exist_ok=True)
+    db = args.cache / f"analyze-{args.spans}.duckdb"
+    if not db.exists():
+        replicate_store(args.store or demo_store(args.cache), db, args.spans, logs=False)
+    runs = []
+    for _ in range(args.runs):
+        reset_peak()
+        started = time.perf_counter()
+        with tracekit.open(db) as store:
+            spans = load(store)
+        read = time.perf_counter()
+        analysis = analyze_spans(spans)
+        analyzed = time.perf_counter()
+        paths = critical_paths(analysis)
+        done = time.perf_counter()
+        runs.append({"spans": len(spans), "flows": len(analysis.flows), "read_s": read - started,
+                     "analyze_s": analyzed - read, "critical_paths_s": done - analyzed,
+                     "total_s": done - started, "peak_rss_mib": peak_mib()})
+        del spans, analysis, paths
+    median = {k: statistics.median(r[k] for r in runs)
+              for k in ("read_s", "analyze_s", "critical_paths_s", "total_s", "peak_rss_mib")}
+    if args.json:
+        print(json.dumps({"store": str(db), **{f"median_{k}": v for k, v in median.items()},
+                          "runs": runs}, indent=2))
+        return
+    print(f"{runs[0]['spans']:,} spans, {runs[0]['flows']:,} flows from {db}: read "
+          f"{median['read_s']:.1f} s + analyze {median['analyze_s']:.1f} s + critical paths "
+          f"{median['critical_paths_s']:.1f} s = {median['total_s']:.1f} s (median of "
+          f"{len(runs)}); peak RSS {median['peak_rss_mib']:,.0f} MiB")
 
 
 if __name__ == "__main__":
