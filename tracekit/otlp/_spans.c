@@ -210,15 +210,14 @@ static int valid_utf8(const uint8_t *s, size_t n) {
 
 typedef struct { const uint8_t *p; size_t n; int secret; } KeyVerdict;
 
-typedef struct { const uint8_t *p; size_t n; } Key;
+/* Keys met in one request, by open addressing; a slot holds what was decided for its key. */
+typedef struct { KeyVerdict *slots; size_t cap, count; } KeyTable;
 
 typedef struct {
     PyObject *is_secret;        /* None or callable */
-    KeyVerdict *keys;           /* open addressing, per request */
-    size_t key_slots, key_count;
+    KeyTable secrets;           /* every key met: whether its value is masked */
     int in_span_attributes;     /* json_map is writing a span's own attribute map */
-    Key *span_keys;             /* the distinct keys of those maps, open addressing */
-    size_t span_key_slots, span_key_count;
+    KeyTable span_keys;         /* the distinct top-level keys of those maps */
 } Decoder;
 
 static uint64_t hash_bytes(const uint8_t *p, size_t n) {
@@ -227,31 +226,38 @@ static uint64_t hash_bytes(const uint8_t *p, size_t n) {
     return h;
 }
 
-static int key_slots_grow(Decoder *d) {
-    size_t slots = d->key_slots ? d->key_slots * 2 : 256;
-    KeyVerdict *keys = calloc(slots, sizeof *keys);
-    if (!keys) { PyErr_NoMemory(); return ERROR; }
-    for (size_t i = 0; i < d->key_slots; i++) {
-        if (!d->keys[i].p) continue;
-        size_t j = hash_bytes(d->keys[i].p, d->keys[i].n) & (slots - 1);
-        while (keys[j].p) j = (j + 1) & (slots - 1);
-        keys[j] = d->keys[i];
+/* The slot of the key p[0:n] (hash h) in the table: its own (*found = 1) or the empty one it
+ * would take (*found = 0; the caller fills it and counts it). */
+static int table_slot(KeyTable *t, const uint8_t *p, size_t n, uint64_t h, size_t *slot, int *found) {
+    if (2 * (t->count + 1) > t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 64;
+        KeyVerdict *slots = calloc(cap, sizeof *slots);
+        if (!slots) { PyErr_NoMemory(); return ERROR; }
+        for (size_t i = 0; i < t->cap; i++) {
+            if (!t->slots[i].p) continue;
+            size_t j = hash_bytes(t->slots[i].p, t->slots[i].n) & (cap - 1);
+            while (slots[j].p) j = (j + 1) & (cap - 1);
+            slots[j] = t->slots[i];
+        }
+        free(t->slots);
+        t->slots = slots;
+        t->cap = cap;
     }
-    free(d->keys);
-    d->keys = keys;
-    d->key_slots = slots;
+    size_t j = h & (t->cap - 1);
+    while (t->slots[j].p && !(t->slots[j].n == n && memcmp(t->slots[j].p, p, n) == 0))
+        j = (j + 1) & (t->cap - 1);
+    *slot = j;
+    *found = t->slots[j].p != NULL;
     return OK;
 }
 
 /* Whether the key's value is masked; the key is valid UTF-8 (checked by the caller). */
-static int key_is_secret(Decoder *d, const uint8_t *p, size_t n, int *secret) {
+static int key_is_secret(Decoder *d, const uint8_t *p, size_t n, uint64_t h, int *secret) {
     if (d->is_secret == Py_None) { *secret = 0; return OK; }
-    if (2 * (d->key_count + 1) > d->key_slots) TRY(key_slots_grow(d));
-    size_t j = hash_bytes(p, n) & (d->key_slots - 1);
-    while (d->keys[j].p) {
-        if (d->keys[j].n == n && memcmp(d->keys[j].p, p, n) == 0) { *secret = d->keys[j].secret; return OK; }
-        j = (j + 1) & (d->key_slots - 1);
-    }
+    size_t j;
+    int found;
+    TRY(table_slot(&d->secrets, p, n, h, &j, &found));
+    if (found) { *secret = d->secrets.slots[j].secret; return OK; }
     PyObject *key = PyUnicode_DecodeUTF8((const char *)p, (Py_ssize_t)n, "strict");
     if (!key) return ERROR;
     PyObject *verdict = PyObject_CallOneArg(d->is_secret, key);
@@ -260,45 +266,30 @@ static int key_is_secret(Decoder *d, const uint8_t *p, size_t n, int *secret) {
     int truth = PyObject_IsTrue(verdict);
     Py_DECREF(verdict);
     if (truth < 0) return ERROR;
-    d->keys[j].p = p; d->keys[j].n = n; d->keys[j].secret = truth;
-    d->key_count++;
+    d->secrets.slots[j] = (KeyVerdict){p, n, truth};
+    d->secrets.count++;
     *secret = truth;
     return OK;
 }
 
 /* A top-level key of a span's attribute map, remembered once per request. */
-static int span_key_add(Decoder *d, const uint8_t *p, size_t n) {
-    if (2 * (d->span_key_count + 1) > d->span_key_slots) {
-        size_t slots = d->span_key_slots ? d->span_key_slots * 2 : 64;
-        Key *keys = calloc(slots, sizeof *keys);
-        if (!keys) { PyErr_NoMemory(); return ERROR; }
-        for (size_t i = 0; i < d->span_key_slots; i++) {
-            if (!d->span_keys[i].p) continue;
-            size_t j = hash_bytes(d->span_keys[i].p, d->span_keys[i].n) & (slots - 1);
-            while (keys[j].p) j = (j + 1) & (slots - 1);
-            keys[j] = d->span_keys[i];
-        }
-        free(d->span_keys);
-        d->span_keys = keys;
-        d->span_key_slots = slots;
+static int span_key_add(Decoder *d, const uint8_t *p, size_t n, uint64_t h) {
+    size_t j;
+    int found;
+    TRY(table_slot(&d->span_keys, p, n, h, &j, &found));
+    if (!found) {
+        d->span_keys.slots[j] = (KeyVerdict){p, n, 0};
+        d->span_keys.count++;
     }
-    size_t j = hash_bytes(p, n) & (d->span_key_slots - 1);
-    while (d->span_keys[j].p) {
-        if (d->span_keys[j].n == n && memcmp(d->span_keys[j].p, p, n) == 0) return OK;
-        j = (j + 1) & (d->span_key_slots - 1);
-    }
-    d->span_keys[j].p = p ? p : (const uint8_t *)"";
-    d->span_keys[j].n = n;
-    d->span_key_count++;
     return OK;
 }
 
 static PyObject *span_keys_list(Decoder *d) {
     PyObject *list = PyList_New(0);
-    for (size_t i = 0; list && i < d->span_key_slots; i++) {
-        if (!d->span_keys[i].p) continue;
-        PyObject *key = PyUnicode_DecodeUTF8((const char *)d->span_keys[i].p,
-                                             (Py_ssize_t)d->span_keys[i].n, "strict");
+    for (size_t i = 0; list && i < d->span_keys.cap; i++) {
+        const KeyVerdict *slot = &d->span_keys.slots[i];
+        if (!slot->p) continue;
+        PyObject *key = PyUnicode_DecodeUTF8((const char *)slot->p, (Py_ssize_t)slot->n, "strict");
         if (!key || PyList_Append(list, key)) Py_CLEAR(list);
         Py_XDECREF(key);
     }
@@ -306,6 +297,7 @@ static PyObject *span_keys_list(Decoder *d) {
 }
 
 /* The keys of one map, to find a repeated key (Python keeps the last; we fall back). */
+typedef struct { const uint8_t *p; size_t n; } Key;
 typedef struct { Key *slots; size_t cap; Key local[64]; } KeySet;
 
 static void keyset_init(KeySet *s, size_t count) {
@@ -319,8 +311,8 @@ static void keyset_init(KeySet *s, size_t count) {
 static void keyset_free(KeySet *s) { if (s->slots != s->local) free(s->slots); }
 
 /* 1 if added, 0 if already there */
-static int keyset_add(KeySet *s, const uint8_t *p, size_t n) {
-    size_t j = hash_bytes(p, n) & (s->cap - 1);
+static int keyset_add(KeySet *s, const uint8_t *p, size_t n, uint64_t h) {
+    size_t j = h & (s->cap - 1);
     while (s->slots[j].p) {
         if (s->slots[j].n == n && memcmp(s->slots[j].p, p, n) == 0) return 0;
         j = (j + 1) & (s->cap - 1);
@@ -468,10 +460,11 @@ static int json_key_value(Decoder *d, Buf *out, Reader r, KeySet *keys, int dept
     }
     size_t n = (size_t)(key.end - key.p);
     if (!valid_utf8(key.p, n)) return FALLBACK;
-    if (!keyset_add(keys, key.p, n)) return FALLBACK;   /* repeated key */
-    if (d->in_span_attributes && depth == 0) TRY(span_key_add(d, key.p, n));
+    uint64_t h = hash_bytes(key.p, n);     /* one hash for the three tables a key meets */
+    if (!keyset_add(keys, key.p, n, h)) return FALLBACK;   /* repeated key */
+    if (d->in_span_attributes && depth == 0) TRY(span_key_add(d, key.p, n, h));
     int secret;
-    TRY(key_is_secret(d, key.p, n, &secret));
+    TRY(key_is_secret(d, key.p, n, h, &secret));
     TRY(json_string(out, key.p, n));
     if (put_char(out, ':')) return ERROR;
     if (!has_value) return put(out, secret ? REDACTED : "null", secret ? sizeof REDACTED - 1 : 4) ? ERROR : OK;
@@ -860,7 +853,7 @@ static PyObject *decode(PyObject *Py_UNUSED(self), PyObject *args) {
         PyErr_SetString(PyExc_TypeError, "is_secret must be None or callable");
         return NULL;
     }
-    Decoder d = {is_secret, NULL, 0, 0, 0, NULL, 0, 0};
+    Decoder d = {.is_secret = is_secret};
     Columns c;
     PyObject *resources = PyList_New(0), *result = NULL;
     int rc = init_columns(&c);
@@ -879,8 +872,8 @@ static PyObject *decode(PyObject *Py_UNUSED(self), PyObject *args) {
     }
     Py_XDECREF(resources);
     free_columns(&c);
-    free(d.keys);
-    free(d.span_keys);
+    free(d.secrets.slots);
+    free(d.span_keys.slots);
     PyBuffer_Release(&data);
     return result;
 }
