@@ -17,7 +17,7 @@
  *              absent), in order; the "resource" column holds an index into it
  *   columns:   dict of name -> buffers, see finish_* below
  *   attribute_keys: list of the distinct top-level keys of the spans' attribute maps (the
- *              store keeps a register of them: tracekit/sql/migrations/003_attribute_keys.sql)
+ *              store keeps a register of them: tracekit/sql/migrations/003_span_attribute_keys.sql)
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
