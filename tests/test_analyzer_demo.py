@@ -177,3 +177,33 @@ def test_the_compiled_walk_gives_the_python_walks_answer(demo):
                                   python.sort_values(order).reset_index(drop=True),
                                   check_dtype=False)
     assert demo["analysis"].flows["flow_id"].isin(set(compiled["flow_id"])).all()
+
+
+def test_ids_that_are_not_otlp_hex_are_stitched_the_same(demo):
+    """Span ids of 16 hex digits are read as numbers; other ids (an import from another
+    system) are hashed as strings. Both give the same flows, edges and roots."""
+    from tracekit.analysis.run import analyze_spans
+    from tracekit.analysis.spans import load
+
+    with tracekit.open(demo["db"]) as store:
+        spans = load(store)
+    tagged = spans.copy()
+    for column in ("trace_id", "span_id", "parent_span_id"):
+        tagged[column] = ("id-" + spans[column]).where(spans[column].notna(), None)
+    tagged["links"] = [tuple("id-" + t.replace(":", ":id-") for t in links) + ("nowhere",)
+                       for links in spans["links"]]
+    hex_ids, other_ids = analyze_spans(spans), analyze_spans(tagged)
+
+    def untag(values):
+        return [v.replace("id-", "") if isinstance(v, str) else v for v in values]
+
+    assert len(hex_ids.edges) > len(hex_ids.flows) > 100
+    assert sorted(zip(hex_ids.edges["src"], hex_ids.edges["dst"], hex_ids.edges["kind"])) == \
+        sorted(zip(untag(other_ids.edges["src"]), untag(other_ids.edges["dst"]),
+                   other_ids.edges["kind"]))
+    expected = hex_ids.flows.sort_values("flow_id").reset_index(drop=True)
+    got = other_ids.flows.assign(flow_id=untag(other_ids.flows["flow_id"]),
+                                 root_span=untag(other_ids.flows["root_span"]))
+    got = got.sort_values("flow_id").reset_index(drop=True)
+    columns = ["flow_id", "traces", "spans", "errors", "root_span", "style", "type_id", "status"]
+    pd.testing.assert_frame_equal(got[columns], expected[columns], check_dtype=False)

@@ -25,6 +25,24 @@ def shared_strings(column: pd.Series) -> np.ndarray:
     return values[encoded.indices.fill_null(len(values) - 1).to_numpy()]
 
 
+def arrow_strings(values) -> pa.Array:
+    """A string column (pandas, Arrow-backed or object, or a numpy object array) as one Arrow
+    array: no copy when pandas already holds it in Arrow."""
+    array = pa.array(values, type=pa.large_string(), from_pandas=True) \
+        if isinstance(values, np.ndarray) or values.dtype == object else pa.array(values)
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    return array
+
+
+def plain_strings(column: pd.Series) -> np.ndarray:
+    """The column as an object array, one string object per row (None for null): for columns
+    of distinct values (ids), where sharing equal strings would only add a hash per row."""
+    if column.dtype == object:
+        return column.to_numpy()
+    return arrow_strings(column).to_numpy(zero_copy_only=False)
+
+
 def objects(values) -> pd.Series:
     """An object column that pandas keeps as it is (no conversion to Arrow strings)."""
     return pd.Series(np.asarray(values, dtype=object), dtype=object, copy=False)

@@ -13,14 +13,15 @@ import pandas as pd
 from tracekit.analysis import flows as flowlib
 from tracekit.analysis.critical_path import Node, flow_critical_path
 from tracekit.analysis.failures import is_error
-from tracekit.analysis.frames import frame, objects, shared_strings
+from tracekit.analysis.frames import frame, objects, plain_strings, shared_strings
 from tracekit.analysis.model import CALL, Analysis, Section
 from tracekit.analysis.skew import adjust
 from tracekit.analysis.spans import DEFAULT_BUSINESS_KEYS, load
-from tracekit.analysis.stitch import span_keys, stitch
+from tracekit.analysis.stitch import SpanIds, span_keys, stitch
 
 INCOMPLETE_AFTER_MIN_NS = 1_000_000_000     # a flow missing steps is "incomplete" after
 INCOMPLETE_AFTER_P50_FACTOR = 3             # max(1 s, 3 × its usual type's p50), else "running"
+DISTINCT = {"span_id", "parent_span_id"}    # string columns whose values rarely repeat
 
 
 def analyze(store, as_of_ns: int | None = None,
@@ -48,19 +49,25 @@ def _no_gc_pauses():
 
 def _analyze_spans(spans: pd.DataFrame, as_of_ns: int | None = None) -> Analysis:
     spans = spans.reset_index(drop=True)
+    ids = SpanIds(spans)
+    repeated = ids.duplicated()
+    if repeated.any():
+        spans = spans[~repeated].reset_index(drop=True)
+        ids = SpanIds(spans)
+    keys = span_keys(spans)
     # Plain Python strings, each distinct one a single object: the analysis walks these columns
     # element by element (pandas' Arrow-backed strings cost a microsecond per element to
-    # iterate), and a million rows repeat a few hundred names.
-    spans = frame({column: shared_strings(spans[column])
+    # iterate), and a million rows repeat a few hundred names. Ids are nearly all distinct:
+    # one object per row, unshared.
+    spans = frame({column: (plain_strings if column in DISTINCT else shared_strings)(spans[column])
                    if isinstance(spans[column].dtype, pd.StringDtype) else spans[column].to_numpy()
                    for column in spans.columns})
-    spans["key"] = objects(span_keys(spans).to_numpy())
-    spans = spans.drop_duplicates("key").reset_index(drop=True)
+    spans["key"] = objects(keys)
     if spans.empty:
         return Analysis(spans.assign(flow_id=[], error=[], self_ns=[]),
                         pd.DataFrame(columns=["src", "dst", "kind", "via"]), pd.DataFrame(),
                         pd.DataFrame(), as_of_ns)
-    edges, _, flow_of_span = stitch(spans)
+    edges, _, flow_of_span = stitch(spans, ids)
     spans["flow_id"] = objects(flow_of_span)
     spans["error"] = is_error(spans).to_numpy()
     _correct_skew(spans, edges)
