@@ -28,8 +28,9 @@ def self_times(spans: pd.DataFrame, edges: pd.DataFrame) -> np.ndarray:
     lo = np.maximum(start[child], start[parent])
     hi = np.minimum(end[child], end[parent])
     keep = hi > lo
-    frame = pd.DataFrame({"parent": parent[keep], "lo": lo[keep], "hi": hi[keep]})
-    frame = frame.sort_values(["parent", "lo"], kind="stable")
+    parent, lo, hi = parent[keep], lo[keep], hi[keep]
+    order = np.lexsort((lo, parent))
+    frame = pd.DataFrame({"parent": parent[order], "lo": lo[order], "hi": hi[order]})
     # Union of intervals per parent: a new run starts where an interval begins after every
     # earlier one (of the same parent) has ended.
     reach = frame.groupby("parent", sort=False)["hi"].cummax()
@@ -93,14 +94,16 @@ def _mix(values: np.ndarray) -> np.ndarray:
     return z ^ (z >> np.uint64(31))
 
 
-def shapes(spans: pd.DataFrame, edges: pd.DataFrame,
-           roots: dict[str, int]) -> tuple[dict[str, str], dict[str, str]]:
+def shapes(spans: pd.DataFrame, edges: pd.DataFrame, roots: dict[str, int],
+           flows: tuple[np.ndarray, np.ndarray] | None = None
+           ) -> tuple[dict[str, str], dict[str, str]]:
     """A canonical shape per flow: its root operation and the set of its edges, each as
     (caller service:operation, edge kind, callee service:operation). Repeats (retries, loops,
     one query per item) count once; timing and order do not matter. Flows with the same shape
     share a type.
 
-    `roots`: flow id → row position of its root span.
+    `roots`: flow id → row position of its root span. `flows`: pd.factorize(spans["flow_id"]),
+    if made already.
     Returns (type id per flow, readable signature per type id). The type id is a 64-bit hash
     of the shape built from stable hashes of the labels, so the same shape gets the same id
     in any analysis (whole store or a part of it); the readable form is built once per type."""
@@ -111,7 +114,7 @@ def shapes(spans: pd.DataFrame, edges: pd.DataFrame,
                         for p in pairs], dtype=object)
     label = uniques[codes]      # "service:operation", one object per distinct label
     label_hash = pd.util.hash_array(uniques)[codes]
-    flows, flow_ids = pd.factorize(spans["flow_id"])
+    flows, flow_ids = flows if flows is not None else pd.factorize(spans["flow_id"])
     src, dst = edges["src_pos"].to_numpy(), edges["dst_pos"].to_numpy()
     kinds = edges["kind"].to_numpy()
     kind = np.select([kinds == k for k in _KIND_CODE], list(_KIND_CODE.values()), 0).astype(np.uint64)

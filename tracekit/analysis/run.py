@@ -152,7 +152,7 @@ def _flows(spans: pd.DataFrame, edges: pd.DataFrame, as_of_ns: int | None) -> pd
     last_end = np.full(n_flows, np.iinfo(np.int64).min, dtype=np.int64)
     np.maximum.at(last_end, flow_code, end)
     trace_code = pd.factorize(spans["trace_id"].to_numpy())[0].astype(np.int64)
-    flow_traces = np.unique(flow_code.astype(np.int64) * (int(trace_code.max()) + 1) + trace_code)
+    flow_traces = pd.unique(flow_code.astype(np.int64) * (int(trace_code.max()) + 1) + trace_code)
     flows = frame({
         "flow_id": flow_ids,
         "start_ns": first_start, "end_ns": last_end,
@@ -196,7 +196,8 @@ def _flows(spans: pd.DataFrame, edges: pd.DataFrame, as_of_ns: int | None) -> pd
                              ).to_numpy()
     total = flows["sync_hops"] + flows["async_hops"]
     flows["async_share"] = np.where(total > 0, flows["async_hops"] / total.where(total > 0, 1), 0.0)
-    type_of, signature = flowlib.shapes(spans, edges, roots["position"].to_dict())
+    type_of, signature = flowlib.shapes(spans, edges, roots["position"].to_dict(),
+                                        (flow_code, flow_ids))
     type_ids = pd.Series(type_of, dtype=object)
     flows["type_id"] = type_ids
     flows["signature"] = flows["type_id"].map(signature)
@@ -208,7 +209,7 @@ def _services_per_flow(spans: pd.DataFrame, flow_code: np.ndarray, n_flows: int)
     """Each flow's services, sorted by name."""
     service_code, services = pd.factorize(spans["service_name"].to_numpy(), sort=True)
     width = np.int64(len(services) + 1)
-    pairs = np.unique(flow_code.astype(np.int64) * width + service_code)
+    pairs = np.sort(pd.unique(flow_code.astype(np.int64) * width + service_code))
     flow, service = pairs // width, pairs % width
     names = np.asarray(services, dtype=object)[service]
     bounds = np.searchsorted(flow, np.arange(n_flows + 1))
