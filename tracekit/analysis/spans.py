@@ -93,7 +93,8 @@ def to_frame(table) -> pd.DataFrame:
 
 def _take(table, indices):
     """table.take(indices), a column per thread: Arrow gathers without the GIL, and the gather
-    is a third of the read (1M spans on 2 cores: 1.2 s on one thread, 0.6 s on two)."""
+    is about a third of the read (on 2 cores, the query's result became the sorted frame in
+    0.84 s instead of 1.09 s at 1M spans, 16.6 s instead of 20.3 s at 10M)."""
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
         columns = list(pool.map(lambda column: column.take(indices), table.columns))
     return pa.Table.from_arrays(columns, schema=table.schema)

@@ -8,6 +8,7 @@ with no context propagated). A flow is a connected set of traces under the cross
 from __future__ import annotations
 
 import functools
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
