@@ -106,7 +106,7 @@ def _span_codes(spans: pa.Array, parents: pa.Array, targets: pa.Array
     many distinct ones; and which targets could be numbered (a target that is not an id like
     the stored ones cannot name a stored span)."""
     stored = [_hex64(spans), _hex64(parents)]
-    if any(values is None or not valid.all() for values, valid in stored):
+    if not all(valid.all() for _, valid in stored):
         codes, distinct = _codes(spans, parents, targets)
         return codes, len(distinct), np.ones(len(targets), dtype=bool)
     wanted, found = _hex64(targets)
@@ -118,24 +118,19 @@ _NIBBLE = np.full(256, 16, dtype=np.uint8)
 _NIBBLE[np.frombuffer(b"0123456789abcdef", dtype=np.uint8)] = np.arange(16, dtype=np.uint8)
 
 
-def _hex64(array: pa.Array) -> tuple[np.ndarray | None, np.ndarray]:
+def _hex64(array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """Each string of 16 lower-case hex digits as the 64-bit number it spells, and which strings
-    were such (the others read as 0); (None, all False) when none could be read at once."""
+    were such (the others, nulls included, read as 0)."""
     n = len(array)
-    array = array.cast(pa.large_string())
-    if array.null_count or n == 0:
-        return (np.zeros(n, dtype=np.uint64) if n == 0 else None), np.zeros(n, dtype=bool)
-    offsets = np.frombuffer(array.buffers()[1], dtype=np.int64, count=n + 1,
-                            offset=array.offset * 8)
-    sixteen = np.diff(offsets) == 16
-    if not sixteen.all():
-        array = pc.if_else(pa.array(sixteen), array, "x" * 16)
-        offsets = np.frombuffer(array.buffers()[1], dtype=np.int64, count=n + 1,
-                                offset=array.offset * 8)
+    array = array.cast(pa.large_string()).fill_null("")
+    sixteen = pc.equal(pc.binary_length(array), 16)
+    if not pc.all(sixteen).as_py():        # a shorter or longer string: read as not hex
+        array = pc.if_else(sixteen, array, "x" * 16)
+    start = np.frombuffer(array.buffers()[1], dtype=np.int64, count=1, offset=array.offset * 8)
     digits = np.frombuffer(array.buffers()[2], dtype=np.uint8, count=16 * n,
-                           offset=int(offsets[0])).reshape(n, 16)
+                           offset=int(start[0]) if n else 0).reshape(n, 16)
     nibbles = _NIBBLE[digits]
-    valid = sixteen & (nibbles.max(axis=1) < 16)
+    valid = nibbles.max(axis=1, initial=0) < 16
     nibbles[~valid] = 0
     values = ((nibbles[:, 0::2] << 4) | nibbles[:, 1::2]).view(">u8").ravel().astype(np.uint64)
     return values, valid
