@@ -13,6 +13,7 @@ from tracekit import queries
 from tests.otlp_payloads import trace_request
 from tracekit.errors import Overloaded, StoreLocked, StoreTooNew, WriterStopped
 from tracekit.otlp.decode import decode_traces
+from tracekit.writable import ROW_GROUP_ROWS
 from tracekit.writer import Writer, WriterLimits
 
 
@@ -171,3 +172,32 @@ def test_spans_starting_at_the_same_nanosecond_as_stored_ones_are_not_taken_for_
     assert (result.spans, result.duplicates) == (3, 0)
     with tracekit.open(tmp_path / "s.duckdb") as reader:
         assert reader.scalar("SELECT count(*) FROM spans") == 6
+
+
+def test_the_writer_checkpoints_each_whole_row_group_of_spans_once(tmp_path):
+    # Uncheckpointed rows live in the writer's memory (128 MiB in a collector); DuckDB's own
+    # trigger, by log size, let them fill it and cut row groups short. The writer folds the
+    # log as soon as a row group's worth of spans is committed: the row group is written whole,
+    # its attribute maps shredded into typed columns (what makes attribute lookups fast).
+    path = tmp_path / "s.duckdb"
+    store = tracekit.open(path, write=True)
+    batch = 4096
+    try:
+        appended = 0
+        while appended < ROW_GROUP_ROWS - batch:
+            appended += store.append(decode_traces(trace_request(batch)), "test").spans
+        assert store.conn.execute(STORED_ROW_GROUPS).fetchall() == []   # all still in the log
+        appended += store.append(decode_traces(trace_request(batch)), "test").spans
+        assert appended >= ROW_GROUP_ROWS
+        assert store.conn.execute(STORED_ROW_GROUPS).fetchall() == [(0, ROW_GROUP_ROWS, True)]
+        assert not path.with_name("s.duckdb.wal").exists() or path.with_name("s.duckdb.wal").stat().st_size < 2**20
+    finally:
+        store.close()
+
+
+STORED_ROW_GROUPS = """
+SELECT row_group_id, max(count) FILTER (column_name = 'span_id'),
+       bool_or(column_name = 'attributes' AND segment_type LIKE '%BIGINT')   -- "i", shredded
+FROM pragma_storage_info('span_rows') WHERE persistent
+GROUP BY row_group_id ORDER BY row_group_id
+"""

@@ -20,7 +20,14 @@ from tracekit.store import check_version, holder_of
 log = logging.getLogger(__name__)
 
 
-CHECKPOINT_THRESHOLD = "128MiB"
+# DuckDB's rows per row group: the unit it compresses, and shreds VARIANT columns in, when it
+# checkpoints. The writer checkpoints once a table has gained this many rows since the last
+# checkpoint, so each checkpoint writes whole row groups, once.
+ROW_GROUP_ROWS = 122_880
+# DuckDB's own trigger, a backstop for rows larger than usual (~680 B of log per span, so a row
+# group of spans is ~80 MiB): uncheckpointed rows live in the writer's memory, which is 128 MiB
+# in a collector by default.
+CHECKPOINT_THRESHOLD = "96MiB"
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,8 @@ class WritableStore:
         self._known_resources = {row[0] for row in conn.execute("SELECT resource_id FROM resources").fetchall()}
         self._known_attribute_keys = {
             row[0] for row in conn.execute("SELECT key FROM span_attribute_keys").fetchall()}
+        # Rows committed since the last checkpoint (a reopened store has checkpointed its log).
+        self._uncheckpointed = {"spans": 0, "logs": 0}
 
     @classmethod
     def open(cls, path: Path, threads: int | None = None,
@@ -68,14 +77,13 @@ class WritableStore:
             raise TracekitError(f"cannot open {path} for writing: {exc}") from None
         except duckdb.Error as exc:
             raise TracekitError(f"cannot open {path} as a DuckDB store: {exc}") from None
-        # DuckDB checkpoints when the write-ahead log reaches this size, inside the commit
-        # that crossed it. At the default 16 MiB that is every ~15k spans, each rewriting
-        # (and re-shredding the VARIANT columns of) the last row group: ingest fell to a
-        # third and commits stalled for seconds. 128 MiB (~180k spans) measured, on one
-        # thread, in commits of 2k / 8k / 50k spans: 64 MiB 26k / 40k / 33k spans/s, 128 MiB
-        # - / 44k / 56k, 256 MiB 27k / 36k / 59k; the commit that checkpoints stalls up to
-        # 1.8 / 3.5 / 6.6 s, and 256 MiB went past the receivers' 5 s commit wait. A restart
-        # after a crash replays at most that much log, in about half a second.
+        # DuckDB checkpoints when the write-ahead log reaches this size, inside the commit that
+        # crossed it; the writer checkpoints sooner, after each row group's worth of rows (see
+        # `append`). At DuckDB's default, 16 MiB, every ~24k spans each checkpoint rewrote (and
+        # re-shredded) the last row group, and ingest fell to a third. At 128 MiB (~190k
+        # spans) the uncheckpointed rows filled the 128 MiB a collector gives DuckDB, the
+        # checkpoint could not allocate, and DuckDB invalidated the database (seen at ~40k
+        # spans/s after ~1M spans).
         conn.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
         # DuckDB draws a progress bar on stdout for statements past 2 s (a migration of a large
         # store): it would go into `tracekit import --json` and the collector's output.
@@ -168,7 +176,23 @@ class WritableStore:
         self._known_resources.update(new_resources)
         self._known_attribute_keys.update(new_keys)
         self._next_batch += 1
+        self._uncheckpointed["spans"] += spans
+        self._uncheckpointed["logs"] += logs
+        if max(self._uncheckpointed.values()) >= ROW_GROUP_ROWS:
+            self._checkpoint_committed()
         return AppendResult(batch_id, spans, logs, duplicates)
+
+    def _checkpoint_committed(self) -> None:
+        """Fold the log into the file once a row group's worth of rows waits in memory: each
+        row group is then compressed and shredded once, whole (DuckDB's own trigger, by log
+        size, cut row groups short and rewrote them). The batch is committed already, so a
+        failed checkpoint is logged and the rows stay in the log, to be folded next time."""
+        try:
+            self.checkpoint()
+        except duckdb.Error as exc:
+            log.warning("checkpoint after commit failed (the data is committed in the log): %s", exc)
+        else:
+            self._uncheckpointed = {"spans": 0, "logs": 0}
 
     def checkpoint(self) -> None:
         self.conn.execute("CHECKPOINT")
