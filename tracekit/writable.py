@@ -56,8 +56,10 @@ class WritableStore:
         self._known_resources = {row[0] for row in conn.execute("SELECT resource_id FROM resources").fetchall()}
         self._known_attribute_keys = {
             row[0] for row in conn.execute("SELECT key FROM span_attribute_keys").fetchall()}
-        # Rows committed since the last checkpoint (a reopened store has checkpointed its log).
+        # Rows committed since the last checkpoint (a reopened store has checkpointed its log),
+        # and the log's size after the last commit.
         self._uncheckpointed = {"spans": 0, "logs": 0}
+        self._wal_before = self._wal_bytes()
 
     @classmethod
     def open(cls, path: Path, threads: int | None = None,
@@ -176,11 +178,29 @@ class WritableStore:
         self._known_resources.update(new_resources)
         self._known_attribute_keys.update(new_keys)
         self._next_batch += 1
+        self._after_commit(spans, logs)
+        return AppendResult(batch_id, spans, logs, duplicates)
+
+    def _after_commit(self, spans: int, logs: int) -> None:
+        """Checkpoint once a row group's worth of rows has come in small commits, as a
+        collector's are. A large commit (an import, a collector catching up) is left to
+        DuckDB's own trigger, which then writes the commit's rows straight into the file
+        instead of into the log first (50k-span commits: 80k spans/s against 57k)."""
+        wal = self._wal_bytes()
+        if wal < self._wal_before:   # DuckDB checkpointed inside the commit
+            self._uncheckpointed = {"spans": 0, "logs": 0}
+        self._wal_before = wal
         self._uncheckpointed["spans"] += spans
         self._uncheckpointed["logs"] += logs
-        if max(self._uncheckpointed.values()) >= ROW_GROUP_ROWS:
+        if (max(self._uncheckpointed.values()) >= ROW_GROUP_ROWS
+                and spans + logs < ROW_GROUP_ROWS // 8):
             self._checkpoint_committed()
-        return AppendResult(batch_id, spans, logs, duplicates)
+
+    def _wal_bytes(self) -> int:
+        try:
+            return self.path.with_name(self.path.name + ".wal").stat().st_size
+        except OSError:
+            return 0
 
     def _checkpoint_committed(self) -> None:
         """Fold the log into the file once a row group's worth of rows waits in memory: each
@@ -193,6 +213,7 @@ class WritableStore:
             log.warning("checkpoint after commit failed (the data is committed in the log): %s", exc)
         else:
             self._uncheckpointed = {"spans": 0, "logs": 0}
+            self._wal_before = self._wal_bytes()
 
     def checkpoint(self) -> None:
         self.conn.execute("CHECKPOINT")
