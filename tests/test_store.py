@@ -7,13 +7,14 @@ import sys
 
 import duckdb
 import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 import tracekit
 from tracekit import queries
 from tests.otlp_payloads import trace_request
 from tracekit.errors import Overloaded, StoreLocked, StoreTooNew, WriterStopped
 from tracekit.otlp.decode import decode_traces
-from tracekit.writable import ROW_GROUP_ROWS
+from tracekit.writable import ROW_GROUP_ROWS, WritableStore
 from tracekit.writer import Writer, WriterLimits
 
 
@@ -201,3 +202,38 @@ SELECT row_group_id, max(count) FILTER (column_name = 'span_id'),
 FROM pragma_storage_info('span_rows') WHERE persistent
 GROUP BY row_group_id ORDER BY row_group_id
 """
+
+
+def spans_with_many_keys(n: int, keys: int) -> ExportTraceServiceRequest:
+    """`n` spans, each with 20 attributes (ints, doubles, strings) drawn from `keys` keys."""
+    request = trace_request(n)
+    for k, span in enumerate(request.resource_spans[0].scope_spans[0].spans):
+        for a in range(20):
+            kv = span.attributes.add()
+            kv.key = f"attr.{(k * 7 + a * 13) % keys}"
+            if a % 3 == 0:
+                kv.value.int_value = k * a
+            elif a % 3 == 1:
+                kv.value.double_value = k / (a + 1)
+            else:
+                kv.value.string_value = f"value {k % 97} of {a}"
+    return request
+
+
+def test_spans_with_more_attribute_keys_than_duckdb_can_shred_are_stored_unshredded(tmp_path, caplog):
+    # A row group of spans with 140 distinct keys could not be shredded in the 128 MiB a
+    # collector gives DuckDB: the checkpoint failed and DuckDB invalidated the database,
+    # refusing every later write. The writer now stores such rows unshredded, and says so.
+    path = tmp_path / "s.duckdb"
+    store = WritableStore.open(path, memory_limit_mib=128)
+    try:
+        appended = 0
+        while appended < ROW_GROUP_ROWS:
+            appended += store.append(decode_traces(spans_with_many_keys(4096, keys=1000)), "test").spans
+        stored = store.conn.execute(STORED_ROW_GROUPS).fetchall()   # checkpointed, not shredded
+        assert stored and not any(shredded for _, _, shredded in stored)
+        assert "stored unshredded" in caplog.text
+        store.append(decode_traces(trace_request(10)), "test")   # the store still writes
+        assert store.conn.execute("SELECT count(*) FROM span_rows").fetchall()[0][0] == appended + 10
+    finally:
+        store.close()

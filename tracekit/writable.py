@@ -28,6 +28,14 @@ ROW_GROUP_ROWS = 122_880
 # group of spans is ~80 MiB): uncheckpointed rows live in the writer's memory, which is 128 MiB
 # in a collector by default.
 CHECKPOINT_THRESHOLD = "96MiB"
+# Shredding a row group's attribute maps into typed columns (what makes
+# `attributes['order.id'] = ?` take milliseconds on millions of spans) takes DuckDB memory in
+# proportion to the distinct keys in it: a row group of spans with 140 distinct keys (20 per
+# span) could not be shredded in 128 MiB, and DuckDB invalidated the database; 100 could. Rows
+# with more distinct keys than this, per 128 MiB the writer's DuckDB has, are stored
+# unshredded: slower to search by attribute, but stored.
+SHREDDED_KEYS_PER_128_MIB = 64
+SHRED_FROM_ROWS = 30_000   # DuckDB's variant_minimum_shredding_size: a quarter of a row group
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,12 @@ class WritableStore:
         # and the log's size after the last commit.
         self._uncheckpointed = {"spans": 0, "logs": 0}
         self._wal_before = self._wal_bytes()
+        # Span attribute keys committed since the last checkpoint, the most DuckDB can shred
+        # in its memory (None: no limit set), and whether it shreds now.
+        self._pending_keys: set[str] = set()
+        self.max_shredded_keys: int | None = None
+        self._shredding = True
+        self._warned_unshredded = False
 
     @classmethod
     def open(cls, path: Path, threads: int | None = None,
@@ -96,10 +110,15 @@ class WritableStore:
             conn.execute(f"SET memory_limit = '{int(memory_limit_mib)}MiB'")
         if threads:
             conn.execute(f"SET threads = {int(threads)}")
-        conn.execute("SET lock_configuration = true")
+        # The writer's configuration stays unlocked: it turns VARIANT shredding off and on as
+        # it commits (`_choose_shredding`). The SQL it answers for readers is refused unless it
+        # is a SELECT (`tracekit.readonly`), so no reader can SET anything.
         migrate(conn)
         check_version(conn, path)
-        return cls(path, conn)
+        store = cls(path, conn)
+        if memory_limit_mib:
+            store.max_shredded_keys = SHREDDED_KEYS_PER_128_MIB * int(memory_limit_mib) // 128
+        return store
 
     def warm_up(self) -> None:
         """Write one span and one log the way an export does, and roll it back: the first
@@ -166,6 +185,8 @@ class WritableStore:
             if rollback:
                 cur.execute("ROLLBACK")
                 return AppendResult(batch_id, spans, logs, duplicates)
+            pending_keys = self._pending_keys | batch.attribute_keys
+            self._choose_shredding(cur, len(pending_keys))
             cur.execute("COMMIT")
         except BaseException:
             try:
@@ -177,6 +198,7 @@ class WritableStore:
             cur.close()
         self._known_resources.update(new_resources)
         self._known_attribute_keys.update(new_keys)
+        self._pending_keys = pending_keys
         self._next_batch += 1
         self._after_commit(spans, logs)
         return AppendResult(batch_id, spans, logs, duplicates)
@@ -189,6 +211,7 @@ class WritableStore:
         wal = self._wal_bytes()
         if wal < self._wal_before:   # DuckDB checkpointed inside the commit
             self._uncheckpointed = {"spans": 0, "logs": 0}
+            self._pending_keys = set()
         self._wal_before = wal
         self._uncheckpointed["spans"] += spans
         self._uncheckpointed["logs"] += logs
@@ -213,7 +236,23 @@ class WritableStore:
             log.warning("checkpoint after commit failed (the data is committed in the log): %s", exc)
         else:
             self._uncheckpointed = {"spans": 0, "logs": 0}
+            self._pending_keys = set()
             self._wal_before = self._wal_bytes()
+
+    def _choose_shredding(self, cur: duckdb.DuckDBPyConnection, keys: int) -> None:
+        """Before a commit (which may checkpoint): shred the rows waiting for a checkpoint only
+        if DuckDB can hold their `keys` distinct attribute keys as typed columns."""
+        shred = self.max_shredded_keys is None or keys <= self.max_shredded_keys
+        if shred == self._shredding:
+            return
+        cur.execute(f"SET variant_minimum_shredding_size = {SHRED_FROM_ROWS if shred else -1}")
+        self._shredding = shred
+        if not shred and not self._warned_unshredded:
+            self._warned_unshredded = True
+            log.warning("spans with %d distinct attribute keys since the last checkpoint: more than "
+                        "DuckDB can shred into typed columns in its memory (%d keys at most), so "
+                        "they are stored unshredded and searching them by attribute scans them; a "
+                        "larger --memory-limit shreds more", keys, self.max_shredded_keys)
 
     def checkpoint(self) -> None:
         self.conn.execute("CHECKPOINT")
