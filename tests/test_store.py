@@ -237,3 +237,27 @@ def test_spans_with_more_attribute_keys_than_duckdb_can_shred_are_stored_unshred
         assert store.conn.execute("SELECT count(*) FROM span_rows").fetchall()[0][0] == appended + 10
     finally:
         store.close()
+
+
+def test_after_duckdb_gives_up_the_database_the_writer_reopens_it_and_keeps_every_commit(tmp_path, caplog):
+    # Force the failure the shredding limit prevents: shred spans with 1,000 distinct keys in
+    # 128 MiB. The checkpoint fails and DuckDB refuses every statement from then on; before,
+    # the collector answered 503 to every export until restarted.
+    path = tmp_path / "s.duckdb"
+    store = WritableStore.open(path, memory_limit_mib=128)
+    store.max_shredded_keys = None
+    committed = 0
+    try:
+        with pytest.raises(duckdb.FatalException):
+            while committed < 3 * ROW_GROUP_ROWS:
+                committed += store.append(decode_traces(spans_with_many_keys(4096, keys=1000)), "test").spans
+        assert committed >= 4096
+        assert "reopening it" in caplog.text
+        assert store.conn.execute("SELECT count(*) FROM span_rows").fetchall()[0][0] >= committed
+        store.append(decode_traces(trace_request(10, service="after")), "test")
+        assert store.conn.execute(
+            "SELECT count(*) FROM span_rows WHERE service_name = 'after'").fetchall()[0][0] == 10
+    finally:
+        store.close()
+    with tracekit.open(path) as reader:   # and all of it is in the file
+        assert reader.scalar("SELECT count(*) FROM spans") >= committed + 10

@@ -55,31 +55,56 @@ class WritableStore:
     database, and nothing it writes comes from files.
     """
 
-    def __init__(self, path: Path, conn: duckdb.DuckDBPyConnection):
+    def __init__(self, path: Path, conn: duckdb.DuckDBPyConnection, threads: int | None = None,
+                 memory_limit_mib: int | None = None):
         self.path = path
         self.conn = conn
+        self._threads, self._memory_limit_mib = threads, memory_limit_mib
+        # The most distinct span attribute keys DuckDB can shred in its memory (None: no limit).
+        self.max_shredded_keys: int | None = (
+            SHREDDED_KEYS_PER_128_MIB * int(memory_limit_mib) // 128 if memory_limit_mib else None)
+        self._warned_unshredded = False
+        self._broken = False   # DuckDB gave up the database and reopening it failed
+        self._load_state()
+
+    def _load_state(self) -> None:
+        conn = self.conn
         self._next_batch = conn.execute(
             "SELECT coalesce(max(batch_id), 0) + 1 FROM ingest_batches"
         ).fetchall()[0][0]
         self._known_resources = {row[0] for row in conn.execute("SELECT resource_id FROM resources").fetchall()}
         self._known_attribute_keys = {
             row[0] for row in conn.execute("SELECT key FROM span_attribute_keys").fetchall()}
-        # Rows committed since the last checkpoint (a reopened store has checkpointed its log),
-        # and the log's size after the last commit.
+        self._fold_replayed_log()
+        # Rows committed since the last checkpoint, the log's size after the last commit, the
+        # span attribute keys of those rows, and whether DuckDB shreds them now.
         self._uncheckpointed = {"spans": 0, "logs": 0}
         self._wal_before = self._wal_bytes()
-        # Span attribute keys committed since the last checkpoint, the most DuckDB can shred
-        # in its memory (None: no limit set), and whether it shreds now.
         self._pending_keys: set[str] = set()
-        self.max_shredded_keys: int | None = None
         self._shredding = True
-        self._warned_unshredded = False
+
+    def _fold_replayed_log(self) -> None:
+        """A log left by a crash, or by a database DuckDB gave up, has been replayed into
+        memory. Its rows' attribute keys are unknown, so with a memory limit they are folded
+        into the file unshredded before anything else is written (see _choose_shredding)."""
+        if not self._memory_limit_mib or not self._wal_bytes():
+            return
+        self.conn.execute("SET variant_minimum_shredding_size = -1")
+        self.conn.execute("CHECKPOINT")
+        self.conn.execute(f"SET variant_minimum_shredding_size = {SHRED_FROM_ROWS}")
 
     @classmethod
     def open(cls, path: Path, threads: int | None = None,
              memory_limit_mib: int | None = None) -> WritableStore:
         """Open (creating and migrating) the store; `threads` caps DuckDB's worker threads,
         `memory_limit_mib` its memory."""
+        conn = cls._connect(path, threads, memory_limit_mib)
+        migrate(conn)
+        check_version(conn, path)
+        return cls(path, conn, threads, memory_limit_mib)
+
+    @staticmethod
+    def _connect(path: Path, threads: int | None, memory_limit_mib: int | None) -> duckdb.DuckDBPyConnection:
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             conn = duckdb.connect(os.fspath(path), config=dict(SAFE_CONFIG))
@@ -113,12 +138,26 @@ class WritableStore:
         # The writer's configuration stays unlocked: it turns VARIANT shredding off and on as
         # it commits (`_choose_shredding`). The SQL it answers for readers is refused unless it
         # is a SELECT (`tracekit.readonly`), so no reader can SET anything.
-        migrate(conn)
-        check_version(conn, path)
-        store = cls(path, conn)
-        if memory_limit_mib:
-            store.max_shredded_keys = SHREDDED_KEYS_PER_128_MIB * int(memory_limit_mib) // 128
-        return store
+        return conn
+
+    def _reopen(self, reason: str) -> None:
+        """DuckDB gave up the database after a fatal error (it refuses every statement from
+        then on): open it again, which replays its log, so every committed batch is kept and
+        the collector goes on without a restart. If that fails, the next append tries again."""
+        log.error("DuckDB gave up the database after an error (%s); reopening it (its log "
+                  "replays every committed batch)", reason)
+        try:
+            self.conn.close()
+        except duckdb.Error:
+            pass
+        try:
+            self.conn = self._connect(self.path, self._threads, self._memory_limit_mib)
+            self._load_state()
+        except (duckdb.Error, TracekitError) as reopen_exc:
+            self._broken = True
+            log.error("reopening %s failed (the next write tries again): %s", self.path, reopen_exc)
+        else:
+            self._broken = False
 
     def warm_up(self) -> None:
         """Write one span and one log the way an export does, and roll it back: the first
@@ -141,6 +180,18 @@ class WritableStore:
     def append(self, batch: DecodedBatch, source: str, rollback: bool = False) -> AppendResult:
         """Write the batch's resources, spans and logs in one transaction and commit it (or,
         with `rollback`, undo it: nothing is kept)."""
+        if self._broken:
+            self._reopen("an earlier reopening failed")
+            if self._broken:
+                raise TracekitError(f"{self.path} could not be reopened after DuckDB gave it up; "
+                                    "see the log, and retry")
+        try:
+            return self._append(batch, source, rollback)
+        except duckdb.FatalException as exc:
+            self._reopen(first_line(exc))
+            raise
+
+    def _append(self, batch: DecodedBatch, source: str, rollback: bool) -> AppendResult:
         batch_id = self._next_batch
         cur = self.conn.cursor()
         spans = logs = duplicates = 0
@@ -232,6 +283,8 @@ class WritableStore:
         failed checkpoint is logged and the rows stay in the log, to be folded next time."""
         try:
             self.checkpoint()
+        except duckdb.FatalException as exc:
+            self._reopen(first_line(exc))
         except duckdb.Error as exc:
             log.warning("checkpoint after commit failed (the data is committed in the log): %s", exc)
         else:
@@ -266,6 +319,10 @@ class WritableStore:
             log.warning("checkpoint at close failed (the log replays on next start): %s", exc)
         finally:
             self.conn.close()
+
+
+def first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def unique_spans(spans: pa.Table) -> pa.Table:
