@@ -21,8 +21,8 @@ log = logging.getLogger(__name__)
 
 
 # DuckDB's rows per row group: the unit it compresses, and shreds VARIANT columns in, when it
-# checkpoints. The writer checkpoints once a table has gained this many rows since the last
-# checkpoint, so each checkpoint writes whole row groups, once.
+# checkpoints. Once this many rows have come in small commits since the last checkpoint, the
+# writer checkpoints, so each row group is written whole, once (`_after_commit`).
 ROW_GROUP_ROWS = 122_880
 # DuckDB's own trigger, a backstop for rows larger than usual (~680 B of log per span, so a row
 # group of spans is ~80 MiB): uncheckpointed rows live in the writer's memory, which is 128 MiB
