@@ -5,7 +5,8 @@ Two kinds of evidence, each as a share of the window's flows:
 
 - **failures**: for each failing flow, its *origin*: the first error that has no failing call
   below it, resolved to the operation that caused it (a refused connection, a 4xx answer or a
-  timeout point at the callee; a circuit breaker's fast failure at the service it protects);
+  timeout point at the callee; a circuit breaker's fast failure at what tripped it: the most
+  common other origin in the operation it protects, in the same window, else that operation);
 - **slowdowns**: each operation's time on the flows' critical paths (broker waits count for the
   consumer that was waited for), window mean minus baseline mean, as a share of the window's
   mean flow duration.
@@ -143,6 +144,39 @@ def origins(analysis: Analysis, flow_ids) -> dict[str, str]:
     return leaves.drop_duplicates("flow_id").set_index("flow_id")["key"].to_dict()
 
 
+def _tripped_breakers(keys: dict[str, str], causes: dict[str, tuple[str, str]],
+                     analysis: Analysis, info: pd.DataFrame) -> dict[str, tuple[str, str]]:
+    """Blame a breaker's fast failures on what tripped it: the most common origin, among the
+    other flows, in the operation the breaker protects (that operation itself, or an operation
+    called inside it). While a breaker is open its fast failures can outnumber the failures
+    that opened it (a declined card: 16 flows failed fast against 14 declined), and would
+    otherwise outrank them."""
+    fast = {flow for flow, key in keys.items() if info.at[key, "breaker_state"] == "open"}
+    if not fast:
+        return causes
+    calls = analysis.edges[analysis.edges["kind"] == CALL]
+    parent = dict(zip(calls["dst"], calls["src"]))
+
+    def inside(key: str, operation: tuple[str, str]) -> bool:
+        while key is not None:
+            if (info.at[key, "service_name"], info.at[key, "name"]) == operation:
+                return True
+            key = parent.get(key)
+        return False
+
+    blamed = dict(causes)
+    for protected in {causes[flow] for flow in fast}:
+        tripping = Counter(cause for flow, cause in causes.items()
+                           if flow not in fast and cause[0] == protected[0]
+                           and (cause == protected or inside(keys[flow], protected)))
+        if tripping:
+            culprit = max(tripping.items(), key=lambda item: (item[1], item[0]))[0]
+            for flow in fast:
+                if causes[flow] == protected:
+                    blamed[flow] = culprit
+    return blamed
+
+
 def _contributions(paths: pd.DataFrame, analysis: Analysis, resolver: "_Resolver") -> pd.DataFrame:
     """Per flow and operation: time on the critical path. Broker waits count for the consumer
     that was waited for; a caller's wait before retrying a call (its backoff) counts for the
@@ -178,10 +212,13 @@ def rank(analysis: Analysis, paths: pd.DataFrame, window: tuple[int, int],
     resolver = _Resolver(analysis)
     # Every flow with an error counts, failed or not: a call that succeeded on its third try
     # still points at what failed twice.
+    info = analysis.spans.set_index("key")
     window_keys = origins(analysis, in_window.loc[in_window["errors"] > 0, "flow_id"])
-    window_origin = {f: resolver.resolve(k) for f, k in window_keys.items()}
-    base_origin = {f: resolver.resolve(k) for f, k in
-                   origins(analysis, in_base.loc[in_base["errors"] > 0, "flow_id"]).items()}
+    window_origin = _tripped_breakers(
+        window_keys, {f: resolver.resolve(k) for f, k in window_keys.items()}, analysis, info)
+    base_keys = origins(analysis, in_base.loc[in_base["errors"] > 0, "flow_id"])
+    base_origin = _tripped_breakers(
+        base_keys, {f: resolver.resolve(k) for f, k in base_keys.items()}, analysis, info)
     n_w, n_b = len(in_window), max(len(in_base), 1)
     count_w, count_b = Counter(window_origin.values()), Counter(base_origin.values())
 
@@ -197,7 +234,6 @@ def rank(analysis: Analysis, paths: pd.DataFrame, window: tuple[int, int],
 
     exception_types: dict[tuple, Counter] = defaultdict(Counter)
     exemplars: dict[tuple, list[str]] = defaultdict(list)
-    info = analysis.spans.set_index("key")
     for flow_id, key in window_keys.items():
         cause = window_origin[flow_id]
         exc = info.at[key, "exception_type"] or info.at[key, "error_type"]
