@@ -76,12 +76,15 @@ class WritableStore:
         self._known_attribute_keys = {
             row[0] for row in conn.execute("SELECT key FROM span_attribute_keys").fetchall()}
         self._fold_replayed_log()
-        # Rows committed since the last checkpoint, the log's size after the last commit, the
-        # span attribute keys of those rows, and whether DuckDB shreds them now.
+        self._shredding = True   # whether DuckDB shreds now (its default)
+        self._checkpointed()
+
+    def _checkpointed(self) -> None:
+        """Nothing waits for a checkpoint: no rows committed since, and so none of their span
+        attribute keys; the log's size now, to tell when DuckDB checkpoints by itself."""
         self._uncheckpointed = {"spans": 0, "logs": 0}
-        self._wal_before = self._wal_bytes()
         self._pending_keys: set[str] = set()
-        self._shredding = True
+        self._wal_before = self._wal_bytes()
 
     def _fold_replayed_log(self) -> None:
         """A log left by a crash, or by a database DuckDB gave up, has been replayed into
@@ -261,8 +264,7 @@ class WritableStore:
         instead of into the log first (50k-span commits: 80k spans/s against 57k)."""
         wal = self._wal_bytes()
         if wal < self._wal_before:   # DuckDB checkpointed inside the commit
-            self._uncheckpointed = {"spans": 0, "logs": 0}
-            self._pending_keys = set()
+            self._checkpointed()
         self._wal_before = wal
         self._uncheckpointed["spans"] += spans
         self._uncheckpointed["logs"] += logs
@@ -288,9 +290,7 @@ class WritableStore:
         except duckdb.Error as exc:
             log.warning("checkpoint after commit failed (the data is committed in the log): %s", exc)
         else:
-            self._uncheckpointed = {"spans": 0, "logs": 0}
-            self._pending_keys = set()
-            self._wal_before = self._wal_bytes()
+            self._checkpointed()
 
     def _choose_shredding(self, cur: duckdb.DuckDBPyConnection, keys: int) -> None:
         """Before a commit (which may checkpoint): shred the rows waiting for a checkpoint only

@@ -63,6 +63,7 @@ class _Resolver:
         self.call_children: dict[str, list[str]] = defaultdict(list)
         for src, dst in zip(calls["src"], calls["dst"]):
             self.call_children[src].append(dst)
+        self.parent = dict(zip(calls["dst"], calls["src"]))
         # What client calls reach, learnt from the calls that arrived: (caller service, method,
         # url path) → the most common (callee service, server operation), and (caller service,
         # callee service) → the most common server operation. Counted in one pass, vectorized.
@@ -145,17 +146,16 @@ def origins(analysis: Analysis, flow_ids) -> dict[str, str]:
 
 
 def _tripped_breakers(keys: dict[str, str], causes: dict[str, tuple[str, str]],
-                     analysis: Analysis, info: pd.DataFrame) -> dict[str, tuple[str, str]]:
+                      resolver: _Resolver) -> dict[str, tuple[str, str]]:
     """Blame a breaker's fast failures on what tripped it: the most common origin, among the
     other flows, in the operation the breaker protects (that operation itself, or an operation
     called inside it). While a breaker is open its fast failures can outnumber the failures
     that opened it (a declined card: 16 flows failed fast against 14 declined), and would
     otherwise outrank them."""
+    info, parent = resolver.info, resolver.parent
     fast = {flow for flow, key in keys.items() if info.at[key, "breaker_state"] == "open"}
     if not fast:
         return causes
-    calls = analysis.edges[analysis.edges["kind"] == CALL]
-    parent = dict(zip(calls["dst"], calls["src"]))
 
     def inside(key: str, operation: tuple[str, str]) -> bool:
         while key is not None:
@@ -185,12 +185,10 @@ def _contributions(paths: pd.DataFrame, analysis: Analysis, resolver: "_Resolver
         return pd.DataFrame(columns=["flow_id", "service_name", "name", "ns"])
     spans = analysis.spans
     retried = spans[spans["resend_count"].fillna(0) > 0]
-    calls = analysis.edges[analysis.edges["kind"] == CALL]
-    parent = dict(zip(calls["dst"], calls["src"]))
     backoff = {}
     for key, start in zip(retried["key"], retried["start_adj"]):
-        if key in parent:
-            backoff[(parent[key], int(start))] = resolver.resolve_call(key)
+        if key in resolver.parent:
+            backoff[(resolver.parent[key], int(start))] = resolver.resolve_call(key)
     paths = paths.copy()
     if backoff:
         causes = [backoff.get((span, int(end))) for span, end in zip(paths["span"], paths["end_ns"])]
@@ -212,13 +210,13 @@ def rank(analysis: Analysis, paths: pd.DataFrame, window: tuple[int, int],
     resolver = _Resolver(analysis)
     # Every flow with an error counts, failed or not: a call that succeeded on its third try
     # still points at what failed twice.
-    info = analysis.spans.set_index("key")
+    info = resolver.info
     window_keys = origins(analysis, in_window.loc[in_window["errors"] > 0, "flow_id"])
     window_origin = _tripped_breakers(
-        window_keys, {f: resolver.resolve(k) for f, k in window_keys.items()}, analysis, info)
+        window_keys, {f: resolver.resolve(k) for f, k in window_keys.items()}, resolver)
     base_keys = origins(analysis, in_base.loc[in_base["errors"] > 0, "flow_id"])
     base_origin = _tripped_breakers(
-        base_keys, {f: resolver.resolve(k) for f, k in base_keys.items()}, analysis, info)
+        base_keys, {f: resolver.resolve(k) for f, k in base_keys.items()}, resolver)
     n_w, n_b = len(in_window), max(len(in_base), 1)
     count_w, count_b = Counter(window_origin.values()), Counter(base_origin.values())
 
