@@ -10,8 +10,10 @@ For each transport (OTLP/gRPC, OTLP/HTTP protobuf, OTLP/HTTP JSON) and each run,
 pre-encoded requests from a few concurrent senders for a fixed time. The collector answers
 only after the DuckDB commit, so acknowledged spans/s is committed spans/s. Alongside:
 export latency (p50, p99), the collector's peak memory (PSS, sampled every 0.2 s, and the
-sum of its processes' peak RSS, an upper bound) and CPU seconds, and the store's bytes
-per span after the collector checkpointed and exited.
+sum of its processes' peak RSS, an upper bound) and CPU seconds, the store's bytes per span
+after the collector checkpointed and exited, and what bounds the figure: the share of the
+run its one writer thread was busy, the share spent in the checkpoints it ran, and the spans
+each commit held (from the collector's closing log line).
 
 The "limit" is the same payloads parsed, decoded and appended in one process with no
 network; "decode" is parse + decode alone. Requests look like a shop's microservices
@@ -452,6 +454,17 @@ class Collector:
         return sum(1 for line in self.log.read_text().splitlines()
                    if re.search(r"\b(WARNING|ERROR|CRITICAL|Traceback)\b", line))
 
+    def writer_figures(self) -> dict:
+        """From the collector's closing log line: its commits, the seconds its writer thread
+        was busy writing and committing, and the part of them spent in checkpoints."""
+        found = re.search(r"committed in (\d+) transactions \(writer busy ([\d.]+) s, "
+                          r"([\d.]+) s of it in (\d+) checkpoints\)", self.log.read_text())
+        if found is None:
+            raise RuntimeError(f"no closing line in the collector's log:\n{self.log.read_text()}")
+        commits, busy, checkpoint, checkpoints = found.groups()
+        return {"commits": int(commits), "writer_busy_s": float(busy),
+                "checkpoint_s": float(checkpoint), "checkpoints": int(checkpoints)}
+
 
 # --- The load client (runs in its own process) ---------------------------------------------
 
@@ -557,8 +570,14 @@ def run_transport(transport: str, templates: list[Template], count: int, args, w
     finally:
         log_warnings = collector.stop()
     latencies = result.pop("latencies")
+    writer = collector.writer_figures()
     return {
         **result,
+        **writer,
+        # The writer thread is one core at most: busy near 1 means it bounds ingest.
+        "writer_busy": writer["writer_busy_s"] / result["elapsed_s"],
+        "checkpoint_share": writer["checkpoint_s"] / result["elapsed_s"],
+        "spans_per_commit": result["acked_spans"] / max(1, writer["commits"]),
         **store_figures(db),
         "spans_per_s": result["acked_spans"] / result["elapsed_s"],
         "p50_ms": 1000 * percentile(latencies, 0.50),
@@ -606,6 +625,10 @@ def print_table(report: dict) -> None:
               f"{t['cores']['median']:>7.2f}{t['disk_bytes_per_span']['median']:>13.0f}"
               f"{t['disk_free_pct']['median']:>8.0f}{t['unstored_spans']:>10}"
               f"{t['collector_log_warnings']:>14}")
+    print(f"\n{'writer thread':<15}{'busy':>8}{'in checkpoints':>16}{'spans/commit':>14}")
+    for name, t in transports:
+        print(f"{name:<15}{t['writer_busy']['median']:>8.2f}{t['checkpoint_share']['median']:>16.2f}"
+              f"{t['spans_per_commit']['median']:>14,.0f}")
     print(f"\n{'limit: decode + append, 1 process':<36}{fmt(limit['limit_spans_per_s']):>26} spans/s, "
           f"disk {limit['disk_bytes_per_span']['median']:.0f} B/span "
           f"({limit['disk_free_pct']['median']:.0f}% free)")
@@ -621,7 +644,8 @@ def print_table(report: dict) -> None:
 def transport_summary(runs: list[dict]) -> dict:
     return {
         **summarize(runs, ["spans_per_s", "p50_ms", "p99_ms", "client_cores", "cpu_s", "cores",
-                           "peak_rss_mib", "peak_pss_mib", "disk_bytes_per_span", "disk_free_pct"]),
+                           "peak_rss_mib", "peak_pss_mib", "disk_bytes_per_span", "disk_free_pct",
+                           "writer_busy", "checkpoint_share", "spans_per_commit"]),
         "failed_requests": sum(sum(run["failures"].values()) for run in runs),
         "unstored_spans": sum(run["acked_spans"] - run["stored_spans"] for run in runs),
         "collector_log_warnings": sum(run["collector_log_warnings"] for run in runs),

@@ -232,9 +232,11 @@ async def serve(settings: CollectorSettings, announce=print) -> None:
     finally:
         await collector.stop()
         writer = collector.writer
-        log.info("stopped: %d spans, %d logs committed in %d transactions (writer busy %.1f s); "
+        log.info("stopped: %d spans, %d logs committed in %d transactions (writer busy %.1f s, "
+                 "%.1f s of it in %d checkpoints); "
                  "%d duplicate spans ignored, %d items and %d exports refused while overloaded; "
                  "peak memory %.0f MiB",
                  writer.committed_spans, writer.committed_logs, writer.commits, writer.busy_s,
+                 writer.store.checkpoint_s, writer.store.checkpoints,
                  writer.duplicate_spans, writer.refused_items, collector.admission.refused,
                  collector.memory.peak_mib)

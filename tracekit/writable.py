@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,6 +65,10 @@ class WritableStore:
         self.max_shredded_keys: int | None = (
             SHREDDED_KEYS_PER_128_MIB * int(memory_limit_mib) // 128 if memory_limit_mib else None)
         self._warned_unshredded = False
+        # The checkpoints the writer ran after commits, and the time they took: what bounds
+        # ingest is the writer thread, and these are most of it (README "Benchmarks").
+        self.checkpoints = 0
+        self.checkpoint_s = 0.0
         self._broken = False   # DuckDB gave up the database and reopening it failed
         self._load_state()
 
@@ -283,6 +288,7 @@ class WritableStore:
         row group is then compressed and shredded once, whole (DuckDB's own trigger, by log
         size, cut row groups short and rewrote them). The batch is committed already, so a
         failed checkpoint is logged and the rows stay in the log, to be folded next time."""
+        started = time.perf_counter()
         try:
             self.checkpoint()
         except duckdb.FatalException as exc:
@@ -291,6 +297,9 @@ class WritableStore:
             log.warning("checkpoint after commit failed (the data is committed in the log): %s", exc)
         else:
             self._checkpointed()
+        finally:
+            self.checkpoints += 1
+            self.checkpoint_s += time.perf_counter() - started
 
     def _choose_shredding(self, cur: duckdb.DuckDBPyConnection, keys: int) -> None:
         """Before a commit (which may checkpoint): shred the rows waiting for a checkpoint only
