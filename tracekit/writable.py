@@ -25,10 +25,20 @@ log = logging.getLogger(__name__)
 # checkpoints. Once this many rows have come in small commits since the last checkpoint, the
 # writer checkpoints, so each row group is written whole, once (`_after_commit`).
 ROW_GROUP_ROWS = 122_880
-# DuckDB's own trigger, a backstop for rows larger than usual (~680 B of log per span, so a row
-# group of spans is ~80 MiB): uncheckpointed rows live in the writer's memory, which is 128 MiB
-# in a collector by default.
+# DuckDB's own trigger, by the size of its log, for large commits (an import, a collector
+# catching up): DuckDB then writes their rows straight into the file (~680 B of log per span).
 CHECKPOINT_THRESHOLD = "96MiB"
+# ... and for small commits, set before each one (`_choose_log_limit`): far above a row group.
+# DuckDB logs a fixed ~17 KiB per commit for each VARIANT column, so a 512-span commit (an SDK's
+# batch) logs 1,130 B a span and a 16-span commit 10 KB, though each span takes the same ~830 B
+# of memory: at 96 MiB, DuckDB's trigger fired every ~89k spans of 512-span commits, cut row
+# groups short and rewrote them, and left the file half free blocks (112 B a span against 62).
+# The writer's own rules below decide instead; this only bounds the log on disk.
+SMALL_COMMITS_LOG_LIMIT = "512MiB"
+# Uncheckpointed rows live in the writer's memory (128 MiB in a collector by default): rows
+# larger than usual are checkpointed once this many bytes of them (as decoded Arrow, which
+# DuckDB holds in ~1.6 times as much) have come in small commits, per 128 MiB of DuckDB memory.
+UNCHECKPOINTED_BYTES_PER_128_MIB = 64 * 2**20
 # Shredding a row group's attribute maps into typed columns (what makes
 # `attributes['order.id'] = ?` take milliseconds on millions of spans) takes DuckDB memory in
 # proportion to the distinct keys in it: a row group of spans with 140 distinct keys (20 per
@@ -37,6 +47,7 @@ CHECKPOINT_THRESHOLD = "96MiB"
 # unshredded: slower to search by attribute, but stored.
 SHREDDED_KEYS_PER_128_MIB = 64
 SHRED_FROM_ROWS = 30_000   # DuckDB's variant_minimum_shredding_size: a quarter of a row group
+SMALL_COMMIT_ROWS = ROW_GROUP_ROWS // 8   # a collector's commits; larger ones are an import's
 
 
 @dataclass(frozen=True)
@@ -64,6 +75,9 @@ class WritableStore:
         # The most distinct span attribute keys DuckDB can shred in its memory (None: no limit).
         self.max_shredded_keys: int | None = (
             SHREDDED_KEYS_PER_128_MIB * int(memory_limit_mib) // 128 if memory_limit_mib else None)
+        # The bytes of rows from small commits that make the writer checkpoint (see above).
+        self.max_uncheckpointed_bytes = UNCHECKPOINTED_BYTES_PER_128_MIB * max(
+            1, int(memory_limit_mib or 128) // 128)
         self._warned_unshredded = False
         # The checkpoints the writer ran after commits, and the time they took: what bounds
         # ingest is the writer thread, and these are most of it (README "Benchmarks").
@@ -82,12 +96,14 @@ class WritableStore:
             row[0] for row in conn.execute("SELECT key FROM span_attribute_keys").fetchall()}
         self._fold_replayed_log()
         self._shredding = True   # whether DuckDB shreds now (its default)
+        self._log_limit = CHECKPOINT_THRESHOLD   # DuckDB's checkpoint_threshold now
         self._checkpointed()
 
     def _checkpointed(self) -> None:
         """Nothing waits for a checkpoint: no rows committed since, and so none of their span
         attribute keys; the log's size now, to tell when DuckDB checkpoints by itself."""
         self._uncheckpointed = {"spans": 0, "logs": 0}
+        self._uncheckpointed_bytes = 0
         self._pending_keys: set[str] = set()
         self._wal_before = self._wal_bytes()
 
@@ -127,12 +143,12 @@ class WritableStore:
         except duckdb.Error as exc:
             raise TracekitError(f"cannot open {path} as a DuckDB store: {exc}") from None
         # DuckDB checkpoints when the write-ahead log reaches this size, inside the commit that
-        # crossed it; the writer checkpoints sooner, after each row group's worth of rows (see
-        # `append`). At DuckDB's default, 16 MiB, every ~24k spans each checkpoint rewrote (and
-        # re-shredded) the last row group, and ingest fell to a third. At 128 MiB (~190k
-        # spans) the uncheckpointed rows filled the 128 MiB a collector gives DuckDB, the
-        # checkpoint could not allocate, and DuckDB invalidated the database (seen at ~40k
-        # spans/s after ~1M spans).
+        # crossed it (for large commits; before a small one the writer raises it and decides
+        # itself, see `_choose_log_limit` and `_after_commit`). At DuckDB's default, 16 MiB,
+        # every ~24k spans each checkpoint rewrote (and re-shredded) the last row group, and
+        # ingest fell to a third. At 128 MiB (~190k spans) the uncheckpointed rows filled the
+        # 128 MiB a collector gives DuckDB, the checkpoint could not allocate, and DuckDB
+        # invalidated the database (seen at ~40k spans/s after ~1M spans).
         conn.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
         # DuckDB draws a progress bar on stdout for statements past 2 s (a migration of a large
         # store): it would go into `tracekit import --json` and the collector's output.
@@ -246,6 +262,8 @@ class WritableStore:
                 return AppendResult(batch_id, spans, logs, duplicates)
             pending_keys = self._pending_keys | batch.attribute_keys
             self._choose_shredding(cur, len(pending_keys))
+            small = spans + logs < SMALL_COMMIT_ROWS
+            self._choose_log_limit(cur, small)
             cur.execute("COMMIT")
         except BaseException:
             try:
@@ -259,22 +277,24 @@ class WritableStore:
         self._known_attribute_keys.update(new_keys)
         self._pending_keys = pending_keys
         self._next_batch += 1
-        self._after_commit(spans, logs)
+        self._after_commit(spans, logs, batch.nbytes, small)
         return AppendResult(batch_id, spans, logs, duplicates)
 
-    def _after_commit(self, spans: int, logs: int) -> None:
-        """Checkpoint once a row group's worth of rows has come in small commits, as a
-        collector's are. A large commit (an import, a collector catching up) is left to
-        DuckDB's own trigger, which then writes the commit's rows straight into the file
-        instead of into the log first (50k-span commits: 80k spans/s against 57k)."""
+    def _after_commit(self, spans: int, logs: int, nbytes: int, small: bool) -> None:
+        """Checkpoint once a row group's worth of rows (or of memory, for rows larger than
+        usual) has come in small commits, as a collector's are. A large commit (an import, a
+        collector catching up) is left to DuckDB's own trigger, which then writes the commit's
+        rows straight into the file instead of into the log first (50k-span commits: 80k
+        spans/s against 57k)."""
         wal = self._wal_bytes()
         if wal < self._wal_before:   # DuckDB checkpointed inside the commit
             self._checkpointed()
         self._wal_before = wal
         self._uncheckpointed["spans"] += spans
         self._uncheckpointed["logs"] += logs
-        if (max(self._uncheckpointed.values()) >= ROW_GROUP_ROWS
-                and spans + logs < ROW_GROUP_ROWS // 8):
+        self._uncheckpointed_bytes += nbytes
+        if small and (max(self._uncheckpointed.values()) >= ROW_GROUP_ROWS
+                      or self._uncheckpointed_bytes >= self.max_uncheckpointed_bytes):
             self._checkpoint_committed()
 
     def _wal_bytes(self) -> int:
@@ -300,6 +320,13 @@ class WritableStore:
         finally:
             self.checkpoints += 1
             self.checkpoint_s += time.perf_counter() - started
+
+    def _choose_log_limit(self, cur: duckdb.DuckDBPyConnection, small: bool) -> None:
+        """Before a commit (which may checkpoint): DuckDB's log-size trigger for its size."""
+        limit = SMALL_COMMITS_LOG_LIMIT if small else CHECKPOINT_THRESHOLD
+        if limit != self._log_limit:
+            cur.execute(f"SET checkpoint_threshold = '{limit}'")
+            self._log_limit = limit
 
     def _choose_shredding(self, cur: duckdb.DuckDBPyConnection, keys: int) -> None:
         """Before a commit (which may checkpoint): shred the rows waiting for a checkpoint only

@@ -58,7 +58,7 @@ class _Pending:
 
     @property
     def nbytes(self) -> int:
-        return sum(table.nbytes for table in (self.batch.spans, self.batch.logs) if table is not None)
+        return self.batch.nbytes
 
 
 class Writer:

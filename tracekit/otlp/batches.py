@@ -113,6 +113,11 @@ class DecodedBatch:
     def log_count(self) -> int:
         return self.logs.num_rows if self.logs is not None else 0
 
+    @property
+    def nbytes(self) -> int:
+        """The size of its rows as decoded Arrow tables."""
+        return sum(table.nbytes for table in (self.spans, self.logs) if table is not None)
+
 
 def concat(batches: list[DecodedBatch]) -> DecodedBatch:
     """One batch holding the spans and logs of all `batches` (rejections are not kept)."""
