@@ -76,8 +76,7 @@ class WritableStore:
         self.max_shredded_keys: int | None = (
             SHREDDED_KEYS_PER_128_MIB * int(memory_limit_mib) // 128 if memory_limit_mib else None)
         # The bytes of rows from small commits that make the writer checkpoint (see above).
-        self.max_uncheckpointed_bytes = UNCHECKPOINTED_BYTES_PER_128_MIB * max(
-            1, int(memory_limit_mib or 128) // 128)
+        self.max_uncheckpointed_bytes = UNCHECKPOINTED_BYTES_PER_128_MIB * int(memory_limit_mib or 128) // 128
         self._warned_unshredded = False
         # The checkpoints the writer ran after commits, and the time they took: what bounds
         # ingest is the writer thread, and these are most of it (README "Benchmarks").
@@ -95,8 +94,9 @@ class WritableStore:
         self._known_attribute_keys = {
             row[0] for row in conn.execute("SELECT key FROM span_attribute_keys").fetchall()}
         self._fold_replayed_log()
-        self._shredding = True   # whether DuckDB shreds now (its default)
-        self._log_limit = CHECKPOINT_THRESHOLD   # DuckDB's checkpoint_threshold now
+        # The DuckDB settings the writer changes before commits, as they are now.
+        self._settings = {"variant_minimum_shredding_size": str(SHRED_FROM_ROWS),
+                          "checkpoint_threshold": f"'{CHECKPOINT_THRESHOLD}'"}
         self._checkpointed()
 
     def _checkpointed(self) -> None:
@@ -324,24 +324,25 @@ class WritableStore:
     def _choose_log_limit(self, cur: duckdb.DuckDBPyConnection, small: bool) -> None:
         """Before a commit (which may checkpoint): DuckDB's log-size trigger for its size."""
         limit = SMALL_COMMITS_LOG_LIMIT if small else CHECKPOINT_THRESHOLD
-        if limit != self._log_limit:
-            cur.execute(f"SET checkpoint_threshold = '{limit}'")
-            self._log_limit = limit
+        self._set(cur, "checkpoint_threshold", f"'{limit}'")
 
     def _choose_shredding(self, cur: duckdb.DuckDBPyConnection, keys: int) -> None:
         """Before a commit (which may checkpoint): shred the rows waiting for a checkpoint only
         if DuckDB can hold their `keys` distinct attribute keys as typed columns."""
         shred = self.max_shredded_keys is None or keys <= self.max_shredded_keys
-        if shred == self._shredding:
-            return
-        cur.execute(f"SET variant_minimum_shredding_size = {SHRED_FROM_ROWS if shred else -1}")
-        self._shredding = shred
+        self._set(cur, "variant_minimum_shredding_size", str(SHRED_FROM_ROWS if shred else -1))
         if not shred and not self._warned_unshredded:
             self._warned_unshredded = True
             log.warning("spans with %d distinct attribute keys since the last checkpoint: more than "
                         "DuckDB can shred into typed columns in its memory (%d keys at most), so "
                         "they are stored unshredded and searching them by attribute scans them; a "
                         "larger --memory-limit shreds more", keys, self.max_shredded_keys)
+
+    def _set(self, cur: duckdb.DuckDBPyConnection, name: str, value: str) -> None:
+        """SET a DuckDB setting, unless it has that value already."""
+        if self._settings[name] != value:
+            cur.execute(f"SET {name} = {value}")
+            self._settings[name] = value
 
     def checkpoint(self) -> None:
         self.conn.execute("CHECKPOINT")
