@@ -374,7 +374,8 @@ def store_figures(path: Path) -> dict:
     """Spans in a closed store, its file bytes per span and the share of free blocks; then deletes it."""
     with tracekit.open(path) as store:
         spans = store.scalar("SELECT count(*) FROM spans")
-        free = store.scalar("SELECT free_blocks / total_blocks FROM pragma_database_size()")
+        free = store.scalar("SELECT free_blocks / total_blocks FROM pragma_database_size() "
+                            "WHERE database_name = current_database()")
         size = store.size_on_disk()
     path.unlink()
     return {"stored_spans": spans, "disk_bytes_per_span": size / spans, "disk_free_pct": 100 * free}
@@ -458,12 +459,14 @@ class Collector:
         """From the collector's closing log line: its commits, the seconds its writer thread
         was busy writing and committing, and the part of them spent in checkpoints."""
         found = re.search(r"committed in (\d+) transactions \(writer busy ([\d.]+) s, "
-                          r"([\d.]+) s of it in (\d+) checkpoints\)", self.log.read_text())
+                          r"([\d.]+) s of it in (\d+) checkpoints; acknowledged in (\d+) intake "
+                          r"commits, ([\d.]+) s\)", self.log.read_text())
         if found is None:
             raise RuntimeError(f"no closing line in the collector's log:\n{self.log.read_text()}")
-        commits, busy, checkpoint, checkpoints = found.groups()
+        commits, busy, checkpoint, checkpoints, accepts, accept_s = found.groups()
         return {"commits": int(commits), "writer_busy_s": float(busy),
-                "checkpoint_s": float(checkpoint), "checkpoints": int(checkpoints)}
+                "checkpoint_s": float(checkpoint), "checkpoints": int(checkpoints),
+                "intake_commits": int(accepts), "intake_busy_s": float(accept_s)}
 
 
 # --- The load client (runs in its own process) ---------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import threading
+from collections.abc import Callable
 from concurrent.futures import Executor
 
 import duckdb
@@ -28,8 +29,11 @@ MAX_TIMEOUT_S = 3600.0
 
 class QueryEndpoint:
     def __init__(self, store: WritableStore, token: str, executor: Executor,
-                 default_timeout_s: float):
+                 default_timeout_s: float, flush: Callable[[float], bool] | None = None):
         self.store = store
+        # Waits until what the collector acknowledged is in the store's tables (the writer's
+        # mover): a query sees every export acknowledged before it.
+        self.flush = flush
         self.token = token
         self.executor = executor
         self.default_timeout_s = default_timeout_s
@@ -73,6 +77,10 @@ class QueryEndpoint:
 
     def _run(self, sql: str, params: list | dict | None, timeout_s: float,
              max_rows: int | None) -> pa.Table:
+        if self.flush is not None and not self.flush(timeout_s):
+            raise QueryError(f"the collector did not store what it acknowledged within "
+                             f"{timeout_s:.0f} s (its writer is far behind or failing; see its "
+                             "log); query again, or with a longer timeout")
         cursor = self.store.conn.cursor()
         with self._lock:
             self._running.add(cursor)

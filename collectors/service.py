@@ -153,7 +153,8 @@ class Collector:
         analysis_worker.run_in_worker(lambda: ProcessPoolExecutor(
             max_workers=1, mp_context=multiprocessing.get_context("spawn"),
             initializer=exit_with_parent))
-        self._endpoint = QueryEndpoint(self.store, token, self._executor, self.settings.query_timeout_s)
+        self._endpoint = QueryEndpoint(self.store, token, self._executor, self.settings.query_timeout_s,
+                                       flush=self.writer.flush)
         query_port = await self._serve(self._endpoint.app(), "127.0.0.1", 0)
         self.query_url = f"http://127.0.0.1:{query_port}/query"
         discovery.publish(self.settings.db, discovery.CollectorEndpoint(
@@ -233,10 +234,10 @@ async def serve(settings: CollectorSettings, announce=print) -> None:
         await collector.stop()
         writer = collector.writer
         log.info("stopped: %d spans, %d logs committed in %d transactions (writer busy %.1f s, "
-                 "%.1f s of it in %d checkpoints); "
+                 "%.1f s of it in %d checkpoints; acknowledged in %d intake commits, %.1f s); "
                  "%d duplicate spans ignored, %d items and %d exports refused while overloaded; "
                  "peak memory %.0f MiB",
                  writer.committed_spans, writer.committed_logs, writer.commits, writer.busy_s,
-                 writer.store.checkpoint_s, writer.store.checkpoints,
+                 writer.store.checkpoint_s, writer.store.checkpoints, writer.accepts, writer.accept_s,
                  writer.duplicate_spans, writer.refused_items, collector.admission.refused,
                  collector.memory.peak_mib)

@@ -51,6 +51,7 @@ def test_a_store_written_before_the_register_gets_it_filled_from_its_spans(tmp_p
     store.append(decode_traces(with_attributes(3, **{"order.id": "o-7"})), "test")
     # Back to schema version 2, as an older tracekit left it.
     store.conn.execute("DROP TABLE span_attribute_keys")
+    store.conn.execute("ALTER TABLE ingest_batches DROP COLUMN intake_through")
     store.conn.execute("DELETE FROM schema_version WHERE version >= 3")
     store.close()
     with tracekit.open(path) as reader:      # read-only: not migrated, no register

@@ -94,7 +94,7 @@ def test_the_oldest_spans_go_while_the_store_is_over_its_size_cap(tmp_path):
 
         def within_cap() -> bool:
             [row] = sql(db, "SELECT (total_blocks - free_blocks) * block_size AS used "
-                            "FROM pragma_database_size()")
+                            "FROM pragma_database_size() WHERE database_name = current_database()")
             return row["used"] <= cap
 
         wait_for(within_cap)

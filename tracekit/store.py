@@ -11,6 +11,7 @@ thread, `tracekit import`); it applies migrations.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from abc import ABC, abstractmethod
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pyarrow as pa
 
-from tracekit import discovery, queries
+from tracekit import discovery, intake, queries
 from tracekit.errors import QueryError, StoreLocked, StoreNotFound, StoreTooNew, TracekitError
 from tracekit.readonly import SAFE_CONFIG, read_only_statements, run_read_only
 
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 DEFAULT_PATH = "tracekit.duckdb"
 DEFAULT_TIMEOUT_S = 300.0
 _LOCK_PID = re.compile(r"PID (\d+)")
+log = logging.getLogger(__name__)
 
 
 class Store(ABC):
@@ -153,6 +155,11 @@ def open(  # noqa: A001 - the public name users call: tracekit.open(path)
     if not conn.execute("SELECT current_setting('lock_configuration')").fetchall()[0][0]:
         conn.execute("SET lock_configuration = true")
     check_version(conn, path)
+    if (waiting := path.with_name(path.name + intake.SUFFIX)).exists():
+        log.warning("%s holds exports a collector acknowledged but had not moved into %s when it "
+                    "stopped abruptly: queries do not see them until the store is next opened "
+                    "for writing (tracekit collect --db %s, or tracekit import), which stores "
+                    "them", waiting, path, path)
     return LocalStore(path, conn, timeout_s)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +13,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tracekit import queries
+from tracekit import intake, queries
 from tracekit.errors import StoreLocked, TracekitError
 from tracekit.otlp.batches import RESOURCE_SCHEMA, DecodedBatch
 from tracekit.readonly import SAFE_CONFIG
@@ -48,6 +49,9 @@ UNCHECKPOINTED_BYTES_PER_128_MIB = 64 * 2**20
 SHREDDED_KEYS_PER_128_MIB = 64
 SHRED_FROM_ROWS = 30_000   # DuckDB's variant_minimum_shredding_size: a quarter of a row group
 SMALL_COMMIT_ROWS = ROW_GROUP_ROWS // 8   # a collector's commits; larger ones are an import's
+# The intake's log is folded into its file after a move once it is this large: most of it is
+# exports already moved, so the checkpoint writes little (and holds intake commits briefly).
+INTAKE_LOG_LIMIT = 32 * 2**20
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,9 @@ class WritableStore:
         self.checkpoints = 0
         self.checkpoint_s = 0.0
         self._broken = False   # DuckDB gave up the database and reopening it failed
+        # The intake thread commits exports (`accept`) while the mover appends (`move`), each
+        # on a cursor of its own; reopening the connection waits for an accept to finish.
+        self._conn_lock = threading.RLock()
         self._load_state()
 
     def _load_state(self) -> None:
@@ -94,6 +101,12 @@ class WritableStore:
         self._known_attribute_keys = {
             row[0] for row in conn.execute("SELECT key FROM span_attribute_keys").fetchall()}
         self._fold_replayed_log()
+        self.moved_through = conn.execute(
+            "SELECT coalesce(max(intake_through), 0) FROM ingest_batches").fetchall()[0][0]
+        # A crash between a move and the intake's cleanup left rows that are stored already.
+        intake.forget(conn, self.moved_through)
+        last = conn.execute(f"SELECT max(seq) FROM {intake.ALIAS}.requests").fetchall()[0][0]
+        self._next_seq = max(self.moved_through, last or 0) + 1
         # The DuckDB settings the writer changes before commits, as they are now.
         self._settings = {"variant_minimum_shredding_size": str(SHRED_FROM_ROWS),
                           "checkpoint_threshold": f"'{CHECKPOINT_THRESHOLD}'"}
@@ -125,13 +138,17 @@ class WritableStore:
         conn = cls._connect(path, threads, memory_limit_mib)
         migrate(conn)
         check_version(conn, path)
-        return cls(path, conn, threads, memory_limit_mib)
+        store = cls(path, conn, threads, memory_limit_mib)
+        store.move_all()   # what a collector acknowledged before it stopped abruptly
+        return store
 
     @staticmethod
     def _connect(path: Path, threads: int | None, memory_limit_mib: int | None) -> duckdb.DuckDBPyConnection:
         path.parent.mkdir(parents=True, exist_ok=True)
+        # External access stays on only until the intake is attached (below).
+        config = {k: v for k, v in SAFE_CONFIG.items() if k != "enable_external_access"}
         try:
-            conn = duckdb.connect(os.fspath(path), config=dict(SAFE_CONFIG))
+            conn = duckdb.connect(os.fspath(path), config=config)
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
                 raise StoreLocked(
@@ -159,6 +176,14 @@ class WritableStore:
             conn.execute(f"SET memory_limit = '{int(memory_limit_mib)}MiB'")
         if threads:
             conn.execute(f"SET threads = {int(threads)}")
+        try:
+            conn.execute(f"ATTACH ? AS {intake.ALIAS}", [os.fspath(intake_path(path))])
+            intake.create_tables(conn)
+        except duckdb.Error as exc:
+            conn.close()
+            raise TracekitError(f"cannot open the intake {intake_path(path)} beside the store: "
+                                f"{exc}. Move it away if it is not a DuckDB file.") from None
+        conn.execute("SET enable_external_access = false")
         # The writer's configuration stays unlocked: it turns VARIANT shredding off and on as
         # it commits (`_choose_shredding`). The SQL it answers for readers is refused unless it
         # is a SELECT (`tracekit.readonly`), so no reader can SET anything.
@@ -168,20 +193,21 @@ class WritableStore:
         """DuckDB gave up the database after a fatal error (it refuses every statement from
         then on): open it again, which replays its log, so every committed batch is kept and
         the collector goes on without a restart. If that fails, the next append tries again."""
-        log.error("DuckDB gave up the database after an error (%s); reopening it (its log "
-                  "replays every committed batch)", reason)
-        try:
-            self.conn.close()
-        except duckdb.Error:
-            pass
-        try:
-            self.conn = self._connect(self.path, self._threads, self._memory_limit_mib)
-            self._load_state()
-        except (duckdb.Error, TracekitError) as reopen_exc:
-            self._broken = True
-            log.error("reopening %s failed (the next write tries again): %s", self.path, reopen_exc)
-        else:
-            self._broken = False
+        with self._conn_lock:
+            log.error("DuckDB gave up the database after an error (%s); reopening it (its log "
+                      "replays every committed batch)", reason)
+            try:
+                self.conn.close()
+            except duckdb.Error:
+                pass
+            try:
+                self.conn = self._connect(self.path, self._threads, self._memory_limit_mib)
+                self._load_state()
+            except (duckdb.Error, TracekitError) as reopen_exc:
+                self._broken = True
+                log.error("reopening %s failed (the next write tries again): %s", self.path, reopen_exc)
+            else:
+                self._broken = False
 
     def warm_up(self) -> None:
         """Write one span and one log the way an export does, and roll it back: the first
@@ -204,18 +230,102 @@ class WritableStore:
     def append(self, batch: DecodedBatch, source: str, rollback: bool = False) -> AppendResult:
         """Write the batch's resources, spans and logs in one transaction and commit it (or,
         with `rollback`, undo it: nothing is kept)."""
+        return self._writing(lambda: self._append(batch, source, rollback))
+
+    def _writing(self, write):
+        """Run `write`; if DuckDB gives the database up meanwhile, reopen it and raise."""
         if self._broken:
             self._reopen("an earlier reopening failed")
             if self._broken:
                 raise TracekitError(f"{self.path} could not be reopened after DuckDB gave it up; "
                                     "see the log, and retry")
         try:
-            return self._append(batch, source, rollback)
+            return write()
         except duckdb.FatalException as exc:
             self._reopen(first_line(exc))
             raise
 
-    def _append(self, batch: DecodedBatch, source: str, rollback: bool) -> AppendResult:
+    def accept(self, batches: list[tuple[DecodedBatch, str]]) -> intake.Accepted:
+        """Commit exports (each with its source) to the intake, in one transaction: once this
+        returns they are acknowledged. `move` brings them into the store's tables."""
+        def write() -> intake.Accepted:
+            with self._conn_lock:
+                first = self._next_seq
+                cur = self.conn.cursor()
+                try:
+                    cur.execute("BEGIN")
+                    intake.write(cur, batches, first)
+                    cur.execute("COMMIT")
+                except BaseException:
+                    try:
+                        cur.execute("ROLLBACK")
+                    except duckdb.Error:
+                        pass
+                    raise
+                finally:
+                    cur.close()
+                self._next_seq = first + len(batches)
+            return intake.Accepted(first, first + len(batches) - 1,
+                                   sum(b.span_count for b, _ in batches),
+                                   sum(b.log_count for b, _ in batches))
+        return self._writing(write)
+
+    def move(self, max_items: int) -> AppendResult | None:
+        """Move the oldest acknowledged exports from the intake into the store, whole, about
+        `max_items` spans and logs of them (at least one export), in one transaction; then
+        forget them in the intake. None when the intake is empty."""
+        def write() -> AppendResult | None:
+            with self.conn.cursor() as cur:
+                found = intake.read(cur, self.moved_through, max_items)
+            if found is None:
+                return None
+            upto, sources, batch = found
+            result = self._append(batch, sources.pop() if len(sources) == 1 else "mixed",
+                                  rollback=False, moved_through=upto)
+            with self.conn.cursor() as cur:
+                intake.forget(cur, self.moved_through)
+            if self._intake_wal_bytes() >= INTAKE_LOG_LIMIT:
+                with self.conn.cursor() as cur:
+                    cur.execute(f"CHECKPOINT {intake.ALIAS}")
+            return result
+        return self._writing(write)
+
+    def refuse_next(self, error: BaseException) -> None:
+        """Set the oldest export in the intake aside: the store refused its rows (`error`), and
+        retrying does not change that. It is recorded as a batch of nothing from the source
+        'refused', and the log says what was lost: it was acknowledged."""
+        seq = self.moved_through + 1
+        with self.conn.cursor() as cur:
+            found = intake.read(cur, self.moved_through, 1)
+        upto, sources, batch = found if found else (seq, {"unknown"}, None)
+        log.error("the store refused the rows of an acknowledged export (intake seq %d, from %s, "
+                  "%d spans and %d logs) and they are not stored: %s", upto, ", ".join(sources),
+                  batch.span_count if batch else 0, batch.log_count if batch else 0, first_line(error))
+        with self.conn.cursor() as cur:
+            cur.execute("BEGIN")
+            cur.execute(queries.load("insert_batch"), {
+                "batch_id": self._next_batch, "source": "refused", "spans": 0, "logs": 0,
+                "duplicates": 0, "intake_through": upto})
+            cur.execute("COMMIT")
+            self._next_batch += 1
+            self.moved_through = upto
+            intake.forget(cur, upto)
+
+    def move_all(self, max_items: int = 50_000) -> int:
+        """Move everything the intake holds into the store, `max_items` spans and logs at a
+        time; the spans and logs moved."""
+        moved = 0
+        while (result := self.move(max_items)) is not None:
+            moved += result.spans + result.logs
+        if moved:
+            log.info("moved %d spans and logs a collector had acknowledged into %s", moved, self.path)
+        return moved
+
+    def _intake_wal_bytes(self) -> int:
+        return file_bytes(wal_path(intake_path(self.path)))
+
+    def _append(self, batch: DecodedBatch, source: str, rollback: bool,
+                moved_through: int | None = None) -> AppendResult:
         batch_id = self._next_batch
         cur = self.conn.cursor()
         spans = logs = duplicates = 0
@@ -255,14 +365,17 @@ class WritableStore:
             cur.execute(
                 queries.load("insert_batch"),
                 {"batch_id": batch_id, "source": source, "spans": spans, "logs": logs,
-                 "duplicates": duplicates},
+                 "duplicates": duplicates, "intake_through": moved_through},
             )
             if rollback:
                 cur.execute("ROLLBACK")
                 return AppendResult(batch_id, spans, logs, duplicates)
             pending_keys = self._pending_keys | batch.attribute_keys
             self._choose_shredding(cur, len(pending_keys))
-            small = spans + logs < SMALL_COMMIT_ROWS
+            # A move from the intake is never large: it goes into the current row group, which
+            # the writer checkpoints whole (DuckDB's own trigger, fired inside a large commit,
+            # cut row groups short: a quarter of the file was free blocks).
+            small = moved_through is not None or spans + logs < SMALL_COMMIT_ROWS
             self._choose_log_limit(cur, small)
             cur.execute("COMMIT")
         except BaseException:
@@ -277,6 +390,8 @@ class WritableStore:
         self._known_attribute_keys.update(new_keys)
         self._pending_keys = pending_keys
         self._next_batch += 1
+        if moved_through is not None:
+            self.moved_through = moved_through
         self._after_commit(spans, logs, batch.nbytes, small)
         return AppendResult(batch_id, spans, logs, duplicates)
 
@@ -298,10 +413,7 @@ class WritableStore:
             self._checkpoint_committed()
 
     def _wal_bytes(self) -> int:
-        try:
-            return self.path.with_name(self.path.name + ".wal").stat().st_size
-        except OSError:
-            return 0
+        return file_bytes(wal_path(self.path))
 
     def _checkpoint_committed(self) -> None:
         """Fold the log into the file once a row group's worth of rows waits in memory: each
@@ -349,13 +461,38 @@ class WritableStore:
 
     def close(self) -> None:
         """Checkpoint (fold the WAL into the file) and close; a failed checkpoint is logged,
-        and the WAL then replays on the next open."""
+        and the WAL then replays on the next open. An empty intake is removed."""
         try:
             self.checkpoint()
+            empty = not self.conn.execute(
+                f"SELECT count(*) FROM {intake.ALIAS}.requests").fetchall()[0][0]
+            if empty:
+                self.conn.execute(f"DETACH {intake.ALIAS}")
         except duckdb.Error as exc:
+            empty = False
             log.warning("checkpoint at close failed (the log replays on next start): %s", exc)
         finally:
             self.conn.close()
+        if empty:
+            for leftover in (intake_path(self.path), wal_path(intake_path(self.path))):
+                leftover.unlink(missing_ok=True)
+
+
+def intake_path(path: Path) -> Path:
+    """The intake file of the store at `path`."""
+    return path.with_name(path.name + intake.SUFFIX)
+
+
+def wal_path(path: Path) -> Path:
+    """DuckDB's write-ahead log of the database file at `path`."""
+    return path.with_name(path.name + ".wal")
+
+
+def file_bytes(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def first_line(exc: BaseException) -> str:

@@ -1,11 +1,17 @@
-"""The group-commit writer: one thread owns the store connection and commits batches.
+"""The group-commit writer: commits exports to the intake, and moves them into the store.
 
 Receivers hand decoded batches to `submit()` and get a future that resolves only after the
-transaction holding them has committed, so an export is acknowledged only once its data is
-in the DuckDB file. Batches that wait together are written in one transaction (group commit),
-which keeps commits few when many small exports arrive. The queue is bounded by items:
-past the bound `submit()` refuses with `Overloaded`, which receivers turn into a retryable
-answer (HTTP 503 + Retry-After, gRPC UNAVAILABLE) instead of letting memory grow.
+transaction holding them has committed to the store's intake (`tracekit.intake`), so an
+export is acknowledged only once its data is in a DuckDB file. Batches that wait together are
+committed in one transaction (group commit). A second thread, the mover, appends acknowledged
+exports from the intake to the store's tables in larger transactions, while the intake goes
+on taking exports, also while DuckDB checkpoints the store. Queries through the collector
+wait for the mover to store what was acknowledged before them (`flush`).
+
+The queue is bounded by items and bytes: past the bound `submit()` refuses with `Overloaded`,
+which receivers turn into a retryable answer (HTTP 503 + Retry-After, gRPC UNAVAILABLE)
+instead of letting memory grow. The intake's backlog is bounded by bytes: past it the writer
+waits for the mover before it acknowledges more, and the queue fills.
 """
 
 from __future__ import annotations
@@ -19,8 +25,11 @@ from contextlib import contextmanager
 from concurrent.futures import Future
 from dataclasses import dataclass
 
+import duckdb
+
 from tracekit.errors import Overloaded, WriterStopped
-from tracekit.otlp.batches import DecodedBatch, concat
+from tracekit.intake import Accepted
+from tracekit.otlp.batches import DecodedBatch
 from tracekit.writable import AppendResult, WritableStore
 
 log = logging.getLogger(__name__)
@@ -32,7 +41,15 @@ class WriterLimits:
 
     max_pending_items: int = 200_000   # spans + logs waiting; beyond this, refuse
     max_pending_bytes: int = 64 * 1024 * 1024   # and their decoded size
-    max_items_per_commit: int = 50_000
+    # Acknowledged and not yet moved into the store: beyond this the writer waits for the
+    # mover before it acknowledges more (and the queue above fills). Its rows take DuckDB
+    # memory until they are moved, as the store's uncheckpointed rows do.
+    max_intake_bytes: int = 32 * 1024 * 1024
+    max_items_per_commit: int = 50_000   # in an intake commit, and in a move
+    mover_retry_s: float = 1.0           # after a failed move
+    # An acknowledged export the store refuses this many times in a row, moved alone, with an
+    # error in its data (not the disk's or DuckDB's), is set aside so the rest can be stored.
+    refuse_after: int = 3
     retry_after_s: float = 1.0
     # While requests are still being decoded, wait this long for them to join the commit
     # (like PostgreSQL's commit_delay with commit_siblings): one commit of four requests
@@ -44,6 +61,11 @@ class WriterLimits:
     # requests costs far less than two of two (gRPC, 4 exporters, before any checkpoint:
     # 24k spans/s, median of 3 runs, then 33k in one run).
     backlog_delay_s: float = 0.050
+
+
+# DuckDB's errors that say an export's rows cannot be stored, whatever is retried.
+DATA_ERRORS = (duckdb.ConversionException, duckdb.InvalidInputException,
+               duckdb.ConstraintException, duckdb.TypeMismatchException, duckdb.OutOfRangeException)
 
 
 @dataclass
@@ -75,23 +97,34 @@ class Writer:
         self._stopping = False
         self._failed: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="tracekit-writer", daemon=True)
+        self._mover = threading.Thread(target=self._move_loop, name="tracekit-mover", daemon=True)
+        # Acknowledged exports not yet moved into the store: (seq, bytes), oldest first.
+        self._intake: deque[tuple[int, int]] = deque()
+        self._intake_bytes = 0
+        self._accepted_seq = self._moved_seq = store.moved_through
+        self._accepting = True    # the intake thread runs (or may still be started)
         self.committed_spans = 0
         self.committed_logs = 0
         self.duplicate_spans = 0
         self.refused_items = 0
-        self.commits = 0
-        self.busy_s = 0.0        # time spent writing and committing
+        self.accepts = 0          # intake transactions (acknowledgements)
+        self.accept_s = 0.0       # time spent committing them
+        self.commits = 0          # moves into the store
+        self.busy_s = 0.0         # time spent moving, checkpoints included
+        self.failed_moves = 0
+        self.refused_exports = 0  # acknowledged, then set aside: the store refused their rows
         self._last_commit_s = 0.0
         self._backlogged = False  # requests were waiting when the last commit ended
 
     def start(self) -> Writer:
         self.store.warm_up()
         self._thread.start()
+        self._mover.start()
         return self
 
     def submit(self, batch: DecodedBatch, source: str) -> Future:
-        """Queue a batch; the future gives the AppendResult of the transaction that committed it
-        (shared by the batches committed together)."""
+        """Queue a batch; the future gives the `Accepted` of the intake transaction that
+        committed it (shared by the batches committed together)."""
         pending = _Pending(batch, source, Future())
         with self._cond:
             if self._stopping or self._failed is not None:
@@ -109,7 +142,7 @@ class Writer:
             self._queue.append(pending)
             self._pending_items += pending.items
             self._pending_bytes += size
-            self._cond.notify()
+            self._cond.notify_all()   # the mover waits on it too
         return pending.future
 
     def full(self) -> str | None:
@@ -136,27 +169,42 @@ class Writer:
                 self._incoming -= 1
                 self._cond.notify_all()
 
+    def flush(self, timeout_s: float) -> bool:
+        """Wait until every export acknowledged so far is in the store's tables (a query
+        through the collector then sees it); False if that took longer than `timeout_s`."""
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            target = self._accepted_seq
+            while self._moved_seq < target and self._mover.is_alive():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+            return self._moved_seq >= target
+
     def shutdown(self, timeout_s: float = 10.0) -> bool:
-        """Commit everything queued, then checkpoint and close the store. Safe to call twice."""
+        """Commit everything queued, move it into the store, then checkpoint and close the
+        store. Safe to call twice. What is left in the intake at the timeout stays there and
+        is moved when the store is next opened for writing."""
+        deadline = time.monotonic() + timeout_s
         with self._cond:
             already = self._stopping
             self._stopping = True
             self._cond.notify_all()
-        if already:
-            self._thread.join(timeout_s)
-            return not self._thread.is_alive()
-        if self._thread.is_alive():
-            self._thread.join(timeout_s)
-        elif self._thread.ident is None:
+        if not already and self._thread.ident is None:
             self._drain()
-        closed = not self._thread.is_alive()
-        if closed:
+        for thread in (self._thread, self._mover):
+            if thread.ident is not None:
+                thread.join(max(0.0, deadline - time.monotonic()))
+        closed = not self._thread.is_alive() and not self._mover.is_alive()
+        if closed and not already:
             self.store.close()
         return closed
 
     def _take(self) -> list[_Pending]:
         with self._cond:
-            while not self._queue and not self._stopping:
+            while (not self._queue or self._intake_bytes >= self.limits.max_intake_bytes) \
+                    and not self._stopping:
                 self._cond.wait()
             delay = self.limits.commit_delay_s
             if self._backlogged:
@@ -177,59 +225,127 @@ class Writer:
             return taken
 
     def _run(self) -> None:
-        while True:
-            taken = self._take()
-            if not taken:
-                return  # stopping and nothing left
-            try:
-                self._commit(taken)
-            except BaseException as exc:  # never leave callers waiting on a dead writer
-                log.exception("the writer failed; refusing further batches")
-                with self._cond:
-                    self._failed = exc
-                    failed = list(self._queue)
-                    self._queue.clear()
-                for pending in taken + failed:
-                    if not pending.future.done():
-                        pending.future.set_exception(WriterStopped(f"the writer failed: {exc}"))
-                return
+        try:
+            while True:
+                taken = self._take()
+                if not taken:
+                    return  # stopping and nothing left
+                try:
+                    self._commit(taken)
+                except BaseException as exc:  # never leave callers waiting on a dead writer
+                    log.exception("the writer failed; refusing further batches")
+                    with self._cond:
+                        self._failed = exc
+                        failed = list(self._queue)
+                        self._queue.clear()
+                    for pending in taken + failed:
+                        if not pending.future.done():
+                            pending.future.set_exception(WriterStopped(f"the writer failed: {exc}"))
+                    return
+        finally:
+            with self._cond:
+                self._accepting = False
+                self._cond.notify_all()
 
     def _drain(self) -> None:
         while self._queue:
             self._commit(self._take())
+        self._accepting = False
+        while self._move_once():
+            pass
 
     def _commit(self, taken: list[_Pending]) -> None:
+        """Commit the taken exports to the intake: acknowledge them."""
         started = time.perf_counter()
         # A caller that gave up (its future cancelled) still gets its data written: the
         # export may be retried, and the retry is deduplicated.
         for pending in taken:
             pending.future.set_running_or_notify_cancel()
-        merged = concat([p.batch for p in taken])
-        source = taken[0].source if len({p.source for p in taken}) == 1 else "mixed"
+        accepted: Accepted | None = None
         try:
-            result = self.store.append(merged, source)
+            accepted = self.store.accept([(p.batch, p.source) for p in taken])
         except BaseException as exc:  # the store failed: nothing in `taken` was committed
             log.error("writing %d batches failed: %s", len(taken), exc)
             for pending in taken:
                 if not pending.future.cancelled():
                     pending.future.set_exception(exc)
         else:
+            self.accepts += 1
+            for pending in taken:
+                if not pending.future.cancelled():
+                    pending.future.set_result(accepted)
+        finally:
+            self._last_commit_s = time.perf_counter() - started
+            self.accept_s += self._last_commit_s
+            with self._cond:
+                self._pending_items -= sum(p.items for p in taken)
+                self._pending_bytes -= sum(p.nbytes for p in taken)
+                if accepted is not None:
+                    self._intake.extend((seq, p.nbytes) for seq, p in
+                                        enumerate(taken, start=accepted.first_seq))
+                    self._intake_bytes += sum(p.nbytes for p in taken)
+                    self._accepted_seq = accepted.last_seq
+                self._backlogged = bool(self._queue)
+                self._cond.notify_all()
+
+    def _move_loop(self) -> None:
+        """Move acknowledged exports into the store until the intake thread has stopped and
+        nothing is left to move. After a failed move the oldest export is moved alone, so one
+        whose rows the store refuses is found, and set aside, instead of holding up the rest."""
+        failures = 0
+        while True:
+            with self._cond:
+                while self._moved_seq >= self._accepted_seq and self._accepting:
+                    self._cond.wait()
+                if self._moved_seq >= self._accepted_seq:
+                    return
+            try:
+                self._move_once(1 if failures else self.limits.max_items_per_commit)
+                failures = 0
+            except Exception as exc:  # acknowledged exports stay in the intake: try again
+                failures += 1
+                self.failed_moves += 1
+                if isinstance(exc, DATA_ERRORS) and failures >= self.limits.refuse_after:
+                    self.store.refuse_next(exc)
+                    self.refused_exports += 1
+                    failures = 0
+                    self._release_moved()
+                    continue
+                log.error("moving acknowledged exports into the store failed (they stay in the "
+                          "intake; retrying in %.0f s): %s", self.limits.mover_retry_s, exc)
+                with self._cond:
+                    if self._stopping and not self._accepting and failures >= 3:
+                        return   # shutting down: the next open moves them
+                    self._cond.wait(self.limits.mover_retry_s)
+
+    def _release_moved(self, moved_seq: int | None = None) -> None:
+        """The exports up to the store's `moved_through` (or `moved_seq`) are stored: wake
+        whoever waits for them, and make room for more."""
+        with self._cond:
+            self._moved_seq = self.store.moved_through if moved_seq is None else moved_seq
+            while self._intake and self._intake[0][0] <= self._moved_seq:
+                self._intake_bytes -= self._intake.popleft()[1]
+            self._cond.notify_all()
+
+    def _move_once(self, max_items: int | None = None) -> bool:
+        """One move of the oldest acknowledged exports; False if there was nothing to move."""
+        started = time.perf_counter()
+        try:
+            result = self.store.move(max_items or self.limits.max_items_per_commit)
+        finally:
+            self.busy_s += time.perf_counter() - started
+        if result is not None:
             self.commits += 1
             self.committed_spans += result.spans
             self.committed_logs += result.logs
             self.duplicate_spans += result.duplicates
-            for pending in taken:
-                if not pending.future.cancelled():
-                    pending.future.set_result(result)
-            log.debug("committed %d spans, %d logs in %.1f ms", result.spans, result.logs,
-                      1000 * (time.perf_counter() - started))
-        finally:
-            self._last_commit_s = time.perf_counter() - started
-            self.busy_s += self._last_commit_s
-            with self._cond:
-                self._pending_items -= sum(p.items for p in taken)
-                self._pending_bytes -= sum(p.nbytes for p in taken)
-                self._backlogged = bool(self._queue)
+        # Nothing to move: everything acknowledged is stored.
+        self._release_moved(None if result else self._accepted_seq)
+        if result is None:
+            return False
+        log.debug("moved %d spans, %d logs in %.1f ms", result.spans, result.logs,
+                  1000 * (time.perf_counter() - started))
+        return True
 
 
 __all__ = ["AppendResult", "Writer", "WriterLimits"]

@@ -1,1 +1,2 @@
-INSERT INTO ingest_batches VALUES ($batch_id, now(), $source, $spans, $logs, $duplicates);
+INSERT INTO ingest_batches (batch_id, received_at, source, spans, logs, duplicates, intake_through)
+VALUES ($batch_id, now(), $source, $spans, $logs, $duplicates, $intake_through);

@@ -1,0 +1,129 @@
+"""The intake: exports are acknowledged once committed to it, and moved into the store after."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import pyarrow as pa
+
+import tracekit
+from tests.conftest import sql, start_collector
+from tests.otlp_payloads import trace_request
+from tracekit.intake import SUFFIX
+from tracekit.otlp.decode import decode_traces
+from tracekit.writable import WritableStore
+from tracekit.writer import Writer, WriterLimits
+
+
+def test_exports_are_acknowledged_while_the_store_checkpoints(tmp_path):
+    store = WritableStore.open(tmp_path / "s.duckdb")
+    writer = Writer(store).start()
+    writer.submit(decode_traces(trace_request(500)), "test").result(timeout=30)
+    assert writer.flush(30)
+    # DuckDB's debug setting holds a checkpoint of the store 0.5 s after writing each table's
+    # rows (~3 s in all; the intake's own checkpoints are not run here: its log stays small).
+    store.conn.execute("SET debug_checkpoint_scan_sleep_ms = 500")
+    checkpoint = threading.Thread(target=lambda: store.conn.cursor().execute("CHECKPOINT"))
+    checkpoint.start()
+    latencies, during = [], 0
+    while checkpoint.is_alive():
+        started = time.monotonic()
+        writer.submit(decode_traces(trace_request(50)), "test").result(timeout=30)
+        latencies.append(time.monotonic() - started)
+        during += checkpoint.is_alive()
+    store.conn.execute("SET debug_checkpoint_scan_sleep_ms = 0")
+    assert during >= 5, f"only {during} exports acknowledged during a checkpoint: {latencies}"
+    assert max(latencies) < 1.0, latencies
+    assert writer.shutdown()
+    with tracekit.open(tmp_path / "s.duckdb") as reader:
+        assert reader.scalar("SELECT count(*) FROM spans") == 500 + 50 * len(latencies)
+
+
+def test_a_flush_waits_until_every_acknowledged_export_is_in_the_store(tmp_path):
+    store = WritableStore.open(tmp_path / "s.duckdb")
+    writer = Writer(store).start()
+    acknowledged = [writer.submit(decode_traces(trace_request(100)), "test") for _ in range(30)]
+    assert sum(a.spans for a in {f.result(timeout=30) for f in acknowledged}) == 3000
+    assert writer.flush(30)
+    assert store.conn.execute("SELECT count(*) FROM span_rows").fetchall()[0][0] == 3000
+    assert writer.shutdown()
+
+
+def test_exports_acknowledged_before_a_crash_are_stored_when_the_store_is_next_opened(tmp_path):
+    path = tmp_path / "s.duckdb"
+    store = WritableStore.open(path)
+    store.accept([(decode_traces(trace_request(40, service="crashed")), "otlp-http")])
+    store.accept([(decode_traces(trace_request(60, service="crashed")), "otlp-grpc")])
+    store.conn.close()   # as a crash leaves it: acknowledged, never moved
+    assert (tmp_path / f"s.duckdb{SUFFIX}").exists()
+
+    reopened = WritableStore.open(path)
+    assert reopened.conn.execute("SELECT count(*) FROM span_rows WHERE service_name = 'crashed'"
+                                 ).fetchall()[0][0] == 100
+    reopened.close()
+    assert not (tmp_path / f"s.duckdb{SUFFIX}").exists(), "an empty intake is removed at close"
+    with tracekit.open(path) as reader:
+        assert reader.scalar("SELECT count(*) FROM spans") == 100
+
+
+def test_exports_moved_just_before_a_crash_are_not_moved_again(tmp_path):
+    path, intake_file = tmp_path / "s.duckdb", tmp_path / f"s.duckdb{SUFFIX}"
+    store = WritableStore.open(path)
+    store.accept([(decode_traces(trace_request(70)), "test")])
+    store.conn.execute("CHECKPOINT tracekit_intake")
+    shutil.copy(intake_file, tmp_path / "intake.before")   # the intake before its cleanup
+    assert store.move(10_000).spans == 70
+    store.close()
+    shutil.copy(tmp_path / "intake.before", intake_file)   # the crash came before the cleanup
+
+    reopened = WritableStore.open(path)
+    reopened.close()
+    with tracekit.open(path) as reader:
+        assert reader.scalar("SELECT count(*) FROM spans") == 70
+        assert reader.scalar("SELECT sum(duplicates) FROM ingest_batches") == 0
+
+
+def test_a_query_through_the_collector_sees_every_export_acknowledged_before_it(tmp_path):
+    db = tmp_path / "store.duckdb"
+    collector = start_collector(db)
+    bodies = [trace_request(200, service=f"svc{k % 3}").SerializeToString() for k in range(40)]
+
+    def export(body: bytes) -> int:
+        with urllib.request.urlopen(urllib.request.Request(
+                f"http://{collector.http}/v1/traces", data=body,
+                headers={"Content-Type": "application/x-protobuf"}), timeout=30) as response:
+            return response.status
+
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            assert set(pool.map(export, bodies)) == {200}
+        [row] = sql(db, "SELECT count(*) AS spans FROM spans")
+        assert row["spans"] == 40 * 200
+    finally:
+        assert collector.stop() == 0
+
+
+def test_an_export_the_store_refuses_is_set_aside_and_the_exports_after_it_are_stored(tmp_path, caplog):
+    store = WritableStore.open(tmp_path / "s.duckdb")
+    writer = Writer(store, WriterLimits(mover_retry_s=0.05)).start()
+    broken = decode_traces(trace_request(10, service="broken"))
+    # Rows no decoder makes: attribute maps that are not JSON (a decoder bug, say).
+    broken.spans = broken.spans.set_column(
+        broken.spans.schema.get_field_index("attributes"), "attributes",
+        pa.array(["{not json"] * 10, pa.string()))
+    for batch in (decode_traces(trace_request(20, service="before")), broken,
+                  decode_traces(trace_request(30, service="after"))):
+        writer.submit(batch, "test").result(timeout=30)
+    assert writer.flush(30)
+    assert writer.refused_exports == 1
+    stored = dict(store.conn.execute(
+        "SELECT service_name, count(*) FROM span_rows GROUP BY ALL").fetchall())
+    assert stored == {"before": 20, "after": 30}
+    assert "the store refused the rows of an acknowledged export" in caplog.text
+    assert writer.shutdown()
+    with tracekit.open(tmp_path / "s.duckdb") as reader:
+        assert reader.scalar("SELECT count(*) FROM ingest_batches WHERE source = 'refused'") == 1
