@@ -53,13 +53,15 @@ def test_a_flush_waits_until_every_acknowledged_export_is_in_the_store(tmp_path)
     assert writer.shutdown()
 
 
-def test_exports_acknowledged_before_a_crash_are_stored_when_the_store_is_next_opened(tmp_path):
+def test_exports_acknowledged_before_a_crash_are_stored_when_the_store_is_next_opened(tmp_path, caplog):
     path = tmp_path / "s.duckdb"
     store = WritableStore.open(path)
     store.accept([(decode_traces(trace_request(40, service="crashed")), "otlp-http")])
     store.accept([(decode_traces(trace_request(60, service="crashed")), "otlp-grpc")])
     store.conn.close()   # as a crash leaves it: acknowledged, never moved
-    assert (tmp_path / f"s.duckdb{SUFFIX}").exists()
+    with caplog.at_level("WARNING"), tracekit.open(path) as reader:
+        assert reader.scalar("SELECT count(*) FROM spans") == 0
+    assert f"2 exports a collector acknowledged wait in {path}{SUFFIX}" in caplog.text
 
     reopened = WritableStore.open(path)
     assert reopened.conn.execute("SELECT count(*) FROM span_rows WHERE service_name = 'crashed'"

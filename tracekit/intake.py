@@ -19,6 +19,7 @@ export it came in (`requests`): DuckDB stores them in columns, compressed, as it
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
@@ -130,13 +131,18 @@ def read(cur: duckdb.DuckDBPyConnection, moved_through: int,
 
 
 def forget(cur: duckdb.DuckDBPyConnection, moved_through: int) -> None:
-    """Delete the exports up to `moved_through` (the store holds them now), in one
-    transaction."""
-    cur.execute("BEGIN")
+    """Delete the exports up to `moved_through` (the store holds them now)."""
+    for table in ("requests", *ROW_TABLES):
+        cur.execute(f"DELETE FROM {ALIAS}.{table} WHERE seq <= ?", [moved_through])
+
+
+def waiting(path: Path) -> int:
+    """How many acknowledged exports the intake file at `path` holds (0 if there is none, or
+    it cannot be read: a reader only warns with this)."""
+    if not path.exists():
+        return 0
     try:
-        for table in ("requests", *ROW_TABLES):
-            cur.execute(f"DELETE FROM {ALIAS}.{table} WHERE seq <= ?", [moved_through])
-        cur.execute("COMMIT")
-    except BaseException:
-        cur.execute("ROLLBACK")
-        raise
+        with duckdb.connect(str(path), read_only=True) as conn:
+            return conn.execute("SELECT count(*) FROM requests").fetchall()[0][0]
+    except duckdb.Error:
+        return 0

@@ -155,11 +155,11 @@ def open(  # noqa: A001 - the public name users call: tracekit.open(path)
     if not conn.execute("SELECT current_setting('lock_configuration')").fetchall()[0][0]:
         conn.execute("SET lock_configuration = true")
     check_version(conn, path)
-    if (waiting := path.with_name(path.name + intake.SUFFIX)).exists():
-        log.warning("%s holds exports a collector acknowledged but had not moved into %s when it "
-                    "stopped abruptly: queries do not see them until the store is next opened "
-                    "for writing (tracekit collect --db %s, or tracekit import), which stores "
-                    "them", waiting, path, path)
+    if waiting := intake.waiting(path.with_name(path.name + intake.SUFFIX)):
+        log.warning("%d exports a collector acknowledged wait in %s%s, not yet moved into the "
+                    "store when it stopped abruptly: queries do not see them until the store is "
+                    "next opened for writing (tracekit collect --db %s, or tracekit import), "
+                    "which stores them", waiting, path, intake.SUFFIX, path)
     return LocalStore(path, conn, timeout_s)
 
 

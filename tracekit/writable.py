@@ -6,6 +6,8 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,8 +28,7 @@ log = logging.getLogger(__name__)
 # checkpoints. Once this many rows have come in small commits since the last checkpoint, the
 # writer checkpoints, so each row group is written whole, once (`_after_commit`).
 ROW_GROUP_ROWS = 122_880
-# DuckDB's own trigger, by the size of its log, for large commits (an import, a collector
-# catching up): DuckDB then writes their rows straight into the file (~680 B of log per span).
+# DuckDB's own trigger, by the size of its log, for large commits (an import's): DuckDB then writes their rows straight into the file (~680 B of log per span).
 CHECKPOINT_THRESHOLD = "96MiB"
 # ... and for small commits, set before each one (`_choose_log_limit`): far above a row group.
 # DuckDB logs a fixed ~17 KiB per commit for each VARIANT column, so a 512-span commit (an SDK's
@@ -104,7 +105,8 @@ class WritableStore:
         self.moved_through = conn.execute(
             "SELECT coalesce(max(intake_through), 0) FROM ingest_batches").fetchall()[0][0]
         # A crash between a move and the intake's cleanup left rows that are stored already.
-        intake.forget(conn, self.moved_through)
+        with transaction(conn):
+            intake.forget(conn, self.moved_through)
         last = conn.execute(f"SELECT max(seq) FROM {intake.ALIAS}.requests").fetchall()[0][0]
         self._next_seq = max(self.moved_through, last or 0) + 1
         # The DuckDB settings the writer changes before commits, as they are now.
@@ -251,19 +253,8 @@ class WritableStore:
         def write() -> intake.Accepted:
             with self._conn_lock:
                 first = self._next_seq
-                cur = self.conn.cursor()
-                try:
-                    cur.execute("BEGIN")
+                with self.conn.cursor() as cur, transaction(cur):
                     intake.write(cur, batches, first)
-                    cur.execute("COMMIT")
-                except BaseException:
-                    try:
-                        cur.execute("ROLLBACK")
-                    except duckdb.Error:
-                        pass
-                    raise
-                finally:
-                    cur.close()
                 self._next_seq = first + len(batches)
             return intake.Accepted(first, first + len(batches) - 1,
                                    sum(b.span_count for b, _ in batches),
@@ -282,7 +273,7 @@ class WritableStore:
             upto, sources, batch = found
             result = self._append(batch, sources.pop() if len(sources) == 1 else "mixed",
                                   rollback=False, moved_through=upto)
-            with self.conn.cursor() as cur:
+            with self.conn.cursor() as cur, transaction(cur):
                 intake.forget(cur, self.moved_through)
             if self._intake_wal_bytes() >= INTAKE_LOG_LIMIT:
                 with self.conn.cursor() as cur:
@@ -302,14 +293,14 @@ class WritableStore:
                   "%d spans and %d logs) and they are not stored: %s", upto, ", ".join(sources),
                   batch.span_count if batch else 0, batch.log_count if batch else 0, first_line(error))
         with self.conn.cursor() as cur:
-            cur.execute("BEGIN")
-            cur.execute(queries.load("insert_batch"), {
-                "batch_id": self._next_batch, "source": "refused", "spans": 0, "logs": 0,
-                "duplicates": 0, "intake_through": upto})
-            cur.execute("COMMIT")
+            with transaction(cur):
+                cur.execute(queries.load("insert_batch"), {
+                    "batch_id": self._next_batch, "source": "refused", "spans": 0, "logs": 0,
+                    "duplicates": 0, "intake_through": upto})
             self._next_batch += 1
             self.moved_through = upto
-            intake.forget(cur, upto)
+            with transaction(cur):
+                intake.forget(cur, upto)
 
     def move_all(self, max_items: int = 50_000) -> int:
         """Move everything the intake holds into the store, `max_items` spans and logs at a
@@ -327,12 +318,11 @@ class WritableStore:
     def _append(self, batch: DecodedBatch, source: str, rollback: bool,
                 moved_through: int | None = None) -> AppendResult:
         batch_id = self._next_batch
-        cur = self.conn.cursor()
         spans = logs = duplicates = 0
         new_resources = {k: v for k, v in batch.resources.items() if k not in self._known_resources}
         new_keys = sorted(batch.attribute_keys - self._known_attribute_keys)
-        try:
-            cur.execute("BEGIN")
+        pending_keys, small = self._pending_keys, False
+        with self.conn.cursor() as cur, transaction(cur, commit=not rollback):
             if new_resources:
                 cur.register("incoming_resources", pa.Table.from_pydict({
                     "resource_id": list(new_resources),
@@ -367,25 +357,16 @@ class WritableStore:
                 {"batch_id": batch_id, "source": source, "spans": spans, "logs": logs,
                  "duplicates": duplicates, "intake_through": moved_through},
             )
-            if rollback:
-                cur.execute("ROLLBACK")
-                return AppendResult(batch_id, spans, logs, duplicates)
-            pending_keys = self._pending_keys | batch.attribute_keys
-            self._choose_shredding(cur, len(pending_keys))
-            # A move from the intake is never large: it goes into the current row group, which
-            # the writer checkpoints whole (DuckDB's own trigger, fired inside a large commit,
-            # cut row groups short: a quarter of the file was free blocks).
-            small = moved_through is not None or spans + logs < SMALL_COMMIT_ROWS
-            self._choose_log_limit(cur, small)
-            cur.execute("COMMIT")
-        except BaseException:
-            try:
-                cur.execute("ROLLBACK")
-            except duckdb.Error:
-                pass
-            raise
-        finally:
-            cur.close()
+            if not rollback:
+                pending_keys = self._pending_keys | batch.attribute_keys
+                self._choose_shredding(cur, len(pending_keys))
+                # A move from the intake is never large: it goes into the current row group,
+                # which the writer checkpoints whole (DuckDB's own trigger, fired inside a
+                # large commit, cut row groups short: a quarter of the file was free blocks).
+                small = moved_through is not None or spans + logs < SMALL_COMMIT_ROWS
+                self._choose_log_limit(cur, small)
+        if rollback:
+            return AppendResult(batch_id, spans, logs, duplicates)
         self._known_resources.update(new_resources)
         self._known_attribute_keys.update(new_keys)
         self._pending_keys = pending_keys
@@ -397,8 +378,8 @@ class WritableStore:
 
     def _after_commit(self, spans: int, logs: int, nbytes: int, small: bool) -> None:
         """Checkpoint once a row group's worth of rows (or of memory, for rows larger than
-        usual) has come in small commits, as a collector's are. A large commit (an import, a
-        collector catching up) is left to DuckDB's own trigger, which then writes the commit's
+        usual) has come in small commits, as a collector's moves are. A large commit (an
+        import's) is left to DuckDB's own trigger, which then writes the commit's
         rows straight into the file instead of into the log first (50k-span commits: 80k
         spans/s against 57k)."""
         wal = self._wal_bytes()
@@ -476,6 +457,22 @@ class WritableStore:
         if empty:
             for leftover in (intake_path(self.path), wal_path(intake_path(self.path))):
                 leftover.unlink(missing_ok=True)
+
+
+@contextmanager
+def transaction(cur: duckdb.DuckDBPyConnection, commit: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+    """BEGIN; when the block ends COMMIT (or, with `commit` false, ROLLBACK); ROLLBACK if it
+    raises."""
+    cur.execute("BEGIN")
+    try:
+        yield cur
+    except BaseException:
+        try:
+            cur.execute("ROLLBACK")
+        except duckdb.Error:
+            pass
+        raise
+    cur.execute("COMMIT" if commit else "ROLLBACK")
 
 
 def intake_path(path: Path) -> Path:
