@@ -14,6 +14,8 @@ import os
 import threading
 from pathlib import Path
 
+import pyarrow as pa
+
 from tracekit.errors import Overloaded
 from tracekit.writer import Writer
 
@@ -68,10 +70,15 @@ def return_freed_memory_to_the_system() -> None:
     is freed it raises its mmap threshold, so later large blocks come from the heap, which
     only shrinks from the top: resident memory stayed ~120 MiB up after three such exports
     and the guard refused everything. Large blocks are always mmapped (and unmapped when
-    freed) from 1 MiB; call in every collector process at start."""
+    freed) from 1 MiB; call in every collector process at start.
+
+    Arrow's buffers come from glibc too, not from pyarrow's default pool (mimalloc), which
+    kept the freed buffers of the writer's intake and mover threads: the collector's peak PSS
+    was 402 MiB against 372 with glibc (gRPC, 4 exports, 3 runs each, ingest within noise)."""
     libc = _libc()
     if libc is not None and hasattr(libc, "mallopt"):
         libc.mallopt(_M_MMAP_THRESHOLD, 1 << 20)
+    pa.set_memory_pool(pa.system_memory_pool())
 
 
 def trim_heap() -> None:
