@@ -12,9 +12,9 @@ import pyarrow as pa
 
 import tracekit
 from tests.conftest import sql, start_collector
-from tests.otlp_payloads import trace_request
+from tests.otlp_payloads import log_request, trace_request
 from tracekit.intake import SUFFIX
-from tracekit.otlp.decode import decode_traces
+from tracekit.otlp.decode import decode_logs, decode_traces
 from tracekit.writable import WritableStore
 from tracekit.writer import Writer, WriterLimits
 
@@ -129,3 +129,19 @@ def test_an_export_the_store_refuses_is_set_aside_and_the_exports_after_it_are_s
     assert writer.shutdown()
     with tracekit.open(tmp_path / "s.duckdb") as reader:
         assert reader.scalar("SELECT count(*) FROM ingest_batches WHERE source = 'refused'") == 1
+
+
+def test_a_move_keeps_each_exports_spans_logs_resources_and_attribute_keys(tmp_path):
+    store = WritableStore.open(tmp_path / "s.duckdb")
+    store.accept([(decode_traces(trace_request(5, service="orders")), "otlp-grpc"),
+                  (decode_logs(log_request(3, service="payments")), "otlp-http")])
+    result = store.move(10_000)
+    assert (result.spans, result.logs) == (5, 3)
+    conn = store.conn
+    assert conn.execute("SELECT source, intake_through FROM ingest_batches").fetchall() == [("mixed", 2)]
+    assert sorted(conn.execute("SELECT service_name FROM resources").fetchall()) == [
+        ("orders",), ("payments",)]
+    assert conn.execute("SELECT count(*) FROM span_attribute_keys").fetchall()[0][0] > 0
+    assert conn.execute("SELECT count(*) FROM tracekit_intake.requests").fetchall()[0][0] == 0
+    assert store.move(10_000) is None
+    store.close()

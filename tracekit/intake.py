@@ -110,12 +110,11 @@ def read(cur: duckdb.DuckDBPyConnection, moved_through: int,
     if upto is None:
         return None
     window = [moved_through, upto]
-    requests = cur.execute(f"SELECT DISTINCT source, unnest(attribute_keys) FROM {ALIAS}.requests "
-                           "WHERE seq > ? AND seq <= ?", window).fetchall()
-    sources = {source for source, _ in requests}
-    if not sources:   # exports with no attribute keys at all
-        sources = {row[0] for row in cur.execute(
-            f"SELECT DISTINCT source FROM {ALIAS}.requests WHERE seq > ? AND seq <= ?", window).fetchall()}
+    sources = {row[0] for row in cur.execute(
+        f"SELECT DISTINCT source FROM {ALIAS}.requests WHERE seq > ? AND seq <= ?", window).fetchall()}
+    keys = {row[0] for row in cur.execute(
+        f"SELECT DISTINCT unnest(attribute_keys) FROM {ALIAS}.requests WHERE seq > ? AND seq <= ?",
+        window).fetchall()}
     tables = {}
     for name, schema in ROW_TABLES.items():
         # A relation's Arrow, not a result's: that one DuckDB copies (and warns each time).
@@ -127,7 +126,7 @@ def read(cur: duckdb.DuckDBPyConnection, moved_through: int,
             *(tables["resources"].column(name).to_pylist() for name in RESOURCE_SCHEMA.names))}
     return upto, sources, DecodedBatch(
         spans=tables["spans"], logs=tables["logs"], resources=resources,
-        attribute_keys=frozenset(key for _, key in requests if key is not None))
+        attribute_keys=frozenset(keys))
 
 
 def forget(cur: duckdb.DuckDBPyConnection, moved_through: int) -> None:

@@ -306,13 +306,17 @@ class Writer:
                 failures += 1
                 self.failed_moves += 1
                 if isinstance(exc, DATA_ERRORS) and failures >= self.limits.refuse_after:
-                    self.store.refuse_next(exc)
-                    self.refused_exports += 1
-                    failures = 0
-                    self._release_moved()
-                    continue
+                    try:
+                        self.store.refuse_next(exc)
+                    except Exception as refusing:
+                        exc = refusing
+                    else:
+                        self.refused_exports += 1
+                        failures = 0
+                        self._release_moved()
+                        continue
                 log.error("moving acknowledged exports into the store failed (they stay in the "
-                          "intake; retrying in %.0f s): %s", self.limits.mover_retry_s, exc)
+                          "intake; retrying in %g s): %s", self.limits.mover_retry_s, exc)
                 with self._cond:
                     if self._stopping and not self._accepting and failures >= 3:
                         return   # shutting down: the next open moves them
@@ -329,20 +333,21 @@ class Writer:
 
     def _move_once(self, max_items: int | None = None) -> bool:
         """One move of the oldest acknowledged exports; False if there was nothing to move."""
+        with self._cond:
+            accepted_before = self._accepted_seq
         started = time.perf_counter()
         try:
             result = self.store.move(max_items or self.limits.max_items_per_commit)
         finally:
             self.busy_s += time.perf_counter() - started
-        if result is not None:
-            self.commits += 1
-            self.committed_spans += result.spans
-            self.committed_logs += result.logs
-            self.duplicate_spans += result.duplicates
-        # Nothing to move: everything acknowledged is stored.
-        self._release_moved(None if result else self._accepted_seq)
-        if result is None:
+        if result is None:   # everything acknowledged before this move is stored
+            self._release_moved(max(self.store.moved_through, accepted_before))
             return False
+        self.commits += 1
+        self.committed_spans += result.spans
+        self.committed_logs += result.logs
+        self.duplicate_spans += result.duplicates
+        self._release_moved()
         log.debug("moved %d spans, %d logs in %.1f ms", result.spans, result.logs,
                   1000 * (time.perf_counter() - started))
         return True
