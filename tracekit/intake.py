@@ -25,7 +25,7 @@ import duckdb
 import pyarrow as pa
 
 from tracekit import queries
-from tracekit.otlp.batches import LOG_SCHEMA, RESOURCE_SCHEMA, SPAN_SCHEMA, DecodedBatch
+from tracekit.otlp.batches import LOG_SCHEMA, RESOURCE_SCHEMA, SPAN_SCHEMA, DecodedBatch, resource_table
 
 ALIAS = "tracekit_intake"    # the attached database's name in the writer's connection
 SUFFIX = ".intake"           # its file: <store>.intake
@@ -61,15 +61,7 @@ def create_tables(cur: duckdb.DuckDBPyConnection) -> None:
         cur.unregister("intake_schema")
 
 
-def resource_table(resources: dict[int, tuple[str, str]]) -> pa.Table:
-    return pa.Table.from_pydict({
-        "resource_id": list(resources),
-        "service_name": [service for service, _ in resources.values()],
-        "attributes": [text for _, text in resources.values()],
-    }, schema=RESOURCE_SCHEMA)
-
-
-def _tagged(tables: list[tuple[int, pa.Table]], schema: pa.Schema) -> pa.Table | None:
+def _tagged(tables: list[tuple[int, pa.Table | None]]) -> pa.Table | None:
     """The tables' rows in one table, each after its export's sequence number."""
     parts = [table.add_column(0, "seq", pa.array([seq] * table.num_rows, pa.uint64()))
              for seq, table in tables if table is not None and table.num_rows]
@@ -88,10 +80,10 @@ def write(cur: duckdb.DuckDBPyConnection, batches: list[tuple[DecodedBatch, str]
     cur.execute(queries.load("intake_insert"))
     cur.unregister("accepted")
     rows = {
-        "spans": _tagged([(seq, b.spans) for seq, (b, _) in numbered], SPAN_SCHEMA),
-        "logs": _tagged([(seq, b.logs) for seq, (b, _) in numbered], LOG_SCHEMA),
+        "spans": _tagged([(seq, b.spans) for seq, (b, _) in numbered]),
+        "logs": _tagged([(seq, b.logs) for seq, (b, _) in numbered]),
         "resources": _tagged([(seq, resource_table(b.resources)) for seq, (b, _) in numbered
-                              if b.resources], RESOURCE_SCHEMA),
+                              if b.resources]),
     }
     for name, table in rows.items():
         if table is not None:

@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 
 from tracekit import intake, queries
 from tracekit.errors import StoreLocked, TracekitError
-from tracekit.otlp.batches import RESOURCE_SCHEMA, DecodedBatch
+from tracekit.otlp.batches import DecodedBatch, resource_table
 from tracekit.readonly import SAFE_CONFIG
 from tracekit.store import check_version, holder_of
 
@@ -324,11 +324,7 @@ class WritableStore:
         pending_keys, small = self._pending_keys, False
         with self.conn.cursor() as cur, transaction(cur, commit=not rollback):
             if new_resources:
-                cur.register("incoming_resources", pa.Table.from_pydict({
-                    "resource_id": list(new_resources),
-                    "service_name": [service for service, _ in new_resources.values()],
-                    "attributes": [text for _, text in new_resources.values()],
-                }, schema=RESOURCE_SCHEMA))
+                cur.register("incoming_resources", resource_table(new_resources))
                 cur.execute(queries.load("insert_resources"))
                 cur.unregister("incoming_resources")
             if batch.spans is not None and batch.spans.num_rows:

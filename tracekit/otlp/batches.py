@@ -119,6 +119,15 @@ class DecodedBatch:
         return sum(table.nbytes for table in (self.spans, self.logs) if table is not None)
 
 
+def resource_table(resources: dict[int, tuple[str, str]]) -> pa.Table:
+    """A batch's resources (resource_id -> (service name, attributes as JSON)) as a table."""
+    return pa.Table.from_pydict({
+        "resource_id": list(resources),
+        "service_name": [service for service, _ in resources.values()],
+        "attributes": [text for _, text in resources.values()],
+    }, schema=RESOURCE_SCHEMA)
+
+
 def concat(batches: list[DecodedBatch]) -> DecodedBatch:
     """One batch holding the spans and logs of all `batches` (rejections are not kept)."""
     if len(batches) == 1:
