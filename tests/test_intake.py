@@ -1,4 +1,4 @@
-"""The intake: exports are acknowledged once committed to it, and moved into the store after."""
+"""The intake: exports are acknowledged once synced to its log, and moved into the store after."""
 
 from __future__ import annotations
 
@@ -10,10 +10,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow as pa
 
+import pytest
+
 import tracekit
 from tests.conftest import sql, start_collector
 from tests.otlp_payloads import log_request, trace_request
-from tracekit.intake import SUFFIX
+from tracekit import intake
+from tracekit.intake import SUFFIX, IntakeCorrupt
 from tracekit.otlp.decode import decode_logs, decode_traces
 from tracekit.writable import WritableStore
 from tracekit.writer import Writer, WriterLimits
@@ -25,7 +28,7 @@ def test_exports_are_acknowledged_while_the_store_checkpoints(tmp_path):
     writer.submit(decode_traces(trace_request(500)), "test").result(timeout=30)
     assert writer.flush(30)
     # DuckDB's debug setting holds a checkpoint of the store 0.5 s after writing each table's
-    # rows (~3 s in all; the intake's own checkpoints are not run here: its log stays small).
+    # rows (~3 s in all), during which DuckDB takes no commit into the store.
     store.conn.execute("SET debug_checkpoint_scan_sleep_ms = 500")
     checkpoint = threading.Thread(target=lambda: store.conn.cursor().execute("CHECKPOINT"))
     checkpoint.start()
@@ -73,20 +76,80 @@ def test_exports_acknowledged_before_a_crash_are_stored_when_the_store_is_next_o
 
 
 def test_exports_moved_just_before_a_crash_are_not_moved_again(tmp_path):
-    path, intake_file = tmp_path / "s.duckdb", tmp_path / f"s.duckdb{SUFFIX}"
+    path, intake_dir = tmp_path / "s.duckdb", tmp_path / f"s.duckdb{SUFFIX}"
     store = WritableStore.open(path)
     store.accept([(decode_traces(trace_request(70)), "test")])
-    store.conn.execute("CHECKPOINT tracekit_intake")
-    shutil.copy(intake_file, tmp_path / "intake.before")   # the intake before its cleanup
-    assert store.move(10_000).spans == 70
+    shutil.copytree(intake_dir, tmp_path / "intake.before")   # the intake before its cleanup
+    assert store.move(list(store.intake.read(store.moved_through))).spans == 70
     store.close()
-    shutil.copy(tmp_path / "intake.before", intake_file)   # the crash came before the cleanup
+    assert not intake_dir.exists()
+    shutil.copytree(tmp_path / "intake.before", intake_dir)   # the crash came before the cleanup
 
     reopened = WritableStore.open(path)
     reopened.close()
+    assert not intake_dir.exists()
     with tracekit.open(path) as reader:
         assert reader.scalar("SELECT count(*) FROM spans") == 70
         assert reader.scalar("SELECT sum(duplicates) FROM ingest_batches") == 0
+
+
+def test_an_export_cut_short_by_a_crash_is_dropped_and_those_before_it_are_stored(tmp_path, caplog):
+    path = tmp_path / "s.duckdb"
+    store = WritableStore.open(path)
+    store.accept([(decode_traces(trace_request(40, service="synced")), "test")])
+    store.accept([(decode_traces(trace_request(30, service="synced")), "test")])
+    [segment] = (tmp_path / f"s.duckdb{SUFFIX}").glob("*.log")
+    whole = segment.read_bytes()
+    store.accept([(decode_traces(trace_request(50, service="torn")), "test")])
+    torn = segment.read_bytes()[len(whole):]
+    store.conn.close()
+    # The crash came while the third record was being written: it was never acknowledged.
+    segment.write_bytes(whole + torn[:len(torn) // 2])
+
+    with caplog.at_level("WARNING"):
+        reopened = WritableStore.open(path)
+    assert "dropped" in caplog.text and "never acknowledged" in caplog.text
+    assert dict(reopened.conn.execute(
+        "SELECT service_name, count(*) FROM span_rows GROUP BY ALL").fetchall()) == {"synced": 70}
+    # The intake goes on after the records it kept.
+    reopened.accept([(decode_traces(trace_request(5, service="after")), "test")])
+    reopened.conn.close()
+    again = WritableStore.open(path)
+    assert again.conn.execute("SELECT count(*) FROM span_rows").fetchall()[0][0] == 75
+    again.close()
+
+
+def test_a_store_whose_intake_is_damaged_before_its_end_is_not_opened(tmp_path):
+    path = tmp_path / "s.duckdb"
+    store = WritableStore.open(path)
+    for _ in range(2):
+        store.accept([(decode_traces(trace_request(10)), "test")])
+    [segment] = (tmp_path / f"s.duckdb{SUFFIX}").glob("*.log")
+    store.conn.close()
+    data = bytearray(segment.read_bytes())
+    data[intake.HEADER.size + 100] ^= 0xFF    # a flipped byte in the first of two records
+    segment.write_bytes(bytes(data))
+    with pytest.raises(IntakeCorrupt, match="Move the intake directory .* away"):
+        WritableStore.open(path)
+
+
+def test_the_intake_deletes_its_segments_once_the_store_holds_them(tmp_path, monkeypatch):
+    monkeypatch.setattr(intake, "SEGMENT_BYTES", 1)    # a segment for each record
+    path, intake_dir = tmp_path / "s.duckdb", tmp_path / f"s.duckdb{SUFFIX}"
+    store = WritableStore.open(path)
+    for _ in range(4):
+        store.accept([(decode_traces(trace_request(10)), "test")])
+    assert len(list(intake_dir.glob("*.log"))) == 4
+    exports = list(store.intake.read(store.moved_through))
+    store.move(exports[:3])
+    # The first three are stored: their segments go; the fourth's stays, and so does the
+    # segment being appended to.
+    assert sorted(p.name for p in intake_dir.glob("*.log")) == [f"{4:020d}.log"]
+    store.conn.close()   # a crash: the fourth is moved on the next open
+    reopened = WritableStore.open(path)
+    assert reopened.conn.execute("SELECT count(*) FROM span_rows").fetchall()[0][0] == 40
+    reopened.close()
+    assert not intake_dir.exists()
 
 
 def test_a_query_through_the_collector_sees_every_export_acknowledged_before_it(tmp_path):
@@ -135,13 +198,12 @@ def test_a_move_keeps_each_exports_spans_logs_resources_and_attribute_keys(tmp_p
     store = WritableStore.open(tmp_path / "s.duckdb")
     store.accept([(decode_traces(trace_request(5, service="orders")), "otlp-grpc"),
                   (decode_logs(log_request(3, service="payments")), "otlp-http")])
-    result = store.move(10_000)
+    result = store.move(list(store.intake.read(store.moved_through)))
     assert (result.spans, result.logs) == (5, 3)
     conn = store.conn
     assert conn.execute("SELECT source, intake_through FROM ingest_batches").fetchall() == [("mixed", 2)]
     assert sorted(conn.execute("SELECT service_name FROM resources").fetchall()) == [
         ("orders",), ("payments",)]
     assert conn.execute("SELECT count(*) FROM span_attribute_keys").fetchall()[0][0] > 0
-    assert conn.execute("SELECT count(*) FROM tracekit_intake.requests").fetchall()[0][0] == 0
-    assert store.move(10_000) is None
+    assert store.move_all() == 0, "nothing acknowledged is left to move"
     store.close()

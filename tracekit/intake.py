@@ -1,49 +1,58 @@
-"""The intake: where a collector's exports are committed before they reach the store's tables.
+"""The intake: a log of acknowledged exports beside the store, and nothing else.
 
-A collector acknowledges an export once it is committed here, in a second DuckDB file beside
-the store (`<store>.intake`, attached to the writer's connection as `tracekit_intake`), and
-moves acknowledged exports from here into `span_rows` and `log_rows` in larger transactions of
-its own. Why a second file: DuckDB takes no commit into a database while it checkpoints that
-database (measured: an insert waited 1.1 s behind a 2.4 s checkpoint of the same file; into
-an attached file, none waited over 26 ms), and the store's checkpoints, which compress a row
-group and shred its attribute maps into typed columns, were a third of the collector's time.
-Now exporters are acknowledged while the store checkpoints, and the moves, larger than any one
-export, cost less per span.
+A collector acknowledges an export once its decoded rows are in this log and on disk
+(fdatasync), and moves acknowledged exports into `span_rows` and `log_rows` afterwards, in
+larger transactions of its own, from memory. The log is read back only after a crash: the
+next writable open of the store moves what it holds past the store's `intake_through`.
 
-Its tables hold the decoded rows as they came, each tagged with the sequence number of the
-export it came in (`requests`): DuckDB stores them in columns, compressed, as it does any table
-(whole exports as single BLOBs of Arrow IPC were cheaper to write, but DuckDB could not read
-130 MB of them back in 128 MiB of memory, which a restart after a crash may have to do).
+Why a plain file and not DuckDB: DuckDB takes no commit into a database while it checkpoints
+it, and the store's checkpoints (compressing a row group and shredding its attribute maps) are
+about half of the collector's time, so exporters must not wait on the store. An earlier intake
+was a second DuckDB file attached to the writer's connection; writing, reading back, deleting
+and checkpointing it cost the collector ~10 µs a span and a share of DuckDB's memory, where
+appending Arrow IPC to a file costs ~1 µs (README "Benchmarks").
+
+Layout: `<store>.intake/` holds segment files named by the sequence number of their first
+export; a new segment starts once one passes `SEGMENT_BYTES`, and a segment is deleted once
+the store holds all its exports. A segment is a run of records, each one intake commit:
+
+    header  magic "TKI1" | payload bytes u32 | first seq u64 | exports u32 | crc32 u32
+    payload per export: meta bytes u32 | meta (JSON: source, resources, attribute keys,
+            sizes) | spans as an Arrow IPC stream | logs as an Arrow IPC stream
+
+An export is acknowledged only after its record is synced, so a record cut short at the end
+of the last segment (a crash while writing it) was never acknowledged and is dropped.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import os
+import struct
+import threading
+import zlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 
-from tracekit import queries
-from tracekit.otlp.batches import LOG_SCHEMA, RESOURCE_SCHEMA, SPAN_SCHEMA, DecodedBatch, resource_table
+from tracekit.errors import TracekitError
+from tracekit.otlp.batches import DecodedBatch
 
-ALIAS = "tracekit_intake"    # the attached database's name in the writer's connection
-SUFFIX = ".intake"           # its file: <store>.intake
+log = logging.getLogger(__name__)
 
-REQUEST_SCHEMA = pa.schema([
-    ("seq", pa.uint64()),
-    ("source", pa.string()),
-    ("spans", pa.uint32()),
-    ("logs", pa.uint32()),
-    ("attribute_keys", pa.list_(pa.string())),
-])
-# The intake's row tables: the decoded Arrow schemas, after the export's sequence number.
-ROW_TABLES = {"spans": SPAN_SCHEMA, "logs": LOG_SCHEMA, "resources": RESOURCE_SCHEMA}
+SUFFIX = ".intake"                  # the log's directory: <store>.intake
+SEGMENT_BYTES = 64 * 2**20          # a new segment file from this size on
+MAGIC = b"TKI1"
+HEADER = struct.Struct("<4sIQII")   # magic, payload bytes, first seq, exports, crc32
+META = struct.Struct("<I")
 
 
 @dataclass(frozen=True)
 class Accepted:
-    """Exports committed to the intake together (one transaction): acknowledged."""
+    """Exports appended to the intake together (one record, one sync): acknowledged."""
 
     first_seq: int
     last_seq: int
@@ -51,89 +60,226 @@ class Accepted:
     logs: int
 
 
-def create_tables(cur: duckdb.DuckDBPyConnection) -> None:
-    """The intake's tables, if it has none yet (a new intake file)."""
-    cur.execute(queries.load("intake_tables"))
-    for name, schema in ROW_TABLES.items():
-        cur.register("intake_schema", pa.Table.from_batches([], schema=schema))
-        cur.execute(f"CREATE TABLE IF NOT EXISTS {ALIAS}.{name} AS "
-                    "SELECT 0::UBIGINT AS seq, * FROM intake_schema LIMIT 0")
-        cur.unregister("intake_schema")
+@dataclass(frozen=True)
+class Export:
+    """One acknowledged export: its sequence number, rows and source."""
+
+    seq: int
+    batch: DecodedBatch
+    source: str
 
 
-def _tagged(tables: list[tuple[int, pa.Table | None]]) -> pa.Table | None:
-    """The tables' rows in one table, each after its export's sequence number."""
-    parts = [table.add_column(0, "seq", pa.array([seq] * table.num_rows, pa.uint64()))
-             for seq, table in tables if table is not None and table.num_rows]
-    return pa.concat_tables(parts) if parts else None
+class IntakeCorrupt(TracekitError):
+    pass
 
 
-def write(cur: duckdb.DuckDBPyConnection, batches: list[tuple[DecodedBatch, str]],
-          first_seq: int) -> None:
-    """Insert `batches` (each with its source), numbered from `first_seq`, in the cursor's
-    open transaction."""
-    numbered = list(enumerate(batches, start=first_seq))
-    cur.register("accepted", pa.Table.from_pylist([
-        {"seq": seq, "source": source, "spans": batch.span_count, "logs": batch.log_count,
-         "attribute_keys": sorted(batch.attribute_keys)} for seq, (batch, source) in numbered],
-        schema=REQUEST_SCHEMA))
-    cur.execute(queries.load("intake_insert"))
-    cur.unregister("accepted")
-    rows = {
-        "spans": _tagged([(seq, b.spans) for seq, (b, _) in numbered]),
-        "logs": _tagged([(seq, b.logs) for seq, (b, _) in numbered]),
-        "resources": _tagged([(seq, resource_table(b.resources)) for seq, (b, _) in numbered
-                              if b.resources]),
-    }
-    for name, table in rows.items():
-        if table is not None:
-            cur.register("accepted_rows", table)
-            cur.execute(f"INSERT INTO {ALIAS}.{name} SELECT * FROM accepted_rows")
-            cur.unregister("accepted_rows")
+class Intake:
+    """The intake log in `directory`; `append` is called by one thread, `release` by another."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self._lock = threading.Lock()
+        directory.mkdir(parents=True, exist_ok=True)
+        # first seq -> path, oldest first; the last is the one appended to.
+        self._segments: dict[int, Path] = {}
+        self.last_seq: int | None = None
+        for path in sorted(directory.glob("*.log")):
+            try:
+                first = int(path.stem)
+            except ValueError:
+                continue
+            self._segments[first] = path
+        for first, path in self._segments.items():
+            last = _check_segment(path, final=first == max(self._segments))
+            if last is not None:
+                self.last_seq = last
+        self._fd: int | None = None
+
+    def append(self, first_seq: int, exports: Sequence[tuple[DecodedBatch, str]]) -> Accepted:
+        """Append `exports`, numbered from `first_seq`, as one record and sync it to disk."""
+        parts = [b"", *(part for batch, source in exports for part in _encoded(batch, source))]
+        payload_bytes = sum(len(part) for part in parts)
+        crc = 0
+        for part in parts[1:]:
+            crc = zlib.crc32(part, crc)
+        parts[0] = HEADER.pack(MAGIC, payload_bytes, first_seq, len(exports), crc)
+        with self._lock:
+            fd = self._segment_for(first_seq)
+            size = os.fstat(fd).st_size
+            try:
+                written = os.writev(fd, parts)
+                if written != HEADER.size + payload_bytes:
+                    raise OSError(f"wrote {written} of {HEADER.size + payload_bytes} bytes")
+                os.fdatasync(fd)
+            except OSError as exc:
+                try:   # leave no partial record behind a failed append
+                    os.ftruncate(fd, size)
+                except OSError:
+                    pass
+                raise TracekitError(f"cannot write the intake {self.directory}: {exc}") from None
+            self.last_seq = first_seq + len(exports) - 1
+        return Accepted(first_seq, self.last_seq,
+                        sum(batch.span_count for batch, _ in exports),
+                        sum(batch.log_count for batch, _ in exports))
+
+    def _segment_for(self, first_seq: int) -> int:
+        """The descriptor of the segment to append to: a new one once it is full."""
+        if self._fd is not None and os.fstat(self._fd).st_size < SEGMENT_BYTES:
+            return self._fd
+        if self._fd is None and self._segments:
+            current = self._segments[max(self._segments)]
+            if current.stat().st_size < SEGMENT_BYTES:
+                self._fd = os.open(current, os.O_WRONLY | os.O_APPEND)
+                return self._fd
+        if self._fd is not None:
+            os.close(self._fd)
+        path = self.directory / f"{first_seq:020d}.log"
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        _sync_directory(self.directory)   # the new file's name is durable before an ack
+        self._segments[first_seq] = path
+        return self._fd
+
+    def read(self, after: int) -> Iterator[Export]:
+        """The exports after sequence number `after`, oldest first, from disk."""
+        for path in list(self._segments.values()):
+            for first, exports, payload in _records(path):
+                offset = 0
+                for seq in range(first, first + exports):
+                    export, offset = _decoded(payload, offset, seq)
+                    if seq > after:
+                        yield export
+
+    def release(self, moved_through: int) -> None:
+        """Delete the segments whose exports the store holds (all up to `moved_through`)."""
+        with self._lock:
+            firsts = sorted(self._segments)
+            for first, following in zip(firsts, firsts[1:]):
+                if following - 1 > moved_through:
+                    break
+                self._segments.pop(first).unlink(missing_ok=True)
+
+    def close(self, remove: bool) -> None:
+        """Close the log; with `remove`, delete it (the store holds every export in it)."""
+        with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+            if remove:
+                for path in self._segments.values():
+                    path.unlink(missing_ok=True)
+                self._segments.clear()
+                try:
+                    self.directory.rmdir()
+                except OSError:
+                    pass   # something else is in it: leave it
 
 
-def read(cur: duckdb.DuckDBPyConnection, moved_through: int,
-         max_items: int) -> tuple[int, set[str], DecodedBatch] | None:
-    """The oldest exports after `moved_through`, whole, at least one, up to about `max_items`
-    spans and logs: the last one's sequence number, their sources, and their rows in one
-    batch. None if there are none."""
-    upto = cur.execute(queries.load("intake_next"), {
-        "moved_through": moved_through, "max_items": max_items}).fetchall()[0][0]
-    if upto is None:
-        return None
-    window = [moved_through, upto]
-    sources = {row[0] for row in cur.execute(
-        f"SELECT DISTINCT source FROM {ALIAS}.requests WHERE seq > ? AND seq <= ?", window).fetchall()}
-    keys = {row[0] for row in cur.execute(
-        f"SELECT DISTINCT unnest(attribute_keys) FROM {ALIAS}.requests WHERE seq > ? AND seq <= ?",
-        window).fetchall()}
-    tables = {}
-    for name, schema in ROW_TABLES.items():
-        # A relation's Arrow, not a result's: that one DuckDB copies (and warns each time).
-        table = cur.sql(f"SELECT * EXCLUDE (seq) FROM {ALIAS}.{name} WHERE seq > $1 AND seq <= $2",
-                        params=window).to_arrow_table()
-        tables[name] = table.cast(schema) if table.num_rows else None
-    resources = {} if tables["resources"] is None else {
-        rid: (service, text) for rid, service, text in zip(
-            *(tables["resources"].column(name).to_pylist() for name in RESOURCE_SCHEMA.names))}
-    return upto, sources, DecodedBatch(
-        spans=tables["spans"], logs=tables["logs"], resources=resources,
-        attribute_keys=frozenset(keys))
-
-
-def forget(cur: duckdb.DuckDBPyConnection, moved_through: int) -> None:
-    """Delete the exports up to `moved_through` (the store holds them now)."""
-    for table in ("requests", *ROW_TABLES):
-        cur.execute(f"DELETE FROM {ALIAS}.{table} WHERE seq <= ?", [moved_through])
-
-
-def waiting(path: Path) -> int:
-    """How many acknowledged exports the intake file at `path` holds (0 if there is none, or
-    it cannot be read: a reader only warns with this)."""
-    if not path.exists():
-        return 0
+def waiting(directory: Path, moved_through: int) -> int:
+    """How many exports the intake in `directory` holds after `moved_through` (0 if there is
+    no intake, or it cannot be read: a reader only warns with this)."""
+    count = 0
     try:
-        with duckdb.connect(str(path), read_only=True) as conn:
-            return conn.execute("SELECT count(*) FROM requests").fetchall()[0][0]
-    except duckdb.Error:
+        for path in sorted(directory.glob("*.log")):
+            with path.open("rb") as segment:
+                while len(header := segment.read(HEADER.size)) == HEADER.size:
+                    magic, size, first, exports, _ = HEADER.unpack(header)
+                    if magic != MAGIC:
+                        break
+                    count += max(0, min(exports, first + exports - 1 - moved_through))
+                    segment.seek(size, os.SEEK_CUR)
+    except OSError:
         return 0
+    return count
+
+
+def _encoded(batch: DecodedBatch, source: str) -> list[bytes | pa.Buffer]:
+    """One export's part of a record's payload."""
+    tables = [_ipc(batch.spans), _ipc(batch.logs)]
+    meta = json.dumps({
+        "source": source,
+        "resources": [[rid, service, text] for rid, (service, text) in batch.resources.items()],
+        "attribute_keys": sorted(batch.attribute_keys),
+        "sizes": [len(table) for table in tables],
+    }).encode()
+    return [META.pack(len(meta)), meta, *tables]
+
+
+def _ipc(table: pa.Table | None) -> pa.Buffer:
+    if table is None or not table.num_rows:
+        return pa.py_buffer(b"")
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue()
+
+
+def _decoded(payload: memoryview, offset: int, seq: int) -> tuple[Export, int]:
+    """The export at `offset` in a record's payload, and the offset after it."""
+    (meta_bytes,) = META.unpack_from(payload, offset)
+    offset += META.size
+    meta = json.loads(bytes(payload[offset:offset + meta_bytes]))
+    offset += meta_bytes
+    tables = []
+    for size in meta["sizes"]:
+        tables.append(pa.ipc.open_stream(pa.py_buffer(payload[offset:offset + size])).read_all()
+                      if size else None)
+        offset += size
+    batch = DecodedBatch(spans=tables[0], logs=tables[1],
+                         resources={rid: (service, text) for rid, service, text in meta["resources"]},
+                         attribute_keys=frozenset(meta["attribute_keys"]))
+    return Export(seq, batch, meta["source"]), offset
+
+
+def _records(path: Path) -> Iterator[tuple[int, int, memoryview]]:
+    """Each record's first sequence number, exports and payload (a segment is checked when
+    the intake is opened, so each is whole)."""
+    with path.open("rb") as segment:
+        while len(header := segment.read(HEADER.size)) == HEADER.size:
+            _, size, first, exports, _ = HEADER.unpack(header)
+            yield first, exports, memoryview(segment.read(size))
+
+
+def _check_segment(path: Path, final: bool) -> int | None:
+    """Check every record of a segment; the last export's sequence number in it. A record cut
+    short at the end of the final segment was never acknowledged: it is dropped (the file is
+    truncated to the records before it). Anything else unreadable is an error."""
+    last = None
+    good = 0
+    with path.open("rb") as segment:
+        total = os.fstat(segment.fileno()).st_size
+        while good < total:
+            header = segment.read(HEADER.size)
+            problem = None
+            if len(header) < HEADER.size:
+                problem = "a record header cut short"
+            else:
+                magic, size, first, exports, crc = HEADER.unpack(header)
+                payload = segment.read(size) if magic == MAGIC else b""
+                if magic != MAGIC:
+                    problem = "a record that does not start as one"
+                elif len(payload) < size or zlib.crc32(payload) != crc:
+                    problem = "a record cut short or damaged"
+            if problem:
+                if not final or segment.read(1):
+                    raise IntakeCorrupt(
+                        f"the intake segment {path} holds {problem} at byte {good} of {total}, "
+                        "before acknowledged exports: it was damaged on disk. Move the intake "
+                        f"directory {path.parent} away to open the store without its exports.")
+                log.warning("dropped %d bytes at the end of the intake segment %s: an export "
+                            "being written when the collector stopped, never acknowledged",
+                            total - good, path)
+                with path.open("r+b") as writable:
+                    writable.truncate(good)
+                    os.fsync(writable.fileno())
+                break
+            good = segment.tell()
+            last = first + exports - 1
+    return last
+
+
+def _sync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -155,7 +155,9 @@ def open(  # noqa: A001 - the public name users call: tracekit.open(path)
     if not conn.execute("SELECT current_setting('lock_configuration')").fetchall()[0][0]:
         conn.execute("SET lock_configuration = true")
     check_version(conn, path)
-    if waiting := intake.waiting(path.with_name(path.name + intake.SUFFIX)):
+    intake_dir = path.with_name(path.name + intake.SUFFIX)
+    if intake_dir.is_dir() and (waiting := intake.waiting(intake_dir, conn.execute(
+            "SELECT coalesce(max(intake_through), 0) FROM ingest_batches").fetchall()[0][0])):
         log.warning("%d exports a collector acknowledged wait in %s%s, not yet moved into the "
                     "store when it stopped abruptly: queries do not see them until the store is "
                     "next opened for writing (tracekit collect --db %s, or tracekit import), "

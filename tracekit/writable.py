@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ import pyarrow.compute as pc
 
 from tracekit import intake, queries
 from tracekit.errors import StoreLocked, TracekitError
-from tracekit.otlp.batches import DecodedBatch, resource_table
+from tracekit.otlp.batches import DecodedBatch, concat, resource_table
 from tracekit.readonly import SAFE_CONFIG
 from tracekit.store import check_version, holder_of
 
@@ -50,9 +49,6 @@ UNCHECKPOINTED_BYTES_PER_128_MIB = 64 * 2**20
 SHREDDED_KEYS_PER_128_MIB = 64
 SHRED_FROM_ROWS = 30_000   # DuckDB's variant_minimum_shredding_size: a quarter of a row group
 SMALL_COMMIT_ROWS = ROW_GROUP_ROWS // 8   # a collector's commits; larger ones are an import's
-# The intake's log is folded into its file after a move once it is this large: most of it is
-# exports already moved, so the checkpoint writes little (and holds intake commits briefly).
-INTAKE_LOG_LIMIT = 32 * 2**20
 
 
 @dataclass(frozen=True)
@@ -88,9 +84,8 @@ class WritableStore:
         self.checkpoints = 0
         self.checkpoint_s = 0.0
         self._broken = False   # DuckDB gave up the database and reopening it failed
-        # The intake thread commits exports (`accept`) while the mover appends (`move`), each
-        # on a cursor of its own; reopening the connection waits for an accept to finish.
-        self._conn_lock = threading.RLock()
+        # The log of acknowledged exports (`accept`), which `move` brings into the tables.
+        self.intake = intake.Intake(intake_path(path))
         self._load_state()
 
     def _load_state(self) -> None:
@@ -104,11 +99,7 @@ class WritableStore:
         self._fold_replayed_log()
         self.moved_through = conn.execute(
             "SELECT coalesce(max(intake_through), 0) FROM ingest_batches").fetchall()[0][0]
-        # A crash between a move and the intake's cleanup left rows that are stored already.
-        with transaction(conn):
-            intake.forget(conn, self.moved_through)
-        last = conn.execute(f"SELECT max(seq) FROM {intake.ALIAS}.requests").fetchall()[0][0]
-        self._next_seq = max(self.moved_through, last or 0) + 1
+        self._next_seq = max(self.moved_through, self.intake.last_seq or 0) + 1
         # The DuckDB settings the writer changes before commits, as they are now.
         self._settings = {"variant_minimum_shredding_size": str(SHRED_FROM_ROWS),
                           "checkpoint_threshold": f"'{CHECKPOINT_THRESHOLD}'"}
@@ -138,19 +129,26 @@ class WritableStore:
         """Open (creating and migrating) the store; `threads` caps DuckDB's worker threads,
         `memory_limit_mib` its memory."""
         conn = cls._connect(path, threads, memory_limit_mib)
-        migrate(conn)
-        check_version(conn, path)
-        store = cls(path, conn, threads, memory_limit_mib)
+        try:
+            migrate(conn)
+            check_version(conn, path)
+            store = cls(path, conn, threads, memory_limit_mib)
+        except BaseException:
+            conn.close()
+            raise
         store.move_all()   # what a collector acknowledged before it stopped abruptly
         return store
 
     @staticmethod
     def _connect(path: Path, threads: int | None, memory_limit_mib: int | None) -> duckdb.DuckDBPyConnection:
         path.parent.mkdir(parents=True, exist_ok=True)
-        # External access stays on only until the intake is attached (below).
-        config = {k: v for k, v in SAFE_CONFIG.items() if k != "enable_external_access"}
+        if intake_path(path).is_file():
+            raise TracekitError(
+                f"{intake_path(path)} is the intake of an earlier tracekit build (a DuckDB file); "
+                "this build keeps a directory there. Open the store once with that build to move "
+                "what it holds, or move the file away (its exports are then not stored).")
         try:
-            conn = duckdb.connect(os.fspath(path), config=config)
+            conn = duckdb.connect(os.fspath(path), config=dict(SAFE_CONFIG))
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
                 raise StoreLocked(
@@ -178,14 +176,6 @@ class WritableStore:
             conn.execute(f"SET memory_limit = '{int(memory_limit_mib)}MiB'")
         if threads:
             conn.execute(f"SET threads = {int(threads)}")
-        try:
-            conn.execute(f"ATTACH ? AS {intake.ALIAS}", [os.fspath(intake_path(path))])
-            intake.create_tables(conn)
-        except duckdb.Error as exc:
-            conn.close()
-            raise TracekitError(f"cannot open the intake {intake_path(path)} beside the store: "
-                                f"{exc}. Move it away if it is not a DuckDB file.") from None
-        conn.execute("SET enable_external_access = false")
         # The writer's configuration stays unlocked: it turns VARIANT shredding off and on as
         # it commits (`_choose_shredding`). The SQL it answers for readers is refused unless it
         # is a SELECT (`tracekit.readonly`), so no reader can SET anything.
@@ -195,21 +185,20 @@ class WritableStore:
         """DuckDB gave up the database after a fatal error (it refuses every statement from
         then on): open it again, which replays its log, so every committed batch is kept and
         the collector goes on without a restart. If that fails, the next append tries again."""
-        with self._conn_lock:
-            log.error("DuckDB gave up the database after an error (%s); reopening it (its log "
-                      "replays every committed batch)", reason)
-            try:
-                self.conn.close()
-            except duckdb.Error:
-                pass
-            try:
-                self.conn = self._connect(self.path, self._threads, self._memory_limit_mib)
-                self._load_state()
-            except (duckdb.Error, TracekitError) as reopen_exc:
-                self._broken = True
-                log.error("reopening %s failed (the next write tries again): %s", self.path, reopen_exc)
-            else:
-                self._broken = False
+        log.error("DuckDB gave up the database after an error (%s); reopening it (its log "
+                  "replays every committed batch)", reason)
+        try:
+            self.conn.close()
+        except duckdb.Error:
+            pass
+        try:
+            self.conn = self._connect(self.path, self._threads, self._memory_limit_mib)
+            self._load_state()
+        except (duckdb.Error, TracekitError) as reopen_exc:
+            self._broken = True
+            log.error("reopening %s failed (the next write tries again): %s", self.path, reopen_exc)
+        else:
+            self._broken = False
 
     def warm_up(self) -> None:
         """Write one span and one log the way an export does, and roll it back: the first
@@ -218,7 +207,6 @@ class WritableStore:
         from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
         from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-        from tracekit.otlp.batches import concat
         from tracekit.otlp.decode import decode_logs, decode_traces
 
         traces = ExportTraceServiceRequest()
@@ -248,72 +236,57 @@ class WritableStore:
             raise
 
     def accept(self, batches: list[tuple[DecodedBatch, str]]) -> intake.Accepted:
-        """Commit exports (each with its source) to the intake, in one transaction: once this
-        returns they are acknowledged. `move` brings them into the store's tables."""
-        def write() -> intake.Accepted:
-            with self._conn_lock:
-                first = self._next_seq
-                with self.conn.cursor() as cur, transaction(cur):
-                    intake.write(cur, batches, first)
-                self._next_seq = first + len(batches)
-            return intake.Accepted(first, first + len(batches) - 1,
-                                   sum(b.span_count for b, _ in batches),
-                                   sum(b.log_count for b, _ in batches))
-        return self._writing(write)
+        """Append exports (each with its source) to the intake and sync it: once this returns
+        they are acknowledged. `move` brings them into the store's tables. Called by one
+        thread (the writer's intake thread) at a time; it touches no DuckDB state."""
+        accepted = self.intake.append(self._next_seq, batches)
+        self._next_seq = accepted.last_seq + 1
+        return accepted
 
-    def move(self, max_items: int) -> AppendResult | None:
-        """Move the oldest acknowledged exports from the intake into the store, whole, about
-        `max_items` spans and logs of them (at least one export), in one transaction; then
-        forget them in the intake. None when the intake is empty."""
-        def write() -> AppendResult | None:
-            with self.conn.cursor() as cur:
-                found = intake.read(cur, self.moved_through, max_items)
-            if found is None:
-                return None
-            upto, sources, batch = found
-            result = self._append(batch, sources.pop() if len(sources) == 1 else "mixed",
-                                  rollback=False, moved_through=upto)
-            with self.conn.cursor() as cur, transaction(cur):
-                intake.forget(cur, self.moved_through)
-            if self._intake_wal_bytes() >= INTAKE_LOG_LIMIT:
-                with self.conn.cursor() as cur:
-                    cur.execute(f"CHECKPOINT {intake.ALIAS}")
-            return result
-        return self._writing(write)
+    def move(self, exports: Sequence[intake.Export]) -> AppendResult:
+        """Append acknowledged exports, the oldest not yet stored, in one transaction that
+        also records the last one's sequence number (`intake_through`); then delete the
+        intake segments the store now holds."""
+        sources = {export.source for export in exports}
+        result = self._writing(lambda: self._append(
+            concat([export.batch for export in exports]),
+            sources.pop() if len(sources) == 1 else "mixed",
+            rollback=False, moved_through=exports[-1].seq))
+        self.intake.release(self.moved_through)
+        return result
 
-    def refuse_next(self, error: BaseException) -> None:
-        """Set the oldest export in the intake aside: the store refused its rows (`error`), and
-        retrying does not change that. It is recorded as a batch of nothing from the source
-        'refused', and the log says what was lost: it was acknowledged."""
-        seq = self.moved_through + 1
-        with self.conn.cursor() as cur:
-            found = intake.read(cur, self.moved_through, 1)
-        upto, sources, batch = found if found else (seq, {"unknown"}, None)
+    def refuse(self, export: intake.Export, error: BaseException) -> None:
+        """Set an acknowledged export aside: the store refused its rows (`error`), and retrying
+        does not change that. It is recorded as a batch of nothing from the source 'refused',
+        and the log says what was lost."""
         log.error("the store refused the rows of an acknowledged export (intake seq %d, from %s, "
-                  "%d spans and %d logs) and they are not stored: %s", upto, ", ".join(sources),
-                  batch.span_count if batch else 0, batch.log_count if batch else 0, first_line(error))
-        with self.conn.cursor() as cur:
-            with transaction(cur):
-                cur.execute(queries.load("insert_batch"), {
-                    "batch_id": self._next_batch, "source": "refused", "spans": 0, "logs": 0,
-                    "duplicates": 0, "intake_through": upto})
-            self._next_batch += 1
-            self.moved_through = upto
-            with transaction(cur):
-                intake.forget(cur, upto)
+                  "%d spans and %d logs) and they are not stored: %s", export.seq, export.source,
+                  export.batch.span_count, export.batch.log_count, first_line(error))
+        with self.conn.cursor() as cur, transaction(cur):
+            cur.execute(queries.load("insert_batch"), {
+                "batch_id": self._next_batch, "source": "refused", "spans": 0, "logs": 0,
+                "duplicates": 0, "intake_through": export.seq})
+        self._next_batch += 1
+        self.moved_through = export.seq
+        self.intake.release(self.moved_through)
 
     def move_all(self, max_items: int = 50_000) -> int:
-        """Move everything the intake holds into the store, `max_items` spans and logs at a
+        """Move every export the intake holds past the store's `intake_through` (a collector
+        acknowledged them and stopped before moving them), `max_items` spans and logs at a
         time; the spans and logs moved."""
-        moved = 0
-        while (result := self.move(max_items)) is not None:
+        moved, group, items = 0, [], 0
+        for export in self.intake.read(self.moved_through):
+            group.append(export)
+            items += export.batch.span_count + export.batch.log_count
+            if items >= max_items:
+                result = self.move(group)
+                moved, group, items = moved + result.spans + result.logs, [], 0
+        if group:
+            result = self.move(group)
             moved += result.spans + result.logs
         if moved:
             log.info("moved %d spans and logs a collector had acknowledged into %s", moved, self.path)
         return moved
-
-    def _intake_wal_bytes(self) -> int:
-        return file_bytes(wal_path(intake_path(self.path)))
 
     def _append(self, batch: DecodedBatch, source: str, rollback: bool,
                 moved_through: int | None = None) -> AppendResult:
@@ -441,18 +414,11 @@ class WritableStore:
         and the WAL then replays on the next open. An empty intake is removed."""
         try:
             self.checkpoint()
-            empty = not self.conn.execute(
-                f"SELECT count(*) FROM {intake.ALIAS}.requests").fetchall()[0][0]
-            if empty:
-                self.conn.execute(f"DETACH {intake.ALIAS}")
         except duckdb.Error as exc:
-            empty = False
             log.warning("checkpoint at close failed (the log replays on next start): %s", exc)
         finally:
             self.conn.close()
-        if empty:
-            for leftover in (intake_path(self.path), wal_path(intake_path(self.path))):
-                leftover.unlink(missing_ok=True)
+            self.intake.close(remove=self.moved_through >= (self.intake.last_seq or 0))
 
 
 @contextmanager
@@ -472,7 +438,7 @@ def transaction(cur: duckdb.DuckDBPyConnection, commit: bool = True) -> Iterator
 
 
 def intake_path(path: Path) -> Path:
-    """The intake file of the store at `path`."""
+    """The intake (a directory of log segments) of the store at `path`."""
     return path.with_name(path.name + intake.SUFFIX)
 
 

@@ -1,12 +1,12 @@
-"""The group-commit writer: commits exports to the intake, and moves them into the store.
+"""The group-commit writer: appends exports to the intake, and moves them into the store.
 
 Receivers hand decoded batches to `submit()` and get a future that resolves only after the
-transaction holding them has committed to the store's intake (`tracekit.intake`), so an
-export is acknowledged only once its data is in a DuckDB file. Batches that wait together are
-committed in one transaction (group commit). A second thread, the mover, appends acknowledged
-exports from the intake to the store's tables in larger transactions, while the intake goes
-on taking exports, also while DuckDB checkpoints the store. Queries through the collector
-wait for the mover to store what was acknowledged before them (`flush`).
+record holding them is in the store's intake log and synced to disk (`tracekit.intake`), so
+an export is acknowledged only once its data is on disk. Batches that wait together go in one
+record and one sync (group commit). A second thread, the mover, appends acknowledged exports,
+which the writer keeps in memory until then, to the store's tables in larger transactions,
+while the intake goes on taking exports, also while DuckDB checkpoints the store. Queries
+through the collector wait for the mover to store what was acknowledged before them (`flush`).
 
 The queue is bounded by items and bytes: past the bound `submit()` refuses with `Overloaded`,
 which receivers turn into a retryable answer (HTTP 503 + Retry-After, gRPC UNAVAILABLE)
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import duckdb
 
 from tracekit.errors import Overloaded, WriterStopped
-from tracekit.intake import Accepted
+from tracekit.intake import Accepted, Export
 from tracekit.otlp.batches import DecodedBatch
 from tracekit.writable import AppendResult, WritableStore
 
@@ -41,10 +41,9 @@ class WriterLimits:
 
     max_pending_items: int = 200_000   # spans + logs waiting; beyond this, refuse
     max_pending_bytes: int = 64 * 1024 * 1024   # and their decoded size
-    # Acknowledged and not yet moved into the store: beyond this the writer waits for the
-    # mover before it acknowledges more (and the queue above fills). Its rows take DuckDB
-    # memory until they are moved, as the store's uncheckpointed rows do.
-    max_intake_bytes: int = 32 * 1024 * 1024
+    # Acknowledged and not yet moved into the store (held in memory until then): beyond this
+    # the writer waits for the mover before it acknowledges more (and the queue above fills).
+    max_intake_bytes: int = 16 * 1024 * 1024
     max_items_per_commit: int = 50_000   # in an intake commit, and in a move
     mover_retry_s: float = 1.0           # after a failed move
     # An acknowledged export the store refuses this many times in a row, moved alone, with an
@@ -98,8 +97,8 @@ class Writer:
         self._failed: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="tracekit-writer", daemon=True)
         self._mover = threading.Thread(target=self._move_loop, name="tracekit-mover", daemon=True)
-        # Acknowledged exports not yet moved into the store: (seq, bytes), oldest first.
-        self._intake: deque[tuple[int, int]] = deque()
+        # Acknowledged exports not yet moved into the store, oldest first.
+        self._intake: deque[Export] = deque()
         self._intake_bytes = 0
         self._accepted_seq = self._moved_seq = store.moved_through
         self._accepting = True    # the intake thread runs (or may still be started)
@@ -107,8 +106,8 @@ class Writer:
         self.committed_logs = 0
         self.duplicate_spans = 0
         self.refused_items = 0
-        self.accepts = 0          # intake transactions (acknowledgements)
-        self.accept_s = 0.0       # time spent committing them
+        self.accepts = 0          # intake records (acknowledgements)
+        self.accept_s = 0.0       # time spent writing and syncing them
         self.commits = 0          # moves into the store
         self.busy_s = 0.0         # time spent moving, checkpoints included
         self.failed_moves = 0
@@ -123,8 +122,8 @@ class Writer:
         return self
 
     def submit(self, batch: DecodedBatch, source: str) -> Future:
-        """Queue a batch; the future gives the `Accepted` of the intake transaction that
-        committed it (shared by the batches committed together)."""
+        """Queue a batch; the future gives the `Accepted` of the intake record that holds it
+        (shared by the batches written together)."""
         pending = _Pending(batch, source, Future())
         with self._cond:
             if self._stopping or self._failed is not None:
@@ -255,7 +254,7 @@ class Writer:
             pass
 
     def _commit(self, taken: list[_Pending]) -> None:
-        """Commit the taken exports to the intake: acknowledge them."""
+        """Append the taken exports to the intake: acknowledge them."""
         started = time.perf_counter()
         # A caller that gave up (its future cancelled) still gets its data written: the
         # export may be retried, and the retry is deduplicated.
@@ -281,7 +280,7 @@ class Writer:
                 self._pending_items -= sum(p.items for p in taken)
                 self._pending_bytes -= sum(p.nbytes for p in taken)
                 if accepted is not None:
-                    self._intake.extend((seq, p.nbytes) for seq, p in
+                    self._intake.extend(Export(seq, p.batch, p.source) for seq, p in
                                         enumerate(taken, start=accepted.first_seq))
                     self._intake_bytes += sum(p.nbytes for p in taken)
                     self._accepted_seq = accepted.last_seq
@@ -307,7 +306,9 @@ class Writer:
                 self.failed_moves += 1
                 if isinstance(exc, DATA_ERRORS) and failures >= self.limits.refuse_after:
                     try:
-                        self.store.refuse_next(exc)
+                        with self._cond:
+                            oldest = self._intake[0]
+                        self.store.refuse(oldest, exc)
                     except Exception as refusing:
                         exc = refusing
                     else:
@@ -322,27 +323,34 @@ class Writer:
                         return   # shutting down: the next open moves them
                     self._cond.wait(self.limits.mover_retry_s)
 
-    def _release_moved(self, moved_seq: int | None = None) -> None:
-        """The exports up to the store's `moved_through` (or `moved_seq`) are stored: wake
-        whoever waits for them, and make room for more."""
+    def _release_moved(self) -> None:
+        """The exports up to the store's `moved_through` are stored: wake whoever waits for
+        them, and make room for more."""
         with self._cond:
-            self._moved_seq = self.store.moved_through if moved_seq is None else moved_seq
-            while self._intake and self._intake[0][0] <= self._moved_seq:
-                self._intake_bytes -= self._intake.popleft()[1]
+            self._moved_seq = self.store.moved_through
+            while self._intake and self._intake[0].seq <= self._moved_seq:
+                self._intake_bytes -= self._intake.popleft().batch.nbytes
             self._cond.notify_all()
 
     def _move_once(self, max_items: int | None = None) -> bool:
-        """One move of the oldest acknowledged exports; False if there was nothing to move."""
+        """One move of the oldest acknowledged exports, whole, about `max_items` spans and
+        logs of them (at least one); False if there was nothing to move."""
+        limit = max_items or self.limits.max_items_per_commit
         with self._cond:
-            accepted_before = self._accepted_seq
+            exports, items = [], 0
+            for export in self._intake:
+                size = export.batch.span_count + export.batch.log_count
+                if exports and items + size > limit:
+                    break
+                exports.append(export)
+                items += size
+        if not exports:
+            return False
         started = time.perf_counter()
         try:
-            result = self.store.move(max_items or self.limits.max_items_per_commit)
+            result = self.store.move(exports)
         finally:
             self.busy_s += time.perf_counter() - started
-        if result is None:   # everything acknowledged before this move is stored
-            self._release_moved(max(self.store.moved_through, accepted_before))
-            return False
         self.commits += 1
         self.committed_spans += result.spans
         self.committed_logs += result.logs
