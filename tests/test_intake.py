@@ -207,3 +207,16 @@ def test_a_move_keeps_each_exports_spans_logs_resources_and_attribute_keys(tmp_p
     assert conn.execute("SELECT count(*) FROM span_attribute_keys").fetchall()[0][0] > 0
     assert store.move_all() == 0, "nothing acknowledged is left to move"
     store.close()
+
+
+def test_a_record_of_thousands_of_small_exports_is_written_and_read_back_whole(tmp_path):
+    path = tmp_path / "s.duckdb"
+    store = WritableStore.open(path)
+    # 4 parts an export: more than one writev takes (IOV_MAX, 1024).
+    accepted = store.accept([(decode_traces(trace_request(1, service=f"s{k % 5}")), "test")
+                             for k in range(600)])
+    assert (accepted.first_seq, accepted.last_seq, accepted.spans) == (1, 600, 600)
+    store.conn.close()   # a crash: the record is read back at the next open
+    reopened = WritableStore.open(path)
+    assert reopened.conn.execute("SELECT count(*) FROM span_rows").fetchall()[0][0] == 600
+    reopened.close()

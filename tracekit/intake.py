@@ -48,6 +48,7 @@ SEGMENT_BYTES = 64 * 2**20          # a new segment file from this size on
 MAGIC = b"TKI1"
 HEADER = struct.Struct("<4sIQII")   # magic, payload bytes, first seq, exports, crc32
 META = struct.Struct("<I")
+WRITEV_PARTS = 1024
 
 
 @dataclass(frozen=True)
@@ -107,9 +108,10 @@ class Intake:
             fd = self._segment_for(first_seq)
             size = os.fstat(fd).st_size
             try:
-                written = os.writev(fd, parts)
-                if written != HEADER.size + payload_bytes:
-                    raise OSError(f"wrote {written} of {HEADER.size + payload_bytes} bytes")
+                for start in range(0, len(parts), WRITEV_PARTS):   # the system's IOV_MAX: 1024
+                    group = parts[start:start + WRITEV_PARTS]
+                    if (written := os.writev(fd, group)) != sum(len(part) for part in group):
+                        raise OSError(f"wrote {written} bytes of a record's {payload_bytes}")
                 os.fdatasync(fd)
             except OSError as exc:
                 try:   # leave no partial record behind a failed append
