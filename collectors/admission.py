@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 import threading
 from pathlib import Path
@@ -58,7 +59,9 @@ def used_mib(pids: list[int], threshold_mib: float = 0.0) -> float:
 _M_MMAP_THRESHOLD = -3      # glibc mallopt parameter
 
 
+@functools.cache
 def _libc():
+    # Cached: find_library runs `ldconfig -p` in a child process each time it is called.
     try:
         return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
     except OSError:

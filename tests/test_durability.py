@@ -139,6 +139,18 @@ def _descendants(pid: int) -> set[int]:
     return found
 
 
+def _decode_workers(pid: int) -> list[int]:
+    """The collector's decode worker processes (a short-lived child may be gone already)."""
+    workers = []
+    for child in _descendants(pid):
+        try:
+            if "spawn_main" in Path(f"/proc/{child}/cmdline").read_text():
+                workers.append(child)
+        except OSError:
+            continue
+    return workers
+
+
 def test_decode_workers_exit_when_the_collector_is_killed(tmp_path):
     collector = start_collector(tmp_path / "store.duckdb")
     workers = _descendants(collector.process.pid)
@@ -160,8 +172,7 @@ def test_decode_workers_exit_when_the_collector_is_killed(tmp_path):
 def test_a_killed_decode_worker_is_replaced(tmp_path):
     collector = start_collector(tmp_path / "store.duckdb")
     try:
-        workers = [pid for pid in _descendants(collector.process.pid)
-                   if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()]
+        workers = _decode_workers(collector.process.pid)
         os.kill(workers[0], signal.SIGKILL)
         statuses = []
         for _ in range(5):  # the first export may be refused (503: retry); then all succeed
@@ -182,8 +193,7 @@ def test_a_killed_decode_worker_is_replaced(tmp_path):
 def test_decode_workers_can_be_set_on_the_command_line(tmp_path):
     collector = start_collector(tmp_path / "store.duckdb", extra=("--decode-workers", "2"))
     try:
-        workers = [pid for pid in _descendants(collector.process.pid)
-                   if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()]
+        workers = _decode_workers(collector.process.pid)
         assert len(workers) == 2
         request = urllib.request.Request(
             f"http://{collector.http}/v1/traces", data=trace_request(5, service="two-workers").SerializeToString(),
