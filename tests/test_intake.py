@@ -105,6 +105,9 @@ def test_an_export_cut_short_by_a_crash_is_dropped_and_those_before_it_are_store
     store.conn.close()
     # The crash came while the third record was being written: it was never acknowledged.
     segment.write_bytes(whole + torn[:len(torn) // 2])
+    with caplog.at_level("WARNING"), tracekit.open(path):
+        assert "2 exports a collector acknowledged wait" in caplog.text
+    caplog.clear()
 
     with caplog.at_level("WARNING"):
         reopened = WritableStore.open(path)

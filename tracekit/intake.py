@@ -183,10 +183,11 @@ def waiting(directory: Path, moved_through: int) -> int:
     try:
         for path in sorted(directory.glob("*.log")):
             with path.open("rb") as segment:
+                total = os.fstat(segment.fileno()).st_size
                 while len(header := segment.read(HEADER.size)) == HEADER.size:
                     magic, size, first, exports, _ = HEADER.unpack(header)
-                    if magic != MAGIC:
-                        break
+                    if magic != MAGIC or segment.tell() + size > total:
+                        break   # damaged, or cut short by a crash: never acknowledged
                     count += max(0, min(exports, first + exports - 1 - moved_through))
                     segment.seek(size, os.SEEK_CUR)
     except OSError:

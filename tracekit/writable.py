@@ -87,6 +87,9 @@ class WritableStore:
         # The log of acknowledged exports (`accept`), which `move` brings into the tables.
         self.intake = intake.Intake(intake_path(path))
         self._load_state()
+        # Set once: the intake thread numbers exports from here on, also while `_reopen`
+        # reloads the rest.
+        self._next_seq = max(self.moved_through, self.intake.last_seq or 0) + 1
 
     def _load_state(self) -> None:
         conn = self.conn
@@ -99,7 +102,6 @@ class WritableStore:
         self._fold_replayed_log()
         self.moved_through = conn.execute(
             "SELECT coalesce(max(intake_through), 0) FROM ingest_batches").fetchall()[0][0]
-        self._next_seq = max(self.moved_through, self.intake.last_seq or 0) + 1
         # The DuckDB settings the writer changes before commits, as they are now.
         self._settings = {"variant_minimum_shredding_size": str(SHRED_FROM_ROWS),
                           "checkpoint_threshold": f"'{CHECKPOINT_THRESHOLD}'"}
