@@ -223,3 +223,20 @@ def test_a_record_of_thousands_of_small_exports_is_written_and_read_back_whole(t
     reopened = WritableStore.open(path)
     assert reopened.conn.execute("SELECT count(*) FROM span_rows").fetchall()[0][0] == 600
     reopened.close()
+
+
+def test_a_tail_of_zero_bytes_left_by_a_crash_is_dropped(tmp_path, caplog):
+    # A file system may extend the file before it writes the record's bytes: after a crash
+    # the unwritten record reads as zeros. It was never acknowledged.
+    path = tmp_path / "s.duckdb"
+    store = WritableStore.open(path)
+    store.accept([(decode_traces(trace_request(12)), "test")])
+    [segment] = (tmp_path / f"s.duckdb{SUFFIX}").glob("*.log")
+    store.conn.close()
+    with segment.open("ab") as log_file:
+        log_file.write(bytes(5000))
+    with caplog.at_level("WARNING"):
+        reopened = WritableStore.open(path)
+    assert "dropped 5000 bytes" in caplog.text
+    assert reopened.conn.execute("SELECT count(*) FROM span_rows").fetchall()[0][0] == 12
+    reopened.close()

@@ -243,27 +243,30 @@ def _records(path: Path) -> Iterator[tuple[int, int, memoryview]]:
 
 
 def _check_segment(path: Path, final: bool) -> int | None:
-    """Check every record of a segment; the last export's sequence number in it. A record cut
-    short at the end of the final segment was never acknowledged: it is dropped (the file is
-    truncated to the records before it). Anything else unreadable is an error."""
+    """Check every record of a segment; the last export's sequence number in it.
+    A record being written when the process stopped was never acknowledged (an ack waits for
+    its sync): at the end of the final segment, a record cut short, or one whose bytes reach
+    the end of the file and fail their CRC, or a tail of zero bytes (space the file system
+    allocated but never wrote), is dropped and the file truncated to the records before it.
+    Anything else unreadable is an error."""
     last = None
     good = 0
     with path.open("rb") as segment:
         total = os.fstat(segment.fileno()).st_size
         while good < total:
             header = segment.read(HEADER.size)
-            problem = None
+            problem, reaches_end = None, True
             if len(header) < HEADER.size:
                 problem = "a record header cut short"
             else:
                 magic, size, first, exports, crc = HEADER.unpack(header)
-                payload = segment.read(size) if magic == MAGIC else b""
                 if magic != MAGIC:
-                    problem = "a record that does not start as one"
-                elif len(payload) < size or zlib.crc32(payload) != crc:
+                    problem, reaches_end = "a record that does not start as one", False
+                elif zlib.crc32(payload := segment.read(size)) != crc or len(payload) < size:
                     problem = "a record cut short or damaged"
+                    reaches_end = good + HEADER.size + size >= total
             if problem:
-                if not final or segment.read(1):
+                if not (final and (reaches_end or _zeros(segment, good, total))):
                     raise IntakeCorrupt(
                         f"the intake segment {path} holds {problem} at byte {good} of {total}, "
                         "before acknowledged exports: it was damaged on disk. Move the intake "
@@ -278,6 +281,17 @@ def _check_segment(path: Path, final: bool) -> int | None:
             good = segment.tell()
             last = first + exports - 1
     return last
+
+
+def _zeros(segment, start: int, end: int) -> bool:
+    """Whether the file's bytes from `start` to `end` are all zero."""
+    segment.seek(start)
+    while start < end:
+        chunk = segment.read(min(1 << 20, end - start))
+        if not chunk or chunk.count(0) != len(chunk):
+            return not chunk
+        start += len(chunk)
+    return True
 
 
 def _sync_directory(directory: Path) -> None:
