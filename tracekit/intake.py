@@ -71,7 +71,7 @@ class Export:
 
 
 class IntakeCorrupt(TracekitError):
-    pass
+    """The intake log is damaged before its end: acknowledged exports cannot be read back."""
 
 
 class Intake:
@@ -145,6 +145,8 @@ class Intake:
         """The exports after sequence number `after`, oldest first, from disk."""
         for path in list(self._segments.values()):
             for first, exports, payload in _records(path):
+                if first + exports - 1 <= after:
+                    continue   # stored already
                 offset = 0
                 for seq in range(first, first + exports):
                     export, offset = _decoded(payload, offset, seq)
