@@ -32,7 +32,7 @@ import os
 import struct
 import threading
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,6 +68,19 @@ class Export:
     seq: int
     batch: DecodedBatch
     source: str
+
+
+def first_group(exports: Iterable[Export], max_items: int) -> list[Export]:
+    """The first of `exports`, in order, whole, up to `max_items` spans and logs in all (at
+    least one, if there is one): what one move takes."""
+    group, items = [], 0
+    for export in exports:
+        size = export.batch.span_count + export.batch.log_count
+        if group and items + size > max_items:
+            break
+        group.append(export)
+        items += size
+    return group
 
 
 class IntakeCorrupt(TracekitError):

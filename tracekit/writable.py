@@ -276,16 +276,11 @@ class WritableStore:
         """Move every export the intake holds past the store's `intake_through` (a collector
         acknowledged them and stopped before moving them), `max_items` spans and logs at a
         time; the spans and logs moved."""
-        moved, group, items = 0, [], 0
-        for export in self.intake.read(self.moved_through):
-            group.append(export)
-            items += export.batch.span_count + export.batch.log_count
-            if items >= max_items:
-                result = self.move(group)
-                moved, group, items = moved + result.spans + result.logs, [], 0
-        if group:
+        moved, waiting = 0, list(self.intake.read(self.moved_through))
+        while group := intake.first_group(waiting, max_items):
             result = self.move(group)
             moved += result.spans + result.logs
+            del waiting[:len(group)]
         if moved:
             log.info("moved %d spans and logs a collector had acknowledged into %s", moved, self.path)
         return moved

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import duckdb
 
 from tracekit.errors import Overloaded, WriterStopped
-from tracekit.intake import Accepted, Export
+from tracekit.intake import Accepted, Export, first_group
 from tracekit.otlp.batches import DecodedBatch
 from tracekit.writable import AppendResult, WritableStore
 
@@ -335,15 +335,8 @@ class Writer:
     def _move_once(self, max_items: int | None = None) -> bool:
         """One move of the oldest acknowledged exports, whole, about `max_items` spans and
         logs of them (at least one); False if there was nothing to move."""
-        limit = max_items or self.limits.max_items_per_commit
         with self._cond:
-            exports, items = [], 0
-            for export in self._intake:
-                size = export.batch.span_count + export.batch.log_count
-                if exports and items + size > limit:
-                    break
-                exports.append(export)
-                items += size
+            exports = first_group(self._intake, max_items or self.limits.max_items_per_commit)
         if not exports:
             return False
         started = time.perf_counter()
