@@ -21,11 +21,13 @@ import duckdb
 
 from tracekit import queries
 from tracekit.writable import WritableStore
+from tracekit.writer import Writer
 
 log = logging.getLogger(__name__)
 
 BATCHES_PER_TRANSACTION = 200
 SIZE_STEP = 0.10        # share of the rows removed per pass while over --max-size
+CHECKPOINT_WAIT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -42,8 +44,11 @@ class RetentionSettings:
 class Retention:
     """A thread that enforces RetentionSettings on the store every `check_every_s`."""
 
-    def __init__(self, store: WritableStore, settings: RetentionSettings) -> None:
+    def __init__(self, store: WritableStore, settings: RetentionSettings,
+                 writer: Writer | None = None) -> None:
         self.store = store
+        # Checkpoints go through the writer, which runs them between its own transactions.
+        self.writer = writer
         self.settings = settings
         self.deleted_spans = 0
         self.deleted_logs = 0
@@ -93,14 +98,22 @@ class Retention:
                     if through is None:
                         break
                     self._delete_through(cursor, int(through), "over the size limit")
-                    try:
-                        cursor.execute("CHECKPOINT")     # so that the freed blocks count as free
-                    except duckdb.Error as exc:          # a commit in progress: next time
-                        log.debug("retention checkpoint deferred: %s", exc)
+                    if not self._checkpoint(cursor):   # so that the freed blocks count as free
                         break
             self.passes += 1
         finally:
             cursor.close()
+
+    def _checkpoint(self, cursor) -> bool:
+        """Fold the log and the deletes into the file; False if that must wait."""
+        try:
+            if self.writer is not None:
+                return self.writer.checkpoint(CHECKPOINT_WAIT_S)
+            cursor.execute("CHECKPOINT")
+        except duckdb.Error as exc:          # a commit in progress: next time
+            log.debug("retention checkpoint deferred: %s", exc)
+            return False
+        return True
 
     def _used_bytes(self, cursor) -> int:
         [(used,)] = cursor.execute(queries.load("retention/used_bytes")).fetchall()

@@ -99,7 +99,7 @@ class Collector:
         return_freed_memory_to_the_system()
         self.memory = MemoryGuard(settings.memory_limit_mib, self.decoders.pids)
         self.admission = Admission(self.writer, self.memory)
-        self.retention = Retention(store, settings.retention)
+        self.retention = Retention(store, settings.retention, self.writer)
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tracekit-query")
         self._grpc = None
         self._runners: list[web.AppRunner] = []

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -16,7 +17,7 @@ import pyarrow.compute as pc
 
 from tracekit import intake, queries
 from tracekit.errors import StoreLocked, TracekitError
-from tracekit.otlp.batches import DecodedBatch, concat, resource_table
+from tracekit.otlp.batches import DecodedBatch, concat, resource_table, split
 from tracekit.readonly import SAFE_CONFIG
 from tracekit.store import check_version, holder_of
 
@@ -51,6 +52,27 @@ SHRED_FROM_ROWS = 30_000   # DuckDB's variant_minimum_shredding_size: a quarter 
 SMALL_COMMIT_ROWS = ROW_GROUP_ROWS // 8   # a collector's commits; larger ones are an import's
 
 
+@dataclass
+class _Staged:
+    """A transaction of the writer's, open: what has been inserted in it so far."""
+
+    cur: duckdb.DuckDBPyConnection
+    spans: int = 0
+    logs: int = 0
+    duplicates: int = 0            # re-sent spans left out
+    span_bytes: int = 0            # as decoded Arrow
+    log_bytes: int = 0
+    batches: int = 0               # batch rows (ids from the store's next one on)
+    resources: set[int] = field(default_factory=set)        # inserted in it
+    new_keys: set[str] = field(default_factory=set)         # registered in it
+    attribute_keys: frozenset[str] = frozenset()            # of its spans
+    moved_through: int | None = None   # the last intake export it holds whole
+    # A transaction that was committing when this one began, whose rows this one does not
+    # see; and the (trace_id, span_id, start_time) of the spans inserted here, for the next.
+    unseen: _Staged | None = None
+    keys: list[pa.Table] = field(default_factory=list)
+
+
 @dataclass(frozen=True)
 class AppendResult:
     """What one committed append wrote."""
@@ -83,7 +105,16 @@ class WritableStore:
         # ingest is the writer thread, and these are most of it (README "Benchmarks").
         self.checkpoints = 0
         self.checkpoint_s = 0.0
+        # Transactions committed, and the spans, logs and re-sent spans (left out) in them.
+        self.commits = 0
+        self.stored = {"spans": 0, "logs": 0, "duplicates": 0}
         self._broken = False   # DuckDB gave up the database and reopening it failed
+        # The open transaction of moves (`stage`), if any, and the one committing in the
+        # committer thread; only the mover's thread uses them.
+        self._staged: _Staged | None = None
+        self._committing: tuple[_Staged, Future] | None = None
+        self._committer: ThreadPoolExecutor | None = None
+        self.on_background_commit: Callable[[], None] | None = None   # called in that thread
         # The log of acknowledged exports (`accept`), which `move` brings into the tables.
         self.intake = intake.Intake(intake_path(path))
         self._load_state()
@@ -112,6 +143,7 @@ class WritableStore:
         attribute keys; the log's size now, to tell when DuckDB checkpoints by itself."""
         self._uncheckpointed = {"spans": 0, "logs": 0}
         self._uncheckpointed_bytes = 0
+        self._checkpoint_due = False
         self._pending_keys: set[str] = set()
         self._wal_before = self._wal_bytes()
 
@@ -189,6 +221,7 @@ class WritableStore:
         the collector goes on without a restart. If that fails, the next append tries again."""
         log.error("DuckDB gave up the database after an error (%s); reopening it (its log "
                   "replays every committed batch)", reason)
+        self._roll_back_staged()
         try:
             self.conn.close()
         except duckdb.Error:
@@ -221,7 +254,7 @@ class WritableStore:
 
     def append(self, batch: DecodedBatch, source: str, rollback: bool = False) -> AppendResult:
         """Write the batch's resources, spans and logs in one transaction and commit it (or,
-        with `rollback`, undo it: nothing is kept)."""
+        with `rollback`, undo it: nothing is kept). Moves from the intake are `stage`d."""
         return self._writing(lambda: self._append(batch, source, rollback))
 
     def _writing(self, write):
@@ -246,16 +279,196 @@ class WritableStore:
         return accepted
 
     def move(self, exports: Sequence[intake.Export]) -> AppendResult:
-        """Append acknowledged exports, the oldest not yet stored, in one transaction that
-        also records the last one's sequence number (`intake_through`); then delete the
-        intake segments the store now holds."""
-        sources = {export.source for export in exports}
-        result = self._writing(lambda: self._append(
-            concat([export.batch for export in exports]),
-            sources.pop() if len(sources) == 1 else "mixed",
-            rollback=False, moved_through=exports[-1].seq))
-        self.intake.release(self.moved_through)
+        """Append acknowledged exports, the oldest not yet stored, and commit them with what
+        was staged before (`stage`)."""
+        result = self.stage(exports)
+        self.commit_staged()
         return result
+
+    def stage(self, exports: Sequence[intake.Export]) -> AppendResult:
+        """Append acknowledged exports, the oldest not yet stored, to the open transaction of
+        moves (begun if there is none), and commit it whenever it holds a whole row group of
+        spans or of logs, cutting an export at the row group's end if need be: DuckDB then
+        writes the row group straight into the file, compressed and shredded once, and logs
+        only where it is (README "The collector": Moves). Each commit records the last export
+        it holds whole (`intake_through`) and deletes the intake segments the store now holds.
+        If anything fails, the open transaction is rolled back (`moved_through` says what is
+        stored) and the error raised."""
+        return self._writing(lambda: self._stage(exports))
+
+    def commit_staged(self) -> None:
+        """Commit the open transaction of moves, and wait for the one committing in the
+        background, if any (a reader waits for them, or the writer stops)."""
+        if self._staged is not None or self._committing is not None:
+            self._writing(self._commit_staged)
+
+    @property
+    def staging(self) -> bool:
+        """Whether moves are staged and not yet known to be committed."""
+        return self._staged is not None or self._committing is not None
+
+    @property
+    def committed_in_background(self) -> bool:
+        """Whether the commit in the committer thread has ended (`settle` takes it in)."""
+        return self._committing is not None and self._committing[1].done()
+
+    def settle(self) -> None:
+        """Take in the commit in the committer thread, waiting for it if need be. If it
+        failed, the open transaction is rolled back too (it comes after it) and the error
+        raised: `moved_through` says what is stored."""
+        try:
+            self._writing(self._await_committing)
+        except BaseException:
+            self._roll_back_staged()
+            raise
+
+    def _stage(self, exports: Sequence[intake.Export]) -> AppendResult:
+        spans = logs = duplicates = 0
+        pending = list(exports)
+        try:
+            while pending:
+                staged = self._staged or self._begin()
+                room_spans, room_logs = ROW_GROUP_ROWS - staged.spans, ROW_GROUP_ROWS - staged.logs
+                whole: list[intake.Export] = []
+                for export in pending:
+                    if export.batch.span_count > room_spans or export.batch.log_count > room_logs:
+                        break
+                    whole.append(export)
+                    room_spans -= export.batch.span_count
+                    room_logs -= export.batch.log_count
+                through, batches = (whole[-1].seq if whole else None), [e.batch for e in whole]
+                del pending[:len(whole)]
+                if pending:   # the next export crosses the end of a row group: cut it there
+                    head, tail = split(pending[0].batch, room_spans, room_logs)
+                    batches.append(head)
+                    pending[0] = intake.Export(pending[0].seq, tail, pending[0].source)
+                result = self._insert(staged, concat(batches), _source(exports), through)
+                spans, logs, duplicates = (spans + result.spans, logs + result.logs,
+                                           duplicates + result.duplicates)
+                # However large its rows, a transaction holds a row group: DuckDB spills what
+                # it stages beyond its memory to a temporary file (in one process, 245,760
+                # spans with 2 KiB attributes, 128 MiB: 34k spans/s, where committing them
+                # to the log by their size and checkpointing gave 16k, in the same memory).
+                if staged.spans >= ROW_GROUP_ROWS or staged.logs >= ROW_GROUP_ROWS:
+                    self._hand_over()
+        except BaseException:
+            self._roll_back_staged()
+            raise
+        return AppendResult(self._next_batch, spans, logs, duplicates)
+
+    def _begin(self) -> _Staged:
+        if self._checkpoint_due:   # rows in DuckDB's log make a row group: fold them first
+            self._await_committing()
+            self._checkpoint_committed()
+        cur = self.conn.cursor()
+        cur.execute("BEGIN")
+        # A transaction committing meanwhile is not seen by this one: its spans are checked
+        # against this one's by key instead (`_insert`).
+        self._staged = _Staged(cur, unseen=self._committing[0] if self._committing else None)
+        return self._staged
+
+    def _hand_over(self) -> None:
+        """Commit the open transaction, which holds a whole row group, in the committer
+        thread: DuckDB writes the row group (compressing it and shredding its attribute maps,
+        most of a move's time) while the mover stages the next on the other core."""
+        staged, self._staged = self._staged, None
+        try:
+            self._await_committing()   # one at a time, in order
+            self._before_commit(staged.cur, staged.attribute_keys, small=True)
+        except BaseException:
+            self._staged = staged
+            raise
+        self._claim(staged)
+        staged.unseen = None   # all inserted: what it did not see no longer matters
+        if self._committer is None:
+            self._committer = ThreadPoolExecutor(1, thread_name_prefix="tracekit-commit")
+        future = self._committer.submit(staged.cur.execute, "COMMIT")
+        if self.on_background_commit is not None:
+            future.add_done_callback(lambda _: self.on_background_commit())
+        self._committing = (staged, future)
+
+    def _await_committing(self) -> None:
+        """Wait for the transaction committing in the background, if any, and take what it
+        stored into account; raise what its commit raised."""
+        if self._committing is None:
+            return
+        (staged, future), self._committing = self._committing, None
+        try:
+            future.result()
+        except BaseException:
+            self._reload_claims()
+            raise
+        finally:
+            staged.cur.close()
+        self._stored(staged)
+
+    def _commit_staged(self) -> None:
+        staged, self._staged = self._staged, None
+        try:
+            self._await_committing()
+            if staged is None:
+                return
+            self._before_commit(staged.cur, staged.attribute_keys, small=True)
+            staged.cur.execute("COMMIT")
+        except BaseException:
+            self._staged = staged
+            self._roll_back_staged()
+            raise
+        staged.cur.close()
+        staged.unseen = None
+        self._claim(staged)
+        self._stored(staged)
+        if self._checkpoint_due:
+            self._checkpoint_committed()
+
+    def _roll_back_staged(self) -> None:
+        """Roll back the open transaction, and settle the one committing in the background
+        (stored if its commit went through). Raises nothing."""
+        staged, self._staged = self._staged, None
+        if staged is not None:
+            try:
+                staged.cur.execute("ROLLBACK")
+            except duckdb.Error:
+                pass
+            staged.cur.close()
+        try:
+            self._await_committing()
+        except BaseException as exc:
+            log.warning("a commit of moves failed (its exports stay in the intake): %s",
+                        first_line(exc))
+
+    def _claim(self, staged: _Staged) -> None:
+        """A transaction about to commit: its resources, attribute keys and batch ids count
+        as taken, for the transaction after it."""
+        self._known_resources.update(staged.resources)
+        self._known_attribute_keys.update(staged.new_keys)
+        self._next_batch += staged.batches
+
+    def _reload_claims(self) -> None:
+        """A commit failed: what is taken is what the store holds."""
+        conn = self.conn
+        self._next_batch = conn.execute(
+            "SELECT coalesce(max(batch_id), 0) + 1 FROM ingest_batches").fetchall()[0][0]
+        self._known_resources = {row[0] for row in conn.execute("SELECT resource_id FROM resources").fetchall()}
+        self._known_attribute_keys = {
+            row[0] for row in conn.execute("SELECT key FROM span_attribute_keys").fetchall()}
+
+    def _stored(self, staged: _Staged) -> None:
+        """What a committed transaction of moves adds: its exports are stored, the intake's
+        segments holding only stored exports go, and its rows that went to DuckDB's log (a
+        table that got less than a row group) count towards the next checkpoint."""
+        self.commits += 1
+        for name in self.stored:
+            self.stored[name] += getattr(staged, name)
+        self._pending_keys = self._pending_keys | staged.attribute_keys
+        if staged.moved_through is not None:
+            self.moved_through = staged.moved_through
+        self.intake.release(self.moved_through)
+        logged_spans = staged.spans if staged.spans < ROW_GROUP_ROWS else 0
+        logged_logs = staged.logs if staged.logs < ROW_GROUP_ROWS else 0
+        self._after_commit(logged_spans, logged_logs,
+                           (staged.span_bytes if logged_spans else 0)
+                           + (staged.log_bytes if logged_logs else 0))
 
     def refuse(self, export: intake.Export, error: BaseException) -> None:
         """Set an acknowledged export aside: the store refused its rows (`error`), and retrying
@@ -264,6 +477,7 @@ class WritableStore:
         log.error("the store refused the rows of an acknowledged export (intake seq %d, from %s, "
                   "%d spans and %d logs) and they are not stored: %s", export.seq, export.source,
                   export.batch.span_count, export.batch.log_count, first_line(error))
+        self.commit_staged()
         with self.conn.cursor() as cur, transaction(cur):
             cur.execute(queries.load("insert_batch"), {
                 "batch_id": self._next_batch, "source": "refused", "spans": 0, "logs": 0,
@@ -278,76 +492,106 @@ class WritableStore:
         time; the spans and logs moved."""
         moved, waiting = 0, list(self.intake.read(self.moved_through))
         while group := intake.first_group(waiting, max_items):
-            result = self.move(group)
+            result = self.stage(group)
             moved += result.spans + result.logs
             del waiting[:len(group)]
+        self.commit_staged()
         if moved:
             log.info("moved %d spans and logs a collector had acknowledged into %s", moved, self.path)
         return moved
 
-    def _append(self, batch: DecodedBatch, source: str, rollback: bool,
-                moved_through: int | None = None) -> AppendResult:
-        batch_id = self._next_batch
-        spans = logs = duplicates = 0
-        new_resources = {k: v for k, v in batch.resources.items() if k not in self._known_resources}
-        new_keys = sorted(batch.attribute_keys - self._known_attribute_keys)
-        pending_keys, small = self._pending_keys, False
+    def _append(self, batch: DecodedBatch, source: str, rollback: bool) -> AppendResult:
+        """Append a batch in a transaction of its own (an import's, or the warm-up's)."""
         with self.conn.cursor() as cur, transaction(cur, commit=not rollback):
-            if new_resources:
-                cur.register("incoming_resources", resource_table(new_resources))
-                cur.execute(queries.load("insert_resources"))
-                cur.unregister("incoming_resources")
-            if batch.spans is not None and batch.spans.num_rows:
-                incoming = unique_spans(batch.spans)
-                starts = incoming.column("start_time").cast(pa.int64())  # exact ns, not µs
-                cur.register("incoming_spans", incoming)
-                window = {"first_start": pc.min(starts).as_py(), "last_start": pc.max(starts).as_py()}
-                if cur.execute(queries.load("stored_start_times"), window).fetchall()[0][0]:
-                    # fetchall, not Arrow: few rows, and DuckDB warns (each commit) that
-                    # Arrow output of a cursor's result copies it.
-                    if stored := cur.execute(queries.load("stored_spans"), window).fetchall():
-                        cur.unregister("incoming_spans")
-                        cur.register("incoming_spans", without(incoming, stored))
-                spans = cur.execute(queries.load("insert_spans"), {"batch_id": batch_id}).fetchall()[0][0]
-                if new_keys:
-                    cur.execute(queries.load("insert_attribute_keys"),
-                                {"keys": new_keys, "batch_id": batch_id})
-                duplicates = batch.spans.num_rows - spans
-                cur.unregister("incoming_spans")
-            if batch.logs is not None and batch.logs.num_rows:
-                cur.register("incoming_logs", batch.logs)
-                logs = cur.execute(queries.load("insert_logs"), {"batch_id": batch_id}).fetchall()[0][0]
-                cur.unregister("incoming_logs")
-            cur.execute(
-                queries.load("insert_batch"),
-                {"batch_id": batch_id, "source": source, "spans": spans, "logs": logs,
-                 "duplicates": duplicates, "intake_through": moved_through},
-            )
+            staged = _Staged(cur)
+            result = self._insert(staged, batch, source, None)
             if not rollback:
-                pending_keys = self._pending_keys | batch.attribute_keys
-                self._choose_shredding(cur, len(pending_keys))
-                # A move from the intake is never large: it goes into the current row group,
-                # which the writer checkpoints whole (DuckDB's own trigger, fired inside a
-                # large commit, cut row groups short: a quarter of the file was free blocks).
-                small = moved_through is not None or spans + logs < SMALL_COMMIT_ROWS
-                self._choose_log_limit(cur, small)
+                small = result.spans + result.logs < SMALL_COMMIT_ROWS
+                self._before_commit(cur, staged.attribute_keys, small)
         if rollback:
-            return AppendResult(batch_id, spans, logs, duplicates)
-        self._known_resources.update(new_resources)
-        self._known_attribute_keys.update(new_keys)
-        self._pending_keys = pending_keys
-        self._next_batch += 1
+            return result
+        self._claim(staged)
+        self.commits += 1
+        for name in self.stored:
+            self.stored[name] += getattr(staged, name)
+        self._pending_keys = self._pending_keys | staged.attribute_keys
+        self._after_commit(result.spans, result.logs, batch.nbytes, small)
+        if self._checkpoint_due:
+            self._checkpoint_committed()
+        return result
+
+    def _insert(self, staged: _Staged, batch: DecodedBatch, source: str,
+                moved_through: int | None) -> AppendResult:
+        """Insert the batch's resources, spans and logs, and its batch row, in `staged`'s
+        transaction; spans already stored (re-sent) are left out."""
+        cur, batch_id = staged.cur, self._next_batch + staged.batches
+        spans = logs = duplicates = 0
+        new_resources = {k: v for k, v in batch.resources.items()
+                         if k not in self._known_resources and k not in staged.resources}
+        new_keys = sorted(batch.attribute_keys - self._known_attribute_keys - staged.new_keys)
+        if new_resources:
+            cur.register("incoming_resources", resource_table(new_resources))
+            cur.execute(queries.load("insert_resources"))
+            cur.unregister("incoming_resources")
+        if batch.spans is not None and batch.spans.num_rows:
+            incoming = unique_spans(batch.spans)
+            if staged.unseen is not None:
+                incoming = without_keys(incoming, staged.unseen.keys)
+            keys = key_columns(incoming)
+            starts = keys.column("start_time").cast(pa.int64())  # exact ns, not µs
+            window = {"first_start": pc.min(starts).as_py(), "last_start": pc.max(starts).as_py()}
+            # DuckDB keeps what is registered in a transaction until it ends: the checks read
+            # a copy of the keys (~60 B a span), the insert a stream of the rows (used up).
+            cur.register("incoming_keys", keys)
+            if cur.execute(queries.load("stored_start_times"), window).fetchall()[0][0]:
+                # fetchall, not Arrow: few rows, and DuckDB warns (each commit) that
+                # Arrow output of a cursor's result copies it.
+                if stored := cur.execute(queries.load("stored_spans"), window).fetchall():
+                    incoming, keys = without(incoming, stored), without(keys, stored)
+            cur.unregister("incoming_keys")
+            cur.register("incoming_spans", stream(incoming))
+            spans = cur.execute(queries.load("insert_spans"), {"batch_id": batch_id}).fetchall()[0][0]
+            cur.unregister("incoming_spans")
+            staged.keys.append(keys)
+            if new_keys:
+                cur.execute(queries.load("insert_attribute_keys"),
+                            {"keys": new_keys, "batch_id": batch_id})
+            duplicates = batch.spans.num_rows - spans
+            staged.span_bytes += batch.spans.nbytes
+        if batch.logs is not None and batch.logs.num_rows:
+            cur.register("incoming_logs", stream(batch.logs))
+            logs = cur.execute(queries.load("insert_logs"), {"batch_id": batch_id}).fetchall()[0][0]
+            cur.unregister("incoming_logs")
+            staged.log_bytes += batch.logs.nbytes
+        cur.execute(
+            queries.load("insert_batch"),
+            {"batch_id": batch_id, "source": source, "spans": spans, "logs": logs,
+             "duplicates": duplicates, "intake_through": moved_through},
+        )
+        staged.batches += 1
+        staged.spans += spans
+        staged.logs += logs
+        staged.duplicates += duplicates
+        staged.resources.update(new_resources)
+        staged.new_keys.update(new_keys)
+        staged.attribute_keys |= batch.attribute_keys
         if moved_through is not None:
-            self.moved_through = moved_through
-        self._after_commit(spans, logs, batch.nbytes, small)
+            staged.moved_through = moved_through
         return AppendResult(batch_id, spans, logs, duplicates)
 
-    def _after_commit(self, spans: int, logs: int, nbytes: int, small: bool) -> None:
-        """Checkpoint once a row group's worth of rows (or of memory, for rows larger than
-        usual) has come in small commits, as a collector's moves are. A large commit (an
-        import's) is left to DuckDB's own trigger, which then writes the commit's
-        rows straight into the file instead of into the log first (50k-span commits: 80k
-        spans/s against 57k)."""
+    def _before_commit(self, cur: duckdb.DuckDBPyConnection, attribute_keys: frozenset[str],
+                       small: bool) -> None:
+        """DuckDB's settings for the commit (which may write row groups, or checkpoint)."""
+        self._choose_shredding(cur, len(self._pending_keys | attribute_keys))
+        self._choose_log_limit(cur, small)
+
+    def _after_commit(self, spans: int, logs: int, nbytes: int, small: bool = True) -> None:
+        """Count the rows a commit put in DuckDB's log; after small commits, as a collector's
+        moves are, a checkpoint is due once a row group's worth of them (or of memory, for
+        rows larger than usual) waits there, and the caller runs it once no transaction of
+        its own is open. A large commit (an import's) is left to DuckDB's own trigger, which
+        then writes the commit's rows straight into the file instead of into the log first
+        (50k-span commits: 80k spans/s against 57k)."""
         wal = self._wal_bytes()
         if wal < self._wal_before:   # DuckDB checkpointed inside the commit
             self._checkpointed()
@@ -357,7 +601,7 @@ class WritableStore:
         self._uncheckpointed_bytes += nbytes
         if small and (max(self._uncheckpointed.values()) >= ROW_GROUP_ROWS
                       or self._uncheckpointed_bytes >= self.max_uncheckpointed_bytes):
-            self._checkpoint_committed()
+            self._checkpoint_due = True
 
     def _wal_bytes(self) -> int:
         return file_bytes(wal_path(self.path))
@@ -404,17 +648,26 @@ class WritableStore:
             self._settings[name] = value
 
     def checkpoint(self) -> None:
+        """Fold DuckDB's log into the file; nothing is left waiting for a checkpoint."""
         self.conn.execute("CHECKPOINT")
+        self._checkpointed()
 
     def close(self) -> None:
         """Checkpoint (fold the WAL into the file) and close; a failed checkpoint is logged,
         and the WAL then replays on the next open. An empty intake is removed."""
+        try:
+            self.commit_staged()
+        except (duckdb.Error, TracekitError) as exc:   # its exports stay in the intake
+            log.warning("committing the last moves at close failed (the next open moves them "
+                        "from the intake): %s", exc)
         try:
             self.checkpoint()
         except duckdb.Error as exc:
             log.warning("checkpoint at close failed (the log replays on next start): %s", exc)
         finally:
             self.conn.close()
+            if self._committer is not None:
+                self._committer.shutdown()
             self.intake.close(remove=self.moved_through >= (self.intake.last_seq or 0))
 
 
@@ -451,6 +704,12 @@ def file_bytes(path: Path) -> int:
         return 0
 
 
+def _source(exports: Sequence[intake.Export]) -> str:
+    """The source of a move: its exports' one source, or 'mixed'."""
+    sources = {export.source for export in exports}
+    return sources.pop() if len(sources) == 1 else "mixed"
+
+
 def first_line(exc: BaseException) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
@@ -464,6 +723,38 @@ def unique_spans(spans: pa.Table) -> pa.Table:
     for index, key in enumerate(keys.to_pylist()):
         first.setdefault(key, index)
     return spans.take(sorted(first.values()))
+
+
+def stream(table: pa.Table) -> pa.RecordBatchReader:
+    """The table as a stream DuckDB reads once: registered in a long transaction, a table
+    would stay in memory until the transaction ends (a row group of exports, ~64 MiB)."""
+    return pa.RecordBatchReader.from_batches(table.schema, table.to_batches())
+
+
+def key_columns(spans: pa.Table) -> pa.Table:
+    """The spans' (trace_id, span_id, start_time), copied: a decoded export's columns are
+    slices of one buffer, which a slice of them would keep whole (~500 B a span, not ~60)."""
+    def copied(column: pa.ChunkedArray) -> pa.Array:
+        return pa.concat_arrays(column.chunks) if column.num_chunks else pa.array([], column.type)
+    return pa.table({name: copied(spans.column(name)) for name in ("trace_id", "span_id", "start_time")})
+
+
+def without_keys(spans: pa.Table, keys: list[pa.Table]) -> pa.Table:
+    """The spans whose (trace_id, span_id, start_time) is not among `keys` (tables of those
+    three columns): a span a client re-sent while the first copy's transaction committed."""
+    if not keys or not spans.num_rows:
+        return spans
+    stored_starts = pa.concat_arrays([chunk for table in keys
+                                      for chunk in table.column("start_time").chunks])
+    maybe = pc.is_in(spans.column("start_time"), value_set=stored_starts)
+    if not pc.any(maybe).as_py():
+        return spans
+    candidates = spans.filter(maybe)
+    stored = set()
+    for table in keys:
+        hits = table.filter(pc.is_in(table.column("start_time"), value_set=candidates.column("start_time")))
+        stored.update(zip(hits.column("trace_id").to_pylist(), hits.column("span_id").to_pylist()))
+    return without(spans, sorted(stored)) if stored else spans
 
 
 def without(spans: pa.Table, stored: list[tuple[str, str]]) -> pa.Table:

@@ -4,9 +4,12 @@ Receivers hand decoded batches to `submit()` and get a future that resolves only
 record holding them is in the store's intake log and synced to disk (`tracekit.intake`), so
 an export is acknowledged only once its data is on disk. Batches that wait together go in one
 record and one sync (group commit). A second thread, the mover, appends acknowledged exports,
-which the writer keeps in memory until then, to the store's tables in larger transactions,
-while the intake goes on taking exports, also while DuckDB checkpoints the store. Queries
-through the collector wait for the mover to store what was acknowledged before them (`flush`).
+which the writer keeps in memory until then, to the store's tables in one open transaction,
+committed when it holds a whole row group (DuckDB then writes it straight into the file), when
+a query waits for it, or at shutdown; the intake goes on taking exports meanwhile. Queries
+through the collector wait for the mover to commit what was acknowledged before them
+(`flush`). If a move fails, its transaction is rolled back and the exports in it are read back
+from the intake log.
 
 The queue is bounded by items and bytes: past the bound `submit()` refuses with `Overloaded`,
 which receivers turn into a retryable answer (HTTP 503 + Retry-After, gRPC UNAVAILABLE)
@@ -100,26 +103,35 @@ class Writer:
         # Acknowledged exports not yet moved into the store, oldest first.
         self._intake: deque[Export] = deque()
         self._intake_bytes = 0
-        self._accepted_seq = self._moved_seq = store.moved_through
+        # The last export acknowledged, staged in the store's open transaction (taken out of
+        # `_intake`), and committed; and the last one a reader waits to see committed.
+        self._accepted_seq = self._staged_seq = self._moved_seq = store.moved_through
+        self._flush_seq = 0
+        # Checkpoints asked for (`checkpoint`) and run by the mover between its transactions:
+        # DuckDB refuses a CHECKPOINT while another transaction writes.
+        self._checkpoints_asked = self._checkpoints_run = 0
+        self._checkpoint_error: BaseException | None = None
         self._accepting = True    # the intake thread runs (or may still be started)
-        self.committed_spans = 0
-        self.committed_logs = 0
-        self.duplicate_spans = 0
         self.refused_items = 0
         self.accepts = 0          # intake records (acknowledgements)
         self.accept_s = 0.0       # time spent writing and syncing them
-        self.commits = 0          # moves into the store
-        self.busy_s = 0.0         # time spent moving, checkpoints included
+        self.moves = 0            # groups of exports staged
+        self.busy_s = 0.0         # time spent moving, commits and checkpoints included
         self.failed_moves = 0
         self.refused_exports = 0  # acknowledged, then set aside: the store refused their rows
         self._last_commit_s = 0.0
         self._backlogged = False  # requests were waiting when the last commit ended
 
     def start(self) -> Writer:
+        self.store.on_background_commit = self._wake
         self.store.warm_up()
         self._thread.start()
         self._mover.start()
         return self
+
+    def _wake(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
 
     def submit(self, batch: DecodedBatch, source: str) -> Future:
         """Queue a batch; the future gives the `Accepted` of the intake record that holds it
@@ -174,12 +186,35 @@ class Writer:
         deadline = time.monotonic() + timeout_s
         with self._cond:
             target = self._accepted_seq
+            self._flush_seq = max(self._flush_seq, target)
+            self._cond.notify_all()
             while self._moved_seq < target and self._mover.is_alive():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
                 self._cond.wait(remaining)
             return self._moved_seq >= target
+
+    def checkpoint(self, timeout_s: float) -> bool:
+        """Commit what the mover holds and fold DuckDB's log into the file (the blocks of
+        deleted rows then count as free): run by the mover between its transactions. False if
+        that took longer than `timeout_s`; raises what the checkpoint raised."""
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            self._checkpoints_asked += 1
+            ticket = self._checkpoints_asked
+            self._cond.notify_all()
+            while self._checkpoints_run < ticket and self._mover.is_alive():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+            if self._checkpoints_run < ticket:
+                return False
+            error, self._checkpoint_error = self._checkpoint_error, None
+        if error is not None:
+            raise error
+        return True
 
     def shutdown(self, timeout_s: float = 10.0) -> bool:
         """Commit everything queued, move it into the store, then checkpoint and close the
@@ -287,6 +322,23 @@ class Writer:
                 self._backlogged = bool(self._queue)
                 self._cond.notify_all()
 
+    @property
+    def commits(self) -> int:
+        """Transactions committed into the store."""
+        return self.store.commits
+
+    @property
+    def committed_spans(self) -> int:
+        return self.store.stored["spans"]
+
+    @property
+    def committed_logs(self) -> int:
+        return self.store.stored["logs"]
+
+    @property
+    def duplicate_spans(self) -> int:
+        return self.store.stored["duplicates"]
+
     def _move_loop(self) -> None:
         """Move acknowledged exports into the store until the intake thread has stopped and
         nothing is left to move. After a failed move the oldest export is moved alone, so one
@@ -294,16 +346,24 @@ class Writer:
         failures = 0
         while True:
             with self._cond:
-                while self._moved_seq >= self._accepted_seq and self._accepting:
+                while (not self._intake and not self._commit_wanted() and self._accepting
+                       and not self._checkpoint_wanted() and not self.store.committed_in_background):
                     self._cond.wait()
-                if self._moved_seq >= self._accepted_seq:
+                if not self._intake and not self._accepting and not self.store.staging:
                     return
+            if self._checkpoint_wanted():
+                self._run_checkpoint()
+                continue
             try:
-                self._move_once(1 if failures else self.limits.max_items_per_commit)
+                if not self._move_once(1 if failures else self.limits.max_items_per_commit,
+                                       commit=bool(failures)):
+                    self.store.settle()   # a commit in the background has ended
+                    self._release_moved()
                 failures = 0
             except Exception as exc:  # acknowledged exports stay in the intake: try again
                 failures += 1
                 self.failed_moves += 1
+                self._restore_unmoved()
                 if isinstance(exc, DATA_ERRORS) and failures >= self.limits.refuse_after:
                     try:
                         with self._cond:
@@ -314,6 +374,10 @@ class Writer:
                     else:
                         self.refused_exports += 1
                         failures = 0
+                        with self._cond:
+                            self._intake.popleft()
+                            self._intake_bytes -= oldest.batch.nbytes
+                            self._staged_seq = oldest.seq
                         self._release_moved()
                         continue
                 log.error("moving acknowledged exports into the store failed (they stay in the "
@@ -323,35 +387,85 @@ class Writer:
                         return   # shutting down: the next open moves them
                     self._cond.wait(self.limits.mover_retry_s)
 
-    def _release_moved(self) -> None:
-        """The exports up to the store's `moved_through` are stored: wake whoever waits for
-        them, and make room for more."""
+    def _checkpoint_wanted(self) -> bool:
+        return self._checkpoints_run < self._checkpoints_asked
+
+    def _run_checkpoint(self) -> None:
+        """Commit what is staged and checkpoint, for whoever asked (`checkpoint`)."""
         with self._cond:
-            self._moved_seq = self.store.moved_through
-            while self._intake and self._intake[0].seq <= self._moved_seq:
-                self._intake_bytes -= self._intake.popleft().batch.nbytes
+            asked = self._checkpoints_asked
+        error = None
+        try:
+            self.store.commit_staged()
+            self.store.checkpoint()
+        except Exception as exc:   # told to the caller; the mover goes on
+            error = exc
+            self._restore_unmoved()
+        finally:
+            self._release_moved()
+        with self._cond:
+            self._checkpoints_run = asked
+            self._checkpoint_error = error
             self._cond.notify_all()
 
-    def _move_once(self, max_items: int | None = None) -> bool:
-        """One move of the oldest acknowledged exports, whole, about `max_items` spans and
-        logs of them (at least one); False if there was nothing to move."""
+    def _commit_wanted(self) -> bool:
+        """Whether the open transaction of moves is to be committed now: it holds an export a
+        reader waits for, or the writer is stopping and nothing is left to stage. (Otherwise
+        the store commits it once it holds a whole row group.) Called with `_cond` held."""
+        return self.store.staging and (
+            self._moved_seq < self._flush_seq <= self._staged_seq
+            or (self._stopping and not self._intake))
+
+    def _move_once(self, max_items: int | None = None, commit: bool = False) -> bool:
+        """Stage the oldest acknowledged exports, whole, about `max_items` spans and logs of
+        them (at least one), in the store's open transaction; with `commit`, or if nothing is
+        left to stage and a reader waits or the writer stops, commit it. False if there was
+        nothing to do."""
         with self._cond:
             exports = first_group(self._intake, max_items or self.limits.max_items_per_commit)
-        if not exports:
-            return False
+            if not exports and not self._commit_wanted():
+                return False
         started = time.perf_counter()
         try:
-            result = self.store.move(exports)
+            if exports:
+                self.store.stage(exports)
+                self.moves += 1
+                with self._cond:   # staged: their rows are DuckDB's, and the intake's on disk
+                    for _ in exports:
+                        self._intake_bytes -= self._intake.popleft().batch.nbytes
+                    self._staged_seq = exports[-1].seq
+                    self._cond.notify_all()
+            with self._cond:
+                commit = commit or self._commit_wanted()
+            if commit:
+                self.store.commit_staged()
         finally:
             self.busy_s += time.perf_counter() - started
-        self.commits += 1
-        self.committed_spans += result.spans
-        self.committed_logs += result.logs
-        self.duplicate_spans += result.duplicates
-        self._release_moved()
-        log.debug("moved %d spans, %d logs in %.1f ms", result.spans, result.logs,
-                  1000 * (time.perf_counter() - started))
+            self._release_moved()
+        log.debug("moved %d exports in %.1f ms", len(exports), 1000 * (time.perf_counter() - started))
         return True
+
+    def _restore_unmoved(self) -> None:
+        """After a failed move (its transaction rolled back): what the store holds leaves the
+        intake, and the exports that were staged and are not stored are read back from the
+        intake log, oldest first, ahead of the rest."""
+        with self._cond:
+            moved, staged = self.store.moved_through, self._staged_seq
+            while self._intake and self._intake[0].seq <= moved:
+                self._intake_bytes -= self._intake.popleft().batch.nbytes
+        lost = ([export for export in self.store.intake.read(moved) if export.seq <= staged]
+                if staged > moved else [])
+        with self._cond:
+            self._intake.extendleft(reversed(lost))
+            self._intake_bytes += sum(export.batch.nbytes for export in lost)
+            self._staged_seq = moved
+
+    def _release_moved(self) -> None:
+        """The exports up to the store's `moved_through` are committed: wake whoever waits
+        for them."""
+        with self._cond:
+            self._moved_seq = self.store.moved_through
+            self._cond.notify_all()
 
 
 __all__ = ["AppendResult", "Writer", "WriterLimits"]

@@ -143,3 +143,18 @@ def concat(batches: list[DecodedBatch]) -> DecodedBatch:
         resources=resources,
         attribute_keys=frozenset().union(*(b.attribute_keys for b in batches)),
     )
+
+
+def split(batch: DecodedBatch, spans: int, logs: int) -> tuple[DecodedBatch, DecodedBatch]:
+    """The batch's first `spans` spans and `logs` logs, and the rest. Both keep every resource
+    and attribute key of the batch (the store registers them once)."""
+    def cut(table: pa.Table | None, rows: int) -> tuple[pa.Table | None, pa.Table | None]:
+        if table is None:
+            return None, None
+        return table.slice(0, rows), table.slice(rows)
+    head_spans, tail_spans = cut(batch.spans, spans)
+    head_logs, tail_logs = cut(batch.logs, logs)
+    return (DecodedBatch(spans=head_spans, logs=head_logs, resources=batch.resources,
+                         attribute_keys=batch.attribute_keys),
+            DecodedBatch(spans=tail_spans, logs=tail_logs, resources=batch.resources,
+                         attribute_keys=batch.attribute_keys))
