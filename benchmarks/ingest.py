@@ -17,8 +17,9 @@ after the collector checkpointed and exited, and what bounds the figure: the sha
 run its one writer thread was busy, the share spent in the checkpoints it ran, and the spans
 each commit held (from the collector's closing log line).
 
-The "limit" is the same payloads parsed, decoded and appended in one process with no
-network; "decode" is parse + decode alone. Requests look like a shop's microservices
+The "limit" is the same payloads parsed, decoded and moved into a store in one process with
+no network, the way the collector's mover does it and with its DuckDB settings; "decode" is
+parse + decode alone. Requests look like a shop's microservices
 (4 services, every span kind, typed attributes, errors with exception events, consumer spans
 linked to producers). Every request sent carries fresh random trace and span ids, written
 into the pre-encoded bytes before timing, so no span is dropped as a duplicate.
@@ -59,19 +60,21 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
 import tracekit
+from collectors.service import CollectorSettings, duckdb_memory_mib
+from tracekit.intake import Export
 from tracekit.otlp import json as otlp_json
-from tracekit.otlp.batches import concat
 from tracekit.otlp.json_decode import decode_traces_json
 from tracekit.otlp.columns import DEFAULT_REDACTOR
 from tracekit.otlp.decode import decode_traces
 from tracekit.otlp.fast_decode import decode_traces_fast
+from tracekit.writable import WritableStore
 
 TRANSPORTS = ("grpc", "http-protobuf", "http-json")
 EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 TRACEKIT = str(Path(sys.executable).with_name("tracekit"))
 TEMPLATES = 8                 # distinct request shapes; every request sent is a copy with fresh ids
 LIMIT_SPANS = 1_000_000       # spans decoded and appended per limit run (past a checkpoint)
-SPANS_PER_APPEND = 50_000     # the collector's max_items_per_commit
+SPANS_PER_MOVE = 10_240       # about what the collector's mover takes at a time at ~50k spans/s
 POOL_HEADROOM = 1.5           # pool = decode rate x seconds x this; the collector cannot outrun decode
 ERROR_RATE = 0.02
 STREAM_RATE = 60_000          # spans/s the copies' timestamps advance at (the issue's target)
@@ -344,19 +347,25 @@ def spans_per_second(decode, payloads: list[bytes], spans_per_request: int) -> f
 
 
 def measure_limit(templates: dict, spans_per_request: int, workdir: Path) -> dict:
+    """Decode and move the payloads into a store the way the collector's mover does (row
+    groups staged in one open transaction, each committed in the background while the next
+    is staged), with the collector's DuckDB threads and memory, in one process."""
     count = math.ceil(LIMIT_SPANS / spans_per_request)
     payloads = fresh_copies(templates["protobuf"], count, spans_per_request)
     path = workdir / "limit.duckdb"
-    store = tracekit.open(path, write=True)
+    settings = CollectorSettings()
+    store = WritableStore.open(path, threads=settings.duckdb_threads,
+                               memory_limit_mib=duckdb_memory_mib(settings))
     started = time.perf_counter()
-    pending: list = []
-    for data in payloads:
-        pending.append(decode_protobuf(data))
-        if len(pending) * spans_per_request >= SPANS_PER_APPEND:
-            store.append(concat(pending), "benchmark")
+    pending: list[Export] = []
+    for seq, data in enumerate(payloads, start=1):
+        pending.append(Export(seq, decode_protobuf(data), "benchmark"))
+        if len(pending) * spans_per_request >= SPANS_PER_MOVE:
+            store.stage(pending)
             pending = []
     if pending:
-        store.append(concat(pending), "benchmark")
+        store.stage(pending)
+    store.commit_staged()
     limit = count * spans_per_request / (time.perf_counter() - started)
     store.close()
     disk = store_figures(path)
