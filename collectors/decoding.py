@@ -28,6 +28,7 @@ from google.rpc import code_pb2
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from collectors import decode_worker
 from tracekit.errors import DecodeError
 from tracekit.otlp import json as otlp_json, utf8
 from tracekit.otlp.batches import DecodedBatch
@@ -179,7 +180,7 @@ class DecodePool:
         # spawn, not fork: the collector process runs gRPC threads, which fork does not copy.
         return ProcessPoolExecutor(max_workers=self.workers,
                                    mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_start_worker, initargs=(self.redact_patterns,))
+                                   initializer=decode_worker.start, initargs=(self.redact_patterns,))
 
     def warm_up(self) -> None:
         """Start every worker now rather than on the first export."""
@@ -212,8 +213,8 @@ def _ready() -> bool:
     return True
 
 
-def _start_worker(redact_patterns: tuple[str, ...]) -> None:
-    """Worker initializer: exit with the collector, and decode a small request of each kind
+def start_worker(redact_patterns: tuple[str, ...]) -> None:
+    """Worker initializer (after `collectors.decode_worker.start`): exit with the collector, and decode a small request of each kind
     and form once, so the first exports do not pay for lazy imports and compiled patterns
     (the first two exports after a start took 0.5-0.9 s each)."""
     exit_with_parent()

@@ -190,6 +190,30 @@ def test_a_killed_decode_worker_is_replaced(tmp_path):
         assert collector.stop() == 0
 
 
+def test_decode_workers_decode_without_loading_pandas(tmp_path):
+    # pyarrow loads pandas the first time it converts a Python list, if it can: ~45 MiB in
+    # every decode worker, which never needs it.
+    from tests.otlp_payloads import otlp_json
+    import json
+
+    collector = start_collector(tmp_path / "store.duckdb")
+    try:
+        for content_type, body in (
+                ("application/x-protobuf", trace_request(5, service="pb").SerializeToString()),
+                ("application/json", json.dumps(otlp_json(trace_request(5, service="json"))).encode())):
+            request = urllib.request.Request(f"http://{collector.http}/v1/traces", data=body,
+                                             headers={"Content-Type": content_type})
+            with urllib.request.urlopen(request, timeout=30) as response:
+                assert response.status == 200
+        assert sql(collector.db, "SELECT count(*) AS n FROM spans")[0]["n"] == 10
+        workers = _decode_workers(collector.process.pid)
+        assert workers
+        for pid in workers:
+            assert "/pandas/" not in Path(f"/proc/{pid}/maps").read_text()
+    finally:
+        assert collector.stop() == 0
+
+
 def test_decode_workers_can_be_set_on_the_command_line(tmp_path):
     collector = start_collector(tmp_path / "store.duckdb", extra=("--decode-workers", "2"))
     try:
