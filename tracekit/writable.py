@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -71,6 +72,14 @@ class _Staged:
     # see; and the (trace_id, span_id, start_time) of the spans inserted here, for the next.
     unseen: _Staged | None = None
     keys: list[pa.Table] = field(default_factory=list)
+    _sorted_starts: np.ndarray | None = None
+
+    def sorted_start_times(self) -> np.ndarray:
+        """The start times of its spans as sorted integers (ns), once all are inserted."""
+        if self._sorted_starts is None:
+            self._sorted_starts = np.sort(np.concatenate([np.empty(0, np.int64)] + [
+                table.column("start_time").cast(pa.int64()).to_numpy() for table in self.keys]))
+        return self._sorted_starts
 
 
 @dataclass(frozen=True)
@@ -536,7 +545,7 @@ class WritableStore:
         if batch.spans is not None and batch.spans.num_rows:
             incoming = unique_spans(batch.spans)
             if staged.unseen is not None:
-                incoming = without_keys(incoming, staged.unseen.keys)
+                incoming = without_keys(incoming, staged.unseen)
             keys = key_columns(incoming)
             starts = keys.column("start_time").cast(pa.int64())  # exact ns, not µs
             window = {"first_start": pc.min(starts).as_py(), "last_start": pc.max(starts).as_py()}
@@ -739,20 +748,21 @@ def key_columns(spans: pa.Table) -> pa.Table:
     return pa.table({name: copied(spans.column(name)) for name in ("trace_id", "span_id", "start_time")})
 
 
-def without_keys(spans: pa.Table, keys: list[pa.Table]) -> pa.Table:
-    """The spans whose (trace_id, span_id, start_time) is not among `keys` (tables of those
-    three columns): a span a client re-sent while the first copy's transaction committed."""
-    if not keys or not spans.num_rows:
+def without_keys(spans: pa.Table, unseen: _Staged) -> pa.Table:
+    """The spans whose (trace_id, span_id, start_time) is not among the spans inserted in
+    `unseen`: a span a client re-sent while the first copy's transaction committed."""
+    stored_starts = unseen.sorted_start_times()
+    if not stored_starts.size or not spans.num_rows:
         return spans
-    stored_starts = pa.concat_arrays([chunk for table in keys
-                                      for chunk in table.column("start_time").chunks])
-    maybe = pc.is_in(spans.column("start_time"), value_set=stored_starts)
-    if not pc.any(maybe).as_py():
+    starts = spans.column("start_time").cast(pa.int64()).to_numpy()
+    at = np.minimum(np.searchsorted(stored_starts, starts), len(stored_starts) - 1)
+    maybe = stored_starts[at] == starts
+    if not maybe.any():
         return spans
-    candidates = spans.filter(maybe)
+    candidates = pa.array(starts[maybe], pa.int64()).cast(pa.timestamp("ns"))
     stored = set()
-    for table in keys:
-        hits = table.filter(pc.is_in(table.column("start_time"), value_set=candidates.column("start_time")))
+    for table in unseen.keys:
+        hits = table.filter(pc.is_in(table.column("start_time"), value_set=candidates))
         stored.update(zip(hits.column("trace_id").to_pylist(), hits.column("span_id").to_pylist()))
     return without(spans, sorted(stored)) if stored else spans
 
