@@ -415,7 +415,10 @@ class Collector:
         """The collector and its decode worker processes."""
         children = []
         for task in Path(f"/proc/{self.proc.pid}/task").iterdir():   # any thread may have forked
-            children += (task / "children").read_text().split()
+            try:
+                children += (task / "children").read_text().split()
+            except OSError:   # a thread that ended meanwhile
+                continue
         return [self.proc.pid, *map(int, children)]
 
     def cpu_seconds(self) -> float:
