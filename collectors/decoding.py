@@ -33,7 +33,7 @@ from tracekit.errors import DecodeError
 from tracekit.otlp import json as otlp_json, utf8
 from tracekit.otlp.batches import DecodedBatch
 from tracekit.otlp.decode import decode_logs, decode_traces
-from tracekit.otlp.fast_decode import decode_traces_fast
+from tracekit.otlp.fast_decode import decode_traces_fast, decode_traces_json_fast
 from tracekit.otlp.json_decode import decode_logs_json, decode_traces_json
 from tracekit.redaction import DEFAULT_PATTERNS, redactor_for
 
@@ -157,6 +157,8 @@ def decode_payload(kind: str, content_type: str, encoding: str, body: bytes, lim
                 except (ProtobufDecodeError, RecursionError, ValueError) as again:
                     raise DecodeError(f"body is not a valid protobuf {message_type.__name__}: {again}") from None
         else:
+            if kind == TRACES and (fast := decode_traces_json_fast(data, redact)) is not None:
+                return fast
             document = otlp_json.parse_document(data)
             return (decode_traces_json(document, redact) if kind == TRACES
                     else decode_logs_json(document, redact))

@@ -44,9 +44,10 @@ def otlp_json(request) -> dict:
     for resource in document.get("resourceSpans", []) + document.get("resourceLogs", []):
         for scope in resource.get("scopeSpans", []) + resource.get("scopeLogs", []):
             for item in scope.get("spans", []) + scope.get("logRecords", []):
-                for key in ("traceId", "spanId", "parentSpanId"):
-                    if key in item:
-                        item[key] = base64.b64decode(item[key]).hex()
+                for holder in [item, *item.get("links", [])]:
+                    for key in ("traceId", "spanId", "parentSpanId"):
+                        if key in holder:
+                            holder[key] = base64.b64decode(holder[key]).hex()
     return document
 
 

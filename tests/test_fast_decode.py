@@ -25,10 +25,13 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from collectors.decoding import PROTOBUF, TRACES, decode_payload
+from collectors.decoding import JSON, PROTOBUF, TRACES, Refusal, decode_payload
+from tests.otlp_payloads import otlp_json as otlp_json_document
+from tracekit.otlp import json as otlp_json
 from tracekit.otlp.columns import DEFAULT_REDACTOR, MAX_TIMESTAMP_NS
 from tracekit.otlp.decode import decode_traces
-from tracekit.otlp.fast_decode import AVAILABLE, decode_traces_fast
+from tracekit.otlp.fast_decode import AVAILABLE, JSON_AVAILABLE, decode_traces_fast, decode_traces_json_fast
+from tracekit.otlp.json_decode import decode_traces_json
 from tracekit.redaction import Redactor, redactor_for
 
 pytestmark = pytest.mark.skipif(
@@ -322,3 +325,125 @@ def test_doubles_keep_their_type_and_value():
     assert decoded["d0"] == 1.0 and isinstance(decoded["d0"], float)
     assert decoded["d2"] == 0.1 and decoded["d3"] == 1e300 and decoded["d4"] == 5e-324
     assert decoded["d6"] is None and decoded["d7"] is None   # JSON has no NaN or infinity
+
+
+# --- OTLP/JSON through the compiled decoders ---------------------------------------------------
+# `_otlp_json.c` writes an OTLP/JSON trace request as protobuf for the decoder above; the
+# reference is the Python decoder of OTLP/JSON (`decode_traces_json`), and the two must give
+# the same tables, or the compiled path must step aside.
+
+def json_reference(data: bytes, redact: Redactor = DEFAULT_REDACTOR):
+    return decode_traces_json(otlp_json.parse_document(data), redact)
+
+
+def assert_json_same_as_reference(data: bytes, redact: Redactor = DEFAULT_REDACTOR, *,
+                                  fast_required: bool):
+    fast = decode_traces_json_fast(data, redact)
+    if fast is None:
+        assert not fast_required, "the compiled path stepped aside on an ordinary OTLP/JSON request"
+        return None
+    ref = json_reference(data, redact)
+    if fast.spans is not None:
+        assert fast.spans.schema == ref.spans.schema
+    assert normalized(fast) == normalized(ref)
+    assert fast.attribute_keys == ref.attribute_keys
+    return fast
+
+
+def as_json(data: bytes) -> bytes:
+    return orjson.dumps(otlp_json_document(ExportTraceServiceRequest.FromString(data)))
+
+
+def test_sdk_requests_in_otlp_json_take_the_compiled_decoders_and_match():
+    assert JSON_AVAILABLE or not os.environ.get("CI"), "pip install did not build tracekit.otlp._otlp_json"
+    fast = assert_json_same_as_reference(as_json(sdk_request()), fast_required=True)
+    assert fast.span_count == 4
+
+
+@settings_
+@given(requests(ordinary=True))
+def test_ordinary_otlp_json_requests_take_the_compiled_decoders_and_match(data):
+    assert_json_same_as_reference(as_json(data), fast_required=True)
+
+
+@settings_
+@given(requests())
+def test_any_otlp_json_request_matches_the_reference_or_is_handed_back(data):
+    assert_json_same_as_reference(as_json(data), fast_required=False)
+
+
+def one_json_span(**members) -> dict:
+    span = {"traceId": "0102030405060708090a0b0c0d0e0f10", "spanId": "0102030405060708",
+            "name": "op", "startTimeUnixNano": "100", "endTimeUnixNano": "200", **members}
+    return {"resourceSpans": [{"resource": {"attributes": [
+        {"key": "service.name", "value": {"stringValue": "checkout"}}]},
+        "scopeSpans": [{"scope": {"name": "lib", "version": "1"}, "spans": [span]}]}]}
+
+
+@pytest.mark.parametrize("document", [
+    # what the OTLP specification allows beside the protobuf mapping's own output
+    one_json_span(kind=2, status={"code": 2, "message": "declined"}, flags=257),
+    one_json_span(kind="SPAN_KIND_CLIENT", startTimeUnixNano=100, endTimeUnixNano=200,
+                  droppedAttributesCount="3"),
+    one_json_span(traceId="0102030405060708090A0B0C0D0E0F10", parentSpanId="",
+                  attributes=[{"key": "n", "value": {"intValue": -7}},
+                              {"key": "d", "value": {"doubleValue": 3}},
+                              {"key": "z", "value": {"doubleValue": -0.0}},
+                              {"key": "b", "value": {"bytesValue": "AAEC"}},
+                              {"key": "nothing", "value": {}},
+                              {"key": "absent"}]),
+    # members the reference ignores: unknown names, a scope's attributes, schema URLs
+    one_json_span(somethingNew={"nested": [1, 2.5, None, True]}, schemaUrl="https://x"),
+    {"resourceSpans": [{"schemaUrl": "s", "resource": {"droppedAttributesCount": 1},
+                        "scopeSpans": [{"scope": {"attributes": [], "droppedAttributesCount": 2},
+                                        "spans": []}]}], "extra": None},
+])
+def test_otlp_json_the_specification_allows_takes_the_compiled_decoders_and_matches(document):
+    assert_json_same_as_reference(orjson.dumps(document), fast_required=True)
+
+
+def test_otlp_json_text_with_escapes_and_spacing_takes_the_compiled_decoders_and_matches():
+    text = ('{ "resourceSpans" : [ { "scopeSpans" : [ { "spans" : [ {\n'
+            '  "\\u0074raceId": "0102030405060708090a0b0c0d0e0f10", "spanId": "0102030405060708",\n'
+            '  "name": "caf\\u00e9 \\ud83d\\ude00 \\"q\\" \\\\ \\/ \\b\\f\\n\\r\\t \\u0000",\n'
+            '  "startTimeUnixNano": "5", "endTimeUnixNano": "6",\n'
+            '  "attributes": [ { "key": "\\u043a\\u043b\\u044e\\u0447", "value": {"stringValue": "\xe6\x97\xa5"} } ]\n'
+            '} ] } ] } ] }\t\r\n')
+    fast = assert_json_same_as_reference(text.encode("latin-1"), fast_required=True)
+    assert fast.spans.column("name")[0].as_py() == "café 😀 \"q\" \\ / \b\f\n\r\t \x00"
+
+
+@pytest.mark.parametrize("text", [
+    orjson.dumps({"resource_spans": []}),                                      # protobuf names
+    orjson.dumps(one_json_span(start_time_unix_nano="100")),
+    b'{"resourceSpans": [], "resourceSpans": []}',                             # repeated member
+    b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"name": "\\ud800"}]}]}]}',  # lone surrogate
+    orjson.dumps(one_json_span(startTimeUnixNano="-1")),                       # out of range
+    orjson.dumps(one_json_span(droppedAttributesCount=1.5)),                   # not an integer
+    orjson.dumps(one_json_span(attributes=[{"key": "b", "value": {"bytesValue": "AAE"}}])),
+    orjson.dumps(one_json_span(attributes=[{"key": "v", "value": {"stringValue": "a", "intValue": 1}}])),
+    orjson.dumps(one_json_span(name=5)),                                       # another type
+    orjson.dumps(one_json_span(spanId="not hex at all!!")),
+    orjson.dumps(one_json_span(kind="SPAN_KIND_SOMETHING")),
+    orjson.dumps(one_json_span()) + b" trailing",
+    orjson.dumps(one_json_span())[:-3],
+])
+def test_otlp_json_the_compiled_decoders_do_not_cover_is_left_to_the_reference(text):
+    assert decode_traces_json_fast(text, DEFAULT_REDACTOR) is None
+    outcome = decode_payload(TRACES, JSON, "identity", text, 1 << 20)
+    assert isinstance(outcome, Refusal) or outcome.span_count <= 1
+
+
+@settings_
+@given(requests(ordinary=True), st.data())
+def test_malformed_otlp_json_is_handed_back_never_misread(data, draw):
+    text = as_json(data)
+    cut = draw.draw(st.integers(0, max(0, len(text) - 1)))
+    flip = draw.draw(st.integers(0, 255))
+    for broken in (text[:cut], text[:cut] + bytes([flip]) + text[cut + 1:]):
+        try:
+            json_reference(broken)
+        except Exception:     # the reference refuses it (a 400): the fast path must step aside
+            assert decode_traces_json_fast(broken, DEFAULT_REDACTOR) is None
+            continue
+        assert_json_same_as_reference(broken, fast_required=False)

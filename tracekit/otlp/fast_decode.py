@@ -1,4 +1,5 @@
-"""The compiled decoder of OTLP trace requests (`_spans.c`) and the Arrow tables it fills.
+"""The compiled decoders of OTLP trace requests (`_spans.c`, and `_otlp_json.c` in front of it
+for OTLP/JSON) and the Arrow tables they fill.
 
 `decode_traces_fast(data, redact)` gives the same DecodedBatch as
 `decode_traces(ExportTraceServiceRequest.FromString(data), redact)` for the requests
@@ -21,11 +22,26 @@ try:
     from tracekit.otlp import _spans
 except ImportError:     # not built: every request takes the Python decoder
     _spans = None
+try:
+    from tracekit.otlp import _otlp_json
+except ImportError:     # not built: OTLP/JSON takes the Python decoder
+    _otlp_json = None
 
 AVAILABLE = _spans is not None
+JSON_AVAILABLE = AVAILABLE and _otlp_json is not None
 _KIND_NAMES = pa.array(KINDS, pa.string())
 _STATUS_NAMES = pa.array(STATUS_CODES, pa.string())
 _NO_NOTES = pa.list_(pa.string())
+
+
+def decode_traces_json_fast(data: bytes, redact: Redactor) -> DecodedBatch | None:
+    """An OTLP/JSON trace request's spans as the reference (`json_decode.decode_traces_json`)
+    gives them: written as protobuf (`_otlp_json.c`) and decoded by the compiled decoder, or
+    None when either steps aside."""
+    if not JSON_AVAILABLE:
+        return None
+    protobuf = _otlp_json.traces(data)
+    return None if protobuf is None else decode_traces_fast(protobuf, redact)
 
 
 def decode_traces_fast(data: bytes, redact: Redactor) -> DecodedBatch | None:
