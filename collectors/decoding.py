@@ -1,12 +1,17 @@
-"""Decoding OTLP payloads in worker processes.
+"""Decoding OTLP payloads: in the collector's process where the compiled decoders cover the
+request, else in worker processes.
 
-Decoding is pure-Python work per span; in the collector's own process it competed for the
-GIL with the writer thread, whose DuckDB calls need the GIL between statements, and ingest
-stayed near one core. Worker processes decode (inflate, parse, convert to Arrow) and send
-back an Arrow-backed `DecodedBatch`; the collector process only writes.
+The compiled decoders (`tracekit.otlp.fast_decode`) take a 512-span trace request, protobuf or
+OTLP/JSON, in about a millisecond, less than sending the request to a worker and its decoded
+rows back (pickled Arrow: at ~50k spans/s a third of a core in the worker and the collector
+together). So trace requests up to `INLINE_MAX_BYTES` are decoded where they arrive, and the
+rest go to a worker: logs, larger requests, and whatever the compiled decoders leave to the
+Python decoders (a corner case to note or repair, invalid input to refuse). Python decoding
+in the collector's own process competed for the GIL with the writer, whose DuckDB calls need
+it between statements, and ingest stayed near one core.
 
-Everything here runs in a worker: it returns a `Refusal` instead of raising, so that the
-answer crosses the process boundary intact.
+Everything a worker runs returns a `Refusal` instead of raising, so that the answer crosses
+the process boundary intact.
 """
 
 from __future__ import annotations
@@ -56,6 +61,9 @@ class Refusal:
 
 GRPC = "grpc"          # a gRPC message: compressed or not, as its first bytes say
 _CHUNK = 256 * 1024
+# Trace requests up to this size (inflated) are decoded in the collector's process, holding
+# the GIL for ~5 ms at most; larger ones in a worker.
+INLINE_MAX_BYTES = 1 << 20
 
 
 def inflate(body: bytes, encoding: str, limit: int) -> bytes | Refusal:
@@ -167,8 +175,27 @@ def decode_payload(kind: str, content_type: str, encoding: str, body: bytes, lim
     return decode_traces(request, redact) if kind == TRACES else decode_logs(request, redact)
 
 
+def decode_inline(kind: str, content_type: str, encoding: str, body: bytes,
+                  redact_patterns: tuple[str, ...]) -> DecodedBatch | None:
+    """The request's rows from the compiled decoders, in this process, or None: it is not a
+    trace request they cover within INLINE_MAX_BYTES (a worker decodes it, or refuses it)."""
+    if kind != TRACES or len(body) > INLINE_MAX_BYTES or content_type not in (PROTOBUF, JSON):
+        return None
+    data = inflate(body, encoding, INLINE_MAX_BYTES)
+    if isinstance(data, Refusal):
+        return None   # too large here, or refused: a worker says which, with the real limit
+    redact = redactor_for(redact_patterns)
+    with _INLINE:   # the decoders' notes of clipped values are a module-level list
+        return (decode_traces_fast(data, redact) if content_type == PROTOBUF
+                else decode_traces_json_fast(data, redact))
+
+
+_INLINE = threading.Lock()
+
+
 class DecodePool:
-    """Worker processes that run `decode_payload`."""
+    """Decoding in this process where the compiled decoders cover the request
+    (`decode_inline`), else in worker processes that run `decode_payload`."""
 
     def __init__(self, workers: int, max_request_bytes: int,
                  redact_patterns: tuple[str, ...] = DEFAULT_PATTERNS):
@@ -190,8 +217,13 @@ class DecodePool:
             future.result()
 
     def submit(self, kind: str, content_type: str, encoding: str, body: bytes) -> Future:
-        """Decode in a worker. If a worker died (killed, out of memory), the pool is broken:
-        start a new one, so one lost worker costs the requests in flight, not the collector."""
+        """Decode here if the compiled decoders cover the request, else in a worker. If a
+        worker died (killed, out of memory), the pool is broken: start a new one, so one lost
+        worker costs the requests in flight, not the collector."""
+        if (batch := decode_inline(kind, content_type, encoding, body, self.redact_patterns)) is not None:
+            decoded: Future = Future()
+            decoded.set_result(batch)
+            return decoded
         args = (decode_payload, kind, content_type, encoding, body, self.max_request_bytes,
                 self.redact_patterns)
         with self._lock:

@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 
 from tests.conftest import sql, start_collector
-from tests.otlp_payloads import trace_request
+from tests.otlp_payloads import log_request, trace_request
 
 
 KILLS = 10
@@ -170,6 +170,8 @@ def test_decode_workers_exit_when_the_collector_is_killed(tmp_path):
 
 
 def test_a_killed_decode_worker_is_replaced(tmp_path):
+    # Logs are decoded in a worker (trace requests the compiled decoders cover, in the
+    # collector's own process).
     collector = start_collector(tmp_path / "store.duckdb")
     try:
         workers = _decode_workers(collector.process.pid)
@@ -177,7 +179,7 @@ def test_a_killed_decode_worker_is_replaced(tmp_path):
         statuses = []
         for _ in range(5):  # the first export may be refused (503: retry); then all succeed
             request = urllib.request.Request(
-                f"http://{collector.http}/v1/traces", data=trace_request(10, service="after-kill").SerializeToString(),
+                f"http://{collector.http}/v1/logs", data=log_request(10, service="after-kill").SerializeToString(),
                 headers={"Content-Type": "application/x-protobuf"})
             try:
                 with urllib.request.urlopen(request, timeout=30) as response:
@@ -185,7 +187,29 @@ def test_a_killed_decode_worker_is_replaced(tmp_path):
             except urllib.error.HTTPError as exc:
                 statuses.append(exc.code)
         assert set(statuses) <= {200, 503} and statuses[-3:] == [200, 200, 200]
-        assert sql(collector.db, "SELECT count(*) AS n FROM spans")[0]["n"] == 10 * statuses.count(200)
+        assert sql(collector.db, "SELECT count(*) AS n FROM logs")[0]["n"] == 10 * statuses.count(200)
+    finally:
+        assert collector.stop() == 0
+
+
+def test_trace_exports_the_compiled_decoders_cover_need_no_decode_worker(tmp_path):
+    # Decoding an SDK's trace request in the collector's own process costs less than sending
+    # it to a worker and its rows back; a worker killed meanwhile costs these exports nothing.
+    from tests.otlp_payloads import otlp_json
+    import json
+
+    collector = start_collector(tmp_path / "store.duckdb")
+    try:
+        for pid in _decode_workers(collector.process.pid):
+            os.kill(pid, signal.SIGKILL)
+        for content_type, body in (
+                ("application/x-protobuf", trace_request(5, service="pb").SerializeToString()),
+                ("application/json", json.dumps(otlp_json(trace_request(5, service="json"))).encode())):
+            request = urllib.request.Request(f"http://{collector.http}/v1/traces", data=body,
+                                             headers={"Content-Type": content_type})
+            with urllib.request.urlopen(request, timeout=30) as response:
+                assert response.status == 200
+        assert sql(collector.db, "SELECT count(*) AS n FROM spans")[0]["n"] == 10
     finally:
         assert collector.stop() == 0
 
@@ -198,14 +222,14 @@ def test_decode_workers_decode_without_loading_pandas(tmp_path):
 
     collector = start_collector(tmp_path / "store.duckdb")
     try:
-        for content_type, body in (
-                ("application/x-protobuf", trace_request(5, service="pb").SerializeToString()),
-                ("application/json", json.dumps(otlp_json(trace_request(5, service="json"))).encode())):
-            request = urllib.request.Request(f"http://{collector.http}/v1/traces", data=body,
+        for path, content_type, body in (   # logs are decoded in a worker
+                ("logs", "application/x-protobuf", log_request(5, service="pb").SerializeToString()),
+                ("logs", "application/json", json.dumps(otlp_json(log_request(5, service="json"))).encode())):
+            request = urllib.request.Request(f"http://{collector.http}/v1/{path}", data=body,
                                              headers={"Content-Type": content_type})
             with urllib.request.urlopen(request, timeout=30) as response:
                 assert response.status == 200
-        assert sql(collector.db, "SELECT count(*) AS n FROM spans")[0]["n"] == 10
+        assert sql(collector.db, "SELECT count(*) AS n FROM logs")[0]["n"] == 10
         workers = _decode_workers(collector.process.pid)
         assert workers
         for pid in workers:
