@@ -88,3 +88,21 @@ def test_spans_resent_while_their_first_copy_commits_in_the_background_are_store
                                   ).fetchall() == [(ROW_GROUP_ROWS, ROW_GROUP_ROWS)]
     finally:
         store.close()
+
+
+def test_each_batch_is_received_when_it_was_written_not_when_its_transaction_began(tmp_path):
+    # A transaction of moves stays open until it holds a row group (minutes at a low rate);
+    # retention by age reads received_at.
+    from datetime import datetime, timezone
+
+    store = WritableStore.open(tmp_path / "s.duckdb")
+    try:
+        store.stage([Export(1, decode_traces(trace_request(10)), "test")])
+        between = datetime.now(timezone.utc)
+        store.stage([Export(2, decode_traces(trace_request(10)), "test")])
+        store.commit_staged()
+        first, second = [row[0] for row in store.conn.execute(
+            "SELECT received_at FROM ingest_batches ORDER BY batch_id").fetchall()]
+        assert first < between <= second
+    finally:
+        store.close()

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
@@ -489,7 +490,7 @@ class WritableStore:
         self.commit_staged()
         with self.conn.cursor() as cur, transaction(cur):
             cur.execute(queries.load("insert_batch"), {
-                "batch_id": self._next_batch, "source": "refused", "spans": 0, "logs": 0,
+                "batch_id": self._next_batch, "received_at": datetime.now(timezone.utc), "source": "refused", "spans": 0, "logs": 0,
                 "duplicates": 0, "intake_through": export.seq})
         self._next_batch += 1
         self.moved_through = export.seq
@@ -574,8 +575,8 @@ class WritableStore:
             staged.log_bytes += batch.logs.nbytes
         cur.execute(
             queries.load("insert_batch"),
-            {"batch_id": batch_id, "source": source, "spans": spans, "logs": logs,
-             "duplicates": duplicates, "intake_through": moved_through},
+            {"batch_id": batch_id, "received_at": datetime.now(timezone.utc), "source": source,
+             "spans": spans, "logs": logs, "duplicates": duplicates, "intake_through": moved_through},
         )
         staged.batches += 1
         staged.spans += spans
