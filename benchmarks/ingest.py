@@ -14,8 +14,9 @@ store the backlog in the tables (the rate spans reach the store; "of limit" uses
 export latency (p50, p99), the collector's peak memory (PSS, sampled every 0.2 s, and the
 sum of its processes' peak RSS, an upper bound) and CPU seconds, the store's bytes per span
 after the collector checkpointed and exited, and what bounds the figure: the share of the
-run its one writer thread was busy, the share spent in the checkpoints it ran, and the spans
-each commit held (from the collector's closing log line).
+run its mover thread was busy staging and committing moves (waits for the commit running in
+the background included), the share spent in the checkpoints it ran, and the spans each
+commit held (from the collector's closing log line).
 
 The "limit" is the same payloads parsed, decoded and moved into a store in one process with
 no network, the way the collector's mover does it and with its DuckDB settings; "decode" is
@@ -649,7 +650,7 @@ def print_table(report: dict) -> None:
               f"{t['cores']['median']:>7.2f}{t['disk_bytes_per_span']['median']:>13.0f}"
               f"{t['disk_free_pct']['median']:>8.0f}{t['unstored_spans']:>10}"
               f"{t['collector_log_warnings']:>14}")
-    print(f"\n{'writer thread':<15}{'busy':>8}{'in checkpoints':>16}{'spans/commit':>14}")
+    print(f"\n{'mover thread':<15}{'busy':>8}{'in checkpoints':>16}{'spans/commit':>14}")
     for name, t in transports:
         print(f"{name:<15}{t['writer_busy']['median']:>8.2f}{t['checkpoint_share']['median']:>16.2f}"
               f"{t['spans_per_commit']['median']:>14,.0f}")
