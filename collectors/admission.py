@@ -13,6 +13,7 @@ import ctypes.util
 import functools
 import os
 import threading
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -23,6 +24,7 @@ from tracekit.writer import Writer
 # Refuse from this share of the limit: exports already admitted still need their room.
 REFUSE_FROM = 0.85
 SAMPLE_EVERY_S = 0.1
+PSS_EVERY_S = 1.0       # the longest an estimate from the RSS sum stands in for PSS
 
 
 def _rss_kib(pid: int) -> int:
@@ -38,22 +40,15 @@ def _pss_kib(pid: int) -> int:
     return _rss_kib(pid)
 
 
-def used_mib(pids: list[int], threshold_mib: float = 0.0) -> float:
-    """The memory these processes use, in MiB: their proportional resident memory (PSS:
-    library pages shared by the collector and its workers count once in all, not once each).
-    PSS costs ~1.5 ms a process to read; the RSS sum, which is never below it, is read first
-    and answers alone while it is under `threshold_mib`."""
-    def total(read) -> float:
-        kib = 0
-        for pid in pids:
-            try:
-                kib += read(pid)
-            except (OSError, ValueError, IndexError):
-                continue     # gone
-        return kib / 1024
-
-    rss = total(_rss_kib)
-    return rss if rss < threshold_mib else total(_pss_kib)
+def total_mib(pids: list[int], read) -> float:
+    """`read` (a process's KiB) summed over `pids`, in MiB; a process gone meanwhile counts 0."""
+    kib = 0
+    for pid in pids:
+        try:
+            kib += read(pid)
+        except (OSError, ValueError, IndexError):
+            continue     # gone
+    return kib / 1024
 
 
 _M_MMAP_THRESHOLD = -3      # glibc mallopt parameter
@@ -99,6 +94,8 @@ class MemoryGuard:
         self.worker_pids = worker_pids
         self.resident_mib = 0.0
         self.peak_mib = 0.0
+        # The last PSS read: (pids, PSS MiB, RSS sum MiB then, monotonic time).
+        self._pss: tuple[list[int], float, float, float] | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="tracekit-memory", daemon=True)
         self.available = Path("/proc/self/statm").exists()   # Linux; elsewhere: queue bounds only
@@ -110,13 +107,34 @@ class MemoryGuard:
         return self
 
     def sample(self) -> float:
+        """The memory the collector and its workers use, in MiB: their proportional resident
+        memory (PSS: library pages shared by the collector and its workers count once in all,
+        not once each). PSS costs ~1.5 ms a process to read, a tenth of a core at ten samples
+        a second; the RSS sum, read from statm, costs ~nothing and is never below it. So PSS
+        is read only when the RSS sum is over the threshold and the last PSS, plus what the
+        RSS sum grew since (PSS grows no faster), is too, or at most PSS_EVERY_S old."""
         threshold = REFUSE_FROM * self.limit_mib
-        self.resident_mib = used_mib([os.getpid(), *self.worker_pids()], threshold)
-        if self.resident_mib >= threshold:     # free memory the heap still holds, then look again
-            trim_heap()
-            self.resident_mib = used_mib([os.getpid(), *self.worker_pids()], threshold)
-        self.peak_mib = max(self.peak_mib, self.resident_mib)
-        return self.resident_mib
+        pids = [os.getpid(), *self.worker_pids()]
+        rss = total_mib(pids, _rss_kib)
+        last = self._pss
+        if rss < threshold:
+            used = rss
+        elif (last is not None and last[0] == pids and time.monotonic() - last[3] < PSS_EVERY_S
+              and (estimate := last[1] + max(0.0, rss - last[2])) < threshold):
+            used = estimate
+        else:
+            used = self._read_pss(pids, rss)
+            if used >= threshold:     # free memory the heap still holds, then look again
+                trim_heap()
+                used = self._read_pss(pids, total_mib(pids, _rss_kib))
+        self.resident_mib = used
+        self.peak_mib = max(self.peak_mib, used)
+        return used
+
+    def _read_pss(self, pids: list[int], rss: float) -> float:
+        pss = total_mib(pids, _pss_kib)
+        self._pss = (pids, pss, rss, time.monotonic())
+        return pss
 
     def _run(self) -> None:
         while not self._stop.wait(SAMPLE_EVERY_S):
