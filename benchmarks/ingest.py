@@ -76,7 +76,7 @@ TRACEKIT = str(Path(sys.executable).with_name("tracekit"))
 TEMPLATES = 8                 # distinct request shapes; every request sent is a copy with fresh ids
 LIMIT_SPANS = 1_000_000       # spans decoded and appended per limit run (past a checkpoint)
 SPANS_PER_MOVE = 10_240       # about what the collector's mover takes at a time at ~50k spans/s
-POOL_HEADROOM = 1.5           # pool = decode rate x seconds x this; the collector cannot outrun decode
+POOL_HEADROOM = 2.0           # pool = limit x seconds x this; the collector cannot outrun the store
 ERROR_RATE = 0.02
 STREAM_RATE = 60_000          # spans/s the copies' timestamps advance at (the issue's target)
 
@@ -710,8 +710,10 @@ def main() -> None:
         report_transports = {}
         for transport in transports:
             encoding = "json" if transport == "http-json" else "protobuf"
-            decode_rate = limit[f"decode_{encoding}_spans_per_s"]["max"]
-            count = math.ceil(decode_rate * args.seconds * POOL_HEADROOM / args.spans_per_request)
+            # The collector stores no faster than the limit, and acknowledges at most 16 MiB
+            # ahead of what it stores.
+            rate = limit["limit_spans_per_s"]["max"]
+            count = math.ceil(rate * args.seconds * POOL_HEADROOM / args.spans_per_request)
             runs = [run_transport(transport, templates[encoding], count, args, workdir)
                     for _ in range(args.runs)]
             report_transports[transport] = transport_summary(runs)
