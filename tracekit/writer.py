@@ -183,38 +183,36 @@ class Writer:
     def flush(self, timeout_s: float) -> bool:
         """Wait until every export acknowledged so far is in the store's tables (a query
         through the collector then sees it); False if that took longer than `timeout_s`."""
-        deadline = time.monotonic() + timeout_s
         with self._cond:
             target = self._accepted_seq
             self._flush_seq = max(self._flush_seq, target)
             self._cond.notify_all()
-            while self._moved_seq < target and self._mover.is_alive():
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._cond.wait(remaining)
-            return self._moved_seq >= target
+            return self._wait(lambda: self._moved_seq >= target, timeout_s)
 
     def checkpoint(self, timeout_s: float) -> bool:
         """Commit what the mover holds and fold DuckDB's log into the file (the blocks of
         deleted rows then count as free): run by the mover between its transactions. False if
         that took longer than `timeout_s`; raises what the checkpoint raised."""
-        deadline = time.monotonic() + timeout_s
         with self._cond:
             self._checkpoints_asked += 1
             ticket = self._checkpoints_asked
             self._cond.notify_all()
-            while self._checkpoints_run < ticket and self._mover.is_alive():
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._cond.wait(remaining)
-            if self._checkpoints_run < ticket:
+            if not self._wait(lambda: self._checkpoints_run >= ticket, timeout_s):
                 return False
             error, self._checkpoint_error = self._checkpoint_error, None
         if error is not None:
             raise error
         return True
+
+    def _wait(self, done, timeout_s: float) -> bool:
+        """Wait, holding `_cond`, until `done()` or the mover has stopped; whether done."""
+        deadline = time.monotonic() + timeout_s
+        while not done() and self._mover.is_alive():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            self._cond.wait(remaining)
+        return done()
 
     def shutdown(self, timeout_s: float = 10.0) -> bool:
         """Commit everything queued, move it into the store, then checkpoint and close the

@@ -509,6 +509,13 @@ static int double_field(Json *j, Buf *out) {
 
 typedef struct { Buf *out; int level; } Into;
 
+/* A message whose members `member` writes (each a member name in `names`), as a Writer. */
+#define MESSAGE(name, names, member)                                  \
+    static int name(Json *j, Buf *out, int level) {                   \
+        Into into = {out, level};                                     \
+        return object(j, names, member, &into);                       \
+    }
+
 static int value_item(Json *j, void *ctx) {
     Into *into = ctx;
     return message(j, into->out, 1, into->level, any_value);
@@ -533,15 +540,9 @@ static int kvlist_values(Json *j, int index, void *ctx) {
     return array(j, key_value_item, ctx);
 }
 
-static int array_value(Json *j, Buf *out, int level) {
-    Into into = {out, level};
-    return object(j, VALUES, array_values, &into);
-}
+MESSAGE(array_value, VALUES, array_values)
 
-static int kvlist_value(Json *j, Buf *out, int level) {
-    Into into = {out, level};
-    return object(j, VALUES, kvlist_values, &into);
-}
+MESSAGE(kvlist_value, VALUES, kvlist_values)
 
 static const char *const ANY_VALUE[] = {"stringValue", "boolValue", "intValue", "doubleValue",
                                         "arrayValue", "kvlistValue", "bytesValue", NULL};
@@ -605,10 +606,7 @@ static int key_value_member(Json *j, int index, void *ctx) {
     return message(j, into->out, 2, into->level, any_value);
 }
 
-static int key_value(Json *j, Buf *out, int level) {
-    Into into = {out, level};
-    return object(j, KEY_VALUE, key_value_member, &into);
-}
+MESSAGE(key_value, KEY_VALUE, key_value_member)
 
 typedef struct { Buf *out; int level; uint32_t field; } Attrs;
 
@@ -635,10 +633,7 @@ static int status_member(Json *j, int index, void *ctx) {
     return index == 0 ? text_field(j, into->out, 2) : enum_field(j, into->out, 3, STATUS_CODES, 3);
 }
 
-static int status(Json *j, Buf *out, int level) {
-    Into into = {out, level};
-    return object(j, STATUS, status_member, &into);
-}
+MESSAGE(status, STATUS, status_member)
 
 static const char *const EVENT[] = {"timeUnixNano", "name", "attributes", "droppedAttributesCount", NULL};
 
@@ -652,10 +647,7 @@ static int event_member(Json *j, int index, void *ctx) {
     }
 }
 
-static int event(Json *j, Buf *out, int level) {
-    Into into = {out, level};
-    return object(j, EVENT, event_member, &into);
-}
+MESSAGE(event, EVENT, event_member)
 
 static const char *const LINK[] = {"traceId", "spanId", "traceState", "attributes",
                                    "droppedAttributesCount", "flags", NULL};
@@ -672,10 +664,7 @@ static int link_member(Json *j, int index, void *ctx) {
     }
 }
 
-static int span_link(Json *j, Buf *out, int level) {
-    Into into = {out, level};
-    return object(j, LINK, link_member, &into);
-}
+MESSAGE(span_link, LINK, link_member)
 
 typedef struct { Buf *out; int level; uint32_t field; Writer write; } Repeated;
 
@@ -718,10 +707,7 @@ static int span_member(Json *j, int index, void *ctx) {
     }
 }
 
-static int span(Json *j, Buf *out, int level) {
-    Into into = {out, level};
-    return object(j, SPAN, span_member, &into);
-}
+MESSAGE(span, SPAN, span_member)
 
 /* The reference reads a scope's name and version only, and a resource's attributes only. */
 static const char *const SCOPE[] = {"name", "version", NULL};
@@ -731,10 +717,7 @@ static int scope_member(Json *j, int index, void *ctx) {
     return text_field(j, into->out, index == 0 ? 1 : 2);
 }
 
-static int scope(Json *j, Buf *out, int level) {
-    Into into = {out, level};
-    return object(j, SCOPE, scope_member, &into);
-}
+MESSAGE(scope, SCOPE, scope_member)
 
 static const char *const SCOPE_SPANS[] = {"scope", "spans", NULL};
 
@@ -744,10 +727,7 @@ static int scope_spans_member(Json *j, int index, void *ctx) {
     return repeated(j, into->out, 2, into->level, span);
 }
 
-static int scope_spans(Json *j, Buf *out, int level) {
-    Into into = {out, level};
-    return object(j, SCOPE_SPANS, scope_spans_member, &into);
-}
+MESSAGE(scope_spans, SCOPE_SPANS, scope_spans_member)
 
 static const char *const RESOURCE[] = {"attributes", NULL};
 
@@ -757,10 +737,7 @@ static int resource_member(Json *j, int index, void *ctx) {
     return attributes(j, into->out, 1, into->level);
 }
 
-static int resource(Json *j, Buf *out, int level) {
-    Into into = {out, level};
-    return object(j, RESOURCE, resource_member, &into);
-}
+MESSAGE(resource, RESOURCE, resource_member)
 
 static const char *const RESOURCE_SPANS[] = {"resource", "scopeSpans", NULL};
 
@@ -770,10 +747,7 @@ static int resource_spans_member(Json *j, int index, void *ctx) {
     return repeated(j, into->out, 2, into->level, scope_spans);
 }
 
-static int resource_spans(Json *j, Buf *out, int level) {
-    Into into = {out, level};
-    return object(j, RESOURCE_SPANS, resource_spans_member, &into);
-}
+MESSAGE(resource_spans, RESOURCE_SPANS, resource_spans_member)
 
 static const char *const REQUEST[] = {"resourceSpans", NULL};
 
