@@ -8,9 +8,6 @@ flat while the writer is stalled: nothing waits in memory except what the queue 
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import functools
 import os
 import threading
 import time
@@ -19,6 +16,8 @@ from pathlib import Path
 import pyarrow as pa
 
 from tracekit.errors import Overloaded
+from tracekit.libc import libc
+from tracekit.threads import name_os_thread
 from tracekit.writer import Writer
 
 # Refuse from this share of the limit: exports already admitted still need their room.
@@ -54,15 +53,6 @@ def total_mib(pids: list[int], read) -> float:
 _M_MMAP_THRESHOLD = -3      # glibc mallopt parameter
 
 
-@functools.cache
-def _libc():
-    # Cached: find_library runs `ldconfig -p` in a child process each time it is called.
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-    except OSError:
-        return None
-
-
 def return_freed_memory_to_the_system() -> None:
     """glibc keeps freed heap memory for reuse, and after a large block (a 20 MiB request)
     is freed it raises its mmap threshold, so later large blocks come from the heap, which
@@ -73,17 +63,17 @@ def return_freed_memory_to_the_system() -> None:
     Arrow's buffers come from glibc too, not from pyarrow's default pool (mimalloc), which
     kept the freed buffers of the writer's intake and mover threads: the collector's peak PSS
     was 402 MiB against 372 with glibc (gRPC, 4 exports, 3 runs each, ingest within noise)."""
-    libc = _libc()
-    if libc is not None and hasattr(libc, "mallopt"):
-        libc.mallopt(_M_MMAP_THRESHOLD, 1 << 20)
+    c = libc()
+    if c is not None and hasattr(c, "mallopt"):
+        c.mallopt(_M_MMAP_THRESHOLD, 1 << 20)
     pa.set_memory_pool(pa.system_memory_pool())
 
 
 def trim_heap() -> None:
     """Hand the heap's free pages back to the system (glibc malloc_trim)."""
-    libc = _libc()
-    if libc is not None and hasattr(libc, "malloc_trim"):
-        libc.malloc_trim(0)
+    c = libc()
+    if c is not None and hasattr(c, "malloc_trim"):
+        c.malloc_trim(0)
 
 
 class MemoryGuard:
@@ -137,6 +127,7 @@ class MemoryGuard:
         return pss
 
     def _run(self) -> None:
+        name_os_thread()
         while not self._stop.wait(SAMPLE_EVERY_S):
             self.sample()
 

@@ -41,6 +41,7 @@ from tracekit.otlp.decode import decode_logs, decode_traces
 from tracekit.otlp.fast_decode import decode_traces_fast, decode_traces_json_fast
 from tracekit.otlp.json_decode import decode_logs_json, decode_traces_json
 from tracekit.redaction import DEFAULT_PATTERNS, redactor_for
+from tracekit.threads import name_os_thread
 
 log = logging.getLogger(__name__)
 
@@ -251,6 +252,7 @@ def start_worker(redact_patterns: tuple[str, ...]) -> None:
     """Worker initializer (after `collectors.decode_worker.start`): exit with the collector, and decode a small request of each kind
     and form once, so the first exports do not pay for lazy imports and compiled patterns
     (the first two exports after a start took 0.5-0.9 s each)."""
+    name_os_thread("tracekit-decode")
     exit_with_parent()
     from collectors.admission import return_freed_memory_to_the_system
 
@@ -283,10 +285,11 @@ def exit_with_parent() -> None:
         return
 
     def watch() -> None:
+        name_os_thread()
         multiprocessing.connection.wait([parent.sentinel])
         os._exit(0)
 
-    threading.Thread(target=watch, name="exit-with-collector", daemon=True).start()
+    threading.Thread(target=watch, name="collector-watch", daemon=True).start()
 
 
 def otlp_json_text(request) -> bytes:

@@ -21,6 +21,7 @@ from collectors.auth import BearerTokenInterceptor
 from collectors.decoding import GRPC, LOGS, PROTOBUF, TRACES, DecodePool, Refusal
 from collectors.ingest import COMMIT_WAIT_S, METRICS_UNSUPPORTED, response, submit
 from tracekit.errors import Overloaded, WriterStopped
+from tracekit.threads import name_os_thread
 from tracekit.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,7 @@ def build_grpc_server(writer: Writer, decoders: DecodePool, address: str,
     """A gRPC server bound to `address` (not yet started) and its bound port; with
     `credentials`, TLS only (a plaintext client fails its handshake)."""
     server = grpc.server(
-        ThreadPoolExecutor(max_workers=16, thread_name_prefix="otlp-grpc"),
+        ThreadPoolExecutor(max_workers=16, thread_name_prefix="otlp-grpc", initializer=name_os_thread),
         interceptors=[BearerTokenInterceptor(auth_token)] if auth_token else [],
         # Calls beyond this are refused at once (RESOURCE_EXHAUSTED, retried by exporters)
         # rather than queued inside gRPC with their messages in memory.

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta, timezone
 import duckdb
 
 from tracekit import queries
+from tracekit.threads import name_os_thread
 from tracekit.writable import WritableStore
 from tracekit.writer import Writer
 
@@ -55,7 +56,7 @@ class Retention:
         self.passes = 0
         self._deleted_through = 0          # batches up to here have no rows left
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="tracekit-retention", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="tracekit-retain", daemon=True)
 
     def start(self) -> Retention:
         if self.settings.enabled:
@@ -68,6 +69,7 @@ class Retention:
             self._thread.join(timeout_s)
 
     def _run(self) -> None:
+        name_os_thread()
         while not self._stop.wait(self.settings.check_every_s):
             try:
                 self.run_once()

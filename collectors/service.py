@@ -32,6 +32,7 @@ from tracekit.analysis import worker as analysis_worker
 from tracekit.errors import TracekitError
 from tracekit.redaction import DEFAULT_PATTERNS
 from tracekit.store import DEFAULT_TIMEOUT_S
+from tracekit.threads import name_os_thread
 from tracekit.writable import WritableStore
 from tracekit.writer import Writer, WriterLimits
 
@@ -100,7 +101,8 @@ class Collector:
         self.memory = MemoryGuard(settings.memory_limit_mib, self.decoders.pids)
         self.admission = Admission(self.writer, self.memory)
         self.retention = Retention(store, settings.retention, self.writer)
-        self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tracekit-query")
+        self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tracekit-sql",
+                                            initializer=name_os_thread)
         self._grpc = None
         self._runners: list[web.AppRunner] = []
         self.grpc_address = ""

@@ -8,7 +8,10 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import TRACEKIT, sql, start_collector
+from tests.otel_clients import pipeline
 from tests.otlp_payloads import trace_request
 
 
@@ -137,3 +140,42 @@ def test_sigterm_under_sustained_ingest_drains_commits_and_checkpoints_within_10
     assert not wal.exists() or wal.stat().st_size == 0, "everything was checkpointed"
     stored = {row["span_id"] for row in sql(running.db, "SELECT span_id FROM spans")}
     assert acknowledged and set(acknowledged) <= stored
+
+
+def _os_thread_names(pid: int) -> set[str]:
+    names = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            names.add((task / "comm").read_text().strip())
+        except OSError:   # a thread that ended meanwhile
+            continue
+    return names
+
+
+def _child_names(pid: int) -> set[str]:
+    names = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            try:
+                names.add(Path(f"/proc/{child}/comm").read_text().strip())
+            except OSError:
+                continue
+    return names
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads thread names from Linux's /proc")
+def test_the_collectors_threads_and_workers_carry_their_names_for_top_ps_and_perf(collector):
+    # A span and a log over OTLP/gRPC, acknowledged; then a query through the collector,
+    # which waits for the mover to store them: every thread below has run by then.
+    sdk = pipeline("named-threads", "grpc", collector.grpc)
+    with sdk.tracer.start_as_current_span("work"):
+        sdk.logger.info("decoded in a worker")
+    sdk.flush()
+    sdk.shutdown()
+    assert sql(collector.db, "SELECT count(*) AS n FROM spans")[0]["n"] == 1
+
+    threads = _os_thread_names(collector.process.pid)
+    assert {"tracekit-intake", "tracekit-mover", "tracekit-memory"} <= threads, threads
+    assert any(name.startswith("otlp-grpc_") for name in threads), threads
+    assert any(name.startswith("tracekit-sql_") for name in threads), threads
+    assert "tracekit-decode" in _child_names(collector.process.pid)

@@ -22,6 +22,7 @@ from tracekit.errors import StoreLocked, TracekitError
 from tracekit.otlp.batches import DecodedBatch, concat, resource_table, split
 from tracekit.readonly import SAFE_CONFIG
 from tracekit.store import check_version, holder_of
+from tracekit.threads import name_os_thread
 
 log = logging.getLogger(__name__)
 
@@ -391,7 +392,8 @@ class WritableStore:
         self._claim(staged)
         staged.unseen = None   # all inserted: what it did not see no longer matters
         if self._committer is None:
-            self._committer = ThreadPoolExecutor(1, thread_name_prefix="tracekit-commit")
+            self._committer = ThreadPoolExecutor(1, thread_name_prefix="tracekit-commit",
+                                                 initializer=name_os_thread)
         future = self._committer.submit(staged.cur.execute, "COMMIT")
         if self.on_background_commit is not None:
             future.add_done_callback(lambda _: self.on_background_commit())

@@ -33,6 +33,7 @@ import duckdb
 from tracekit.errors import Overloaded, WriterStopped
 from tracekit.intake import Accepted, Export, first_group
 from tracekit.otlp.batches import DecodedBatch
+from tracekit.threads import name_os_thread
 from tracekit.writable import AppendResult, WritableStore
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ class Writer:
         self._cond = threading.Condition()
         self._stopping = False
         self._failed: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="tracekit-writer", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="tracekit-intake", daemon=True)
         self._mover = threading.Thread(target=self._move_loop, name="tracekit-mover", daemon=True)
         # Acknowledged exports not yet moved into the store, oldest first.
         self._intake: deque[Export] = deque()
@@ -257,6 +258,7 @@ class Writer:
             return taken
 
     def _run(self) -> None:
+        name_os_thread()
         try:
             while True:
                 taken = self._take()
@@ -341,6 +343,7 @@ class Writer:
         """Move acknowledged exports into the store until the intake thread has stopped and
         nothing is left to move. After a failed move the oldest export is moved alone, so one
         whose rows the store refuses is found, and set aside, instead of holding up the rest."""
+        name_os_thread()
         failures = 0
         while True:
             with self._cond:
