@@ -15,8 +15,10 @@ export latency (p50, p99), the collector's peak memory (PSS, sampled every 0.2 s
 sum of its processes' peak RSS, an upper bound) and CPU seconds, the store's bytes per span
 after the collector checkpointed and exited, and what bounds the figure: the share of the
 run its mover thread was busy staging and committing moves (waits for the commit running in
-the background included), the share spent in the checkpoints it ran, and the spans each
-commit held (from the collector's closing log line).
+the background included), the share spent in the checkpoints it ran, the spans each
+commit held (from the collector's closing log line), and the cores each of the collector's
+threads used (from /proc, by the names `tracekit.threads` gives them: the intake, the mover,
+the commits, the memory guard, gRPC's handlers, the decode workers; "main" is the event loop).
 
 The "limit" is the same payloads parsed, decoded and moved into a store in one process with
 no network, the way the collector's mover does it and with its DuckDB settings; "decode" is
@@ -437,6 +439,31 @@ class Collector:
             total += int(fields[11]) + int(fields[12])
         return total / os.sysconf("SC_CLK_TCK")
 
+    def thread_cpu_seconds(self) -> dict[str, float]:
+        """utime + stime per thread of the collector and its decode workers, summed by the
+        name the OS shows (`tracekit.threads`; "otlp-grpc_3" counts as "otlp-grpc"); the
+        collector's main thread, which runs the event loop (HTTP, and decoding what arrives
+        there), as "main"; threads that keep the process's name (gRPC's Python poller, asyncio's
+        executor) as "unnamed"."""
+        ticks: dict[str, int] = {}
+        process_name = Path(f"/proc/{self.proc.pid}/comm").read_text().strip()
+        for pid in self.processes():
+            try:
+                tasks = list(Path(f"/proc/{pid}/task").iterdir())
+            except OSError:   # a worker that just exited
+                continue
+            for task in tasks:
+                try:
+                    comm = (task / "comm").read_text().strip()
+                    fields = (task / "stat").read_text().rpartition(")")[2].split()
+                except OSError:   # a thread that ended meanwhile
+                    continue
+                name = ("main" if task.name == str(self.proc.pid)
+                        else "unnamed" if pid == self.proc.pid and comm == process_name
+                        else re.sub(r"_\d+$", "", comm))
+                ticks[name] = ticks.get(name, 0) + int(fields[11]) + int(fields[12])
+        return {name: n / os.sysconf("SC_CLK_TCK") for name, n in ticks.items()}
+
     def peak_rss_mib(self) -> float:
         """Sum of the peak RSS of the collector and its decode workers (an upper bound)."""
         total = 0
@@ -585,6 +612,7 @@ def run_transport(transport: str, templates: list[Template], count: int, args, w
         theirs.close()
         assert ours.recv() == "go"
         cpu_before = collector.cpu_seconds()
+        threads_before = collector.thread_cpu_seconds()
         sampling = threading.Event()
         pss = collector.sample_pss(sampling)
         result = ours.recv()
@@ -596,6 +624,11 @@ def run_transport(transport: str, templates: list[Template], count: int, args, w
         result["drain_s"] = time.perf_counter() - drained
         sampling.set()
         cpu = collector.cpu_seconds() - cpu_before
+        threads = collector.thread_cpu_seconds()
+        # From the first export to the stored backlog: what the threads did for these spans.
+        busy_s = result["elapsed_s"] + result["drain_s"]
+        thread_cores = {name: (seconds - threads_before.get(name, 0.0)) / busy_s
+                        for name, seconds in threads.items()}
         peak_rss = collector.peak_rss_mib()
         client.join()
     finally:
@@ -615,6 +648,7 @@ def run_transport(transport: str, templates: list[Template], count: int, args, w
         "p50_ms": 1000 * percentile(latencies, 0.50),
         "p99_ms": 1000 * percentile(latencies, 0.99),
         "cpu_s": cpu, "cores": cpu / result["elapsed_s"], "peak_rss_mib": peak_rss,
+        "thread_cores": thread_cores,
         "peak_pss_mib": max(pss, default=0.0),
         "collector_log_warnings": log_warnings,
     }
@@ -661,6 +695,13 @@ def print_table(report: dict) -> None:
     for name, t in transports:
         print(f"{name:<15}{t['writer_busy']['median']:>8.2f}{t['checkpoint_share']['median']:>16.2f}"
               f"{t['spans_per_commit']['median']:>14,.0f}")
+    busiest = sorted({name for _, t in transports for name in t["thread_cores"]},
+                     key=lambda name: -max(t["thread_cores"].get(name, 0.0) for _, t in transports))
+    shown = [name for name in busiest
+             if max(t["thread_cores"].get(name, 0.0) for _, t in transports) >= 0.01][:8]
+    print(f"\n{'cores by thread':<15}" + "".join(f"{name:>16}" for name in shown))
+    for name, t in transports:
+        print(f"{name:<15}" + "".join(f"{t['thread_cores'].get(n, 0.0):>16.2f}" for n in shown))
     print(f"\n{'limit: decode + append, 1 process':<36}{fmt(limit['limit_spans_per_s']):>26} spans/s, "
           f"disk {limit['disk_bytes_per_span']['median']:.0f} B/span "
           f"({limit['disk_free_pct']['median']:.0f}% free)")
@@ -679,6 +720,9 @@ def transport_summary(runs: list[dict]) -> dict:
         **summarize(runs, ["spans_per_s", "stored_spans_per_s", "p50_ms", "p99_ms", "client_cores", "cpu_s", "cores",
                            "peak_rss_mib", "peak_pss_mib", "disk_bytes_per_span", "disk_free_pct",
                            "writer_busy", "checkpoint_share", "spans_per_commit"]),
+        # Median over the runs of each thread's cores (0 in a run it did not show in).
+        "thread_cores": {name: statistics.median(run["thread_cores"].get(name, 0.0) for run in runs)
+                         for name in {name for run in runs for name in run["thread_cores"]}},
         "failed_requests": sum(sum(run["failures"].values()) for run in runs),
         "unstored_spans": sum(run["acked_spans"] - run["stored_spans"] for run in runs),
         "collector_log_warnings": sum(run["collector_log_warnings"] for run in runs),
