@@ -404,6 +404,12 @@ def store_figures(path: Path) -> dict:
 
 # --- The collector under test -----------------------------------------------------------------
 
+def cpu_seconds(stat: Path) -> float:
+    """utime + stime from a process's or thread's /proc stat file."""
+    fields = stat.read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class Collector:
     """`tracekit collect` on a fresh store, with its CPU time and peak RSS read from /proc."""
 
@@ -432,12 +438,8 @@ class Collector:
         return [self.proc.pid, *map(int, children)]
 
     def cpu_seconds(self) -> float:
-        """utime + stime of the collector and its decode workers."""
-        total = 0
-        for pid in self.processes():
-            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-            total += int(fields[11]) + int(fields[12])
-        return total / os.sysconf("SC_CLK_TCK")
+        """utime + stime of the collector and its decode workers (ended threads included)."""
+        return sum(cpu_seconds(Path(f"/proc/{pid}/stat")) for pid in self.processes())
 
     def thread_cpu_seconds(self) -> dict[str, float]:
         """utime + stime per thread of the collector and its decode workers, summed by the
@@ -445,7 +447,7 @@ class Collector:
         collector's main thread, which runs the event loop (HTTP, and decoding what arrives
         there), as "main"; threads that keep the process's name (gRPC's Python poller, asyncio's
         executor) as "unnamed"."""
-        ticks: dict[str, int] = {}
+        seconds: dict[str, float] = {}
         process_name = Path(f"/proc/{self.proc.pid}/comm").read_text().strip()
         for pid in self.processes():
             try:
@@ -455,14 +457,14 @@ class Collector:
             for task in tasks:
                 try:
                     comm = (task / "comm").read_text().strip()
-                    fields = (task / "stat").read_text().rpartition(")")[2].split()
+                    used = cpu_seconds(task / "stat")
                 except OSError:   # a thread that ended meanwhile
                     continue
                 name = ("main" if task.name == str(self.proc.pid)
                         else "unnamed" if pid == self.proc.pid and comm == process_name
                         else re.sub(r"_\d+$", "", comm))
-                ticks[name] = ticks.get(name, 0) + int(fields[11]) + int(fields[12])
-        return {name: n / os.sysconf("SC_CLK_TCK") for name, n in ticks.items()}
+                seconds[name] = seconds.get(name, 0.0) + used
+        return seconds
 
     def peak_rss_mib(self) -> float:
         """Sum of the peak RSS of the collector and its decode workers (an upper bound)."""
@@ -695,10 +697,11 @@ def print_table(report: dict) -> None:
     for name, t in transports:
         print(f"{name:<15}{t['writer_busy']['median']:>8.2f}{t['checkpoint_share']['median']:>16.2f}"
               f"{t['spans_per_commit']['median']:>14,.0f}")
-    busiest = sorted({name for _, t in transports for name in t["thread_cores"]},
-                     key=lambda name: -max(t["thread_cores"].get(name, 0.0) for _, t in transports))
-    shown = [name for name in busiest
-             if max(t["thread_cores"].get(name, 0.0) for _, t in transports) >= 0.01][:8]
+    peak: dict[str, float] = {}   # each thread's most cores on any transport
+    for _, t in transports:
+        for name, cores in t["thread_cores"].items():
+            peak[name] = max(peak.get(name, 0.0), cores)
+    shown = [name for name in sorted(peak, key=peak.get, reverse=True) if peak[name] >= 0.01][:8]
     print(f"\n{'cores by thread':<15}" + "".join(f"{name:>16}" for name in shown))
     for name, t in transports:
         print(f"{name:<15}" + "".join(f"{t['thread_cores'].get(n, 0.0):>16.2f}" for n in shown))

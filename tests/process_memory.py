@@ -26,6 +26,11 @@ def _tree(pid: int) -> list[int]:
     return found
 
 
+def descendants(pid: int) -> set[int]:
+    """The processes started by `pid`, and by those, and so on."""
+    return set(_tree(pid)) - {pid}
+
+
 def _field_kib(path: str, name: str) -> int:
     try:
         for line in Path(path).read_text().splitlines():

@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import TRACEKIT, sql, start_collector
 from tests.otel_clients import pipeline
+from tests.process_memory import descendants
 from tests.otlp_payloads import trace_request
 
 
@@ -152,14 +153,13 @@ def _os_thread_names(pid: int) -> set[str]:
     return names
 
 
-def _child_names(pid: int) -> set[str]:
+def _descendant_names(pid: int) -> set[str]:
     names = set()
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        for child in (task / "children").read_text().split():
-            try:
-                names.add(Path(f"/proc/{child}/comm").read_text().strip())
-            except OSError:
-                continue
+    for child in descendants(pid):
+        try:
+            names.add(Path(f"/proc/{child}/comm").read_text().strip())
+        except OSError:   # a process that ended meanwhile
+            continue
     return names
 
 
@@ -178,4 +178,4 @@ def test_the_collectors_threads_and_workers_carry_their_names_for_top_ps_and_per
     assert {"tracekit-intake", "tracekit-mover", "tracekit-memory"} <= threads, threads
     assert any(name.startswith("otlp-grpc_") for name in threads), threads
     assert any(name.startswith("tracekit-sql_") for name in threads), threads
-    assert "tracekit-decode" in _child_names(collector.process.pid)
+    assert "tracekit-decode" in _descendant_names(collector.process.pid)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from tests.conftest import sql, start_collector
 from tests.otlp_payloads import log_request, trace_request
+from tests.process_memory import descendants
 
 
 KILLS = 10
@@ -131,18 +132,10 @@ def test_sigterm_drains_and_exits_zero_leaving_no_endpoint_file(tmp_path):
     assert sql(db, "SELECT count(*) AS n FROM spans")[0]["n"] == 10
 
 
-def _descendants(pid: int) -> set[int]:
-    found: set[int] = set()
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        for child in (task / "children").read_text().split():
-            found |= {int(child)} | _descendants(int(child))
-    return found
-
-
 def _decode_workers(pid: int) -> list[int]:
     """The collector's decode worker processes (a short-lived child may be gone already)."""
     workers = []
-    for child in _descendants(pid):
+    for child in descendants(pid):
         try:
             if "spawn_main" in Path(f"/proc/{child}/cmdline").read_text():
                 workers.append(child)
@@ -153,7 +146,7 @@ def _decode_workers(pid: int) -> list[int]:
 
 def test_decode_workers_exit_when_the_collector_is_killed(tmp_path):
     collector = start_collector(tmp_path / "store.duckdb")
-    workers = _descendants(collector.process.pid)
+    workers = descendants(collector.process.pid)
     assert workers, "the collector decodes in worker processes"
     exits = [os.pidfd_open(pid) for pid in workers]  # readable once that process has exited
     collector.process.send_signal(signal.SIGKILL)
