@@ -243,7 +243,8 @@ def flow_types(analysis: Analysis) -> pd.DataFrame:
         "signature": grouped["signature"].first(),
     }).reset_index()
     # Name: the root operation, and the variant's rank by frequency among flows from it.
-    types = types.sort_values(["root_service", "root_name", "flows"], ascending=[True, True, False])
+    types = types.sort_values(["root_service", "root_name", "flows", "type_id"],
+                              ascending=[True, True, False, True], kind="stable")
     types["variant"] = types.groupby(["root_service", "root_name"]).cumcount() + 1
     types["name"] = types["root_service"] + " " + types["root_name"] + " #" + types["variant"].astype(str)
     return types.reset_index(drop=True)
@@ -266,7 +267,8 @@ def _mark_incomplete(analysis: Analysis) -> None:
     flows["missing_steps"] = [[] for _ in range(len(flows))]
     if types.empty:
         return
-    usual = types.sort_values("flows", ascending=False).drop_duplicates(["root_service", "root_name"])
+    usual = (types.sort_values(["flows", "type_id"], ascending=[False, True], kind="stable")
+             .drop_duplicates(["root_service", "root_name"]))
     expected = {(r.root_service, r.root_name): (_steps(r.signature), r.p50_ms)
                 for r in usual.itertuples()}
     as_of = analysis.as_of_ns if analysis.as_of_ns is not None else int(flows["end_ns"].max())

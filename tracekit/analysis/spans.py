@@ -61,15 +61,23 @@ def only_stored(sql: str, keys: frozenset[str] | None) -> str:
 
 
 def load_arrow(store, as_of_ns: int | None = None,
-               business_keys: tuple[str, ...] = DEFAULT_BUSINESS_KEYS, since_batch: int = 0):
-    """Every span started before `as_of_ns` (default: now) and committed after batch
-    `since_batch`, with the columns analysis uses, as an Arrow table (cheap to hand to
-    another process)."""
+               business_keys: tuple[str, ...] = DEFAULT_BUSINESS_KEYS, since_batch: int = 0,
+               upto_batch: int | None = None,
+               flows: tuple[list[str], int, int] | None = None):
+    """Every span started before `as_of_ns` (default: now) and committed in a batch after
+    `since_batch` (and up to `upto_batch`), with the columns analysis uses, as an Arrow table
+    (cheap to hand to another process). `flows`: (flow ids, start ns, end ns) reads only the
+    spans of those stored flows, which all start within those bounds."""
     as_of = as_of_ns if as_of_ns is not None else time.time_ns() + 10**15
     keys, upto = stored_keys(store)
-    sql = queries.load("analysis/spans").replace("{business_key}", business_key_sql(business_keys))
-    return store.arrow(only_stored(sql, keys), {"as_of": as_of, "since_batch": since_batch,
-                                                "upto_batch": upto if upto is not None else 2**63})
+    limit = min(x for x in (upto, upto_batch, 2**63) if x is not None)
+    sql = (queries.load("analysis/spans")
+           .replace("{business_key}", business_key_sql(business_keys))
+           .replace("{scope}", queries.load("analysis/of_flows") if flows is not None else ""))
+    params = {"as_of": as_of, "since_batch": since_batch, "upto_batch": limit}
+    if flows is not None:
+        params.update(flow_ids=list(flows[0]), from_ns=int(flows[1]), to_ns=int(flows[2]))
+    return store.arrow(only_stored(sql, keys), params)
 
 
 def to_frame(table) -> pd.DataFrame:
@@ -81,7 +89,13 @@ def to_frame(table) -> pd.DataFrame:
     traces = pc.dictionary_encode(table.column("trace_id")).combine_chunks()
     ranks = np.empty(len(traces.dictionary), np.int64)
     ranks[np.argsort(traces.dictionary.to_numpy(zero_copy_only=False))] = np.arange(len(ranks))
-    order = np.lexsort((table.column("start_ns").to_numpy(), ranks[traces.indices.to_numpy()]))
+    # Ties (equal start times in a trace) by span id: the same order whatever order the rows
+    # were read in, so an analysis of a part of the store orders its spans as the whole does.
+    span_ids = pc.dictionary_encode(table.column("span_id")).combine_chunks()
+    span_rank = np.empty(len(span_ids.dictionary), np.int64)
+    span_rank[np.argsort(span_ids.dictionary.to_numpy(zero_copy_only=False))] = np.arange(len(span_rank))
+    order = np.lexsort((span_rank[span_ids.indices.to_numpy()], table.column("start_ns").to_numpy(),
+                        ranks[traces.indices.to_numpy()]))
     table = _take(table, pa.array(order))
     if "links" not in table.column_names:
         return table.to_pandas()

@@ -29,5 +29,5 @@ SELECT s.trace_id, s.span_id, s.parent_span_id, s.name, s.kind,
        list_transform(s.links, lambda l: l.trace_id || ':' || l.span_id) AS links,
        s.batch_id
 FROM span_rows AS s LEFT JOIN resources AS r USING (resource_id)
-WHERE s.start_time < make_timestamp_ns($as_of)
+WHERE s.start_time < make_timestamp_ns($as_of) {scope}
   AND s.batch_id > $since_batch AND s.batch_id <= $upto_batch

@@ -1,0 +1,323 @@
+"""The analysis tables in the store, kept up to date as ingest batches are committed.
+
+An update reads the spans of the batches after the last one analyzed (in bounded chunks),
+finds the stored flows they touch through the lookup tables (their own traces, the traces
+their links point to, stored spans linking to them, shared message ids and business keys),
+re-analyzes those flows' spans together with the new ones, and replaces those flows' rows in
+one transaction together with its progress row: a crash leaves the tables as the last
+committed update left them, and the next update goes on from there. docs/analysis-tables.md
+has the design.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+import pyarrow as pa
+
+from tracekit import queries
+from tracekit.analysis import flows as flowlib
+from tracekit.analysis.run import (INCOMPLETE_AFTER_MIN_NS, INCOMPLETE_AFTER_P50_FACTOR,
+                                   analyze_spans, critical_paths)
+from tracekit.analysis.spans import DEFAULT_BUSINESS_KEYS, load_arrow, to_frame
+from tracekit.analysis.stitch import MAX_TRACES_PER_KEY
+from tracekit.analysis.tables import critical_path_rows, flow_edge_rows, flow_rows, flow_span_rows
+
+log = logging.getLogger(__name__)
+
+CHUNK_SPANS = 100_000          # new spans read per update step: bounds an update's memory
+PER_FLOW_TABLES = ("flow_rows", "flow_spans", "flow_edges", "critical_path", "flow_traces",
+                   "flow_links", "flow_message_ids", "flow_business_keys")
+# The tables whose rows carry their time, so that replacing a flow's rows reads only its stretch.
+_TIMED = {"flow_rows": "start_time", "flow_spans": "start_time", "critical_path": "start_time",
+          "flow_edges": "flow_start", "flow_traces": "flow_start"}
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far the analysis tables are behind the spans."""
+
+    analyzed_through: int     # last ingest batch analyzed
+    last_batch: int           # last ingest batch stored
+    spans_behind: int         # spans in the batches between
+
+    @property
+    def current(self) -> bool:
+        return self.analyzed_through >= self.last_batch
+
+
+@dataclass
+class UpdateResult:
+    """What an update did."""
+
+    new_spans: int = 0          # spans of new batches read
+    reanalyzed_spans: int = 0   # spans analyzed (new and those of the flows they touched)
+    flows_written: int = 0
+    flows_replaced: int = 0     # stored flows the new spans joined or changed
+    seconds: float = 0.0
+
+    def add(self, other: UpdateResult) -> None:
+        self.new_spans += other.new_spans
+        self.reanalyzed_spans += other.reanalyzed_spans
+        self.flows_written += other.flows_written
+        self.flows_replaced += other.flows_replaced
+        self.seconds += other.seconds
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+class _Cursor:
+    """The analyzer's span loader reads through this connection."""
+
+    def __init__(self, conn) -> None:
+        self.conn = conn
+
+    def arrow(self, sql: str, params=None) -> pa.Table:
+        return self.conn.sql(sql, params=params or {}).to_arrow_table()
+
+
+def progress(conn) -> Progress:
+    """The analysis tables' progress against the stored batches."""
+    through, last, behind = conn.execute(queries.load("analysis/progress")).fetchall()[0]
+    return Progress(int(through), int(last), int(behind))
+
+
+def update(conn, *, business_keys: tuple[str, ...] = DEFAULT_BUSINESS_KEYS,
+           chunk_spans: int = CHUNK_SPANS, upto_batch: int | None = None,
+           on_progress: Callable[[int, int], None] | None = None,
+           should_stop: Callable[[], bool] | None = None) -> UpdateResult:
+    """Bring the analysis tables up to date with every committed batch (or up to
+    `upto_batch`), `chunk_spans` new spans at a time; `on_progress(spans done, spans to do)`
+    after each chunk. The flow types are refreshed at the end."""
+    total = UpdateResult()
+    state = progress(conn)
+    todo = state.spans_behind
+    while True:
+        if should_stop is not None and should_stop():
+            break
+        since = progress(conn).analyzed_through
+        upto = _next_chunk(conn, since, chunk_spans, upto_batch)
+        if upto is None:
+            break
+        total.add(apply_batches(conn, since, upto, business_keys))
+        if on_progress is not None:
+            on_progress(total.new_spans, max(todo, total.new_spans))
+    if total.new_spans or total.flows_written or not _types_fresh(conn):
+        refresh_types(conn)
+    return total
+
+
+def rebuild(conn, **options) -> UpdateResult:
+    """Forget every analysis result and analyze the whole store again."""
+    cur = conn.cursor()
+    cur.execute("BEGIN")
+    try:
+        for table in (*PER_FLOW_TABLES, "flow_type_steps", "flow_shapes", "flow_type_rows",
+                      "analysis_progress"):
+            cur.execute(f"DELETE FROM {table}")   # names from the fixed list above
+        cur.execute("COMMIT")
+    except BaseException:
+        cur.execute("ROLLBACK")
+        raise
+    return update(conn, **options)
+
+
+def _next_chunk(conn, since: int, chunk_spans: int, upto_batch: int | None) -> int | None:
+    """The last batch of the next chunk after `since`: batches whose spans add up to about
+    `chunk_spans` (at least one batch), or None when nothing is left."""
+    [(upto,)] = conn.execute(queries.load("analysis/next_chunk"),
+                             {"since": since, "chunk": chunk_spans,
+                              "limit": upto_batch if upto_batch is not None else 2**63}).fetchall()
+    return None if upto is None else int(upto)
+
+
+def apply_batches(conn, since: int, upto: int,
+                  business_keys: tuple[str, ...] = DEFAULT_BUSINESS_KEYS) -> UpdateResult:
+    """Analyze the spans of batches (since, upto] into the tables, with the flows they touch."""
+    started = time.perf_counter()
+    cur = conn.cursor()
+    new = load_arrow(_Cursor(cur), business_keys=business_keys, since_batch=since,
+                     upto_batch=upto)
+    touched = _touched_flows(cur, new)
+    old = _spans_of_flows(cur, touched, since, business_keys)
+    spans = to_frame(pa.concat_tables([old, new.cast(old.schema)]) if old.num_rows else new)
+    result = UpdateResult(new_spans=new.num_rows, reanalyzed_spans=len(spans),
+                          flows_replaced=len(touched))
+    analysis = analyze_spans(spans)
+    paths = critical_paths(analysis) if not analysis.flows.empty else None
+    cur.execute("BEGIN")
+    try:
+        _forget(cur, touched)
+        if paths is not None:
+            _write(cur, analysis, paths)
+        result.flows_written = len(analysis.flows)
+        cur.execute("INSERT INTO analysis_progress VALUES (?, now(), ?, ?)",
+                    [upto, new.num_rows, result.flows_written])
+        cur.execute("COMMIT")
+    except BaseException:
+        cur.execute("ROLLBACK")
+        raise
+    result.seconds = time.perf_counter() - started
+    log.debug("analysis: batches %d-%d, %d new spans, %d analyzed, %d flows in %.2f s",
+              since + 1, upto, result.new_spans, result.reanalyzed_spans, result.flows_written,
+              result.seconds)
+    return result
+
+
+def _strings(values) -> pa.Table:
+    return pa.table({"v": pa.array(sorted({v for v in values if isinstance(v, str)}),
+                                   pa.string())})
+
+
+def _touched_flows(cur, new: pa.Table) -> pd.DataFrame:
+    """The stored flows the new spans connect to: (flow_id, flow_start, flow_end)."""
+    if new.num_rows == 0:
+        return pd.DataFrame({"flow_id": [], "flow_start": [], "flow_end": []})
+    traces = new.column("trace_id").to_pylist()
+    links = [link for row in new.column("links").to_pylist() if row for link in row]
+    targets = [link.partition(":")[0] for link in links]
+    cur.register("new_traces", _strings(traces + targets))
+    cur.register("linked_from", _strings(traces))
+    cur.register("new_message_ids", _strings(new.column("message_id").to_pylist()))
+    cur.register("new_keys", _strings(new.column("business_key").to_pylist()))
+    try:
+        touched = cur.execute(queries.load("analysis/touched_flows"),
+                              {"max_traces": MAX_TRACES_PER_KEY}).df()
+    finally:
+        for name in ("new_traces", "linked_from", "new_message_ids", "new_keys"):
+            cur.unregister(name)
+    return touched
+
+
+def _spans_of_flows(cur, touched: pd.DataFrame, since: int,
+                    business_keys: tuple[str, ...]) -> pa.Table:
+    """The spans (of batches up to `since`) of the stored flows touched."""
+    if touched.empty:
+        return pa.table({})
+    start = int(pd.Timestamp(touched["flow_start"].min()).value)
+    end = int(pd.Timestamp(touched["flow_end"].max()).value)
+    return load_arrow(_Cursor(cur), business_keys=business_keys, upto_batch=since,
+                      flows=(touched["flow_id"].tolist(), start, end))
+
+
+def _forget(cur, touched: pd.DataFrame) -> None:
+    """Delete the touched flows' rows and subtract their critical-path time from their types."""
+    if touched.empty:
+        return
+    bounds = {"flow_ids": touched["flow_id"].tolist(),
+              "start": int(pd.Timestamp(touched["flow_start"].min()).value),
+              "end": int(pd.Timestamp(touched["flow_end"].max()).value)}
+    cur.execute(queries.load("analysis/forget_type_steps"), bounds)
+    for table in PER_FLOW_TABLES:   # names from a fixed list
+        timed = _TIMED.get(table)
+        if timed:
+            cur.execute(f"DELETE FROM {table} WHERE flow_id IN (SELECT unnest($flow_ids::VARCHAR[])) "
+                        f"AND {timed} BETWEEN make_timestamp_ns($start) AND make_timestamp_ns($end)", bounds)
+        else:
+            cur.execute(f"DELETE FROM {table} WHERE flow_id IN (SELECT unnest($flow_ids::VARCHAR[]))",
+                        {"flow_ids": bounds["flow_ids"]})
+
+
+def _write(cur, analysis, paths: pd.DataFrame) -> None:
+    """Insert the rows of every flow of `analysis` and the lookups that find them again."""
+    spans, flows = analysis.spans, analysis.flows
+    rows = {
+        "flow_rows": flow_rows(flows),
+        "flow_spans": flow_span_rows(spans),
+        "flow_edges": flow_edge_rows(analysis),
+        "critical_path": critical_path_rows(paths),
+        "flow_traces": _flow_traces(spans, flows),
+        "flow_links": _flow_links(spans),
+        "flow_message_ids": _pairs(spans, "message_id"),
+        "flow_business_keys": _business_keys(spans),
+    }
+    for table, frame in rows.items():
+        if len(frame):
+            cur.register("new_rows", frame)
+            cur.execute(f"INSERT INTO {table} BY NAME SELECT * FROM new_rows")
+            cur.unregister("new_rows")
+    shapes = flows.drop_duplicates("type_id")[["type_id", "signature"]].dropna()
+    cur.register("new_rows", shapes)
+    cur.execute("INSERT INTO flow_shapes SELECT type_id, signature FROM new_rows "
+                "ON CONFLICT DO NOTHING")
+    cur.unregister("new_rows")
+    type_of = flows.set_index("flow_id")["type_id"]
+    steps = (paths.assign(type_id=paths["flow_id"].map(type_of))
+             .groupby(["type_id", "service_name", "name", "segment"], dropna=False)["duration_ns"]
+             .sum().reset_index())
+    if len(steps):
+        cur.register("new_rows", steps)
+        cur.execute("INSERT INTO flow_type_steps BY NAME SELECT * FROM new_rows")
+        cur.unregister("new_rows")
+
+
+def _flow_traces(spans: pd.DataFrame, flows: pd.DataFrame) -> pd.DataFrame:
+    pairs = spans[["trace_id", "flow_id"]].drop_duplicates()
+    bounds = flows.set_index("flow_id")
+    return pd.DataFrame({
+        "trace_id": pairs["trace_id"].to_numpy(dtype=object),
+        "flow_id": pairs["flow_id"].to_numpy(dtype=object),
+        "flow_start": pd.to_datetime(pairs["flow_id"].map(bounds["start_ns"]).to_numpy(), unit="ns"),
+        "flow_end": pd.to_datetime(pairs["flow_id"].map(bounds["end_ns"]).to_numpy(), unit="ns")})
+
+
+def _flow_links(spans: pd.DataFrame) -> pd.DataFrame:
+    holders = spans[[len(x) > 0 for x in spans["links"]]]
+    pairs = {(target.partition(":")[0], flow) for links, flow in zip(holders["links"], holders["flow_id"])
+             for target in links}
+    return pd.DataFrame(sorted(pairs), columns=["target_trace_id", "flow_id"], dtype=object)
+
+
+def _pairs(spans: pd.DataFrame, column: str) -> pd.DataFrame:
+    rows = spans.loc[pd.notna(spans[column].to_numpy()), [column, "flow_id"]].drop_duplicates()
+    return pd.DataFrame({column: rows[column].to_numpy(dtype=object),
+                         "flow_id": rows["flow_id"].to_numpy(dtype=object)})
+
+
+def _business_keys(spans: pd.DataFrame) -> pd.DataFrame:
+    rows = spans.loc[pd.notna(spans["business_key"].to_numpy()),
+                     ["business_key", "trace_id", "flow_id"]].drop_duplicates()
+    return pd.DataFrame({c: rows[c].to_numpy(dtype=object) for c in rows.columns})
+
+
+def _types_fresh(conn) -> bool:
+    [(fresh,)] = conn.execute("SELECT (SELECT count(*) FROM flow_type_rows) > 0 "
+                              "OR NOT EXISTS (SELECT 1 FROM flow_rows)").fetchall()
+    return bool(fresh)
+
+
+def refresh_types(conn) -> None:
+    """Recompute the flow types from the stored flows: counts, percentiles, names, critical
+    steps, and which steps each type lacks against its workflow's usual shape (one query over
+    the flows; the lacking steps once per type, in Python)."""
+    cur = conn.cursor()
+    types = cur.execute(queries.load("analysis/flow_types")).df()
+    usual = (types.sort_values(["flows", "type_id"], ascending=[False, True], kind="stable")
+             .drop_duplicates(["root_service", "root_name"]))
+    expected = {(r.root_service, r.root_name): (flowlib.steps_of(r.signature), r.p50_ms)
+                for r in usual.itertuples() if isinstance(r.signature, str)}
+    missing, quiet = [], []
+    for r in types.itertuples():
+        steps, p50_ms = expected.get((r.root_service, r.root_name), (frozenset(), 0.0))
+        lacks = sorted(steps - flowlib.steps_of(r.signature)) if isinstance(r.signature, str) else []
+        missing.append(lacks)
+        quiet.append(float(max(INCOMPLETE_AFTER_MIN_NS, INCOMPLETE_AFTER_P50_FACTOR * p50_ms * 1e6)))
+    types["missing_steps"] = pd.Series(missing, index=types.index, dtype=object)
+    types["quiet_ns"] = quiet
+    cur.execute("BEGIN")
+    try:
+        cur.execute("DELETE FROM flow_type_rows")
+        if len(types):
+            cur.register("new_rows", types)
+            cur.execute("INSERT INTO flow_type_rows BY NAME SELECT * FROM new_rows")
+            cur.unregister("new_rows")
+        cur.execute(queries.load("analysis/compact_type_steps"))
+        cur.execute("COMMIT")
+    except BaseException:
+        cur.execute("ROLLBACK")
+        raise
