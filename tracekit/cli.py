@@ -118,6 +118,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _analysis_parsers(commands) -> None:
+    analyze = commands.add_parser(
+        "analyze", help="bring the store's analysis tables (flows, critical paths, ...) up to date",
+        description="Analyze the spans the store's analysis tables do not hold yet (flows, "
+        "flow_spans, flow_edges, flow_types, critical_path, service_edges), re-analyzing only the "
+        "stored flows they join, in bounded chunks. A running collector does this as it commits; "
+        "this is for stores written without one or by an older tracekit. Readers run it by "
+        "themselves when they find the tables behind and the file free.")
+    _db(analyze)
+    analyze.add_argument("--rebuild", action="store_true",
+                         help="forget every analysis result and analyze the whole store again")
+    analyze.add_argument("--json", action="store_true", help="print the summary as JSON")
+    analyze.set_defaults(run=cmd_analyze)
+
     flows = commands.add_parser(
         "flows", help="list flows: workflows followed across traces, newest first",
         description="List flows (one run of a workflow, stitched across traces through span "
@@ -168,33 +181,75 @@ def _analysis_parsers(commands) -> None:
     causes.set_defaults(run=cmd_causes)
 
 
-def _analysis(db: Path):
-    import tracekit
-    from tracekit.analysis.run import analyze
+def _progress_bar(description: str):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    with tracekit.open(db) as store:
-        return analyze(store)
+    return Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                    TimeRemainingColumn(), transient=True, disable=not sys.stderr.isatty())
+
+
+def _open_analyzed(db: Path, timeout_s: float | None = None):
+    """The store, read-only, its analysis tables brought up to date first if they lag."""
+    from tracekit.analysis.ready import open_analyzed
+
+    with _progress_bar("analyzing new spans") as bar:
+        task = bar.add_task("analyzing new spans", total=None)
+
+        def started(spans: int) -> None:
+            print(f"tracekit: analyzing {spans:,} spans not analyzed yet (once; `tracekit "
+                  "analyze` does it ahead)", file=sys.stderr)
+            bar.update(task, total=spans)
+
+        return open_analyzed(db, timeout_s=timeout_s, on_start=started,
+                             on_progress=lambda done, total: bar.update(task, completed=done,
+                                                                         total=total))
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    import time
+
+    from tracekit.analysis.ready import bring_up_to_date
+
+    started = time.perf_counter()
+    with _progress_bar("analyzing") as bar:
+        task = bar.add_task("analyzing", total=None)
+        result = bring_up_to_date(args.db, rebuild=args.rebuild,
+                                  on_progress=lambda done, total: bar.update(
+                                      task, completed=done, total=total))
+    summary = {"store": str(args.db), "rebuild": args.rebuild, **result.as_dict(),
+               "seconds": round(time.perf_counter() - started, 3)}
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    elif result.new_spans:
+        print(f"analyzed {result.new_spans:,} new spans ({result.reanalyzed_spans:,} with the "
+              f"flows they joined) into {result.flows_written:,} flows in {summary['seconds']:.1f} s")
+    else:
+        print(f"{args.db}: the analysis is up to date")
+    return 0
 
 
 def cmd_flows(args: argparse.Namespace) -> int:
-    from tracekit.analysis.present import dumps, flows_rows
+    from tracekit import queries
+    from tracekit.analysis.present import dumps
 
-    rows = flows_rows(_analysis(args.db), args.type, args.failed, args.status, args.limit)
+    with _open_analyzed(args.db) as store:
+        rows = store.arrow(queries.load("analysis/flows_list"),
+                           {"type": args.type, "failed": args.failed, "status": args.status,
+                            "limit": args.limit})
     if args.json:
-        print(dumps(rows.to_dict(orient="records")))
+        print(dumps(rows.to_pandas().to_dict(orient="records")))
     else:
-        import pyarrow as pa
-
-        output.write(pa.Table.from_pandas(rows, preserve_index=False), "table", sys.stdout,
-                     max_rows=args.limit)
+        output.write(rows, "table", sys.stdout, max_rows=args.limit)
     return 0
 
 
 def cmd_flow(args: argparse.Namespace) -> int:
-    from tracekit.analysis.present import dumps, find_flow, flow_detail, print_flow
+    from tracekit.analysis.present import dumps, flow_detail, print_flow
+    from tracekit.analysis.windowed import find_flow, window_analysis
 
-    analysis = _analysis(args.db)
-    detail = flow_detail(analysis, find_flow(analysis, args.id))
+    with _open_analyzed(args.db) as store:
+        flow_id = find_flow(store, args.id)
+        detail = flow_detail(window_analysis(store, 0, 0, (flow_id,)), flow_id)
     if args.json:
         print(dumps(detail))
     else:
@@ -204,9 +259,10 @@ def cmd_flow(args: argparse.Namespace) -> int:
 
 def cmd_services(args: argparse.Namespace) -> int:
     from tracekit.analysis.present import dumps
-    from tracekit.analysis.tables import service_edges
 
-    edges = service_edges(_analysis(args.db)).sort_values(["src_service", "dst_service"])
+    with _open_analyzed(args.db) as store:
+        edges = store.df("SELECT src_service, dst_service, kind, calls, errors, p50_ms, p95_ms, "
+                         "p99_ms, error_rate FROM service_edges ORDER BY src_service, dst_service, kind")
     if args.json:
         print(dumps(edges.to_dict(orient="records")))
     else:
@@ -231,21 +287,24 @@ def cmd_causes(args: argparse.Namespace) -> int:
     from tracekit.analysis.causes import rank
     from tracekit.analysis.present import causes_json, dumps
     from tracekit.analysis.run import critical_paths
+    from tracekit.analysis.windowed import data_range, window_analysis
 
-    analysis = _analysis(args.db)
-    if analysis.flows.empty:
-        raise TracekitError(f"{args.db} holds no flows yet; send traces first")
-    if args.start:
-        start = _ns(args.start)
-        end = _ns(args.end) if args.end else int(analysis.flows["start_ns"].max()) + 1
-    else:
-        end = int(analysis.flows["start_ns"].max()) + 1
-        start = end - int(_demo_duration(args.since) * 1e9)
-    if args.baseline_from:
-        baseline = (_ns(args.baseline_from),
-                    _ns(args.baseline_to) if args.baseline_to else start)
-    else:
-        baseline = (start - (end - start), start)
+    with _open_analyzed(args.db) as store:
+        bounds = data_range(store)
+        if bounds is None:
+            raise TracekitError(f"{args.db} holds no flows yet; send traces first")
+        if args.start:
+            start = _ns(args.start)
+            end = _ns(args.end) if args.end else bounds[1] + 1
+        else:
+            end = bounds[1] + 1
+            start = end - int(_demo_duration(args.since) * 1e9)
+        if args.baseline_from:
+            baseline = (_ns(args.baseline_from),
+                        _ns(args.baseline_to) if args.baseline_to else start)
+        else:
+            baseline = (start - (end - start), start)
+        analysis = window_analysis(store, min(start, baseline[0]), max(end, baseline[1]))
     causes = rank(analysis, critical_paths(analysis), (start, end), baseline)
     if args.json:
         print(dumps({"window": [start, end], "baseline": list(baseline),
@@ -302,7 +361,6 @@ def _report_parser(commands) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    import tracekit
     from tracekit.report import build, render
 
     fmt = args.format
@@ -322,7 +380,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     def progress(step: str) -> None:
         print(f"tracekit report: {step}…", file=sys.stderr, flush=True)
 
-    with tracekit.open(args.db) as store:
+    with _open_analyzed(args.db) as store:
         report = build(store, window=window, baseline=baseline, flow_type=args.flow_type,
                        flow_id=args.flow, search_ns=int(_demo_duration(args.since) * 1e9),
                        progress=progress if sys.stderr.isatty() else None)
@@ -572,10 +630,13 @@ def _retention(args: argparse.Namespace):
 
 def cmd_sql(args: argparse.Namespace) -> int:
     import tracekit
+    from tracekit.analysis import referenced
 
     # A terminal shows --max-rows rows, so only those are fetched; scripts get everything.
     limit = args.max_rows + 1 if args.format == "table" else None
-    with tracekit.open(args.db, timeout_s=args.timeout) as store:
+    opened = (_open_analyzed(args.db, args.timeout) if referenced(args.query)
+              else tracekit.open(args.db, timeout_s=args.timeout))
+    with opened as store:
         table = store.arrow(args.query, max_rows=limit)
     if limit is not None and table.num_rows == limit:
         output.write(table.slice(0, args.max_rows), "table", max_rows=args.max_rows)

@@ -80,31 +80,11 @@ def run_read_only(
     fetch: Callable[[duckdb.DuckDBPyRelation], T],
     timeout_s: float | None,
     max_rows: int | None = None,
-    tables: dict | None = None,
 ) -> T:
     """Run every statement of `sql` on `conn`; `fetch` reads the last one's relation,
-    cut to `max_rows` rows when given (the limit reaches the query plan).
-
-    The analyzer's tables (flows, critical_path, ...) that `sql` names are registered on
-    `conn`: from `tables` when the caller already holds them (the UI), else computed from the
-    store."""
+    cut to `max_rows` rows when given (the limit reaches the query plan)."""
     statements = read_only_statements(conn, sql)
     with interrupt_after(conn, timeout_s):
-        from tracekit.analysis import referenced
-
-        try:
-            names = referenced(sql)
-            if names and tables is not None:
-                for name in names:
-                    conn.register(name, tables[name])
-            elif names:
-                from tracekit.analysis.tables import attach_if_referenced
-
-                attach_if_referenced(conn, sql)
-        except duckdb.InterruptException:
-            raise
-        except duckdb.Error as exc:
-            raise QueryError(str(exc)) from None
         # A READ ONLY transaction is the guarantee: EXPLAIN ANALYZE, for one, runs the
         # statement it explains, whatever that statement is.
         conn.execute("BEGIN TRANSACTION READ ONLY")

@@ -36,10 +36,9 @@ def _share(part: int, whole: int) -> str:
     return f"{part / whole:.1%}" if whole else "–"
 
 
-def resolve_types(analysis, flow_type: str) -> tuple[str, ...]:
+def resolve_types(types: pd.DataFrame, flow_type: str) -> tuple[str, ...]:
     """Flow type ids from a type id or name, else every type whose name contains the text
     (e.g. "shopper order": the workflow's healthy and failing variants)."""
-    types = analysis.flow_types
     if types.empty:
         raise TracekitError("the store has no flow types yet; send traces first")
     exact = types[(types["type_id"] == flow_type) | (types["name"] == flow_type)]
@@ -79,22 +78,20 @@ def build(store, *, window: tuple[int, int | None] | None = None, flow_type: str
     to the flow types it names, `flow_id` makes it the report of one flow."""
     from tracekit.analysis.causes import rank
     from tracekit.analysis.model import Analysis
-    from tracekit.analysis.present import find_flow
-    from tracekit.analysis.run import analyze, critical_paths
+    from tracekit.analysis.run import critical_paths
+    from tracekit.analysis.windowed import data_range, find_flow, flow_types, flows_started, window_analysis
 
     say = progress or (lambda _: None)
-    say("analyzing flows")
-    analysis = analyze(store)
-    flows = analysis.flows
-    if flows.empty:
+    say("reading flows")
+    bounds = data_range(store)
+    if bounds is None:
         raise TracekitError(f"{store.path} holds no flows yet; send traces first")
-    paths = critical_paths(analysis)
-    type_ids = resolve_types(analysis, flow_type) if flow_type else None
-    fid = find_flow(analysis, flow_id) if flow_id else None
-    first, last = int(flows["start_ns"].min()), int(flows["start_ns"].max()) + 1
+    type_ids = resolve_types(flow_types(store), flow_type) if flow_type else None
+    fid = find_flow(store, flow_id) if flow_id else None
+    first, last = bounds[0], bounds[1] + 1
     others: tuple[Window, ...] = ()
     if fid:
-        start = int(flows.set_index("flow_id").at[fid, "start_ns"])
+        start = int(flows_started(store, 0, 0, (fid,))["start_ns"].iat[0])
         win = Window(start, start + 1, "flow")
     elif window:
         end = last if window[1] is None else int(window[1])
@@ -121,6 +118,11 @@ def build(store, *, window: tuple[int, int | None] | None = None, flow_type: str
                          "base_end": queries.timestamp(base.end_ns),
                          "type_ids": type_ids, "flow_id": fid})
 
+    say("analyzing the window's flows")
+    analysis = window_analysis(store, min(base.start_ns, win.start_ns), win.end_ns,
+                               (fid,) if fid else ())
+    flows = analysis.flows
+    paths = critical_paths(analysis)
     say("ranking causes")
     picked = flows if not type_ids else flows[flows["type_id"].isin(type_ids)]
     ranked = Analysis(analysis.spans, analysis.edges, picked, analysis.flow_types,

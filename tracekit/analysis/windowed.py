@@ -1,0 +1,91 @@
+"""Analyses of a part of the store: the stored flows a reader asks for (a window, one flow),
+re-analyzed from their own spans only, with what depends on the rest of the store (each
+flow's status, the flow types) taken from the store's analysis tables.
+
+A stored flow is a closed set of spans (nothing outside it connects to it), so analyzing its
+spans alone gives the same flow, edges, self times and critical path as analyzing the whole
+store; readers that need span-level columns (the root-cause ranking, a flow's detail, the
+report's exemplar) use this instead of loading every span.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from tracekit import queries
+from tracekit.analysis.model import Analysis
+from tracekit.analysis.run import analyze_spans
+from tracekit.analysis.spans import DEFAULT_BUSINESS_KEYS, load_arrow, to_frame
+from tracekit.errors import TracekitError
+
+
+def analyzed_through(store) -> int:
+    """The last ingest batch the analysis tables hold."""
+    return int(store.scalar("SELECT coalesce(max(analyzed_through), 0) FROM analysis_progress"))
+
+
+def data_range(store) -> tuple[int, int] | None:
+    """(first, last) flow start in ns, or None when the store holds no flows."""
+    row = store.arrow(queries.load("analysis/range")).to_pylist()[0]
+    if row["first_ns"] is None:
+        return None
+    return int(row["first_ns"]), int(row["last_ns"])
+
+
+def flows_started(store, start_ns: int, end_ns: int,
+                  flow_ids: tuple[str, ...] = ()) -> pd.DataFrame:
+    """(flow_id, start_ns, end_ns) of the flows started in [start_ns, end_ns), and of
+    `flow_ids` wherever they are."""
+    return store.df(queries.load("analysis/flows_started"),
+                    {"start_ns": int(start_ns), "end_ns": int(end_ns), "flow_ids": list(flow_ids)})
+
+
+def analysis_of(store, flows: pd.DataFrame,
+                business_keys: tuple[str, ...] = DEFAULT_BUSINESS_KEYS) -> Analysis:
+    """The analysis of `flows` (flow_id, start_ns, end_ns: stored flows) from their spans, with
+    each flow's status and the flow types as the store has them."""
+    through = analyzed_through(store)
+    if flows.empty:
+        spans = to_frame(load_arrow(store, business_keys=business_keys, upto_batch=through,
+                                    flows=([], 0, 0)))
+    else:
+        spans = to_frame(load_arrow(store, business_keys=business_keys, upto_batch=through,
+                                    flows=(flows["flow_id"].tolist(), int(flows["start_ns"].min()),
+                                           int(flows["end_ns"].max()))))
+    analysis = analyze_spans(spans)
+    stored = store.df(queries.load("analysis/flow_status"), {"flow_ids": flows["flow_id"].tolist()})
+    if len(analysis.flows):
+        status = stored.set_index("flow_id")
+        known = analysis.flows["flow_id"].isin(status.index)
+        if not known.all():
+            missing = analysis.flows.loc[~known, "flow_id"].head(3).tolist()
+            raise TracekitError(f"the analysis tables do not hold flows {missing}: they are out of "
+                                "step with the spans; run `tracekit analyze --rebuild`")
+        ids = analysis.flows["flow_id"]
+        analysis.flows["status"] = ids.map(status["status"]).to_numpy(dtype=object)
+        analysis.flows["missing_steps"] = ids.map(status["missing_steps"]).map(list).to_numpy(dtype=object)
+    analysis.flow_types = flow_types(store)
+    return analysis
+
+
+def flow_types(store) -> pd.DataFrame:
+    """The store's flow types, as the batch analysis gives them."""
+    types = store.df("SELECT * FROM flow_types ORDER BY root_service, root_name, variant")
+    return types if len(types) else pd.DataFrame()
+
+
+def window_analysis(store, start_ns: int, end_ns: int, flow_ids: tuple[str, ...] = (),
+                    business_keys: tuple[str, ...] = DEFAULT_BUSINESS_KEYS) -> Analysis:
+    """The analysis of the flows started in [start_ns, end_ns) (and of `flow_ids`)."""
+    return analysis_of(store, flows_started(store, start_ns, end_ns, flow_ids), business_keys)
+
+
+def find_flow(store, ident: str) -> str:
+    """A flow id from a flow id (or a unique prefix), a trace id in it, or a business key."""
+    hits = store.arrow(queries.load("analysis/find_flow"), {"ident": ident}).column(0).to_pylist()
+    if len(hits) == 1:
+        return hits[0]
+    if not hits:
+        raise TracekitError(f"no flow matches {ident!r}: give a flow id (or its start), a trace "
+                            "id or a business key such as an order id; `tracekit flows` lists them")
+    raise TracekitError(f"{ident!r} matches {len(hits)} flows; give more of the id")
