@@ -20,6 +20,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from collectors.analyst import Analyst
 from collectors.admission import REFUSE_FROM, Admission, MemoryGuard, return_freed_memory_to_the_system
 from collectors.decoding import DecodePool, exit_with_parent
 from collectors.retention import Retention, RetentionSettings
@@ -101,6 +102,7 @@ class Collector:
         self.memory = MemoryGuard(settings.memory_limit_mib, self.decoders.pids)
         self.admission = Admission(self.writer, self.memory)
         self.retention = Retention(store, settings.retention, self.writer)
+        self.analyst = Analyst(store)
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tracekit-sql",
                                             initializer=name_os_thread)
         self._grpc = None
@@ -150,11 +152,12 @@ class Collector:
         self.http_address = join_address(http_host, port)
 
         token = secrets.token_urlsafe(32)
-        # SQL on the analyzer's tables (flows, critical_path, ...) computes them in a worker
-        # process, started on first use: ingest keeps the collector's CPU meanwhile.
+        # The analysis tables are computed in a worker process, started on first use: ingest
+        # keeps the collector's CPU meanwhile.
         analysis_worker.run_in_worker(lambda: ProcessPoolExecutor(
             max_workers=1, mp_context=multiprocessing.get_context("spawn"),
             initializer=exit_with_parent))
+        self.analyst.start()
         self._endpoint = QueryEndpoint(self.store, token, self._executor, self.settings.query_timeout_s,
                                        flush=self.writer.flush)
         query_port = await self._serve(self._endpoint.app(), "127.0.0.1", 0)
@@ -192,8 +195,10 @@ class Collector:
         for runner in reversed(self._runners):
             await runner.cleanup()
         await asyncio.get_running_loop().run_in_executor(None, self.retention.stop)
+        timeout_s = self.settings.shutdown_timeout_s
         await asyncio.get_running_loop().run_in_executor(
-            None, self.writer.shutdown, self.settings.shutdown_timeout_s)
+            None, lambda: self.writer.shutdown(timeout_s, before_close=lambda: self.analyst.stop(timeout_s)))
+        self.analyst.stop(0)    # if the writer could not close: stop polling all the same
         self.decoders.shutdown()
         self.memory.stop()
         analysis_worker.run_in_worker(None)

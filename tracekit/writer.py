@@ -215,10 +215,11 @@ class Writer:
             self._cond.wait(remaining)
         return done()
 
-    def shutdown(self, timeout_s: float = 10.0) -> bool:
-        """Commit everything queued, move it into the store, then checkpoint and close the
-        store. Safe to call twice. What is left in the intake at the timeout stays there and
-        is moved when the store is next opened for writing."""
+    def shutdown(self, timeout_s: float = 10.0, before_close=None) -> bool:
+        """Commit everything queued, move it into the store, run `before_close()` (the
+        analyst's last update), then checkpoint and close the store. Safe to call twice. What
+        is left in the intake at the timeout stays there and is moved when the store is next
+        opened for writing."""
         deadline = time.monotonic() + timeout_s
         with self._cond:
             already = self._stopping
@@ -231,6 +232,8 @@ class Writer:
                 thread.join(max(0.0, deadline - time.monotonic()))
         closed = not self._thread.is_alive() and not self._mover.is_alive()
         if closed and not already:
+            if before_close is not None:
+                before_close()
             self.store.close()
         return closed
 

@@ -90,10 +90,13 @@ def progress(conn) -> Progress:
 def update(conn, *, business_keys: tuple[str, ...] = DEFAULT_BUSINESS_KEYS,
            chunk_spans: int = CHUNK_SPANS, upto_batch: int | None = None,
            on_progress: Callable[[int, int], None] | None = None,
-           should_stop: Callable[[], bool] | None = None) -> UpdateResult:
+           should_stop: Callable[[], bool] | None = None,
+           compute: Callable[[pa.Table], dict[str, pd.DataFrame]] | None = None,
+           types: bool | None = None) -> UpdateResult:
     """Bring the analysis tables up to date with every committed batch (or up to
     `upto_batch`), `chunk_spans` new spans at a time; `on_progress(spans done, spans to do)`
-    after each chunk. The flow types are refreshed at the end."""
+    after each chunk. The flow types are refreshed at the end when flows changed (`types`
+    None), always (True) or only if they never were (False)."""
     total = UpdateResult()
     state = progress(conn)
     todo = state.spans_behind
@@ -104,10 +107,11 @@ def update(conn, *, business_keys: tuple[str, ...] = DEFAULT_BUSINESS_KEYS,
         upto = _next_chunk(conn, since, chunk_spans, upto_batch)
         if upto is None:
             break
-        total.add(apply_batches(conn, since, upto, business_keys))
+        total.add(apply_batches(conn, since, upto, business_keys, compute))
         if on_progress is not None:
             on_progress(total.new_spans, max(todo, total.new_spans))
-    if total.new_spans or total.flows_written or not _types_fresh(conn):
+    changed = bool(total.new_spans or total.flows_written)
+    if types or (types is None and changed) or not _types_fresh(conn):
         refresh_types(conn)
     return total
 
@@ -137,25 +141,26 @@ def _next_chunk(conn, since: int, chunk_spans: int, upto_batch: int | None) -> i
 
 
 def apply_batches(conn, since: int, upto: int,
-                  business_keys: tuple[str, ...] = DEFAULT_BUSINESS_KEYS) -> UpdateResult:
-    """Analyze the spans of batches (since, upto] into the tables, with the flows they touch."""
+                  business_keys: tuple[str, ...] = DEFAULT_BUSINESS_KEYS,
+                  compute: Callable[[pa.Table], dict[str, pd.DataFrame]] | None = None
+                  ) -> UpdateResult:
+    """Analyze the spans of batches (since, upto] into the tables, with the flows they touch.
+    `compute` turns spans into table rows (`rows_of`, by default here; the collector runs it
+    in a worker process, so that its own threads keep the CPU)."""
     started = time.perf_counter()
     cur = conn.cursor()
     new = load_arrow(_Cursor(cur), business_keys=business_keys, since_batch=since,
                      upto_batch=upto)
     touched = _touched_flows(cur, new)
     old = _spans_of_flows(cur, touched, since, business_keys)
-    spans = to_frame(pa.concat_tables([old, new.cast(old.schema)]) if old.num_rows else new)
-    result = UpdateResult(new_spans=new.num_rows, reanalyzed_spans=len(spans),
-                          flows_replaced=len(touched))
-    analysis = analyze_spans(spans)
-    paths = critical_paths(analysis) if not analysis.flows.empty else None
+    spans = pa.concat_tables([old, new.cast(old.schema)]) if old.num_rows else new
+    rows = (compute or rows_of)(spans)
+    result = UpdateResult(new_spans=new.num_rows, reanalyzed_spans=spans.num_rows,
+                          flows_replaced=len(touched), flows_written=len(rows["flow_rows"]))
     cur.execute("BEGIN")
     try:
         _forget(cur, touched)
-        if paths is not None:
-            _write(cur, analysis, paths)
-        result.flows_written = len(analysis.flows)
+        _write(cur, rows)
         cur.execute("INSERT INTO analysis_progress VALUES (?, now(), ?, ?)",
                     [upto, new.num_rows, result.flows_written])
         cur.execute("COMMIT")
@@ -167,6 +172,31 @@ def apply_batches(conn, since: int, upto: int,
               since + 1, upto, result.new_spans, result.reanalyzed_spans, result.flows_written,
               result.seconds)
     return result
+
+
+def rows_of(spans: pa.Table) -> dict[str, pd.DataFrame]:
+    """The analysis tables' rows for these spans (whole flows), and their lookups. Pure: runs
+    in any process."""
+    analysis = analyze_spans(to_frame(spans))
+    spans, flows = analysis.spans, analysis.flows
+    if flows.empty:
+        return {"flow_rows": flows}
+    paths = critical_paths(analysis)
+    type_of = flows.set_index("flow_id")["type_id"]
+    return {
+        "flow_rows": flow_rows(flows),
+        "flow_spans": flow_span_rows(spans),
+        "flow_edges": flow_edge_rows(analysis),
+        "critical_path": critical_path_rows(paths),
+        "flow_traces": _flow_traces(spans, flows),
+        "flow_links": _flow_links(spans),
+        "flow_message_ids": _pairs(spans, "message_id"),
+        "flow_business_keys": _business_keys(spans),
+        "flow_type_steps": (paths.assign(type_id=paths["flow_id"].map(type_of))
+                            .groupby(["type_id", "service_name", "name", "segment"], dropna=False)
+                            ["duration_ns"].sum().reset_index()),
+        "new_shapes": flows.drop_duplicates("type_id")[["type_id", "signature"]].dropna(),
+    }
 
 
 def _strings(values) -> pa.Table:
@@ -223,37 +253,20 @@ def _forget(cur, touched: pd.DataFrame) -> None:
                         {"flow_ids": bounds["flow_ids"]})
 
 
-def _write(cur, analysis, paths: pd.DataFrame) -> None:
-    """Insert the rows of every flow of `analysis` and the lookups that find them again."""
-    spans, flows = analysis.spans, analysis.flows
-    rows = {
-        "flow_rows": flow_rows(flows),
-        "flow_spans": flow_span_rows(spans),
-        "flow_edges": flow_edge_rows(analysis),
-        "critical_path": critical_path_rows(paths),
-        "flow_traces": _flow_traces(spans, flows),
-        "flow_links": _flow_links(spans),
-        "flow_message_ids": _pairs(spans, "message_id"),
-        "flow_business_keys": _business_keys(spans),
-    }
+def _write(cur, rows: dict[str, pd.DataFrame]) -> None:
+    """Insert the rows `rows_of` made (table names from its fixed list)."""
     for table, frame in rows.items():
-        if len(frame):
-            cur.register("new_rows", frame)
-            cur.execute(f"INSERT INTO {table} BY NAME SELECT * FROM new_rows")
+        if not len(frame):
+            continue
+        cur.register("new_rows", frame)
+        try:
+            if table == "new_shapes":
+                cur.execute("INSERT INTO flow_shapes SELECT type_id, signature FROM new_rows "
+                            "ON CONFLICT DO NOTHING")
+            else:
+                cur.execute(f"INSERT INTO {table} BY NAME SELECT * FROM new_rows")
+        finally:
             cur.unregister("new_rows")
-    shapes = flows.drop_duplicates("type_id")[["type_id", "signature"]].dropna()
-    cur.register("new_rows", shapes)
-    cur.execute("INSERT INTO flow_shapes SELECT type_id, signature FROM new_rows "
-                "ON CONFLICT DO NOTHING")
-    cur.unregister("new_rows")
-    type_of = flows.set_index("flow_id")["type_id"]
-    steps = (paths.assign(type_id=paths["flow_id"].map(type_of))
-             .groupby(["type_id", "service_name", "name", "segment"], dropna=False)["duration_ns"]
-             .sum().reset_index())
-    if len(steps):
-        cur.register("new_rows", steps)
-        cur.execute("INSERT INTO flow_type_steps BY NAME SELECT * FROM new_rows")
-        cur.unregister("new_rows")
 
 
 def _flow_traces(spans: pd.DataFrame, flows: pd.DataFrame) -> pd.DataFrame:

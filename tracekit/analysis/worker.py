@@ -26,3 +26,12 @@ def executor():
         if _executor is None and _factory is not None:
             _executor = _factory()
         return _executor
+
+
+def restart() -> None:
+    """Replace a broken worker: the next `executor()` starts a fresh one."""
+    global _executor
+    with _lock:
+        if _executor is not None:
+            _executor.shutdown(wait=False, cancel_futures=True)
+        _executor = None

@@ -1,0 +1,126 @@
+"""The collector's analyst: keeps the store's analysis tables current as the writer commits.
+
+A thread of its own polls how far the tables are behind the committed batches and updates
+them (tracekit.analysis.persist), a bounded chunk of spans at a time, with the analysis
+itself in a worker process so that the collector's threads keep their CPU; the reads and
+writes run on the store's DuckDB connection (in their own transactions, which never touch
+the tables the writer writes). At start it first catches up on what the store holds
+unanalyzed, in the background; at stop it analyzes what the writer committed last.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from concurrent.futures.process import BrokenProcessPool
+
+from tracekit.analysis import persist, worker
+from tracekit.threads import name_os_thread
+from tracekit.writable import WritableStore
+
+log = logging.getLogger("tracekit.collector")
+
+POLL_S = 0.25               # how often it looks for new commits
+TYPES_EVERY_S = 5.0         # the flow types (a query over every flow) at most this often
+CHUNK_SPANS = 50_000        # new spans per update: bounds the worker's memory (~250 MiB)
+RETRY_S = 5.0
+
+
+class Analyst:
+    """Start, then stop (safe twice); `lag_s` holds the recent commit → analyzed delays."""
+
+    def __init__(self, store: WritableStore, poll_s: float = POLL_S,
+                 types_every_s: float = TYPES_EVERY_S, chunk_spans: int = CHUNK_SPANS):
+        self.store = store
+        self.poll_s, self.types_every_s, self.chunk_spans = poll_s, types_every_s, chunk_spans
+        self.updates = 0
+        self.analyzed_spans = 0
+        self.failures = 0
+        self.lag_s: deque[float] = deque(maxlen=10_000)   # per update: oldest batch's wait
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._types_at = 0.0
+        self._types_stale = False   # flows changed since the types were last refreshed
+        self._lock = threading.Lock()     # one update at a time (the thread, or stop's last)
+
+    def start(self) -> Analyst:
+        self._thread = threading.Thread(target=self._run, name="tracekit-analyst", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Stop polling, then, for up to `timeout_s`, analyze what is left (the writer has
+        drained by now); what is still left is analyzed at the next start."""
+        if self._thread is None:
+            return
+        deadline = time.monotonic() + timeout_s
+        self._stop.set()
+        self._thread.join(timeout_s)
+        self._thread = None
+        if timeout_s <= 0:
+            return
+        try:
+            with self._lock:
+                result = persist.update(self.store.conn, chunk_spans=self.chunk_spans,
+                                        compute=self._compute, types=False,
+                                        should_stop=lambda: time.monotonic() > deadline)
+                if self._types_stale or result.new_spans:
+                    persist.refresh_types(self.store.conn)
+        except Exception as exc:  # noqa: BLE001 - the next start catches up
+            log.warning("analysis at stop failed (the next start analyzes what is left): %s", exc)
+
+    def update_now(self, types: bool | None = None) -> persist.UpdateResult:
+        """Bring the tables up to date now (the flow types too when due or asked)."""
+        with self._lock:
+            due = time.monotonic() - self._types_at >= self.types_every_s
+            refresh = due if types is None else types
+            result = persist.update(self.store.conn, chunk_spans=self.chunk_spans,
+                                    compute=self._compute, types=refresh,
+                                    should_stop=self._stop.is_set)
+            if refresh:
+                self._types_at = time.monotonic()
+            self._types_stale = not refresh and (self._types_stale or bool(result.new_spans))
+            if result.new_spans:
+                self.updates += 1
+                self.analyzed_spans += result.new_spans
+            return result
+
+    def _compute(self, spans):
+        pool = worker.executor()
+        if pool is None:
+            return persist.rows_of(spans)
+        try:
+            return pool.submit(persist.rows_of, spans).result()
+        except BrokenProcessPool:
+            worker.restart()    # the worker died (killed, out of memory): a fresh one next time
+            raise
+
+    def _run(self) -> None:
+        name_os_thread()
+        while not self._stop.is_set():
+            try:
+                state = persist.progress(self.store.conn.cursor())
+                if not state.current:
+                    committed = self._oldest_waiting(state.analyzed_through)
+                    self.update_now()
+                    if committed is not None:
+                        self.lag_s.append(time.time() - committed)
+                elif self._types_stale and time.monotonic() - self._types_at >= self.types_every_s:
+                    self.update_now(types=True)
+                self.failures = 0
+            except Exception as exc:  # noqa: BLE001 - the tables stay as the last update left them
+                self.failures += 1
+                log.error("updating the analysis tables failed (%s); trying again in %g s",
+                          exc, RETRY_S)
+                self._stop.wait(RETRY_S)
+                continue
+            self._stop.wait(self.poll_s)
+
+    def _oldest_waiting(self, through: int) -> float | None:
+        """When the oldest batch not yet analyzed was written (seconds since the epoch)."""
+        [(received,)] = self.store.conn.cursor().execute(
+            "SELECT epoch_ns(min(received_at)) FROM ingest_batches WHERE batch_id > ?",
+            [through]).fetchall()
+        return None if received is None else received / 1e9
