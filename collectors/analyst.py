@@ -44,6 +44,9 @@ class Analyst:
         self._types_at = 0.0
         self._types_stale = False   # flows changed since the types were last refreshed
         self._lock = threading.Lock()     # one update at a time (the thread, or stop's last)
+        self._analyzed = threading.Condition()   # notified after each update
+        self._through = 0                  # the last batch analyzed
+        self._wake = threading.Event()
 
     def start(self) -> Analyst:
         self._thread = threading.Thread(target=self._run, name="tracekit-analyst", daemon=True)
@@ -57,6 +60,7 @@ class Analyst:
             return
         deadline = time.monotonic() + timeout_s
         self._stop.set()
+        self._wake.set()
         self._thread.join(timeout_s)
         self._thread = None
         if timeout_s <= 0:
@@ -81,11 +85,31 @@ class Analyst:
                                     should_stop=self._stop.is_set)
             if refresh:
                 self._types_at = time.monotonic()
+            with self._analyzed:
+                self._through = persist.progress(self.store.conn.cursor()).analyzed_through
+                self._analyzed.notify_all()
             self._types_stale = not refresh and (self._types_stale or bool(result.new_spans))
             if result.new_spans:
                 self.updates += 1
                 self.analyzed_spans += result.new_spans
             return result
+
+    def wait_current(self, timeout_s: float) -> bool:
+        """Wait until every batch committed before the call is analyzed (False at the timeout):
+        a query through the collector then sees the flows of what it sent before."""
+        [(target,)] = self.store.conn.cursor().execute(
+            "SELECT coalesce(max(batch_id), 0) FROM ingest_batches").fetchall()
+        deadline = time.monotonic() + timeout_s
+        self._wake.set()
+        with self._analyzed:
+            while self._through < target:
+                if self._thread is None and not self._lock.locked():
+                    return False        # stopped: nothing will analyze it here
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._analyzed.wait(min(left, self.poll_s))
+        return True
 
     def _compute(self, spans):
         pool = worker.executor()
@@ -102,6 +126,9 @@ class Analyst:
         while not self._stop.is_set():
             try:
                 state = persist.progress(self.store.conn.cursor())
+                with self._analyzed:
+                    self._through = max(self._through, state.analyzed_through)
+                    self._analyzed.notify_all()
                 if not state.current:
                     committed = self._oldest_waiting(state.analyzed_through)
                     self.update_now()
@@ -116,7 +143,8 @@ class Analyst:
                           exc, RETRY_S)
                 self._stop.wait(RETRY_S)
                 continue
-            self._stop.wait(self.poll_s)
+            self._wake.wait(self.poll_s)
+            self._wake.clear()
 
     def _oldest_waiting(self, through: int) -> float | None:
         """When the oldest batch not yet analyzed was written (seconds since the epoch)."""

@@ -19,6 +19,7 @@ import orjson
 import pyarrow as pa
 from aiohttp import web
 
+from tracekit.analysis import referenced
 from tracekit.errors import QueryError
 from tracekit.readonly import run_read_only
 from tracekit.remote import ARROW_STREAM
@@ -29,11 +30,15 @@ MAX_TIMEOUT_S = 3600.0
 
 class QueryEndpoint:
     def __init__(self, store: WritableStore, token: str, executor: Executor,
-                 default_timeout_s: float, flush: Callable[[float], bool] | None = None):
+                 default_timeout_s: float, flush: Callable[[float], bool] | None = None,
+                 analyzed: Callable[[float], bool] | None = None):
         self.store = store
         # Waits until what the collector acknowledged is in the store's tables (the writer's
         # mover): a query sees every export acknowledged before it.
         self.flush = flush
+        # Waits until the analysis tables hold what is in the store (the analyst): a query
+        # naming them sees the flows of every export acknowledged before it.
+        self.analyzed = analyzed
         self.token = token
         self.executor = executor
         self.default_timeout_s = default_timeout_s
@@ -81,6 +86,9 @@ class QueryEndpoint:
             raise QueryError(f"the collector did not store what it acknowledged within "
                              f"{timeout_s:.0f} s (its writer is far behind or failing; see its "
                              "log); query again, or with a longer timeout")
+        if self.analyzed is not None and referenced(sql) and not self.analyzed(timeout_s):
+            raise QueryError(f"the collector's analysis did not catch up within {timeout_s:.0f} s "
+                             "(see its log); query again, or with a longer timeout")
         cursor = self.store.conn.cursor()
         with self._lock:
             self._running.add(cursor)

@@ -130,6 +130,7 @@ class Retention:
             cursor.execute("BEGIN")
             try:
                 params = {"after": after, "through": upto}
+                cursor.execute(queries.load("retention/forget_traces"), params)
                 spans += cursor.execute(queries.load("retention/delete_spans"), params).fetchall()[0][0]
                 logs += cursor.execute(queries.load("retention/delete_logs"), params).fetchall()[0][0]
                 cursor.execute("COMMIT")

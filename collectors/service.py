@@ -159,7 +159,8 @@ class Collector:
             initializer=exit_with_parent))
         self.analyst.start()
         self._endpoint = QueryEndpoint(self.store, token, self._executor, self.settings.query_timeout_s,
-                                       flush=self.writer.flush)
+                                       flush=self.writer.flush,
+                                       analyzed=self.analyst.wait_current)
         query_port = await self._serve(self._endpoint.app(), "127.0.0.1", 0)
         self.query_url = f"http://127.0.0.1:{query_port}/query"
         discovery.publish(self.settings.db, discovery.CollectorEndpoint(

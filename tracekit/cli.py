@@ -680,6 +680,14 @@ def cmd_import(args: argparse.Namespace) -> int:
             task = progress.add_task("importing", total=total_bytes(args.files))
             summary = import_files(args.files, sink,
                                    on_progress=lambda done: progress.update(task, completed=done))
+        if store is not None:   # a collector analyzes what it is sent itself
+            from tracekit.analysis import persist
+
+            with _progress_bar("analyzing") as bar:
+                task = bar.add_task("analyzing", total=None)
+                analyzed = persist.update(store.conn, on_progress=lambda done, total: bar.update(
+                    task, completed=done, total=total))
+            summary.analyzed_flows = analyzed.flows_written
     finally:
         if store is not None:
             store.close()

@@ -36,13 +36,14 @@ class ImportSummary:
     rejected: Counter = field(default_factory=Counter)    # reason -> items
     skipped: Counter = field(default_factory=Counter)     # reason -> documents
     sent_to_collector: bool = False   # then spans/logs were accepted, duplicates not known
+    analyzed_flows: int | None = None   # flows the analysis tables wrote after the import
 
     def as_dict(self) -> dict:
         return {
             "files": self.files, "documents": self.documents, "spans": self.spans,
             "logs": self.logs, "duplicate_spans": self.duplicate_spans,
             "rejected": dict(self.rejected), "skipped": dict(self.skipped),
-            "sent_to_collector": self.sent_to_collector,
+            "sent_to_collector": self.sent_to_collector, "analyzed_flows": self.analyzed_flows,
         }
 
 

@@ -98,6 +98,7 @@ def update(conn, *, business_keys: tuple[str, ...] = DEFAULT_BUSINESS_KEYS,
     after each chunk. The flow types are refreshed at the end when flows changed (`types`
     None), always (True) or only if they never were (False)."""
     total = UpdateResult()
+    forget_deleted(conn, business_keys, compute, total)
     state = progress(conn)
     todo = state.spans_behind
     while True:
@@ -116,13 +117,47 @@ def update(conn, *, business_keys: tuple[str, ...] = DEFAULT_BUSINESS_KEYS,
     return total
 
 
+def forget_deleted(conn, business_keys: tuple[str, ...] = DEFAULT_BUSINESS_KEYS,
+                   compute: Callable[[pa.Table], dict[str, pd.DataFrame]] | None = None,
+                   total: UpdateResult | None = None, chunk_traces: int = 20_000) -> None:
+    """Re-analyze, from the spans left, the flows of traces whose spans retention deleted
+    (a flow none of whose spans is left disappears)."""
+    cur = conn.cursor()
+    while True:
+        traces = cur.execute("SELECT DISTINCT trace_id FROM analysis_forget LIMIT ?",
+                             [chunk_traces]).to_arrow_table()
+        if traces.num_rows == 0:
+            return
+        through = progress(cur).analyzed_through
+        cur.register("new_traces", pa.table({"v": traces.column(0)}))
+        try:
+            touched = cur.execute(queries.load("analysis/flows_of_traces")).df()
+        finally:
+            cur.unregister("new_traces")
+        spans = _spans_of_flows(cur, touched, through, business_keys)
+        rows = (compute or rows_of)(spans) if spans.num_rows else {"flow_rows": pd.DataFrame()}
+        cur.execute("BEGIN")
+        try:
+            _forget(cur, touched)
+            _write(cur, rows)
+            cur.execute("DELETE FROM analysis_forget WHERE trace_id IN "
+                        "(SELECT unnest($traces::VARCHAR[]))", {"traces": traces.column(0).to_pylist()})
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        if total is not None:
+            total.flows_replaced += len(touched)
+            total.flows_written += len(rows["flow_rows"])
+
+
 def rebuild(conn, **options) -> UpdateResult:
     """Forget every analysis result and analyze the whole store again."""
     cur = conn.cursor()
     cur.execute("BEGIN")
     try:
         for table in (*PER_FLOW_TABLES, "flow_type_steps", "flow_shapes", "flow_type_rows",
-                      "analysis_progress"):
+                      "analysis_progress", "analysis_forget"):
             cur.execute(f"DELETE FROM {table}")   # names from the fixed list above
         cur.execute("COMMIT")
     except BaseException:

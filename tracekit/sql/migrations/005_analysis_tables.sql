@@ -166,3 +166,7 @@ SELECT src_service, dst_service, kind, count(*) AS calls, count(*) FILTER (error
        quantile_cont(ms, 0.5) AS p50_ms, quantile_cont(ms, 0.95) AS p95_ms,
        quantile_cont(ms, 0.99) AS p99_ms, count(*) FILTER (error) / count(*) AS error_rate
 FROM hops GROUP BY ALL;
+
+-- Traces whose spans retention deleted: the analysis re-analyzes (or drops) their flows from
+-- the spans left, then removes them from here. Written in retention's delete transaction.
+CREATE TABLE analysis_forget (trace_id VARCHAR NOT NULL);
