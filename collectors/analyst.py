@@ -46,6 +46,7 @@ class Analyst:
         self._lock = threading.Lock()     # one update at a time (the thread, or stop's last)
         self._analyzed = threading.Condition()   # notified after each update
         self._through = 0                  # the last batch analyzed
+        self._forgetting = 0               # traces retention deleted, still to forget
         self._wake = threading.Event()
 
     def start(self) -> Analyst:
@@ -85,9 +86,7 @@ class Analyst:
                                     should_stop=self._stop.is_set)
             if refresh:
                 self._types_at = time.monotonic()
-            with self._analyzed:
-                self._through = persist.progress(self.store.conn.cursor()).analyzed_through
-                self._analyzed.notify_all()
+            self._note(persist.progress(self.store.conn.cursor()))
             self._types_stale = not refresh and (self._types_stale or bool(result.new_spans))
             if result.new_spans:
                 self.updates += 1
@@ -102,7 +101,7 @@ class Analyst:
         deadline = time.monotonic() + timeout_s
         self._wake.set()
         with self._analyzed:
-            while self._through < target:
+            while self._through < target or self._forgetting:
                 if self._thread is None and not self._lock.locked():
                     return False        # stopped: nothing will analyze it here
                 left = deadline - time.monotonic()
@@ -110,6 +109,12 @@ class Analyst:
                     return False
                 self._analyzed.wait(min(left, self.poll_s))
         return True
+
+    def _note(self, state: persist.Progress) -> None:
+        with self._analyzed:
+            self._through = max(self._through, state.analyzed_through)
+            self._forgetting = state.forgetting
+            self._analyzed.notify_all()
 
     def _compute(self, spans):
         pool = worker.executor()
@@ -126,9 +131,7 @@ class Analyst:
         while not self._stop.is_set():
             try:
                 state = persist.progress(self.store.conn.cursor())
-                with self._analyzed:
-                    self._through = max(self._through, state.analyzed_through)
-                    self._analyzed.notify_all()
+                self._note(state)
                 if not state.current:
                     committed = self._oldest_waiting(state.analyzed_through)
                     self.update_now()

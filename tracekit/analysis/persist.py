@@ -44,10 +44,11 @@ class Progress:
     analyzed_through: int     # last ingest batch analyzed
     last_batch: int           # last ingest batch stored
     spans_behind: int         # spans in the batches between
+    forgetting: int = 0       # traces retention deleted whose flows are still in the tables
 
     @property
     def current(self) -> bool:
-        return self.analyzed_through >= self.last_batch
+        return self.analyzed_through >= self.last_batch and not self.forgetting
 
 
 @dataclass
@@ -58,6 +59,7 @@ class UpdateResult:
     reanalyzed_spans: int = 0   # spans analyzed (new and those of the flows they touched)
     flows_written: int = 0
     flows_replaced: int = 0     # stored flows the new spans joined or changed
+    chunks: int = 0             # updates committed, each in its own transaction
     seconds: float = 0.0
 
     def add(self, other: UpdateResult) -> None:
@@ -65,6 +67,7 @@ class UpdateResult:
         self.reanalyzed_spans += other.reanalyzed_spans
         self.flows_written += other.flows_written
         self.flows_replaced += other.flows_replaced
+        self.chunks += other.chunks
         self.seconds += other.seconds
 
     def as_dict(self) -> dict:
@@ -83,8 +86,8 @@ class _Cursor:
 
 def progress(conn) -> Progress:
     """The analysis tables' progress against the stored batches."""
-    through, last, behind = conn.execute(queries.load("analysis/progress")).fetchall()[0]
-    return Progress(int(through), int(last), int(behind))
+    through, last, behind, forgetting = conn.execute(queries.load("analysis/progress")).fetchall()[0]
+    return Progress(int(through), int(last), int(behind), int(forgetting))
 
 
 def update(conn, *, business_keys: tuple[str, ...] = DEFAULT_BUSINESS_KEYS,
@@ -124,8 +127,8 @@ def forget_deleted(conn, business_keys: tuple[str, ...] = DEFAULT_BUSINESS_KEYS,
     (a flow none of whose spans is left disappears)."""
     cur = conn.cursor()
     while True:
-        traces = cur.execute("SELECT DISTINCT trace_id FROM analysis_forget LIMIT ?",
-                             [chunk_traces]).to_arrow_table()
+        traces = cur.sql("SELECT DISTINCT trace_id FROM analysis_forget LIMIT $n",
+                         params={"n": chunk_traces}).to_arrow_table()
         if traces.num_rows == 0:
             return
         through = progress(cur).analyzed_through
@@ -153,6 +156,12 @@ def forget_deleted(conn, business_keys: tuple[str, ...] = DEFAULT_BUSINESS_KEYS,
 
 def rebuild(conn, **options) -> UpdateResult:
     """Forget every analysis result and analyze the whole store again."""
+    forget_all(conn)
+    return update(conn, **options)
+
+
+def forget_all(conn) -> None:
+    """Empty the analysis tables: the store then reads as never analyzed."""
     cur = conn.cursor()
     cur.execute("BEGIN")
     try:
@@ -163,7 +172,6 @@ def rebuild(conn, **options) -> UpdateResult:
     except BaseException:
         cur.execute("ROLLBACK")
         raise
-    return update(conn, **options)
 
 
 def _next_chunk(conn, since: int, chunk_spans: int, upto_batch: int | None) -> int | None:
@@ -191,7 +199,8 @@ def apply_batches(conn, since: int, upto: int,
     spans = pa.concat_tables([old, new.cast(old.schema)]) if old.num_rows else new
     rows = (compute or rows_of)(spans)
     result = UpdateResult(new_spans=new.num_rows, reanalyzed_spans=spans.num_rows,
-                          flows_replaced=len(touched), flows_written=len(rows["flow_rows"]))
+                          flows_replaced=len(touched), flows_written=len(rows["flow_rows"]),
+                          chunks=1)
     cur.execute("BEGIN")
     try:
         _forget(cur, touched)

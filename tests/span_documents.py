@@ -1,0 +1,37 @@
+"""OTLP/JSON export requests made from short span descriptions, for tests that import them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+T0 = 1_796_000_000_000_000_000     # 2026-11-30T...: a fixed start for made-up spans
+
+
+def span(trace: str, span_id: str, name: str, *, parent: str | None = None, kind: int = 2,
+         start_ms: float = 0, duration_ms: float = 10, attributes: dict | None = None,
+         links: list[tuple[str, str]] = (), error: bool = False) -> dict:
+    """One OTLP/JSON span; ids as given (hex), times in ms after T0."""
+    start = T0 + int(start_ms * 1e6)
+    out = {"traceId": trace, "spanId": span_id, "name": name, "kind": kind,
+           "startTimeUnixNano": str(start), "endTimeUnixNano": str(start + int(duration_ms * 1e6)),
+           "attributes": [{"key": k, "value": {"stringValue": str(v)}}
+                          for k, v in (attributes or {}).items()],
+           "links": [{"traceId": t, "spanId": s} for t, s in links]}
+    if parent:
+        out["parentSpanId"] = parent
+    if error:
+        out["status"] = {"code": 2, "message": "failed"}
+    return out
+
+
+def request(service: str, spans: list[dict]) -> dict:
+    return {"resourceSpans": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": service}}]},
+        "scopeSpans": [{"scope": {"name": "test"}, "spans": spans}]}]}
+
+
+def write(path: Path, *requests: dict) -> Path:
+    """The requests as one file, a request per line (as the Collector's file exporter)."""
+    path.write_text("".join(json.dumps(r) + "\n" for r in requests))
+    return path
