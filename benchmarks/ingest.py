@@ -10,7 +10,9 @@ For each transport (OTLP/gRPC, OTLP/HTTP protobuf, OTLP/HTTP JSON) and each run,
 pre-encoded requests from a few concurrent senders for a fixed time. The collector answers
 only once an export is synced to its intake log, so acknowledged spans/s is spans/s on disk;
 "stored" also counts the time a query through the collector then waits for the mover to
-store the backlog in the tables (the rate spans reach the store; "of limit" uses it). Alongside:
+store the backlog in the tables (the rate spans reach the store; "of limit" uses it), and
+"analyzed" the time a query naming the flows then waits for the collector's analyst to bring
+the analysis tables up to date with them (the rate flows are kept current). Alongside:
 export latency (p50, p99), the collector's peak memory (PSS, sampled every 0.2 s, and the
 sum of its processes' peak RSS, an upper bound) and CPU seconds, the store's bytes per span
 after the collector checkpointed and exited, and what bounds the figure: the share of the
@@ -624,6 +626,12 @@ def run_transport(transport: str, templates: list[Template], count: int, args, w
         with tracekit.open(db, timeout_s=120) as store:
             store.scalar("SELECT count(*) FROM spans")
         result["drain_s"] = time.perf_counter() - drained
+        # The collector's analyst keeps the flows current: a query naming them waits for it to
+        # have analyzed everything stored, so this is the analysis backlog.
+        analyzed = time.perf_counter()
+        with tracekit.open(db, timeout_s=600) as store:
+            store.scalar("SELECT count(*) FROM flow_rows")
+        result["analysis_drain_s"] = time.perf_counter() - analyzed
         sampling.set()
         cpu = collector.cpu_seconds() - cpu_before
         threads = collector.thread_cpu_seconds()
@@ -647,6 +655,8 @@ def run_transport(transport: str, templates: list[Template], count: int, args, w
         **store_figures(db),
         "spans_per_s": result["acked_spans"] / result["elapsed_s"],
         "stored_spans_per_s": result["acked_spans"] / (result["elapsed_s"] + result["drain_s"]),
+        "analyzed_spans_per_s": result["acked_spans"] / (result["elapsed_s"] + result["drain_s"]
+                                                         + result["analysis_drain_s"]),
         "p50_ms": 1000 * percentile(latencies, 0.50),
         "p99_ms": 1000 * percentile(latencies, 0.99),
         "cpu_s": cpu, "cores": cpu / result["elapsed_s"], "peak_rss_mib": peak_rss,
@@ -678,10 +688,11 @@ def print_table(report: dict) -> None:
           f"{config['seconds']:g} s x {config['runs']} runs, {os.cpu_count()} CPUs; median [min-max]")
     print(f"payload: {payload['protobuf_bytes_per_span']:.0f} B/span OTLP protobuf, "
           f"{payload['json_bytes_per_span']:.0f} B/span OTLP/JSON\n")
-    print(f"{'transport':<15}{'spans/s acked':>26}{'spans/s stored':>26}{'of limit':>10}{'p50 ms':>8}"
-          f"{'p99 ms':>22}{'failed':>8}{'client cores':>14}")
+    print(f"{'transport':<15}{'spans/s acked':>26}{'spans/s stored':>26}{'spans/s analyzed':>26}"
+          f"{'of limit':>10}{'p50 ms':>8}{'p99 ms':>22}{'failed':>8}{'client cores':>14}")
     for name, t in transports:
         print(f"{name:<15}{fmt(t['spans_per_s']):>26}{fmt(t['stored_spans_per_s']):>26}"
+              f"{fmt(t['analyzed_spans_per_s']):>26}"
               f"{t['stored_spans_per_s']['median'] / limit['limit_spans_per_s']['median']:>10.2f}"
               f"{t['p50_ms']['median']:>8.0f}{fmt(t['p99_ms']):>22}{t['failed_requests']:>8}"
               f"{t['client_cores']['median']:>14.2f}")
@@ -720,7 +731,7 @@ def print_table(report: dict) -> None:
 
 def transport_summary(runs: list[dict]) -> dict:
     return {
-        **summarize(runs, ["spans_per_s", "stored_spans_per_s", "p50_ms", "p99_ms", "client_cores", "cpu_s", "cores",
+        **summarize(runs, ["spans_per_s", "stored_spans_per_s", "analyzed_spans_per_s", "p50_ms", "p99_ms", "client_cores", "cpu_s", "cores",
                            "peak_rss_mib", "peak_pss_mib", "disk_bytes_per_span", "disk_free_pct",
                            "writer_busy", "checkpoint_share", "spans_per_commit"]),
         # Median over the runs of each thread's cores (0 in a run it did not show in).

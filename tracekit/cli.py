@@ -230,16 +230,12 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 def cmd_flows(args: argparse.Namespace) -> int:
     from tracekit import queries
-    from tracekit.analysis.present import dumps
 
     with _open_analyzed(args.db) as store:
         rows = store.arrow(queries.load("analysis/flows_list"),
                            {"type": args.type, "failed": args.failed, "status": args.status,
                             "limit": args.limit})
-    if args.json:
-        print(dumps(rows.to_pandas().to_dict(orient="records")))
-    else:
-        output.write(rows, "table", sys.stdout, max_rows=args.limit)
+    output.write(rows, "json" if args.json else "table", max_rows=args.limit)
     return 0
 
 
@@ -258,19 +254,11 @@ def cmd_flow(args: argparse.Namespace) -> int:
 
 
 def cmd_services(args: argparse.Namespace) -> int:
-    from tracekit.analysis.present import dumps
+    from tracekit import queries
 
     with _open_analyzed(args.db) as store:
-        edges = store.df("SELECT src_service, dst_service, kind, calls, errors, p50_ms, p95_ms, "
-                         "p99_ms, error_rate FROM service_edges ORDER BY src_service, dst_service, kind")
-    if args.json:
-        print(dumps(edges.to_dict(orient="records")))
-    else:
-        import pyarrow as pa
-
-        edges = edges.round({"p50_ms": 1, "p95_ms": 1, "p99_ms": 1, "error_rate": 3})
-        output.write(pa.Table.from_pandas(edges, preserve_index=False), "table", sys.stdout,
-                     max_rows=len(edges))
+        edges = store.arrow(queries.load("analysis/services"), {"digits": None if args.json else 1})
+    output.write(edges, "json" if args.json else "table", max_rows=edges.num_rows)
     return 0
 
 

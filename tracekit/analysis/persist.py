@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from tracekit import queries
 from tracekit.analysis import flows as flowlib
@@ -94,7 +95,7 @@ def update(conn, *, business_keys: tuple[str, ...] = DEFAULT_BUSINESS_KEYS,
            chunk_spans: int = CHUNK_SPANS, upto_batch: int | None = None,
            on_progress: Callable[[int, int], None] | None = None,
            should_stop: Callable[[], bool] | None = None,
-           compute: Callable[[pa.Table], dict[str, pd.DataFrame]] | None = None,
+           compute: Callable[[pa.Table], dict[str, pa.Table]] | None = None,
            types: bool | None = None) -> UpdateResult:
     """Bring the analysis tables up to date with every committed batch (or up to
     `upto_batch`), `chunk_spans` new spans at a time; `on_progress(spans done, spans to do)`
@@ -121,7 +122,7 @@ def update(conn, *, business_keys: tuple[str, ...] = DEFAULT_BUSINESS_KEYS,
 
 
 def forget_deleted(conn, business_keys: tuple[str, ...] = DEFAULT_BUSINESS_KEYS,
-                   compute: Callable[[pa.Table], dict[str, pd.DataFrame]] | None = None,
+                   compute: Callable[[pa.Table], dict[str, pa.Table]] | None = None,
                    total: UpdateResult | None = None, chunk_traces: int = 20_000) -> None:
     """Re-analyze, from the spans left, the flows of traces whose spans retention deleted
     (a flow none of whose spans is left disappears)."""
@@ -138,7 +139,7 @@ def forget_deleted(conn, business_keys: tuple[str, ...] = DEFAULT_BUSINESS_KEYS,
         finally:
             cur.unregister("new_traces")
         spans = _spans_of_flows(cur, touched, through, business_keys)
-        rows = (compute or rows_of)(spans) if spans.num_rows else {"flow_rows": pd.DataFrame()}
+        rows = (compute or rows_of)(spans) if spans.num_rows else {"flow_rows": pa.table({})}
         cur.execute("BEGIN")
         try:
             _forget(cur, touched)
@@ -151,7 +152,7 @@ def forget_deleted(conn, business_keys: tuple[str, ...] = DEFAULT_BUSINESS_KEYS,
             raise
         if total is not None:
             total.flows_replaced += len(touched)
-            total.flows_written += len(rows["flow_rows"])
+            total.flows_written += rows["flow_rows"].num_rows
 
 
 def rebuild(conn, **options) -> UpdateResult:
@@ -185,7 +186,7 @@ def _next_chunk(conn, since: int, chunk_spans: int, upto_batch: int | None) -> i
 
 def apply_batches(conn, since: int, upto: int,
                   business_keys: tuple[str, ...] = DEFAULT_BUSINESS_KEYS,
-                  compute: Callable[[pa.Table], dict[str, pd.DataFrame]] | None = None
+                  compute: Callable[[pa.Table], dict[str, pa.Table]] | None = None
                   ) -> UpdateResult:
     """Analyze the spans of batches (since, upto] into the tables, with the flows they touch.
     `compute` turns spans into table rows (`rows_of`, by default here; the collector runs it
@@ -199,7 +200,7 @@ def apply_batches(conn, since: int, upto: int,
     spans = pa.concat_tables([old, new.cast(old.schema)]) if old.num_rows else new
     rows = (compute or rows_of)(spans)
     result = UpdateResult(new_spans=new.num_rows, reanalyzed_spans=spans.num_rows,
-                          flows_replaced=len(touched), flows_written=len(rows["flow_rows"]),
+                          flows_replaced=len(touched), flows_written=rows["flow_rows"].num_rows,
                           chunks=1)
     cur.execute("BEGIN")
     try:
@@ -218,16 +219,16 @@ def apply_batches(conn, since: int, upto: int,
     return result
 
 
-def rows_of(spans: pa.Table) -> dict[str, pd.DataFrame]:
-    """The analysis tables' rows for these spans (whole flows), and their lookups. Pure: runs
-    in any process."""
+def rows_of(spans: pa.Table) -> dict[str, pa.Table]:
+    """The analysis tables' rows for these spans (whole flows), and their lookups, as Arrow
+    (cheap to hand from a worker process and for DuckDB to read). Pure: runs in any process."""
     analysis = analyze_spans(to_frame(spans))
     spans, flows = analysis.spans, analysis.flows
     if flows.empty:
-        return {"flow_rows": flows}
+        return {"flow_rows": pa.table({})}
     paths = critical_paths(analysis)
     type_of = flows.set_index("flow_id")["type_id"]
-    return {
+    frames = {
         "flow_rows": flow_rows(flows),
         "flow_spans": flow_span_rows(spans),
         "flow_edges": flow_edge_rows(analysis),
@@ -241,31 +242,33 @@ def rows_of(spans: pa.Table) -> dict[str, pd.DataFrame]:
                             ["duration_ns"].sum().reset_index()),
         "new_shapes": flows.drop_duplicates("type_id")[["type_id", "signature"]].dropna(),
     }
+    return {name: pa.Table.from_pandas(frame, preserve_index=False) for name, frame in frames.items()}
 
 
-def _strings(values) -> pa.Table:
-    return pa.table({"v": pa.array(sorted({v for v in values if isinstance(v, str)}),
-                                   pa.string())})
+def _distinct(*arrays) -> pa.Table:
+    """The distinct non-null strings of `arrays`, as a one-column table to join against."""
+    values = pa.chunked_array([pc.drop_null(a).cast(pa.string()) for a in arrays], pa.string())
+    return pa.table({"v": pc.unique(values)})
 
 
 def _touched_flows(cur, new: pa.Table) -> pd.DataFrame:
     """The stored flows the new spans connect to: (flow_id, flow_start, flow_end)."""
     if new.num_rows == 0:
         return pd.DataFrame({"flow_id": [], "flow_start": [], "flow_end": []})
-    traces = new.column("trace_id").to_pylist()
-    links = [link for row in new.column("links").to_pylist() if row for link in row]
-    targets = [link.partition(":")[0] for link in links]
-    cur.register("new_traces", _strings(traces + targets))
-    cur.register("linked_from", _strings(traces))
-    cur.register("new_message_ids", _strings(new.column("message_id").to_pylist()))
-    cur.register("new_keys", _strings(new.column("business_key").to_pylist()))
+    traces = new.column("trace_id")
+    links = pc.list_flatten(new.column("links"))
+    targets = pc.list_element(pc.split_pattern(links, ":", max_splits=1), 0)
+    lookups = {"new_traces": _distinct(traces, targets), "linked_from": _distinct(traces),
+               "new_message_ids": _distinct(new.column("message_id")),
+               "new_keys": _distinct(new.column("business_key"))}
+    for name, table in lookups.items():
+        cur.register(name, table)
     try:
-        touched = cur.execute(queries.load("analysis/touched_flows"),
-                              {"max_traces": MAX_TRACES_PER_KEY}).df()
+        return cur.execute(queries.load("analysis/touched_flows"),
+                           {"max_traces": MAX_TRACES_PER_KEY}).df()
     finally:
-        for name in ("new_traces", "linked_from", "new_message_ids", "new_keys"):
+        for name in lookups:
             cur.unregister(name)
-    return touched
 
 
 def _spans_of_flows(cur, touched: pd.DataFrame, since: int,
@@ -297,10 +300,10 @@ def _forget(cur, touched: pd.DataFrame) -> None:
                         {"flow_ids": bounds["flow_ids"]})
 
 
-def _write(cur, rows: dict[str, pd.DataFrame]) -> None:
+def _write(cur, rows: dict[str, pa.Table]) -> None:
     """Insert the rows `rows_of` made (table names from its fixed list)."""
     for table, frame in rows.items():
-        if not len(frame):
+        if not frame.num_rows:
             continue
         cur.register("new_rows", frame)
         try:

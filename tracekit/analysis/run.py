@@ -387,7 +387,8 @@ def _critical_paths_compiled(analysis: Analysis, _walk) -> pd.DataFrame:
         "flow_id": np.asarray(flow_ids, dtype=object)[flow], "seq": seq, "span": keys[node],
         "segment": segment[kind], "start_ns": s_start,
         "end_ns": s_end, "service_name": spans["service_name"].to_numpy()[node],
-        "name": spans["name"].to_numpy()[node], "duration_ns": s_end - s_start})
+        "name": spans["name"].to_numpy()[node], "duration_ns": s_end - s_start,
+        "trace_id": spans["trace_id"].to_numpy()[node], "span_id": spans["span_id"].to_numpy()[node]})
 
 
 def _critical_paths_python(analysis: Analysis) -> pd.DataFrame:
@@ -402,7 +403,7 @@ def _critical_paths_python(analysis: Analysis) -> pd.DataFrame:
             rows.append((flow_id, seq, section.span, section.kind, section.start_ns,
                          section.end_ns))
     frame = pd.DataFrame(rows, columns=["flow_id", "seq", "span", "segment", "start_ns", "end_ns"])
-    info = analysis.spans.set_index("key")[["service_name", "name"]]
+    info = analysis.spans.set_index("key")[["service_name", "name", "trace_id", "span_id"]]
     frame = frame.join(info, on="span")
     frame["duration_ns"] = frame["end_ns"] - frame["start_ns"]
     return frame

@@ -48,8 +48,10 @@ def flow_edge_rows(analysis: Analysis) -> pd.DataFrame:
     """Rows of `flow_edges`, with the receiving span's duration and error (for the service
     graph) and the flow's start (so a flow's rows are found by time)."""
     edges, spans = analysis.edges, analysis.spans
-    src, dst = _key_parts(edges["src"]), _key_parts(edges["dst"])
+    src_pos = edges["src_pos"].to_numpy(dtype=np.int64)
     dst_pos = edges["dst_pos"].to_numpy(dtype=np.int64)
+    trace_ids, span_ids = spans["trace_id"].to_numpy(), spans["span_id"].to_numpy()
+    src, dst = (trace_ids[src_pos], span_ids[src_pos]), (trace_ids[dst_pos], span_ids[dst_pos])
     flow_start = analysis.flows.set_index("flow_id")["start_ns"]
     return pd.DataFrame({
         "flow_id": edges["flow_id"], "kind": edges["kind"], "via": edges["via"],
@@ -65,10 +67,9 @@ def flow_edge_rows(analysis: Analysis) -> pd.DataFrame:
 
 
 def critical_path_rows(paths: pd.DataFrame) -> pd.DataFrame:
-    parts = _key_parts(paths["span"]) if "span" in paths else ([], [])
     return pd.DataFrame({
         "flow_id": paths.get("flow_id", []), "seq": paths.get("seq", []),
-        "trace_id": parts[0], "span_id": parts[1],
+        "trace_id": paths.get("trace_id", []), "span_id": paths.get("span_id", []),
         "service_name": paths["service_name"], "name": paths["name"], "segment": paths["segment"],
         "start_time": _ts(paths["start_ns"]), "end_time": _ts(paths["end_ns"]),
         "duration_ms": paths["duration_ns"] / 1e6,
@@ -97,12 +98,6 @@ def build(analysis: Analysis, paths: pd.DataFrame) -> dict[str, pd.DataFrame]:
     out["critical_path"] = critical_path_rows(paths)
     out["service_edges"] = service_edges(analysis)
     return out
-
-
-def _key_parts(keys: pd.Series) -> tuple[list[str], list[str]]:
-    """("trace:span" keys) → (trace ids, span ids); empty lists for no keys."""
-    pairs = [key.partition(":") for key in keys]
-    return [trace for trace, _, _ in pairs], [span for _, _, span in pairs]
 
 
 def dominant_steps(analysis: Analysis, paths: pd.DataFrame, top: int = 3) -> pd.DataFrame:
