@@ -30,7 +30,7 @@ from tracekit.analysis.tables import critical_path_rows, flow_edge_rows, flow_ro
 
 log = logging.getLogger(__name__)
 
-CHUNK_SPANS = 100_000          # new spans read per update step: bounds an update's memory
+CHUNK_SPANS = 250_000          # new spans read per update step: bounds an update's memory (~1 GiB)
 PER_FLOW_TABLES = ("flow_rows", "flow_spans", "flow_edges", "critical_path", "flow_traces",
                    "flow_links", "flow_message_ids", "flow_business_keys")
 # The tables whose rows carry their time, so that replacing a flow's rows reads only its stretch.
