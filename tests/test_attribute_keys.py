@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import tracekit
 from tests.otlp_payloads import otlp_json, trace_request
-from tracekit import queries
-from tracekit.analysis.spans import (DEFAULT_BUSINESS_KEYS, business_key_sql, load_arrow,
+from tracekit.analysis.spans import (DEFAULT_BUSINESS_KEYS, load_arrow, spans_sql,
                                      only_stored, stored_keys)
 from tracekit.otlp.columns import DEFAULT_REDACTOR
 from tracekit.otlp.decode import decode_traces
@@ -72,8 +71,7 @@ def test_the_analyzer_reads_the_same_columns_with_the_register_as_without(tmp_pa
     store.append(decode_traces(with_attributes(2, **{"order_id": "o-2", "url.full": "http://new/"})),
                  "test")
     store.close()
-    sql = queries.load("analysis/spans").replace("{business_key}",
-                                                 business_key_sql(DEFAULT_BUSINESS_KEYS))
+    sql = spans_sql(DEFAULT_BUSINESS_KEYS)
     params = {"as_of": 2**62, "since_batch": 0, "upto_batch": 2**62}
     with tracekit.open(path) as reader:
         keys, _ = stored_keys(reader)

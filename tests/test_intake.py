@@ -27,9 +27,9 @@ def test_exports_are_acknowledged_while_the_store_checkpoints(tmp_path):
     writer = Writer(store).start()
     writer.submit(decode_traces(trace_request(500)), "test").result(timeout=30)
     assert writer.flush(30)
-    # DuckDB's debug setting holds a checkpoint of the store 0.5 s after writing each table's
-    # rows (~3 s in all), during which DuckDB takes no commit into the store.
-    store.conn.execute("SET debug_checkpoint_scan_sleep_ms = 500")
+    # DuckDB's debug setting holds a checkpoint of the store 0.15 s after writing each table's
+    # rows (~3 s in all for its ~20 tables), during which DuckDB takes no commit into the store.
+    store.conn.execute("SET debug_checkpoint_scan_sleep_ms = 150")
     checkpoint = threading.Thread(target=lambda: store.conn.cursor().execute("CHECKPOINT"))
     checkpoint.start()
     latencies, during = [], 0

@@ -349,11 +349,13 @@ def test_build_stays_the_function_after_a_report_was_built(tmp_path):
     import tracekit.report
 
     from tests.otlp_payloads import trace_request
+    from tracekit.analysis import persist
     from tracekit.otlp.decode import decode_traces
 
     store = tmp_path / "small.duckdb"
     writer = tracekit.open(store, write=True)
     writer.append(decode_traces(trace_request(3, service="small")), "test")
+    persist.update(writer.conn)
     writer.close()
     with tracekit.open(store) as reader:
         tracekit.report.build(reader)

@@ -279,8 +279,6 @@ def cmd_causes(args: argparse.Namespace) -> int:
 
     with _open_analyzed(args.db) as store:
         bounds = data_range(store)
-        if bounds is None:
-            raise TracekitError(f"{args.db} holds no flows yet; send traces first")
         if args.start:
             start = _ns(args.start)
             end = _ns(args.end) if args.end else bounds[1] + 1

@@ -60,6 +60,14 @@ def only_stored(sql: str, keys: frozenset[str] | None) -> str:
     return _ATTRIBUTE.sub(lambda m: m.group(0) if m.group(1) in keys else "NULL", sql)
 
 
+def spans_sql(business_keys: tuple[str, ...], of_flows: bool = False) -> str:
+    """The analyzer's query for its spans (analysis/spans.sql); `of_flows`: restricted to the
+    spans of the flows named by $flow_ids within [$from_ns, $to_ns]."""
+    return (queries.load("analysis/spans")
+            .replace("{business_key}", business_key_sql(business_keys))
+            .replace("{scope}", queries.load("analysis/of_flows") if of_flows else ""))
+
+
 def load_arrow(store, as_of_ns: int | None = None,
                business_keys: tuple[str, ...] = DEFAULT_BUSINESS_KEYS, since_batch: int = 0,
                upto_batch: int | None = None,
@@ -71,9 +79,7 @@ def load_arrow(store, as_of_ns: int | None = None,
     as_of = as_of_ns if as_of_ns is not None else time.time_ns() + 10**15
     keys, upto = stored_keys(store)
     limit = min(x for x in (upto, upto_batch, 2**63) if x is not None)
-    sql = (queries.load("analysis/spans")
-           .replace("{business_key}", business_key_sql(business_keys))
-           .replace("{scope}", queries.load("analysis/of_flows") if flows is not None else ""))
+    sql = spans_sql(business_keys, of_flows=flows is not None)
     params = {"as_of": as_of, "since_batch": since_batch, "upto_batch": limit}
     if flows is not None:
         params.update(flow_ids=list(flows[0]), from_ns=int(flows[1]), to_ns=int(flows[2]))

@@ -24,11 +24,18 @@ def analyzed_through(store) -> int:
     return int(store.scalar("SELECT coalesce(max(analyzed_through), 0) FROM analysis_progress"))
 
 
-def data_range(store) -> tuple[int, int] | None:
-    """(first, last) flow start in ns, or None when the store holds no flows."""
+def data_range(store) -> tuple[int, int]:
+    """(first, last) flow start in ns; a TracekitError that says what to do when the store
+    holds no flows (no spans yet, or spans its analysis tables do not hold yet)."""
     row = store.arrow(queries.load("analysis/range")).to_pylist()[0]
     if row["first_ns"] is None:
-        return None
+        from tracekit.analysis.ready import behind
+
+        lacking = behind(store)
+        if lacking:
+            raise TracekitError(f"{store.path} holds {lacking:,} spans its analysis tables do not "
+                                f"hold yet: run `tracekit analyze --db {store.path}`")
+        raise TracekitError(f"{store.path} holds no flows yet; send traces first")
     return int(row["first_ns"]), int(row["last_ns"])
 
 

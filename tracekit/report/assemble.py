@@ -84,8 +84,6 @@ def build(store, *, window: tuple[int, int | None] | None = None, flow_type: str
     say = progress or (lambda _: None)
     say("reading flows")
     bounds = data_range(store)
-    if bounds is None:
-        raise TracekitError(f"{store.path} holds no flows yet; send traces first")
     type_ids = resolve_types(flow_types(store), flow_type) if flow_type else None
     fid = find_flow(store, flow_id) if flow_id else None
     first, last = bounds[0], bounds[1] + 1

@@ -1,4 +1,5 @@
 -- Schema version 5: the analyzer's results kept in the store (docs/analysis-tables.md).
+-- (IF NOT EXISTS / OR REPLACE: a store whose version was rewound keeps what it has.)
 -- The collector (and `tracekit analyze`, `tracekit import`) updates them as batches are
 -- committed, re-analyzing only the flows new spans touch; readers read them with the window
 -- they ask for instead of re-analyzing every span.
@@ -6,7 +7,7 @@
 -- Progress: the last ingest batch whose spans the tables hold. Append-only, one row per
 -- update (an UPDATE of a progress row made DuckDB refuse checkpoints while another
 -- transaction was open, see 004); readers take the newest row.
-CREATE TABLE analysis_progress (
+CREATE TABLE IF NOT EXISTS analysis_progress (
     analyzed_through UBIGINT NOT NULL,
     analyzed_at      TIMESTAMPTZ NOT NULL,
     spans            UBIGINT NOT NULL,     -- spans read by this update
@@ -15,7 +16,7 @@ CREATE TABLE analysis_progress (
 
 -- One row per flow: what depends on the flow's own spans only. Its status (which also depends
 -- on the usual shape of its workflow and on the time) and type name are joined in by `flows`.
-CREATE TABLE flow_rows (
+CREATE TABLE IF NOT EXISTS flow_rows (
     flow_id       VARCHAR NOT NULL,
     start_time    TIMESTAMP_NS NOT NULL,
     end_time      TIMESTAMP_NS NOT NULL,
@@ -43,7 +44,7 @@ CREATE TABLE flow_rows (
     skew_adjusted BIGINT
 );
 
-CREATE TABLE flow_spans (
+CREATE TABLE IF NOT EXISTS flow_spans (
     flow_id      VARCHAR NOT NULL,
     trace_id     VARCHAR NOT NULL,
     span_id      VARCHAR NOT NULL,
@@ -59,7 +60,7 @@ CREATE TABLE flow_spans (
 
 -- dst_ms, dst_error: the receiving span's duration and error, for the service graph.
 -- flow_start: its flow's start, so that replacing a flow's rows reads only that stretch.
-CREATE TABLE flow_edges (
+CREATE TABLE IF NOT EXISTS flow_edges (
     flow_id      VARCHAR NOT NULL,
     kind         VARCHAR NOT NULL,
     via          VARCHAR NOT NULL,
@@ -72,7 +73,7 @@ CREATE TABLE flow_edges (
     flow_start   TIMESTAMP_NS
 );
 
-CREATE TABLE critical_path (
+CREATE TABLE IF NOT EXISTS critical_path (
     flow_id      VARCHAR NOT NULL,
     seq          BIGINT NOT NULL,
     trace_id     VARCHAR, span_id VARCHAR,
@@ -85,26 +86,26 @@ CREATE TABLE critical_path (
 
 -- What stitching looks up to find the stored flows new spans join: each trace's flow, the
 -- traces stored spans link to, message ids and business keys, each with its flow.
-CREATE TABLE flow_traces (trace_id VARCHAR NOT NULL, flow_id VARCHAR NOT NULL,
+CREATE TABLE IF NOT EXISTS flow_traces (trace_id VARCHAR NOT NULL, flow_id VARCHAR NOT NULL,
                           flow_start TIMESTAMP_NS NOT NULL, flow_end TIMESTAMP_NS NOT NULL);
-CREATE TABLE flow_links (target_trace_id VARCHAR NOT NULL, flow_id VARCHAR NOT NULL);
-CREATE TABLE flow_message_ids (message_id VARCHAR NOT NULL, flow_id VARCHAR NOT NULL);
-CREATE TABLE flow_business_keys (business_key VARCHAR NOT NULL, trace_id VARCHAR NOT NULL,
+CREATE TABLE IF NOT EXISTS flow_links (target_trace_id VARCHAR NOT NULL, flow_id VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS flow_message_ids (message_id VARCHAR NOT NULL, flow_id VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS flow_business_keys (business_key VARCHAR NOT NULL, trace_id VARCHAR NOT NULL,
                                  flow_id VARCHAR NOT NULL);
 
 -- Critical-path time per flow type and step, kept as signed deltas (a flow analyzed again
 -- subtracts what it added before) and summed when the types are refreshed.
-CREATE TABLE flow_type_steps (
+CREATE TABLE IF NOT EXISTS flow_type_steps (
     type_id VARCHAR, service_name VARCHAR, name VARCHAR, segment VARCHAR, duration_ns HUGEINT
 );
 
 -- Each flow type's readable shape, written once per type.
-CREATE TABLE flow_shapes (type_id VARCHAR PRIMARY KEY, signature VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS flow_shapes (type_id VARCHAR PRIMARY KEY, signature VARCHAR NOT NULL);
 
 -- The flow types, refreshed from flow_rows after updates; missing_steps and quiet_ns say which
 -- steps of its workflow's usual shape a type lacks, and after how long without new spans a
 -- flow of it is incomplete rather than running.
-CREATE TABLE flow_type_rows (
+CREATE TABLE IF NOT EXISTS flow_type_rows (
     type_id        VARCHAR,
     flows          BIGINT,
     root_service   VARCHAR,
@@ -125,7 +126,7 @@ CREATE TABLE flow_type_rows (
 
 -- Flows as they stand at `as_of_ns`: a flow lacking steps of its workflow's usual shape is
 -- running until it has been quiet for its type's quiet_ns, then incomplete.
-CREATE MACRO flows_at(as_of_ns) AS TABLE
+CREATE OR REPLACE MACRO flows_at(as_of_ns) AS TABLE
 SELECT f.flow_id, f.start_time, f.end_time, f.duration_ms,
        CASE WHEN f.failed THEN 'failed'
             WHEN f.errors > 0 THEN 'degraded'
@@ -141,16 +142,16 @@ SELECT f.flow_id, f.start_time, f.end_time, f.duration_ms,
        f.skew_adjusted, f.root_span
 FROM flow_rows AS f LEFT JOIN flow_type_rows AS t USING (type_id);
 
-CREATE VIEW flows AS SELECT * FROM flows_at(epoch_ns(now()));
+CREATE OR REPLACE VIEW flows AS SELECT * FROM flows_at(epoch_ns(now()));
 
-CREATE VIEW flow_types AS
+CREATE OR REPLACE VIEW flow_types AS
 SELECT type_id, flows, root_service, root_name, style, error_rate, p50_ms, p95_ms, p99_ms,
        compensating, signature, variant, name, critical_steps
 FROM flow_type_rows;
 
 -- The service graph: synchronous calls between services, and hops into and out of broker
 -- nodes ('broker:<destination>'); a publish reaching several consumers counts once into it.
-CREATE VIEW service_edges AS
+CREATE OR REPLACE VIEW service_edges AS
 WITH hops AS (
     SELECT src_service, dst_service, 'sync' AS kind, dst_error AS error, dst_ms AS ms
     FROM flow_edges WHERE kind = 'call' AND src_service IS DISTINCT FROM dst_service
@@ -169,4 +170,4 @@ FROM hops GROUP BY ALL;
 
 -- Traces whose spans retention deleted: the analysis re-analyzes (or drops) their flows from
 -- the spans left, then removes them from here. Written in retention's delete transaction.
-CREATE TABLE analysis_forget (trace_id VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS analysis_forget (trace_id VARCHAR NOT NULL);
