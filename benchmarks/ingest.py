@@ -555,7 +555,7 @@ async def http_sender(address: str, content_type: str, concurrency: int):
 
 
 async def drive(conn, transport: str, address: str, pool: list[bytes], spans_per_request: int,
-                seconds: float, concurrency: int) -> dict:
+                seconds: float, concurrency: int, rate: float | None = None) -> dict:
     if transport == "grpc":
         send, close = await grpc_sender(address)
     else:
@@ -565,12 +565,18 @@ async def drive(conn, transport: str, address: str, pool: list[bytes], spans_per
     latencies: list[float] = []
     failures: dict[str, int] = {}
     acked = 0
+    issued = 0
 
     async def sender() -> None:
-        nonlocal acked
+        nonlocal acked, issued
         for body in bodies:   # one iterator shared by all senders
             if time.perf_counter() >= deadline:
                 return
+            if rate:     # paced: the n-th request goes no earlier than n requests' worth of rate
+                issued += 1
+                due = started + (issued - 1) * spans_per_request / rate
+                if due > time.perf_counter():
+                    await asyncio.sleep(due - time.perf_counter())
             sent = time.perf_counter()
             outcome, rejected = await send(body)
             latencies.append(time.perf_counter() - sent)
@@ -591,9 +597,27 @@ async def drive(conn, transport: str, address: str, pool: list[bytes], spans_per
             "pool_exhausted": time.perf_counter() < deadline}
 
 
-def load_client(conn, transport, address, templates, count, spans_per_request, seconds, concurrency):
+def load_client(conn, transport, address, templates, count, spans_per_request, seconds, concurrency,
+                rate=None):
     pool = fresh_copies(templates, count, spans_per_request)
-    conn.send(asyncio.run(drive(conn, transport, address, pool, spans_per_request, seconds, concurrency)))
+    conn.send(asyncio.run(drive(conn, transport, address, pool, spans_per_request, seconds, concurrency,
+                                rate)))
+
+
+def probe_analysis_lag(db: Path, stop: threading.Event, lags: list[float]) -> threading.Thread:
+    """While the load runs: how long a query naming the flows waits. The collector answers it
+    once everything acknowledged before it is stored and analyzed, so each wait is the delay
+    from the newest acknowledgement to its flow being updated."""
+    def run() -> None:
+        with tracekit.open(db, timeout_s=120) as store:
+            while not stop.is_set():
+                started = time.perf_counter()
+                store.scalar("SELECT count(*) FROM flow_rows")
+                lags.append(time.perf_counter() - started)
+                stop.wait(0.2)
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
 
 
 # --- One run of one transport ---------------------------------------------------------------
@@ -610,7 +634,10 @@ def run_transport(transport: str, templates: list[Template], count: int, args, w
     spawn = multiprocessing.get_context("spawn")
     ours, theirs = spawn.Pipe()
     client = spawn.Process(target=load_client, args=(
-        theirs, transport, address, templates, count, args.spans_per_request, args.seconds, args.senders))
+        theirs, transport, address, templates, count, args.spans_per_request, args.seconds, args.senders,
+        args.rate))
+    lags: list[float] = []
+    probing = threading.Event()
     try:
         client.start()
         theirs.close()
@@ -619,7 +646,11 @@ def run_transport(transport: str, templates: list[Template], count: int, args, w
         threads_before = collector.thread_cpu_seconds()
         sampling = threading.Event()
         pss = collector.sample_pss(sampling)
+        probe = probe_analysis_lag(db, probing, lags) if args.rate else None
         result = ours.recv()
+        probing.set()
+        if probe is not None:
+            probe.join()
         # What was acknowledged and not yet moved into the store's tables: a query through
         # the collector waits for the mover to store it, so the time it takes is the backlog.
         drained = time.perf_counter()
@@ -654,6 +685,9 @@ def run_transport(transport: str, templates: list[Template], count: int, args, w
         "spans_per_commit": result["acked_spans"] / max(1, writer["commits"]),
         **store_figures(db),
         "spans_per_s": result["acked_spans"] / result["elapsed_s"],
+        "analysis_lag_p50_s": percentile(lags, 0.50) if lags else None,
+        "analysis_lag_p99_s": percentile(lags, 0.99) if lags else None,
+        "analysis_lag_probes": len(lags),
         "stored_spans_per_s": result["acked_spans"] / (result["elapsed_s"] + result["drain_s"]),
         "analyzed_spans_per_s": result["acked_spans"] / (result["elapsed_s"] + result["drain_s"]
                                                          + result["analysis_drain_s"]),
@@ -696,6 +730,10 @@ def print_table(report: dict) -> None:
               f"{t['stored_spans_per_s']['median'] / limit['limit_spans_per_s']['median']:>10.2f}"
               f"{t['p50_ms']['median']:>8.0f}{fmt(t['p99_ms']):>22}{t['failed_requests']:>8}"
               f"{t['client_cores']['median']:>14.2f}")
+    for name, t in transports:
+        if "analysis_lag_p99_s" in t:
+            print(f"{name}: analysis lag (acknowledged → flow updated) p50 "
+                  f"{fmt(t['analysis_lag_p50_s'], 2)} s, p99 {fmt(t['analysis_lag_p99_s'], 2)} s")
     print(f"\n{'collector':<15}{'peak PSS MiB':>13}{'peak RSS MiB':>13}{'CPU s':>8}{'cores':>7}{'disk B/span':>13}"
           f"{'free %':>8}{'unstored':>10}{'log warnings':>14}")
     for name, t in transports:
@@ -741,6 +779,8 @@ def transport_summary(runs: list[dict]) -> dict:
         "unstored_spans": sum(run["acked_spans"] - run["stored_spans"] for run in runs),
         "collector_log_warnings": sum(run["collector_log_warnings"] for run in runs),
         "pool_exhausted_runs": sum(run["pool_exhausted"] for run in runs),
+        **(summarize(runs, ["analysis_lag_p50_s", "analysis_lag_p99_s"])
+           if all(run["analysis_lag_probes"] for run in runs) else {}),
         "runs": runs,
     }
 
@@ -754,6 +794,9 @@ def main() -> None:
     parser.add_argument("--spans-per-request", type=int, default=512,
                         help="default 512, the SDK BatchSpanProcessor's batch size")
     parser.add_argument("--senders", type=int, default=4, help="concurrent requests in flight (default 4)")
+    parser.add_argument("--rate", type=float, metavar="SPANS_PER_S",
+                        help="send at this rate instead of as fast as the collector answers, and "
+                             "probe the analysis lag meanwhile (spans acknowledged → flows updated)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
     transports = args.transports.split(",")

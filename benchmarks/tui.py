@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import tracekit  # noqa: E402
 from stores import demo_store, replicate  # noqa: E402
+from tracekit.analysis.ready import behind  # noqa: E402
 from tui.app import make_app  # noqa: E402
 from tui.flow_view import FlowScreen  # noqa: E402
 from tui.flows import FlowsView  # noqa: E402
@@ -137,7 +138,7 @@ async def one_run(db: Path, openings: int) -> dict:
             text in _text(app, "#causes") for text in ("Root causes", "No clear cause")))
         await app.workers.wait_for_complete()
         await pilot.press("2", "slash", *BIG_TRACE, "enter")
-        await until(lambda: flows.flow_ids == [flows.flow_ids[0]] if flows.flow_ids else False)
+        await until(lambda: len(flows.flow_ids) == 1)
         await app.workers.wait_for_complete()
         await pilot.pause()
         app.query_one("#flow-table").focus()
@@ -160,8 +161,7 @@ async def one_run(db: Path, openings: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--store", type=Path, default=Path(tempfile.gettempdir()) / "tracekit-tui-1m.duckdb",
-                        help="the benchmark store (built once if missing; a store built by an "
-                        "earlier version of this benchmark, without its analysis, is rebuilt)")
+                        help="the benchmark store (built once if missing)")
     parser.add_argument("--source", type=Path, help="a demo store to replicate (default: make one)")
     parser.add_argument("--spans", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
@@ -171,6 +171,10 @@ def main() -> None:
     if not args.store.exists():
         source = args.source or demo_store(args.store.parent, "tui-bench-demo.duckdb", "45s")
         build_store(source, args.store, args.spans)
+    with tracekit.open(args.store) as store:
+        if behind(store) != 0:
+            sys.exit(f"{args.store} was built without its analysis tables (by an earlier version "
+                     "of this benchmark): delete it, and it is built again")
     runs = [asyncio.run(one_run(args.store, args.openings)) for _ in range(args.runs)]
     keys = ("first_paint_s", "store_figures_s", "types_listed_s", "flows_listed_s",
             "service_map_s", "failures_ranked_s", "open_flow_s")

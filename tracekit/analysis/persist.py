@@ -27,6 +27,7 @@ from tracekit.analysis.run import (INCOMPLETE_AFTER_MIN_NS, INCOMPLETE_AFTER_P50
 from tracekit.analysis.spans import DEFAULT_BUSINESS_KEYS, load_arrow, to_frame
 from tracekit.analysis.stitch import MAX_TRACES_PER_KEY
 from tracekit.analysis.tables import critical_path_rows, flow_edge_rows, flow_rows, flow_span_rows
+from tracekit.writable import transaction
 
 log = logging.getLogger(__name__)
 
@@ -140,16 +141,11 @@ def forget_deleted(conn, business_keys: tuple[str, ...] = DEFAULT_BUSINESS_KEYS,
             cur.unregister("new_traces")
         spans = _spans_of_flows(cur, touched, through, business_keys)
         rows = (compute or rows_of)(spans) if spans.num_rows else {"flow_rows": pa.table({})}
-        cur.execute("BEGIN")
-        try:
+        with transaction(cur):
             _forget(cur, touched)
             _write(cur, rows)
             cur.execute("DELETE FROM analysis_forget WHERE trace_id IN "
                         "(SELECT unnest($traces::VARCHAR[]))", {"traces": traces.column(0).to_pylist()})
-            cur.execute("COMMIT")
-        except BaseException:
-            cur.execute("ROLLBACK")
-            raise
         if total is not None:
             total.flows_replaced += len(touched)
             total.flows_written += rows["flow_rows"].num_rows
@@ -163,16 +159,10 @@ def rebuild(conn, **options) -> UpdateResult:
 
 def forget_all(conn) -> None:
     """Empty the analysis tables: the store then reads as never analyzed."""
-    cur = conn.cursor()
-    cur.execute("BEGIN")
-    try:
+    with transaction(conn.cursor()) as cur:
         for table in (*PER_FLOW_TABLES, "flow_type_steps", "flow_shapes", "flow_type_rows",
                       "analysis_progress", "analysis_forget"):
             cur.execute(f"DELETE FROM {table}")   # names from the fixed list above
-        cur.execute("COMMIT")
-    except BaseException:
-        cur.execute("ROLLBACK")
-        raise
 
 
 def _next_chunk(conn, since: int, chunk_spans: int, upto_batch: int | None) -> int | None:
@@ -202,16 +192,11 @@ def apply_batches(conn, since: int, upto: int,
     result = UpdateResult(new_spans=new.num_rows, reanalyzed_spans=spans.num_rows,
                           flows_replaced=len(touched), flows_written=rows["flow_rows"].num_rows,
                           chunks=1)
-    cur.execute("BEGIN")
-    try:
+    with transaction(cur):
         _forget(cur, touched)
         _write(cur, rows)
         cur.execute("INSERT INTO analysis_progress VALUES (?, now(), ?, ?)",
                     [upto, new.num_rows, result.flows_written])
-        cur.execute("COMMIT")
-    except BaseException:
-        cur.execute("ROLLBACK")
-        raise
     result.seconds = time.perf_counter() - started
     log.debug("analysis: batches %d-%d, %d new spans, %d analyzed, %d flows in %.2f s",
               since + 1, upto, result.new_spans, result.reanalyzed_spans, result.flows_written,
@@ -369,15 +354,10 @@ def refresh_types(conn) -> None:
         quiet.append(float(max(INCOMPLETE_AFTER_MIN_NS, INCOMPLETE_AFTER_P50_FACTOR * p50_ms * 1e6)))
     types["missing_steps"] = pd.Series(missing, index=types.index, dtype=object)
     types["quiet_ns"] = quiet
-    cur.execute("BEGIN")
-    try:
+    with transaction(cur):
         cur.execute("DELETE FROM flow_type_rows")
         if len(types):
             cur.register("new_rows", types)
             cur.execute("INSERT INTO flow_type_rows BY NAME SELECT * FROM new_rows")
             cur.unregister("new_rows")
         cur.execute(queries.load("analysis/compact_type_steps"))
-        cur.execute("COMMIT")
-    except BaseException:
-        cur.execute("ROLLBACK")
-        raise
