@@ -188,9 +188,10 @@ def _progress_bar(description: str):
                     TimeRemainingColumn(), transient=True, disable=not sys.stderr.isatty())
 
 
-def _open_analyzed(db: Path, timeout_s: float | None = None):
-    """The store, read-only, its analysis tables brought up to date first if they lag."""
-    from tracekit.analysis.ready import open_analyzed
+def _open_analyzed(db: Path, timeout_s: float | None = None, *, capped: bool = True):
+    """The store, read-only, its analysis tables brought up to date first if they lag;
+    `capped`: DuckDB's memory held to what reading a window of the analysis needs."""
+    from tracekit.analysis.ready import READER_DUCKDB_MEMORY_MIB, open_analyzed
 
     with _progress_bar("analyzing new spans") as bar:
         task = bar.add_task("analyzing new spans", total=None)
@@ -201,6 +202,7 @@ def _open_analyzed(db: Path, timeout_s: float | None = None):
             bar.update(task, total=spans)
 
         return open_analyzed(db, timeout_s=timeout_s, on_start=started,
+                             memory_limit_mib=READER_DUCKDB_MEMORY_MIB if capped else None,
                              on_progress=lambda done, total: bar.update(task, completed=done,
                                                                          total=total))
 
@@ -620,7 +622,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
     # A terminal shows --max-rows rows, so only those are fetched; scripts get everything.
     limit = args.max_rows + 1 if args.format == "table" else None
-    opened = (_open_analyzed(args.db, args.timeout) if referenced(args.query)
+    opened = (_open_analyzed(args.db, args.timeout, capped=False) if referenced(args.query)
               else tracekit.open(args.db, timeout_s=args.timeout))
     with opened as store:
         table = store.arrow(args.query, max_rows=limit)

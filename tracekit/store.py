@@ -122,8 +122,11 @@ def open(  # noqa: A001 - the public name users call: tracekit.open(path)
     *,
     write: bool = False,
     timeout_s: float | None = DEFAULT_TIMEOUT_S,
+    memory_limit_mib: int | None = None,
 ) -> Store:
-    """Open the store at `path`: read-only (the default) or as its one writer."""
+    """Open the store at `path`: read-only (the default) or as its one writer. A reader's
+    `memory_limit_mib` caps DuckDB's memory in this process (its buffer pool otherwise keeps
+    what it read, up to 80% of the machine)."""
     path = Path(path)
     if write:
         from tracekit.writable import WritableStore
@@ -135,7 +138,10 @@ def open(  # noqa: A001 - the public name users call: tracekit.open(path)
             f"`tracekit import --db {path} FILE` first"
         )
     try:
-        conn = duckdb.connect(os.fspath(path), read_only=True, config=dict(SAFE_CONFIG))
+        config = dict(SAFE_CONFIG)
+        if memory_limit_mib:
+            config["memory_limit"] = f"{int(memory_limit_mib)}MiB"
+        conn = duckdb.connect(os.fspath(path), read_only=True, config=config)
     except duckdb.IOException as exc:
         if "lock" not in str(exc).lower():
             raise TracekitError(f"cannot open {path}: {exc}") from None

@@ -12,6 +12,11 @@ from tracekit.analysis.spans import DEFAULT_BUSINESS_KEYS
 from tracekit.errors import TracekitError
 
 Progress = Callable[[int, int], None]     # (spans done, spans to do)
+# DuckDB's share of an analysis run's memory (its buffer pool otherwise grows to 80% of the
+# machine as the store is read); the chunks' analysis in Python takes about as much again.
+DUCKDB_MEMORY_MIB = 512
+# ... and of a command reading the analysis (a window of it: DuckDB only caches what it read).
+READER_DUCKDB_MEMORY_MIB = 512
 
 
 def bring_up_to_date(path: str | os.PathLike, *, rebuild: bool = False,
@@ -22,7 +27,7 @@ def bring_up_to_date(path: str | os.PathLike, *, rebuild: bool = False,
     from tracekit.analysis import persist
     from tracekit.writable import WritableStore
 
-    store = WritableStore.open(Path(path))
+    store = WritableStore.open(Path(path), memory_limit_mib=DUCKDB_MEMORY_MIB)
     try:
         run = persist.rebuild if rebuild else persist.update
         return run(store.conn, business_keys=business_keys, on_progress=on_progress)
@@ -44,16 +49,18 @@ def behind(store) -> int | None:
 
 
 def open_analyzed(path: str | os.PathLike, *, timeout_s: float | None = None,
-                  on_progress: Progress | None = None, on_start: Callable[[int], None] | None = None):
+                  on_progress: Progress | None = None, on_start: Callable[[int], None] | None = None,
+                  memory_limit_mib: int | None = READER_DUCKDB_MEMORY_MIB):
     """The store at `path`, read-only, with its analysis tables current. A collector holding
     the file keeps them current itself; otherwise the spans they lack are analyzed first
-    (`on_start(spans)` is told how many), which needs the file to be writable."""
+    (`on_start(spans)` is told how many), which needs the file to be writable.
+    `memory_limit_mib`: DuckDB's memory in this process (None: DuckDB's default)."""
     import tracekit
     from tracekit.remote import RemoteStore
     from tracekit.store import DEFAULT_TIMEOUT_S
 
     timeout_s = DEFAULT_TIMEOUT_S if timeout_s is None else timeout_s
-    store = tracekit.open(path, timeout_s=timeout_s)
+    store = tracekit.open(path, timeout_s=timeout_s, memory_limit_mib=memory_limit_mib)
     if isinstance(store, RemoteStore):
         return store
     lacking = behind(store)
@@ -68,4 +75,4 @@ def open_analyzed(path: str | os.PathLike, *, timeout_s: float | None = None,
         raise TracekitError(f"the analysis of {path} is not up to date, and this user cannot "
                             f"write the file to update it ({exc}): run `tracekit analyze --db "
                             f"{path}` as its owner") from None
-    return tracekit.open(path, timeout_s=timeout_s)
+    return tracekit.open(path, timeout_s=timeout_s, memory_limit_mib=memory_limit_mib)
