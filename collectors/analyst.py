@@ -17,7 +17,7 @@ from collections import deque
 from concurrent.futures.process import BrokenProcessPool
 
 from tracekit.analysis import persist, worker
-from tracekit.threads import name_os_thread
+from tracekit.threads import lower_thread_priority, name_os_thread
 from tracekit.writable import WritableStore
 
 log = logging.getLogger("tracekit.collector")
@@ -25,6 +25,7 @@ log = logging.getLogger("tracekit.collector")
 POLL_S = 0.25               # how often it looks for new commits
 TYPES_EVERY_S = 5.0         # the flow types (a query over every flow) at most this often
 CHUNK_SPANS = 50_000        # new spans per update: bounds the worker's memory (~250 MiB)
+NICENESS = 10               # the analysis runs below ingest's CPU priority: it may lag, acks not
 RETRY_S = 5.0
 
 
@@ -128,6 +129,7 @@ class Analyst:
 
     def _run(self) -> None:
         name_os_thread()
+        lower_thread_priority(NICENESS)
         while not self._stop.is_set():
             try:
                 state = persist.progress(self.store.conn.cursor())

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from collectors.analyst import Analyst
+from collectors.analyst import NICENESS as ANALYSIS_NICENESS, Analyst
 from collectors.admission import REFUSE_FROM, Admission, MemoryGuard, return_freed_memory_to_the_system
 from collectors.decoding import DecodePool, exit_with_parent
 from collectors.retention import Retention, RetentionSettings
@@ -33,7 +33,7 @@ from tracekit.analysis import worker as analysis_worker
 from tracekit.errors import TracekitError
 from tracekit.redaction import DEFAULT_PATTERNS
 from tracekit.store import DEFAULT_TIMEOUT_S
-from tracekit.threads import name_os_thread
+from tracekit.threads import lower_thread_priority, name_os_thread
 from tracekit.writable import WritableStore
 from tracekit.writer import Writer, WriterLimits
 
@@ -156,7 +156,7 @@ class Collector:
         # keeps the collector's CPU meanwhile.
         analysis_worker.run_in_worker(lambda: ProcessPoolExecutor(
             max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-            initializer=exit_with_parent))
+            initializer=analysis_worker_started))
         self.analyst.start()
         self._endpoint = QueryEndpoint(self.store, token, self._executor, self.settings.query_timeout_s,
                                        flush=self.writer.flush,
@@ -204,6 +204,12 @@ class Collector:
         self.memory.stop()
         analysis_worker.run_in_worker(None)
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def analysis_worker_started() -> None:
+    """The analysis worker: gone with the collector, and below ingest's CPU priority."""
+    exit_with_parent()
+    lower_thread_priority(ANALYSIS_NICENESS)
 
 
 def build_collector(settings: CollectorSettings) -> Collector:

@@ -9,6 +9,7 @@ the OS name as the process's. Linux keeps 15 bytes of it.
 from __future__ import annotations
 
 import ctypes
+import os
 import sys
 import threading
 
@@ -34,4 +35,16 @@ def name_os_thread(name: str | None = None) -> None:
         c.prctl(PR_SET_NAME, ctypes.c_char_p(os_thread_name(wanted)), 0, 0, 0)
 
 
-__all__ = ["name_os_thread", "os_thread_name"]
+def lower_thread_priority(niceness: int) -> None:
+    """Run the calling thread at a lower CPU priority (Linux: a thread's nice value is its
+    own). Background work that can lag, such as the analysis, then takes only the CPU the
+    threads that acknowledge exports leave. Elsewhere, or if refused, nothing happens."""
+    if sys.platform.startswith("linux"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(),
+                           min(19, os.getpriority(os.PRIO_PROCESS, 0) + niceness))
+        except OSError:
+            pass
+
+
+__all__ = ["lower_thread_priority", "name_os_thread", "os_thread_name"]

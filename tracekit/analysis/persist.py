@@ -110,12 +110,19 @@ def update(conn, *, business_keys: tuple[str, ...] = DEFAULT_BUSINESS_KEYS,
         if should_stop is not None and should_stop():
             break
         since = progress(conn).analyzed_through
-        upto = _next_chunk(conn, since, chunk_spans, upto_batch)
+        upto, spans = _next_chunk(conn, since, chunk_spans, upto_batch)
         if upto is None:
             break
-        total.add(apply_batches(conn, since, upto, business_keys, compute))
-        if on_progress is not None:
-            on_progress(total.new_spans, max(todo, total.new_spans))
+        # One batch larger than a chunk (a collector commits a row group at a time) is
+        # analyzed in parts, by trace; the progress row comes with the last part.
+        parts = max(1, -(-spans // max(chunk_spans, 1))) if spans > 1.5 * chunk_spans else 1
+        for part in range(parts):
+            if part and should_stop is not None and should_stop():
+                return total    # the batch is analyzed again, whole, next time
+            total.add(apply_batches(conn, since, upto, business_keys, compute,
+                                    part=(part, parts) if parts > 1 else None))
+            if on_progress is not None:
+                on_progress(total.new_spans, max(todo, total.new_spans))
     changed = bool(total.new_spans or total.flows_written)
     if types or (types is None and changed) or not _types_fresh(conn):
         refresh_types(conn)
@@ -165,28 +172,33 @@ def forget_all(conn) -> None:
             cur.execute(f"DELETE FROM {table}")   # names from the fixed list above
 
 
-def _next_chunk(conn, since: int, chunk_spans: int, upto_batch: int | None) -> int | None:
-    """The last batch of the next chunk after `since`: batches whose spans add up to about
-    `chunk_spans` (at least one batch), or None when nothing is left."""
-    [(upto,)] = conn.execute(queries.load("analysis/next_chunk"),
-                             {"since": since, "chunk": chunk_spans,
-                              "limit": upto_batch if upto_batch is not None else 2**63}).fetchall()
-    return None if upto is None else int(upto)
+def _next_chunk(conn, since: int, chunk_spans: int, upto_batch: int | None
+                ) -> tuple[int | None, int]:
+    """The last batch of the next chunk after `since` (batches whose spans add up to about
+    `chunk_spans`, at least one batch; None when nothing is left) and its spans."""
+    [(upto, spans)] = conn.execute(queries.load("analysis/next_chunk"),
+                                   {"since": since, "chunk": chunk_spans,
+                                    "limit": upto_batch if upto_batch is not None else 2**63}
+                                   ).fetchall()
+    return (None, 0) if upto is None else (int(upto), int(spans))
 
 
 def apply_batches(conn, since: int, upto: int,
                   business_keys: tuple[str, ...] = DEFAULT_BUSINESS_KEYS,
-                  compute: Callable[[pa.Table], dict[str, pa.Table]] | None = None
-                  ) -> UpdateResult:
-    """Analyze the spans of batches (since, upto] into the tables, with the flows they touch.
-    `compute` turns spans into table rows (`rows_of`, by default here; the collector runs it
-    in a worker process, so that its own threads keep the CPU)."""
+                  compute: Callable[[pa.Table], dict[str, pa.Table]] | None = None,
+                  part: tuple[int, int] | None = None) -> UpdateResult:
+    """Analyze the spans of batches (since, upto] into the tables, with the flows they touch
+    (`part` (i, n): only the traces hashing to i modulo n; the progress row is written with
+    the last part). `compute` turns spans into table rows (`rows_of`, by default here; the
+    collector runs it in a worker process, so that its own threads keep the CPU)."""
     started = time.perf_counter()
     cur = conn.cursor()
     new = load_arrow(_Cursor(cur), business_keys=business_keys, since_batch=since,
-                     upto_batch=upto)
+                     upto_batch=upto, part=part)
     touched = _touched_flows(cur, new)
-    old = _spans_of_flows(cur, touched, since, business_keys)
+    # In parts, a touched flow may hold spans of this batch that an earlier part analyzed (or
+    # a later one will): read its spans up to this batch; a span read twice counts once.
+    old = _spans_of_flows(cur, touched, upto if part else since, business_keys)
     spans = pa.concat_tables([old, new.cast(old.schema)]) if old.num_rows else new
     rows = (compute or rows_of)(spans)
     result = UpdateResult(new_spans=new.num_rows, reanalyzed_spans=spans.num_rows,
@@ -195,8 +207,9 @@ def apply_batches(conn, since: int, upto: int,
     with transaction(cur):
         _forget(cur, touched)
         _write(cur, rows)
-        cur.execute("INSERT INTO analysis_progress VALUES (?, now(), ?, ?)",
-                    [upto, new.num_rows, result.flows_written])
+        if part is None or part[0] == part[1] - 1:
+            cur.execute("INSERT INTO analysis_progress VALUES (?, now(), ?, ?)",
+                        [upto, new.num_rows, result.flows_written])
     result.seconds = time.perf_counter() - started
     log.debug("analysis: batches %d-%d, %d new spans, %d analyzed, %d flows in %.2f s",
               since + 1, upto, result.new_spans, result.reanalyzed_spans, result.flows_written,

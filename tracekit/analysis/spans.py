@@ -60,27 +60,35 @@ def only_stored(sql: str, keys: frozenset[str] | None) -> str:
     return _ATTRIBUTE.sub(lambda m: m.group(0) if m.group(1) in keys else "NULL", sql)
 
 
-def spans_sql(business_keys: tuple[str, ...], of_flows: bool = False) -> str:
+def spans_sql(business_keys: tuple[str, ...], of_flows: bool = False, part: bool = False) -> str:
     """The analyzer's query for its spans (analysis/spans.sql); `of_flows`: restricted to the
-    spans of the flows named by $flow_ids within [$from_ns, $to_ns]."""
+    spans of the flows named by $flow_ids within [$from_ns, $to_ns]; `part`: to the traces
+    whose id hashes to $part modulo $parts."""
+    scope = queries.load("analysis/of_flows") if of_flows else ""
+    if part:
+        scope += "\nAND hash(s.trace_id) % $parts = $part"
     return (queries.load("analysis/spans")
             .replace("{business_key}", business_key_sql(business_keys))
-            .replace("{scope}", queries.load("analysis/of_flows") if of_flows else ""))
+            .replace("{scope}", scope))
 
 
 def load_arrow(store, as_of_ns: int | None = None,
                business_keys: tuple[str, ...] = DEFAULT_BUSINESS_KEYS, since_batch: int = 0,
                upto_batch: int | None = None,
-               flows: tuple[list[str], int, int] | None = None):
+               flows: tuple[list[str], int, int] | None = None,
+               part: tuple[int, int] | None = None):
     """Every span started before `as_of_ns` (default: now) and committed in a batch after
     `since_batch` (and up to `upto_batch`), with the columns analysis uses, as an Arrow table
     (cheap to hand to another process). `flows`: (flow ids, start ns, end ns) reads only the
-    spans of those stored flows, which all start within those bounds."""
+    spans of those stored flows, which all start within those bounds. `part`: (i, n), only
+    the traces whose id hashes to i modulo n (a large batch analyzed in parts)."""
     as_of = as_of_ns if as_of_ns is not None else time.time_ns() + 10**15
     keys, upto = stored_keys(store)
     limit = min(x for x in (upto, upto_batch, 2**63) if x is not None)
-    sql = spans_sql(business_keys, of_flows=flows is not None)
+    sql = spans_sql(business_keys, of_flows=flows is not None, part=part is not None)
     params = {"as_of": as_of, "since_batch": since_batch, "upto_batch": limit}
+    if part is not None:
+        params.update(part=part[0], parts=part[1])
     if flows is not None:
         params.update(flow_ids=list(flows[0]), from_ns=int(flows[1]), to_ns=int(flows[2]))
     return store.arrow(only_stored(sql, keys), params)
