@@ -415,11 +415,12 @@ def cpu_seconds(stat: Path) -> float:
 class Collector:
     """`tracekit collect` on a fresh store, with its CPU time and peak RSS read from /proc."""
 
-    def __init__(self, db: Path, log: Path):
+    def __init__(self, db: Path, log: Path, extra: tuple[str, ...] = ()):
         self.log = log
         with log.open("w") as stderr:
             self.proc = subprocess.Popen(
-                [TRACEKIT, "collect", "--db", str(db), "--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0"],
+                [TRACEKIT, "collect", "--db", str(db), "--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0",
+                 *extra],
                 stdout=subprocess.PIPE, stderr=stderr, text=True)
         self.addresses: dict[str, str] = {}
         for line in self.proc.stdout:
@@ -629,7 +630,8 @@ def percentile(values: list[float], q: float) -> float:
 
 def run_transport(transport: str, templates: list[Template], count: int, args, workdir: Path) -> dict:
     db = workdir / f"{transport}.duckdb"
-    collector = Collector(db, workdir / f"{transport}.log")
+    collector = Collector(db, workdir / f"{transport}.log",
+                          ("--no-analysis",) if args.no_analysis else ())
     address = collector.addresses["otlp-grpc" if transport == "grpc" else "otlp-http"]
     spawn = multiprocessing.get_context("spawn")
     ours, theirs = spawn.Pipe()
@@ -646,7 +648,7 @@ def run_transport(transport: str, templates: list[Template], count: int, args, w
         threads_before = collector.thread_cpu_seconds()
         sampling = threading.Event()
         pss = collector.sample_pss(sampling)
-        probe = probe_analysis_lag(db, probing, lags) if args.rate else None
+        probe = probe_analysis_lag(db, probing, lags) if args.rate and not args.no_analysis else None
         result = ours.recv()
         probing.set()
         if probe is not None:
@@ -660,8 +662,9 @@ def run_transport(transport: str, templates: list[Template], count: int, args, w
         # The collector's analyst keeps the flows current: a query naming them waits for it to
         # have analyzed everything stored, so this is the analysis backlog.
         analyzed = time.perf_counter()
-        with tracekit.open(db, timeout_s=600) as store:
-            store.scalar("SELECT count(*) FROM flow_rows")
+        if not args.no_analysis:
+            with tracekit.open(db, timeout_s=600) as store:
+                store.scalar("SELECT count(*) FROM flow_rows")
         result["analysis_drain_s"] = time.perf_counter() - analyzed
         sampling.set()
         cpu = collector.cpu_seconds() - cpu_before
@@ -797,6 +800,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, metavar="SPANS_PER_S",
                         help="send at this rate instead of as fast as the collector answers, and "
                              "probe the analysis lag meanwhile (spans acknowledged → flows updated)")
+    parser.add_argument("--no-analysis", action="store_true",
+                        help="run the collector without its analyst (the baseline for what the "
+                             "analysis costs ingest)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
     transports = args.transports.split(",")

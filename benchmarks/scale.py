@@ -84,22 +84,27 @@ def build(cache: Path, spans: int, every_s: float) -> Path:
     return target
 
 
+def analyze(source: Path, db: Path) -> dict:
+    """`tracekit analyze` of a copy of `source` (unanalyzed) into `db`, timed."""
+    shutil.copy(source, db)
+    with tracekit.open(db) as store:
+        spans = store.scalar("SELECT count(*) FROM span_rows")
+    bytes_before = db.stat().st_size
+    seconds, rss, text = timed(["analyze", "--db", str(db), "--rebuild", "--json"])
+    summary = json.loads(text)
+    out = {"seconds": seconds, "peak_rss_mib": rss, "spans_per_s": spans / seconds,
+           "flows": summary["flows_written"], "chunks": summary["chunks"],
+           "bytes_per_span": (db.stat().st_size - bytes_before) / spans}
+    print(f"  analyze: {seconds:.1f} s, {spans / seconds:,.0f} spans/s, {rss:,.0f} MiB", file=sys.stderr)
+    return out
+
+
 def measure(db: Path, runs: int) -> dict:
     out: dict = {}
     with tracekit.open(db) as store:
         out["spans"] = store.scalar("SELECT count(*) FROM span_rows")
-    bytes_before = db.stat().st_size
-    seconds, rss, text = timed(["analyze", "--db", str(db), "--rebuild", "--json"])
-    summary = json.loads(text)
-    out["analyze"] = {"seconds": seconds, "peak_rss_mib": rss, "spans_per_s": out["spans"] / seconds,
-                      "flows": summary["flows_written"], "chunks": summary["chunks"]}
-    out["analysis_bytes_per_span"] = (db.stat().st_size - bytes_before) / out["spans"]
     with tracekit.open(db) as store:
         out["flows"] = store.scalar("SELECT count(*) FROM flow_rows")
-        out["analysis_bytes_per_span_by_table"] = {
-            row["table_name"]: row["bytes"] / out["spans"] for row in store.arrow(
-                "SELECT table_name, sum(estimated_size) AS bytes FROM duckdb_tables() "
-                "WHERE table_name LIKE 'flow%' OR table_name = 'critical_path' GROUP BY ALL").to_pylist()}
         newest = store.arrow("SELECT flow_id, spans FROM flow_rows ORDER BY start_time DESC, spans DESC "
                              "LIMIT 1").to_pylist()[0]
     commands = {
@@ -136,12 +141,11 @@ def fmt(figure: dict, digits: int = 2) -> str:
 def print_table(report: dict) -> None:
     print(f"tracekit scale: {report['spans']:,} spans, {report['flows']:,} flows, "
           f"one demo copy every {report['every_s']:g} s; {report['runs']} runs, median [min-max]")
-    a = report["analyze"]
-    print(f"\nanalyze --rebuild      {a['seconds']:,.1f} s, {a['spans_per_s']:,.0f} spans/s, "
-          f"peak RSS {a['peak_rss_mib']:,.0f} MiB, {a['chunks']} chunks")
-    print(f"analysis tables        {report['analysis_bytes_per_span']:.1f} B/span on disk "
-          f"({', '.join(f'{k} {v:.1f}' for k, v in sorted(report['analysis_bytes_per_span_by_table'].items()))}"
-          " B/span in memory estimates)")
+    a = report.get("analyze")
+    if a:
+        print(f"\nanalyze --rebuild      {a['seconds']:,.1f} s, {a['spans_per_s']:,.0f} spans/s, "
+              f"peak RSS {a['peak_rss_mib']:,.0f} MiB, {a['chunks']} chunks; the analysis tables "
+              f"add {a['bytes_per_span']:.0f} B/span to the file")
     print(f"\n{'command':<32}{'seconds':>24}{'peak RSS MiB':>26}")
     for name, c in report["commands"].items():
         print(f"{name:<32}{fmt(c['seconds']):>24}{fmt(c['peak_rss_mib'], 0):>26}")
@@ -157,23 +161,19 @@ def main() -> None:
                         help="one copy of the demo run every this many seconds (default 1200)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "tracekit-bench")
-    parser.add_argument("--keep", action="store_true", help="measure the cached store in place "
-                        "(default: a copy, so the cache stays unanalyzed)")
+    parser.add_argument("--measure-only", action="store_true",
+                        help="reuse the store analyzed by an earlier run (no analyze timing)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
     source = build(args.cache, args.spans, args.every)
-    db = source if args.keep else args.cache / "scale-measured.duckdb"
-    if not args.keep:
-        shutil.copy(source, db)
-    try:
-        report = {"spans_asked": args.spans, "every_s": args.every, "runs": args.runs,
-                  **measure(db, args.runs)}
-    finally:
-        if not args.keep:
-            db.unlink(missing_ok=True)
+    db = source.with_name(source.stem + "-analyzed.duckdb")
+    report = {"spans_asked": args.spans, "every_s": args.every, "runs": args.runs}
+    if not (args.measure_only and db.exists()):
+        report["analyze"] = analyze(source, db)
+    report.update(measure(db, args.runs))
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(json.dumps(report, indent=2, default=float))
     else:
         print_table(report)
 

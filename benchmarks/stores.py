@@ -97,8 +97,9 @@ def replicate(source: Path, target: Path, spans: int, *, logs: bool = True,
                              "source, spans, logs, duplicates, NULL FROM base_batches",
                              {"offset": params["batch_offset"]})
             rate = n * base / (time.monotonic() - started)
-            print(f"\rbuilding {target.name}: {(n + 1) * base:,} of {spans:,} spans "
-                  f"({rate:,.0f} spans/s)", end="", file=sys.stderr, flush=True)
+            if sys.stderr.isatty() or n == copies:
+                print(f"\rbuilding {target.name}: {(n + 1) * base:,} of {spans:,} spans "
+                      f"({rate:,.0f} spans/s)", end="", file=sys.stderr, flush=True)
         print(file=sys.stderr)
         conn.execute("CHECKPOINT")
     finally:

@@ -24,7 +24,7 @@ log = logging.getLogger("tracekit.collector")
 
 POLL_S = 0.25               # how often it looks for new commits
 TYPES_EVERY_S = 5.0         # the flow types (a query over every flow) at most this often
-CHUNK_SPANS = 50_000        # new spans per update: bounds the worker's memory (~250 MiB)
+CHUNK_SPANS = 25_000        # new spans per update: bounds the worker's memory (~250 MiB)
 NICENESS = 10               # the analysis runs below ingest's CPU priority: it may lag, acks not
 RETRY_S = 5.0
 
@@ -111,6 +111,16 @@ class Analyst:
                 self._analyzed.wait(min(left, self.poll_s))
         return True
 
+    def _warm_up(self) -> None:
+        """Start the worker process now (it imports the analyzer: seconds, on a busy machine),
+        not when the first spans wait for it."""
+        pool = worker.executor()
+        if pool is not None:
+            try:
+                pool.submit(persist.warm_up).result()
+            except Exception as exc:  # noqa: BLE001 - the first update starts another
+                log.warning("the analysis worker did not start: %s", exc)
+
     def _note(self, state: persist.Progress) -> None:
         with self._analyzed:
             self._through = max(self._through, state.analyzed_through)
@@ -130,6 +140,7 @@ class Analyst:
     def _run(self) -> None:
         name_os_thread()
         lower_thread_priority(NICENESS)
+        self._warm_up()
         while not self._stop.is_set():
             try:
                 state = persist.progress(self.store.conn.cursor())

@@ -53,6 +53,7 @@ class CollectorSettings:
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     limits: WriterLimits = field(default_factory=WriterLimits)
     query_timeout_s: float = DEFAULT_TIMEOUT_S
+    analysis: bool = True     # keep the analysis tables current (collectors/analyst.py)
     shutdown_timeout_s: float = 10.0
     auth_token: str | None = None   # when set, both receivers require "Bearer <token>"
     redact_patterns: tuple[str, ...] = DEFAULT_PATTERNS   # attribute keys masked at ingest
@@ -157,10 +158,12 @@ class Collector:
         analysis_worker.run_in_worker(lambda: ProcessPoolExecutor(
             max_workers=1, mp_context=multiprocessing.get_context("spawn"),
             initializer=analysis_worker_started))
-        self.analyst.start()
+        if self.settings.analysis:
+            self.analyst.start()
         self._endpoint = QueryEndpoint(self.store, token, self._executor, self.settings.query_timeout_s,
                                        flush=self.writer.flush,
-                                       analyzed=self.analyst.wait_current)
+                                       analyzed=self.analyst.wait_current if self.settings.analysis
+                                       else None)
         query_port = await self._serve(self._endpoint.app(), "127.0.0.1", 0)
         self.query_url = f"http://127.0.0.1:{query_port}/query"
         discovery.publish(self.settings.db, discovery.CollectorEndpoint(

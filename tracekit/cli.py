@@ -70,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="processes that decode requests (default: 1 on 2 cores, else 2); "
                               "protobuf traces decode in C, OTLP/JSON and logs in Python, so a "
                               "collector taking mostly JSON gains from 2, at ~75 MiB each")
+    collect.add_argument("--no-analysis", action="store_true",
+                         help="do not keep the analysis tables (flows, critical paths) current "
+                              "while collecting: all the CPU goes to ingest, and `tracekit "
+                              "analyze` brings them up to date once the collector has stopped")
     collect.set_defaults(run=cmd_collect)
 
     sql = commands.add_parser("sql", help="run read-only DuckDB SQL on the store",
@@ -592,7 +596,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
     settings = CollectorSettings(db=args.db, grpc=args.grpc, http=args.http, auth_token=token,
                                  redact_patterns=(*DEFAULT_PATTERNS, *args.redact), tls=tls,
                                  memory_limit_mib=args.memory_limit,
-                                 retention=_retention(args),
+                                 retention=_retention(args), analysis=not args.no_analysis,
                                  **({"decode_workers": args.decode_workers}
                                     if args.decode_workers else {}))
 

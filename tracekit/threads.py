@@ -36,13 +36,13 @@ def name_os_thread(name: str | None = None) -> None:
 
 
 def lower_thread_priority(niceness: int) -> None:
-    """Run the calling thread at a lower CPU priority (Linux: a thread's nice value is its
+    """Run the calling thread at nice `niceness` at least (Linux: a thread's nice value is its
     own). Background work that can lag, such as the analysis, then takes only the CPU the
     threads that acknowledge exports leave. Elsewhere, or if refused, nothing happens."""
     if sys.platform.startswith("linux"):
         try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(),
-                           min(19, os.getpriority(os.PRIO_PROCESS, 0) + niceness))
+            tid = threading.get_native_id()
+            os.setpriority(os.PRIO_PROCESS, tid, max(niceness, os.getpriority(os.PRIO_PROCESS, tid)))
         except OSError:
             pass
 
