@@ -19,11 +19,11 @@ from tracekit.importer import StoreSink, import_files
 
 from conftest import sql, start_collector, tracekit as run_tracekit
 from span_documents import request, span, write
-from stored_analysis import differences, reference_tables, stored_tables
+from tracekit.analysis.verify import verify
 
 
 class _Conn:
-    """The loader's store interface over a writable store's connection."""
+    """The reader's interface (arrow, df) over a writable store's connection."""
 
     def __init__(self, conn) -> None:
         self.conn = conn
@@ -31,10 +31,15 @@ class _Conn:
     def arrow(self, query, params=None):
         return self.conn.sql(query, params=params or {}).to_arrow_table()
 
+    def df(self, query, params=None):
+        return self.conn.sql(query, params=params or {}).df()
+
+    def scalar(self, query, params=None):
+        return self.conn.sql(query, params=params or {}).fetchall()[0][0]
+
 
 def assert_equal_to_batch(conn, as_of_ns: int | None = None) -> None:
-    as_of_ns = as_of_ns or time.time_ns()
-    assert differences(stored_tables(conn, as_of_ns), reference_tables(_Conn(conn), as_of_ns)) == {}
+    assert verify(_Conn(conn), as_of_ns or time.time_ns()) == {}
 
 
 def test_tables_the_collector_kept_during_a_demo_equal_the_batch_analysis(rabbitmq_demo_run, tmp_path):
@@ -165,9 +170,19 @@ def test_analyze_rebuilds_an_older_store_and_reports_what_it_did(tmp_path):
     assert (summary["new_spans"], summary["flows_written"]) == (50, 50)
     again = json.loads(run_tracekit("analyze", "--db", str(db), "--json").stdout)
     assert again["new_spans"] == 0
-    rebuilt = json.loads(run_tracekit("analyze", "--db", str(db), "--rebuild", "--json").stdout)
-    assert (rebuilt["new_spans"], rebuilt["flows_written"]) == (50, 50)
+    rebuilt = json.loads(run_tracekit("analyze", "--db", str(db), "--rebuild", "--verify",
+                                      "--json").stdout)
+    assert (rebuilt["new_spans"], rebuilt["flows_written"], rebuilt["differences"]) == (50, 50, {})
     assert sql(db, "SELECT count(*) AS n FROM flows") == [{"n": 50}]
+    # Tables that no longer match their spans are found, and named.
+    store = tracekit.open(db, write=True)
+    try:
+        store.conn.execute("UPDATE flow_rows SET errors = 7 WHERE flow_id = (SELECT min(flow_id) FROM flow_rows)")
+    finally:
+        store.close()
+    checked = run_tracekit("analyze", "--db", str(db), "--verify", check=False)
+    assert checked.returncode == 1 and b"differ from a batch analysis" in checked.stderr
+    assert b"flows" in checked.stderr and b"--rebuild" in checked.stderr
 
 
 def test_a_reader_finding_the_analysis_behind_brings_it_up_to_date_first(tmp_path):

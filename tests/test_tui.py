@@ -36,8 +36,9 @@ def _selected(app) -> str:
 
 async def _open_failed_payment_flow(pilot):
     """Flows view → failed only → search the payment gateway's error → open the first flow."""
+    await settle(pilot, lambda: pilot.app.revision is not None)
     await pilot.press("2")
-    await settle(pilot, lambda: pilot.app.snapshot is not None)
+    await settle(pilot)
     await pilot.press("f")
     await pilot.press("slash")
     await pilot.press(*"PaymentGatewayError")
@@ -49,19 +50,23 @@ async def _open_failed_payment_flow(pilot):
 
 
 def test_overview_lists_the_demo_flow_types_with_their_styles(rabbitmq_demo_run):
-    async def scenario():
-        app = make_app(rabbitmq_demo_run["db"], live_interval=None)
-        async with app.run_test(size=SIZE) as pilot:
-            await settle(pilot, lambda: app.snapshot is not None)
-            return screen_text(app), app.snapshot
+    db = rabbitmq_demo_run["db"]
 
-    screen, snap = run(scenario())
+    async def scenario():
+        app = make_app(db, live_interval=None)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, lambda: app.revision is not None)
+            return screen_text(app)
+
+    screen = run(scenario())
     for workflow, style in (("shopper order", "orchestrated"), ("shopper checkout", "choreographed"),
                             ("shopper return", "hybrid")):
         line = next((l for l in screen.splitlines() if workflow in l and style in l), None)
         assert line is not None, f"{workflow} ({style}) not listed:\n{screen}"
-    assert f"{len(snap.analysis.flow_types)} flow types" in screen
-    assert f"{len(snap.flows):,} flows" in screen
+    [stored] = _rows(db, "SELECT (SELECT count(*) FROM flow_types) AS types, "
+                         "(SELECT count(*) FROM flows) AS flows")
+    assert f"{stored['types']} flow types" in screen
+    assert f"{stored['flows']:,} flows" in screen
 
 
 def test_failing_flow_shows_critical_path_and_failure_origin(rabbitmq_demo_run):
@@ -114,8 +119,9 @@ def test_following_a_link_reaches_the_consumer_trace_and_back(rabbitmq_demo_run)
     async def scenario():
         app = make_app(db, live_interval=None)
         async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, lambda: app.revision is not None)
             await pilot.press("2")
-            await settle(pilot, lambda: app.snapshot is not None)
+            await settle(pilot)
             await pilot.press("slash", *checkout["order_id"], "enter")
             await settle(pilot)
             await pilot.press("enter")
@@ -208,18 +214,19 @@ def test_sql_console_reads_the_analysis_tables(rabbitmq_demo_run):
     async def scenario():
         app = make_app(db, live_interval=None)
         async with app.run_test(size=SIZE) as pilot:
-            await settle(pilot, lambda: app.snapshot is not None)
+            await settle(pilot, lambda: app.revision is not None)
             await pilot.press("5")
             editor = app.query_one("#sql-editor")
-            editor.text = "SELECT count(*) AS failed_flows FROM flows WHERE status = 'failed'"
+            editor.text = "SELECT count(*) AS failed_flows FROM flows WHERE failed"
             editor.focus()
             await pilot.press("ctrl+r")
             await settle(pilot, lambda: "rows" in str(app.query_one("#sql-status").render()))
-            return screen_text(app), int(app.snapshot.flows["failed"].sum())
+            return screen_text(app)
 
-    screen, failed = run(scenario())
+    screen = run(scenario())
+    [failed] = _rows(db, "SELECT count(*) AS n FROM flow_rows WHERE failed")
     assert "failed_flows" in screen
-    assert str(failed) in screen
+    assert str(failed["n"]) in screen
 
 
 def test_new_spans_appear_while_a_collector_runs(collector):
@@ -315,8 +322,9 @@ def test_span_detail_link_leads_to_the_producer_and_back(tmp_path):
     async def scenario():
         app = make_app(db, live_interval=None)
         async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, lambda: app.revision is not None)
             await pilot.press("2")
-            await settle(pilot, lambda: app.snapshot is not None)
+            await settle(pilot)
             await pilot.press("slash", *"c-0003", "enter")
             await settle(pilot)
             await pilot.press("enter")
@@ -346,21 +354,36 @@ def test_span_detail_link_leads_to_the_producer_and_back(tmp_path):
     assert depth == 2           # the main screen and the one flow screen: no stack of copies
 
 
-def test_a_large_store_shows_a_preview_of_its_newest_spans_first(rabbitmq_demo_run):
-    from tui.messages import AnalysisReady
+def test_a_store_whose_analysis_lags_is_analyzed_at_start_with_progress_shown(tmp_path):
+    from pathlib import Path
 
+    from tracekit.analysis.ready import behind
+    from tracekit.importer import StoreSink, import_files
+    from tracekit.writable import WritableStore
+    from tui.messages import Analyzing, StatsLoaded
+
+    db = tmp_path / "shop.duckdb"
+    store = WritableStore.open(db)          # spans written, the analysis tables left behind
+    try:
+        import_files([Path(__file__).parent / "tui_data" / "shop.jsonl"], StoreSink(store))
+    finally:
+        store.close()
+    with tracekit.open(db) as store:
+        assert behind(store) == 180
     messages = []
 
     async def scenario():
-        app = make_app(rabbitmq_demo_run["db"], live_interval=None, preview_spans=3000)
+        app = make_app(db, live_interval=None)
         async with app.run_test(size=SIZE, message_hook=messages.append) as pilot:
-            await settle(pilot, lambda: app.analysis_complete)
-            return str(app.query_one("#status").render()), app.snapshot
+            await settle(pilot, lambda: app.revision is not None)
+            return screen_text(app)
 
-    status, full = run(scenario())
-    ready = [m for m in messages if isinstance(m, AnalysisReady)]
-    assert [m.preview for m in ready] == [True, False]
-    preview = ready[0].snapshot
-    assert 3000 <= len(preview.analysis.spans) < len(full.analysis.spans)
-    assert preview.flows["start_ns"].min() > full.flows["start_ns"].min()   # the newest part
-    assert "preview" not in status and f"{len(full.flows):,} flows" in status
+    screen = run(scenario())
+    loaded = [m for m in messages if isinstance(m, StatsLoaded)]
+    assert [m.readable for m in loaded] == [False, True]     # figures first, then the analysis
+    assert loaded[0].stats.behind == 180 and loaded[-1].stats.behind == 0
+    progress = [(m.done, m.total) for m in messages if isinstance(m, Analyzing)]
+    assert progress[0] == (0, 180) and progress[-1] == (180, 180)
+    assert "2 flow types, 24 flows" in screen and "analyzing" not in screen
+    with tracekit.open(db) as store:
+        assert behind(store) == 0

@@ -33,7 +33,7 @@ def app(shop, monkeypatch):
 
 
 async def analyzed(pilot) -> None:
-    await settle(pilot, lambda: pilot.app.snapshot is not None)
+    await settle(pilot, lambda: pilot.app.revision is not None)
 
 
 async def open_flow(pilot, search: str) -> None:

@@ -13,12 +13,12 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, TabbedContent, TabPane
 
-from tui import data
+from tui import data, flow_data
 from tui.failures import FailuresView
 from tui.flow_view import FlowScreen
 from tui.flows import FlowsView
 from tui.help import HelpScreen
-from tui.messages import (AnalysisFailed, AnalysisReady, OpenFlow, OpenSpan, OpenType,
+from tui.messages import (Analyzing, FlowLoaded, OpenFlow, OpenSpan, OpenType, PollFailed,
                           StatsLoaded, WriteReport)
 from tui.overview import OverviewView
 from tui.service_map import ServiceMapView
@@ -44,25 +44,21 @@ class TracekitApp(App):
     ]
 
     def __init__(self, db_path: str | Path, *, live_interval: float | None = 2.0,
-                 stamp=None, clock=time.monotonic, preview_spans: int = 50_000) -> None:
+                 stamp=None, clock=time.monotonic) -> None:
         super().__init__()
         self.db_path = Path(db_path)
         self.live_interval = live_interval
-        self.snapshot: data.Snapshot | None = None
         self.stats: data.StoreStats | None = None
+        self.revision: tuple | None = None      # the analysis the views show (None: not yet)
         self.window_label = "all"
         self.clock = clock          # seconds, for elapsed times shown (tests freeze it)
-        self.preview_spans = preview_spans
-        self.analysis_complete = False
         self._stamp = stamp or (lambda: datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ"))
-        from tracekit.analysis.incremental import LiveAnalysis
-
-        self._live = LiveAnalysis()
-        self._analysis_lock = threading.Lock()
+        self._poll_lock = threading.Lock()
         self._store_lock = threading.Lock()
         self._store = None
+        self._started = False       # the analysis tables were brought up to date at start
+        self._stopping = threading.Event()
         self._last_stats: tuple[float, int] | None = None
-        self._version = 0
 
     # --- layout ---------------------------------------------------------------------------
 
@@ -82,9 +78,9 @@ class TracekitApp(App):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.update_analysis()
+        self.poll()
         if self.live_interval:
-            self.set_interval(self.live_interval, self.update_analysis)
+            self.set_interval(self.live_interval, self.poll)
 
     @contextlib.contextmanager
     def open_store(self):
@@ -93,10 +89,12 @@ class TracekitApp(App):
         the first is open, so every worker goes through this one. Reopened after a failure:
         a collector that started or stopped changes how the file must be read."""
         import tracekit
+        from tracekit.analysis.ready import READER_DUCKDB_MEMORY_MIB
 
         with self._store_lock:
-            if self._store is None:
-                self._store = tracekit.open(self.db_path)
+            if self._store is None:     # DuckDB's memory capped, as every reader's
+                self._store = tracekit.open(self.db_path,
+                                            memory_limit_mib=READER_DUCKDB_MEMORY_MIB)
             store = self._store
         try:
             yield store
@@ -111,6 +109,7 @@ class TracekitApp(App):
             raise
 
     def on_unmount(self) -> None:
+        self._stopping.set()        # an update of the analysis stops after its current chunk
         with self._store_lock:
             if self._store is not None:
                 self._store.close()
@@ -122,45 +121,60 @@ class TracekitApp(App):
 
     # --- workers: all store and analysis work happens here ------------------------------
 
-    @work(thread=True, group="analysis", exit_on_error=False)
-    def update_analysis(self) -> None:
-        """Read the spans committed since the last analysis and extend it (first: all)."""
-        if not self._analysis_lock.acquire(blocking=False):
-            return      # the previous update is still running: this tick is merged into it
+    @work(thread=True, group="poll", exit_on_error=False)
+    def poll(self) -> None:
+        """Read the store's figures; the first time, bring a local store's analysis tables up
+        to date if they lag its spans (a collector keeps its own current)."""
+        if not self._poll_lock.acquire(blocking=False):
+            return      # the previous tick is still running: this one is merged into it
         try:
             with self.open_store() as store:
                 stats = data.store_stats(store)
-                self.post_message(StatsLoaded(stats, time.monotonic()))
-                if stats.spans == 0 or (self._live.analysis is not None
-                                        and stats.last_batch <= self._live.last_batch):
-                    return
-                if self._live.analysis is None and stats.spans > 2 * self.preview_spans:
-                    self._preview(store)
-                new = data.load_new_spans(store, self._live.last_batch)
-            started = time.monotonic()
-            self._live.update(new)
-            self._version += 1
-            snap = data.snapshot(self._live, self._version)
-            self.post_message(AnalysisReady(snap, len(new), time.monotonic() - started))
+            if not self._started and stats.needs_analysis:
+                self.post_message(StatsLoaded(stats, time.monotonic(), readable=False))
+                stats = self._bring_up_to_date(stats)
+            self._started = True
+            self.post_message(StatsLoaded(stats, time.monotonic()))
         except Exception as exc:    # shown in the status line; the next tick tries again
-            self.post_message(AnalysisFailed(f"{type(exc).__name__}: {exc}"))
+            self.post_message(PollFailed(f"{type(exc).__name__}: {exc}"))
         finally:
-            self._analysis_lock.release()
+            self._poll_lock.release()
 
-    def _preview(self, store) -> None:
-        """On a large store, analyze the newest spans first and show them while the whole
-        store is read and analyzed (tens of seconds at a million spans)."""
-        from tracekit.analysis.incremental import LiveAnalysis
+    def _bring_up_to_date(self, stats: data.StoreStats) -> data.StoreStats:
+        """Analyze the spans the tables lack, in this process as the file's one writer: the
+        shared read-only store is closed meanwhile, and the workers wait for it."""
+        from tracekit.analysis.ready import bring_up_to_date
 
-        since = data.preview_batch(store, self.preview_spans)
-        if since is None:
-            return
-        started = time.monotonic()
-        preview = LiveAnalysis()
-        part = data.load_new_spans(store, since)
-        preview.update(part)
-        self.post_message(AnalysisReady(data.snapshot(preview, -1), len(part),
-                                        time.monotonic() - started, preview=True))
+        total = stats.behind or 0
+        self.post_message(Analyzing(0, total))
+        with self._store_lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+            try:
+                bring_up_to_date(
+                    self.db_path, should_stop=self._stopping.is_set,
+                    on_progress=lambda done, todo: self.post_message(Analyzing(done, todo)))
+            except Exception as exc:    # held by a collector now, or not ours to write
+                self.call_from_thread(
+                    self.notify, f"{exc}\nThe views show the analysis as the store has it.",
+                    title="The analysis could not be brought up to date", severity="error",
+                    timeout=30)
+        with self.open_store() as store:
+            return data.store_stats(store)
+
+    @work(thread=True, exclusive=True, group="flow", exit_on_error=False)
+    def load_flow(self, flow_id: str, span_key: str | None) -> None:
+        """One flow's waterfall, from an analysis of its own spans."""
+        from textual.worker import get_current_worker
+
+        try:
+            with self.open_store() as store:
+                loaded = FlowLoaded(flow_data.waterfall(store, flow_id), span_key)
+        except Exception as exc:
+            loaded = FlowLoaded(None, error=f"{type(exc).__name__}: {exc}")
+        if not get_current_worker().is_cancelled:       # another flow was asked for since
+            self.post_message(loaded)
 
     @work(thread=True, group="report", exit_on_error=False)
     def write_report(self, window, flow_id) -> None:
@@ -187,23 +201,25 @@ class TracekitApp(App):
         status.stats, status.rate = message.stats, rate
         if first:
             self.query_one(OverviewView).stats = message.stats
-            self._push_window()
-
-    @on(AnalysisReady)
-    def _analysis(self, message: AnalysisReady) -> None:
-        if message.preview and self.analysis_complete:
+            self.query_one(StatusLine).window = (self.window_label, self.window)
+        if not message.readable:
             return
-        self.analysis_complete = not message.preview
-        self.snapshot = message.snapshot
-        status = self.query_one(StatusLine)
-        status.flows = len(message.snapshot.flows)
-        status.preview = message.new_spans if message.preview else None
-        status.error = None
-        for view in self._views():
-            view.snapshot = message.snapshot
+        status.analyzing = status.error = None
+        self.query_one(OverviewView).analyzing = None
+        if self.revision is None:
+            self.query_one(SqlConsole).analysis_ready()
+        if message.stats.revision is not None and message.stats.revision != self.revision:
+            self.revision = message.stats.revision
+            self._push_window()     # a window counted back from the newest data moves on
 
-    @on(AnalysisFailed)
-    def _analysis_failed(self, message: AnalysisFailed) -> None:
+    @on(Analyzing)
+    def _analyzing(self, message: Analyzing) -> None:
+        progress = (message.done, message.total)
+        self.query_one(StatusLine).analyzing = progress
+        self.query_one(OverviewView).analyzing = progress
+
+    @on(PollFailed)
+    def _poll_failed(self, message: PollFailed) -> None:
         self.query_one(StatusLine).error = message.error
 
     @on(OpenType)
@@ -214,14 +230,20 @@ class TracekitApp(App):
 
     @on(OpenFlow)
     def _open_flow(self, message: OpenFlow) -> None:
-        if self.snapshot is None:
-            self.notify("the analysis is still running", severity="warning")
-            return
         screen = self.screen
         if isinstance(screen, FlowScreen) and screen.flow_id == message.flow_id and message.span_key:
             screen.go_to(message.span_key)      # a link inside the flow on screen: jump, remember
             return
-        self.push_screen(FlowScreen(self.snapshot, message.flow_id, message.span_key))
+        self.query_one(StatusLine).opening = message.flow_id
+        self.load_flow(message.flow_id, message.span_key)
+
+    @on(FlowLoaded)
+    def _flow_loaded(self, message: FlowLoaded) -> None:
+        self.query_one(StatusLine).opening = None
+        if message.waterfall is None:
+            self.notify(message.error, title="The flow could not be opened", severity="error")
+            return
+        self.push_screen(FlowScreen(message.waterfall, message.span_key))
 
     @on(OpenSpan)
     def _open_span(self, message: OpenSpan) -> None:
@@ -237,11 +259,18 @@ class TracekitApp(App):
 
     @on(TabbedContent.TabActivated)
     def _tab(self, event: TabbedContent.TabActivated) -> None:
-        for view in (self.query_one(FailuresView), self.query_one(ServiceMapView)):
+        for view in self._views():
             if view.parent is not None and view.parent.id == event.pane.id:
                 view.shown()
 
     # --- actions ---------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        """The views and the window are the main screen's: over a flow or a span their keys
+        do nothing, so the footer leaves them out (fewer keys to draw, too)."""
+        if action in ("show", "cycle_window") and len(self.screen_stack) > 1:
+            return False
+        return True
 
     def action_show(self, view: str) -> None:
         if len(self.screen_stack) > 1:
@@ -264,19 +293,17 @@ class TracekitApp(App):
         window = self.window
         self.query_one(StatusLine).window = (self.window_label, window)
         for view in self._views():
-            view.window = window
+            view.show(self.revision, window)
 
     def _views(self):
         return (self.query_one(OverviewView), self.query_one(FlowsView),
-                self.query_one(FailuresView), self.query_one(ServiceMapView),
-                self.query_one(SqlConsole))
+                self.query_one(FailuresView), self.query_one(ServiceMapView))
 
 
 def make_app(db_path: str | Path, *, live_interval: float | None = 2.0, stamp=None,
-             clock=time.monotonic, preview_spans: int = 50_000) -> TracekitApp:
+             clock=time.monotonic) -> TracekitApp:
     """The app on the store at `db_path` (read through `tracekit.open`, also while a
-    collector writes it); `live_interval` seconds between live updates (None: no updates);
-    `stamp()` names exported files, `clock()` times queries (both fixed in snapshot tests);
-    a store of more than twice `preview_spans` shows its newest spans analyzed first."""
-    return TracekitApp(db_path, live_interval=live_interval, stamp=stamp, clock=clock,
-                       preview_spans=preview_spans)
+    collector writes it), reading its analysis tables: brought up to date first when they lag
+    and the file is free; `live_interval` seconds between live updates (None: no updates);
+    `stamp()` names exported files, `clock()` times queries (both fixed in snapshot tests)."""
+    return TracekitApp(db_path, live_interval=live_interval, stamp=stamp, clock=clock)

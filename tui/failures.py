@@ -6,20 +6,19 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical, VerticalScroll
-from textual.reactive import reactive
+from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
-from tui import cells, data
+from tui import cells, window_data
 from tui.messages import OpenFlow, WriteReport
+from tui.window_view import WindowedView
 
 
-class FailuresView(Vertical):
+class FailuresView(WindowedView):
     """What failed in the window, and which operation most likely caused it."""
 
     BINDINGS = [Binding("R", "report", "Report")]
-    snapshot: reactive[data.Snapshot | None] = reactive(None)
-    window: reactive[tuple | None] = reactive(None)
+    NOTE = "#failures-note"
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="causes-box"):
@@ -27,30 +26,25 @@ class FailuresView(Vertical):
         yield Static("", id="failures-note", classes="note")
         yield DataTable(id="failed-flows", cursor_type="row", zebra_stripes=True)
 
-    def _changed(self) -> None:
-        # The ranking takes seconds on a large store: only while this view is on screen.
-        if self.snapshot is not None and self.is_on_screen_tab():
-            self.compute(self.snapshot, self.window)
-            self._shown = (self.snapshot, self.window)
-
-    def is_on_screen_tab(self) -> bool:
-        pane = self.parent
-        return pane is not None and self.app.query_one("#views").active == pane.id
-
-    def shown(self) -> None:
-        """The user switched to this view."""
-        if getattr(self, "_shown", None) != (self.snapshot, self.window):
-            self._changed()
-
-    watch_snapshot = watch_window = lambda self, _: self._changed()
+    def load(self) -> None:
+        self.query_one("#causes", Static).update(Text("Ranking the causes…", style="dim"))
+        self.compute(self.window)
 
     @work(thread=True, exclusive=True, group="failures", exit_on_error=False)
-    def compute(self, snap, window) -> None:
-        rows, total = data.flow_rows(snap, data.FlowQuery(window=window, failed_only=True))
-        ranked, used, baseline = data.causes(snap, window)
-        self.app.call_from_thread(self._fill, rows, total, ranked, used, baseline)
+    def compute(self, window) -> None:
+        try:
+            with self.app.open_store() as store:
+                rows, total = window_data.flow_rows(
+                    store, window_data.FlowQuery(window=window, failed_only=True),
+                    limit=window_data.FAILED_SHOWN)
+                self.deliver(self._fill_flows, rows, total)
+                ranked, used, baseline = window_data.causes(store, window)
+        except Exception as exc:
+            self.failed(exc)
+            return
+        self.deliver(self._fill_causes, ranked, used, baseline)
 
-    def _fill(self, rows, total, ranked, window, baseline) -> None:
+    def _fill_causes(self, ranked, window, baseline) -> None:
         text = Text()
         if window:
             text.append(f"Root causes of flows started {cells.clock(window[0])[:8]}–"
@@ -73,8 +67,12 @@ class FailuresView(Vertical):
             if c.exemplars:
                 text.append(f"   e.g. flow {c.exemplars[0]}\n", style="dim")
         self.query_one("#causes", Static).update(text)
+
+    def _fill_flows(self, rows, total) -> None:
+        shown = f" (the newest {len(rows):,})" if total > len(rows) else ""
         self.query_one("#failures-note", Static).update(
-            f"{total:,} failed flows in the window · enter opens one · R writes an incident report")
+            f"{total:,} failed flows in the window{shown} · enter opens one · "
+            "R writes an incident report")
         table = self.query_one("#failed-flows", DataTable)
         values = [(cells.clock(r.start_ns), cells.right(cells.ms(r.duration_ms)), r.type or "-",
                    r.key if isinstance(r.key, str) else "-", cells.right(str(r.errors), "bold red"),

@@ -3,51 +3,45 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from tui import cells, data
+from tui import cells, flow_data
 from tui.messages import OpenSpan, WriteReport
 from tui.waterfall import Waterfall
 
 
 class FlowScreen(Screen):
-    """A flow's waterfall; escape goes back to the list."""
+    """A flow's waterfall, read before the screen opens (one layout, and no screen to draw
+    while the flow is analyzed); escape goes back to the list."""
 
+    AUTO_FOCUS = "#waterfall"
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
         Binding("R", "report", "Report"),
         Binding("question_mark", "app.help", "Help", key_display="?"),
     ]
 
-    def __init__(self, snapshot: data.Snapshot, flow_id: str, span_key: str | None = None) -> None:
+    def __init__(self, waterfall: flow_data.Waterfall, span_key: str | None = None) -> None:
         super().__init__()
-        self.snapshot = snapshot
-        self.flow_id = flow_id
+        self.flow_id = waterfall.flow_id
         self.span_key = span_key
-        self.waterfall_data: data.Waterfall | None = None
+        self.waterfall_data = waterfall
 
     def compose(self) -> ComposeResult:
-        yield Static(f"flow {self.flow_id}  loading…", id="flow-header")
+        yield Static(f"flow {self.flow_id}", id="flow-header")
         yield Static("", id="flow-legend", classes="note")
         yield Waterfall(id="waterfall")
         yield Static("", id="flow-selected")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(Waterfall).focus()
-        self.build(self.snapshot, self.flow_id)
+        self._show(self.waterfall_data)
 
-    @work(thread=True, exclusive=True, group="flow", exit_on_error=False)
-    def build(self, snap, flow_id) -> None:
-        waterfall = data.waterfall(snap, flow_id)
-        self.app.call_from_thread(self._show, waterfall)
-
-    def _show(self, waterfall: data.Waterfall) -> None:
-        self.waterfall_data = waterfall
+    def _show(self, waterfall: flow_data.Waterfall) -> None:
         s = waterfall.summary
         header = Text()
         header.append(f" flow {waterfall.flow_id}", style="bold")

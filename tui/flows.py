@@ -1,5 +1,6 @@
-"""Flows of a type, a window or a search, sortable by start, duration and errors, in an
-Arrow-backed table that draws only the rows in view (every matching flow is listed)."""
+"""Flows of a type, a window or a search, sortable by start, duration and errors: the first
+FLOWS_SHOWN of them, read from the store's `flows` in that order, in an Arrow-backed table
+that draws only the rows in view."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ from dataclasses import replace
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.reactive import reactive
 from textual.widgets import Input, Static
 from textual_fastdatatable import ArrowBackend, DataTable
 
-from tui import cells, data
+from tui import cells, window_data
 from tui.messages import OpenFlow
+from tui.window_view import WindowedView
 
 COLUMNS = (("Start (UTC)", "start"), ("Duration ms", "duration"), ("Status", None), ("Style", None),
            ("Flow type", None), ("Key", None), ("Traces", None), ("Spans", None),
@@ -44,7 +46,7 @@ def arrow_rows(rows):
     })
 
 
-class FlowsView(Vertical):
+class FlowsView(WindowedView):
     """The flows list; enter opens a flow."""
 
     BINDINGS = [
@@ -54,9 +56,8 @@ class FlowsView(Vertical):
         Binding("slash", "search", "Search", key_display="/"),
         Binding("x", "clear", "Clear"),
     ]
-    snapshot: reactive[data.Snapshot | None] = reactive(None)
-    window: reactive[tuple | None] = reactive(None)
-    flow_query: reactive[data.FlowQuery] = reactive(data.FlowQuery)
+    NOTE = "#flows-note"
+    flow_query: reactive[window_data.FlowQuery] = reactive(window_data.FlowQuery)
 
     def __init__(self) -> None:
         super().__init__()
@@ -68,32 +69,34 @@ class FlowsView(Vertical):
         with Horizontal(id="flow-bar"):
             yield Input(placeholder="search: trace id, order id, flow id, service, error text  (/)",
                         id="flow-search")
-        yield Static("Waiting for the analysis…", id="flows-note", classes="note")
+        yield Static("Reading the flows…", id="flows-note", classes="note")
         yield DataTable(id="flow-table", cursor_type="row", zebra_stripes=True, show_row_labels=False)
 
     def set_type(self, type_id: str | None, name: str | None) -> None:
         self.type_name = name
         self.flow_query = replace(self.flow_query, type_id=type_id)
 
-    def watch_window(self, window) -> None:
-        self.flow_query = replace(self.flow_query, window=window)
-
-    def watch_snapshot(self, _) -> None:
-        self._changed()
-
     def watch_flow_query(self, _) -> None:
-        self._changed()
+        self.changed()
 
-    def _changed(self) -> None:
-        if self.snapshot is not None:
-            self.compute(self.snapshot, self.flow_query)
+    def state(self) -> tuple:
+        return (*super().state(), self.flow_query)
+
+    def load(self) -> None:
+        self.compute(replace(self.flow_query, window=self.window))
 
     @work(thread=True, exclusive=True, group="flows", exit_on_error=False)
-    def compute(self, snap, query) -> None:
-        rows, total = data.flow_rows(snap, query)
-        self.app.call_from_thread(self._fill, arrow_rows(rows), list(rows["flow_id"]), total, query)
+    def compute(self, query) -> None:
+        try:
+            with self.app.open_store() as store:
+                rows, total = window_data.flow_rows(store, query)
+            table = arrow_rows(rows)
+        except Exception as exc:
+            self.failed(exc)
+            return
+        self.deliver(self._fill, table, list(rows["flow_id"]), total, query)
 
-    async def _fill(self, table, flow_ids: list[str], total: int, query: data.FlowQuery) -> None:
+    async def _fill(self, table, flow_ids: list[str], total: int, query: window_data.FlowQuery) -> None:
         async with self._fill_lock:         # two workers' results: one swap at a time
             old = self.query_one("#flow-table", DataTable)
             focused = old.has_focus
@@ -121,7 +124,7 @@ class FlowsView(Vertical):
         self.query_one("#flows-note", Static).update(" · ".join(parts) + " · x clears")
 
     def action_cycle_sort(self) -> None:
-        sorts = list(data.FLOW_SORTS)
+        sorts = list(window_data.FLOW_SORTS)
         self.flow_query = replace(self.flow_query, sort=sorts[(sorts.index(self.flow_query.sort) + 1) % len(sorts)])
 
     def action_reverse(self) -> None:
@@ -136,7 +139,7 @@ class FlowsView(Vertical):
     def action_clear(self) -> None:
         self.type_name = None
         self.query_one("#flow-search", Input).value = ""
-        self.flow_query = data.FlowQuery(window=self.window)
+        self.flow_query = window_data.FlowQuery()
 
     @on(Input.Submitted, "#flow-search")
     def _search(self, event: Input.Submitted) -> None:
@@ -146,7 +149,7 @@ class FlowsView(Vertical):
     @on(DataTable.HeaderSelected, "#flow-table")
     def _header(self, event: DataTable.HeaderSelected) -> None:
         key = COLUMNS[event.column_index][1]
-        if key in data.FLOW_SORTS:
+        if key in window_data.FLOW_SORTS:
             descending = not self.flow_query.descending if key == self.flow_query.sort else True
             self.flow_query = replace(self.flow_query, sort=key, descending=descending)
 

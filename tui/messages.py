@@ -6,32 +6,34 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
-from tui.data import Snapshot, StoreStats
+from tui.data import StoreStats
+from tui.flow_data import Waterfall
 
 
 @dataclass
 class StatsLoaded(Message):
-    """The store's cheap figures (first paint, and every live tick)."""
+    """The store's figures (first paint, and every live tick)."""
 
     stats: StoreStats
     at: float
+    readable: bool = True       # False: its analysis tables are about to be brought up to date
 
 
 @dataclass
-class AnalysisReady(Message):
-    """A new analysis of the store; a burst of them collapses into the newest."""
+class Analyzing(Message):
+    """Bringing the analysis tables up to date: spans analyzed of those they lacked."""
 
-    snapshot: Snapshot
-    new_spans: int
-    elapsed_s: float
-    preview: bool = False       # only the newest spans: the whole store is still being analyzed
+    done: int
+    total: int
 
     def can_replace(self, message: Message) -> bool:
-        return isinstance(message, AnalysisReady)
+        return isinstance(message, Analyzing)
 
 
 @dataclass
-class AnalysisFailed(Message):
+class PollFailed(Message):
+    """Reading the store failed (shown until a read succeeds)."""
+
     error: str
 
 
@@ -47,6 +49,15 @@ class OpenType(Message):
 class OpenFlow(Message):
     flow_id: str
     span_key: str | None = None
+
+
+@dataclass
+class FlowLoaded(Message):
+    """A flow read and analyzed, ready to show (`span_key`: the span to show first)."""
+
+    waterfall: Waterfall | None
+    span_key: str | None = None
+    error: str | None = None
 
 
 @dataclass

@@ -5,27 +5,27 @@ from __future__ import annotations
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
 from textual.reactive import reactive
 from textual.widgets import DataTable, Input, Static
 
-from tui import cells, data
+from tui import cells, data, window_data
 from tui.messages import OpenType
+from tui.window_view import WindowedView
 
 COLUMNS = (("Flow type", "name"), ("Style", "style"), ("Flows", "flows"),
            ("Errors", "error_rate"), ("p50", "p50_ms"), ("p95", "p95_ms"), ("Trend", None))
 
 
-class OverviewView(Vertical):
+class OverviewView(WindowedView):
     """Every flow type in the window; enter lists its flows."""
 
     BINDINGS = [
         Binding("s", "cycle_sort", "Sort"),
         Binding("slash", "filter", "Filter", key_display="/"),
     ]
-    snapshot: reactive[data.Snapshot | None] = reactive(None)
-    window: reactive[tuple | None] = reactive(None)
+    NOTE = "#overview-note"
     stats: reactive[data.StoreStats | None] = reactive(None)
+    analyzing: reactive[tuple[int, int] | None] = reactive(None)
     sort: reactive[str] = reactive("flows")
     text: reactive[str] = reactive("")
 
@@ -34,29 +34,50 @@ class OverviewView(Vertical):
         yield Static("Opening the store…", id="overview-note", classes="note")
         yield DataTable(id="types", cursor_type="row", zebra_stripes=True)
 
-    def watch_stats(self, stats: data.StoreStats | None) -> None:
-        if stats is not None and self.snapshot is None and stats.spans == 0:
-            self.query_one("#overview-note", Static).update(
-                "The store holds no spans yet: they appear here as a collector receives them "
-                "(tracekit collect, or tracekit demo).")
-        elif stats is not None and self.snapshot is None:
-            services = ", ".join(s for s in stats.services[:8]) + (" …" if len(stats.services) > 8 else "")
-            self.query_one("#overview-note", Static).update(
-                f"[b]{stats.spans:,}[/b] spans from {len(stats.services)} services ({services}), "
-                f"{cells.clock(stats.first_ns, True)} – {cells.clock(stats.last_ns)[:8]} UTC.\n"
-                "Analyzing: stitching flows across traces… the flow types appear when it is done.")
+    def watch_stats(self, _) -> None:
+        self._loading_note()
 
-    def _changed(self) -> None:
-        if self.snapshot is not None:
-            buckets = 8 if self._is_narrow() else 16
-            self.compute(self.snapshot, self.window, self.text, self.sort, buckets)
+    def watch_analyzing(self, _) -> None:
+        self._loading_note()
 
-    watch_snapshot = watch_window = watch_sort = watch_text = lambda self, _: self._changed()
+    def _loading_note(self) -> None:
+        """Before the flow types: what the store holds, and the analysis catching up."""
+        stats = self.stats
+        if stats is None or self._loaded is not None:
+            return
+        note = self.query_one("#overview-note", Static)
+        if stats.spans == 0:
+            note.update("The store holds no spans yet: they appear here as a collector receives "
+                        "them (tracekit collect, or tracekit demo).")
+            return
+        services = ", ".join(s for s in stats.services[:8]) + (" …" if len(stats.services) > 8 else "")
+        text = (f"[b]{stats.spans:,}[/b] spans from {len(stats.services)} services ({services}), "
+                f"{cells.clock(stats.first_ns, True)} – {cells.clock(stats.last_ns)[:8]} UTC.\n")
+        if self.analyzing is not None:
+            done, total = self.analyzing
+            text += (f"Analyzing the {total:,} spans the store's analysis tables lack "
+                     f"({done:,} done): the flow types appear when they are current.")
+        else:
+            text += "Reading the flow types…"
+        note.update(text)
+
+    def state(self) -> tuple:
+        return (*super().state(), self.text, self.sort, self._is_narrow())
+
+    def load(self) -> None:
+        self.compute(self.window, self.text, self.sort, 8 if self._is_narrow() else 16)
+
+    watch_sort = watch_text = lambda self, _: self.changed()
 
     @work(thread=True, exclusive=True, group="overview", exit_on_error=False)
-    def compute(self, snap, window, text, sort, buckets) -> None:
-        rows = data.type_rows(snap, window, text, sort, buckets)
-        self.app.call_from_thread(self._fill, rows)
+    def compute(self, window, text, sort, buckets) -> None:
+        try:
+            with self.app.open_store() as store:
+                rows = window_data.type_rows(store, window, text, sort, buckets)
+        except Exception as exc:
+            self.failed(exc)
+            return
+        self.deliver(self._fill, rows)
 
     def _is_narrow(self) -> bool:
         return self.app.size.width < 100
@@ -79,6 +100,9 @@ class OverviewView(Vertical):
                          list(rows["type_id"]), max_width=22 if narrow else 48)
         note = self.query_one("#overview-note", Static)
         sort_label = dict((k, lbl) for lbl, k in COLUMNS if k)[self.sort]
+        if not len(rows) and self.window and not self.text:
+            note.update("No flow started in this window · w picks another")
+            return
         note.update(f"{len(rows)} flow types, {int(rows['flows'].sum()) if len(rows) else 0:,} "
                     f"flows · sorted by {sort_label} (s) · enter: its flows")
         if selected is not None:
@@ -88,7 +112,8 @@ class OverviewView(Vertical):
                 pass
 
     def action_cycle_sort(self) -> None:
-        self.sort = data.TYPE_SORTS[(data.TYPE_SORTS.index(self.sort) + 1) % len(data.TYPE_SORTS)]
+        sorts = window_data.TYPE_SORTS
+        self.sort = sorts[(sorts.index(self.sort) + 1) % len(sorts)]
 
     def action_filter(self) -> None:
         self.query_one("#type-filter", Input).focus()
@@ -96,7 +121,7 @@ class OverviewView(Vertical):
     @on(DataTable.HeaderSelected, "#types")
     def _header(self, event: DataTable.HeaderSelected) -> None:
         key = event.column_key.value
-        if key in data.TYPE_SORTS:
+        if key in window_data.TYPE_SORTS:
             self.sort = key
 
     @on(Input.Changed, "#type-filter")

@@ -1,16 +1,15 @@
-"""The service map: services and broker queues, sync calls and async hops, with calls,
-error rates and latency."""
+"""The service map of the window's flows: services and broker queues, sync calls and async
+hops, with calls, error rates and latency."""
 
 from __future__ import annotations
 
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.containers import Vertical
-from textual.reactive import reactive
 from textual.widgets import DataTable, Static
 
-from tui import cells, data
+from tui import cells, window_data
+from tui.window_view import WindowedView
 
 
 def node(name: str) -> Text:
@@ -19,32 +18,27 @@ def node(name: str) -> Text:
     return Text(name, style=f"bold {cells.service_colour(name)}")
 
 
-class ServiceMapView(Vertical):
+class ServiceMapView(WindowedView):
     """Edges of the service graph, grouped by caller."""
 
-    snapshot: reactive[data.Snapshot | None] = reactive(None)
-    window: reactive[tuple | None] = reactive(None)
+    NOTE = "#map-note"
 
     def compose(self) -> ComposeResult:
-        yield Static("Waiting for the analysis…", id="map-note", classes="note")
+        yield Static("Reading the service graph…", id="map-note", classes="note")
         yield DataTable(id="service-map", cursor_type="row", zebra_stripes=True)
 
-    def watch_snapshot(self, snap) -> None:
-        # The graph takes seconds on a large store: only while this view is on screen.
-        pane = self.parent
-        if snap is not None and pane is not None and self.app.query_one("#views").active == pane.id:
-            self.compute(snap)
-            self._shown = snap
-
-    def shown(self) -> None:
-        """The user switched to this view."""
-        if getattr(self, "_shown", None) is not self.snapshot:
-            self.watch_snapshot(self.snapshot)
+    def load(self) -> None:
+        self.compute(self.window)
 
     @work(thread=True, exclusive=True, group="map", exit_on_error=False)
-    def compute(self, snap) -> None:
-        edges = data.service_map(snap)
-        self.app.call_from_thread(self._fill, edges)
+    def compute(self, window) -> None:
+        try:
+            with self.app.open_store() as store:
+                edges = window_data.service_map(store, window)
+        except Exception as exc:
+            self.failed(exc)
+            return
+        self.deliver(self._fill, edges)
 
     def _fill(self, edges) -> None:
         table = self.query_one("#service-map", DataTable)

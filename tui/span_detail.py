@@ -139,10 +139,20 @@ class SpanScreen(Screen):
 
     @on(OptionList.OptionSelected, "#span-links")
     def _follow(self, event: OptionList.OptionSelected) -> None:
-        key = event.option.id
-        trace_id, span_id = key.split(":", 1)
-        snap = self.app.snapshot
-        flow_id = snap.flow_of_span(trace_id, span_id) if snap is not None else None
+        self.follow(event.option.id)
+
+    @work(thread=True, exclusive=True, group="span-link", exit_on_error=False)
+    def follow(self, key: str) -> None:
+        """Open the flow of a linked span at that span."""
+        try:
+            with self.app.open_store() as store:
+                flow_id = data.flow_of_trace(store, key.split(":", 1)[0])
+        except Exception as exc:
+            self.app.call_from_thread(self._failed, f"{type(exc).__name__}: {exc}")
+            return
+        self.app.call_from_thread(self._open_flow, flow_id, key)
+
+    def _open_flow(self, flow_id: str | None, key: str) -> None:
         if flow_id is None:
             self.notify("that span is not in the analysis (yet)", severity="warning")
             return

@@ -10,7 +10,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.reactive import reactive
 from textual.widgets import Static, TextArea, Tree
 from textual_fastdatatable import ArrowBackend, DataTable
 
@@ -20,7 +19,7 @@ FIRST_QUERY = "SELECT service_name, count(*) AS spans FROM spans GROUP BY ALL OR
 
 
 class SqlConsole(Horizontal):
-    """Read-only DuckDB SQL on the store and the analysis tables."""
+    """Read-only DuckDB SQL on the store, its analysis tables included."""
 
     BINDINGS = [
         Binding("ctrl+r,ctrl+enter", "run", "Run", priority=True),
@@ -29,8 +28,6 @@ class SqlConsole(Horizontal):
         Binding("ctrl+e", "export('csv')", "CSV", priority=True),
         Binding("ctrl+o", "export('parquet')", "Parquet", priority=True),
     ]
-    snapshot: reactive[data.Snapshot | None] = reactive(None)
-    window: reactive[tuple | None] = reactive(None)
 
     def __init__(self) -> None:
         super().__init__()
@@ -38,7 +35,6 @@ class SqlConsole(Horizontal):
         self.history_at = 0
         self.result = None              # the last pyarrow result shown
         self.last_query: str | None = None
-        self._tables: tuple[int, dict] | None = None     # (snapshot version, analysis tables)
         self._swap_lock = asyncio.Lock()
 
     def compose(self) -> ComposeResult:
@@ -53,7 +49,11 @@ class SqlConsole(Horizontal):
         tree = self.query_one("#schema", Tree)
         tree.show_root = False
         tree.root.expand()
-        self.load_schema()
+
+    def analysis_ready(self) -> None:
+        """The store's analysis tables can be read: list the tables (once)."""
+        if not self.query_one("#schema", Tree).root.children:
+            self.load_schema()
 
     @work(thread=True, group="sql-schema", exit_on_error=False)
     def load_schema(self) -> None:
@@ -66,15 +66,24 @@ class SqlConsole(Horizontal):
 
     def _fill_schema(self, columns: dict) -> None:
         tree = self.query_one("#schema", Tree)
-        for name, cols in columns.items():
-            branch = tree.root.add(name, data=name)
-            for column, kind in cols:
-                branch.add_leaf(Text.assemble(column, (f" {kind.lower()}", "dim")), data=column)
-        analysis = tree.root.add(Text("analysis tables", style="bold"), expand=True)
-        for name, cols in data.ANALYSIS_COLUMNS.items():
-            branch = analysis.add(name, data=name)
-            for column in cols.split():
-                branch.add_leaf(column, data=column)
+        tree.root.remove_children()
+        analysis = [n for n in data.ANALYSIS_TABLES if n in columns]
+        storage = [n for n in data.ANALYSIS_STORAGE if n in columns]
+        for name in columns:
+            if name not in analysis and name not in storage:
+                self._table(tree.root, name, columns[name])
+        for label, names, expand in (("analysis tables", analysis, True),
+                                     ("analysis storage", storage, False)):
+            if names:
+                branch = tree.root.add(Text(label, style="bold"), expand=expand)
+                for name in names:
+                    self._table(branch, name, columns[name])
+
+    @staticmethod
+    def _table(parent, name: str, columns: list) -> None:
+        branch = parent.add(name, data=name)
+        for column, kind in columns:
+            branch.add_leaf(Text.assemble(column, (f" {kind.lower()}", "dim")), data=column)
 
     @on(Tree.NodeSelected, "#schema")
     def _insert(self, event: Tree.NodeSelected) -> None:
@@ -89,7 +98,7 @@ class SqlConsole(Horizontal):
             self.history.append(query)
         self.history_at = len(self.history)
         self._status(Text("running…", style="dark_orange3"))
-        self.run_query(query, self.snapshot)
+        self.run_query(query)
 
     def action_history(self, step: int) -> None:
         """Older (-1) or newer (+1) queries, skipping the one already in the editor."""
@@ -102,22 +111,12 @@ class SqlConsole(Horizontal):
                 editor.text = self.history[at]
                 return
 
-    def _analysis_tables(self, snap) -> dict | None:
-        if snap is None:
-            return None
-        if self._tables is None or self._tables[0] != snap.version:
-            self._tables = (snap.version, data.analysis_tables(snap))
-        return self._tables[1]
-
     @work(thread=True, exclusive=True, group="sql", exit_on_error=False)
-    def run_query(self, query: str, snap) -> None:
-        from tracekit.analysis import referenced
-
+    def run_query(self, query: str) -> None:
         started = self.app.clock()
         try:
-            tables = self._analysis_tables(snap) if referenced(query) else None
             with self.app.open_store() as store:
-                table = data.run_sql(store, query, tables)
+                table = data.run_sql(store, query)
         except Exception as exc:
             self.app.call_from_thread(self._error, query, str(exc))
             return
@@ -148,16 +147,13 @@ class SqlConsole(Horizontal):
         if self.last_query is None or self.result is None:
             self.notify("run a query first", severity="warning")
             return
-        self.export(self.last_query, fmt, self.snapshot)
+        self.export(self.last_query, fmt)
 
     @work(thread=True, group="sql-export", exit_on_error=False)
-    def export(self, query: str, fmt: str, snap) -> None:
-        from tracekit.analysis import referenced
-
+    def export(self, query: str, fmt: str) -> None:
         try:
-            tables = self._analysis_tables(snap) if referenced(query) else None
             with self.app.open_store() as store:
-                table = data.run_sql(store, query, tables, max_rows=None)
+                table = data.run_sql(store, query, max_rows=None)
             path = data.export(table, str(self.app.db_path), fmt, self.app._stamp())
         except Exception as exc:
             self.app.call_from_thread(self.notify, str(exc), title="Export failed", severity="error")

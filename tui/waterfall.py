@@ -15,7 +15,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from tui.cells import SERVICE_COLOURS, ms
-from tui.data import Row, Waterfall as WaterfallData
+from tui.flow_data import Row, Waterfall as WaterfallData
 
 DURATION_WIDTH = 10
 

@@ -21,16 +21,19 @@ READER_DUCKDB_MEMORY_MIB = 512
 
 def bring_up_to_date(path: str | os.PathLike, *, rebuild: bool = False,
                      on_progress: Progress | None = None,
+                     should_stop: Callable[[], bool] | None = None,
                      business_keys: tuple[str, ...] = DEFAULT_BUSINESS_KEYS):
     """Open the store for writing and analyze what its tables lack (everything, with
-    `rebuild`); returns the persist.UpdateResult. Raises StoreLocked when a process holds it."""
+    `rebuild`), stopping between chunks once `should_stop()` (each chunk commits); returns the
+    persist.UpdateResult. Raises StoreLocked when a process holds it."""
     from tracekit.analysis import persist
     from tracekit.writable import WritableStore
 
     store = WritableStore.open(Path(path), memory_limit_mib=DUCKDB_MEMORY_MIB)
     try:
         run = persist.rebuild if rebuild else persist.update
-        return run(store.conn, business_keys=business_keys, on_progress=on_progress)
+        return run(store.conn, business_keys=business_keys, on_progress=on_progress,
+                   should_stop=should_stop)
     finally:
         store.close()
 

@@ -149,24 +149,31 @@ SELECT type_id, flows, root_service, root_name, style, error_rate, p50_ms, p95_m
        compensating, signature, variant, name, critical_steps
 FROM flow_type_rows;
 
--- The service graph: synchronous calls between services, and hops into and out of broker
--- nodes ('broker:<destination>'); a publish reaching several consumers counts once into it.
-CREATE OR REPLACE VIEW service_edges AS
-WITH hops AS (
+-- The service graph of the flows started in [start_ns, end_ns): synchronous calls between
+-- services, and hops into and out of broker nodes ('broker:<destination>'); a publish
+-- reaching several consumers counts once into it. `service_edges` is that of every flow.
+CREATE OR REPLACE MACRO service_edges_between(start_ns, end_ns) AS TABLE
+WITH edges AS (
+    SELECT * FROM flow_edges
+    WHERE flow_start >= make_timestamp_ns(start_ns) AND flow_start < make_timestamp_ns(end_ns)
+), hops AS (
     SELECT src_service, dst_service, 'sync' AS kind, dst_error AS error, dst_ms AS ms
-    FROM flow_edges WHERE kind = 'call' AND src_service IS DISTINCT FROM dst_service
+    FROM edges WHERE kind = 'call' AND src_service IS DISTINCT FROM dst_service
     UNION ALL
     SELECT DISTINCT ON (src_trace_id, src_span_id, coalesce(destination, '?'))
            src_service, 'broker:' || coalesce(destination, '?'), 'async', false, NULL::DOUBLE
-    FROM flow_edges WHERE kind <> 'call'
+    FROM edges WHERE kind <> 'call'
     UNION ALL
     SELECT 'broker:' || coalesce(destination, '?'), dst_service, 'async', dst_error, wait_ms
-    FROM flow_edges WHERE kind <> 'call'
+    FROM edges WHERE kind <> 'call'
 )
 SELECT src_service, dst_service, kind, count(*) AS calls, count(*) FILTER (error) AS errors,
        quantile_cont(ms, 0.5) AS p50_ms, quantile_cont(ms, 0.95) AS p95_ms,
        quantile_cont(ms, 0.99) AS p99_ms, count(*) FILTER (error) / count(*) AS error_rate
 FROM hops GROUP BY ALL;
+
+CREATE OR REPLACE VIEW service_edges AS
+SELECT * FROM service_edges_between(-9223372036854775806, 9223372036854775806);   -- every TIMESTAMP_NS
 
 -- Traces whose spans retention deleted: the analysis re-analyzes (or drops) their flows from
 -- the spans left, then removes them from here. Written in retention's delete transaction.

@@ -1,4 +1,6 @@
-"""Comparing the analysis tables a store keeps with the batch analysis of the same spans."""
+"""Checking the analysis tables a store keeps against the batch analysis of the same spans:
+row for row and column for column (`tracekit analyze --verify`, and the tests). The batch
+analysis holds the whole store in memory (about 1.5 GiB per million spans)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from tracekit.analysis.run import analyze, critical_paths
+from tracekit.analysis.run import analyze_spans, critical_paths
+from tracekit.analysis.spans import load_arrow, to_frame
 from tracekit.analysis.tables import build
 
 # Each table's columns as documented, and the columns that identify a row.
@@ -70,11 +73,21 @@ def differences(stored: dict[str, pd.DataFrame], reference: dict[str, pd.DataFra
     return out
 
 
-def stored_tables(conn, as_of_ns: int) -> dict[str, pd.DataFrame]:
-    return {table: conn.sql(f"SELECT * FROM {'flows_at(' + str(as_of_ns) + ')' if table == 'flows' else table}").df()
+def stored_tables(store, as_of_ns: int) -> dict[str, pd.DataFrame]:
+    """The six documented tables as the store holds them, flows' status as of `as_of_ns`."""
+    return {table: store.df("SELECT * FROM flows_at($as_of)" if table == "flows"
+                            else f"SELECT * FROM {table}",   # names from the fixed KEYS
+                            {"as_of": int(as_of_ns)} if table == "flows" else None)
             for table in KEYS}
 
 
 def reference_tables(store, as_of_ns: int) -> dict[str, pd.DataFrame]:
-    analysis = analyze(store, as_of_ns=as_of_ns)
+    """The same tables from the batch analysis of every span the analysis tables hold."""
+    through = int(store.scalar("SELECT coalesce(max(analyzed_through), 0) FROM analysis_progress"))
+    analysis = analyze_spans(to_frame(load_arrow(store, upto_batch=through)), as_of_ns)
     return build(analysis, critical_paths(analysis))
+
+
+def verify(store, as_of_ns: int) -> dict:
+    """The differences between the stored tables and the batch analysis ({}: none)."""
+    return differences(stored_tables(store, as_of_ns), reference_tables(store, as_of_ns))

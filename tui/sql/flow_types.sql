@@ -1,0 +1,31 @@
+-- The flow types of the flows started in [$start_ns, $end_ns) whose name or style contains
+-- $text: flows, failures, error rate, p50/p95 duration, and how many started in each of
+-- $buckets equal parts of [$from_ns, $to_ns) (NULL: the first and last start), for the trend.
+-- A type the store has not named yet (a collector refreshes the types on their own schedule)
+-- is called after its root span.
+-- The ORDER BY is filled in by tui/window_data.py, from its fixed list.
+WITH picked AS (
+    SELECT type_id, failed, duration_ms, epoch_ns(start_time) AS start_ns, style,
+           root_service || ' ' || root_name AS root
+    FROM flows
+    WHERE start_time >= make_timestamp_ns($start_ns) AND start_time < make_timestamp_ns($end_ns)
+), span AS (
+    SELECT coalesce($from_ns, min(start_ns)) AS lo, coalesce($to_ns, max(start_ns) + 1) AS hi
+    FROM picked
+), per_type AS (
+    SELECT type_id, count(*) AS flows, count(*) FILTER (failed) AS failed,
+           avg(failed::INT) AS error_rate,
+           quantile_cont(duration_ms, 0.5) AS p50_ms, quantile_cont(duration_ms, 0.95) AS p95_ms,
+           any_value(root) || ' (new)' AS new_name, mode(style) AS new_style,
+           histogram(least($buckets - 1, greatest(0, (start_ns - lo) * $buckets
+                                                     // greatest(hi - lo, 1)))) AS trend
+    FROM picked, span
+    GROUP BY type_id
+)
+SELECT p.type_id, coalesce(t.name, p.new_name, p.type_id) AS name,
+       coalesce(t.style, p.new_style) AS style, p.flows, p.failed,
+       p.error_rate, p.p50_ms, p.p95_ms, p.trend
+FROM per_type AS p LEFT JOIN flow_types AS t USING (type_id)
+WHERE $text = '' OR contains(lower(coalesce(t.name, p.new_name, '')), lower($text))
+   OR contains(lower(coalesce(t.style, p.new_style, '')), lower($text))
+ORDER BY {order}
