@@ -276,3 +276,19 @@ def test_a_collector_killed_during_analysis_updates_leaves_tables_the_next_start
         assert_equal_to_batch(store.conn)
     finally:
         store.close()
+
+
+def test_a_collector_without_analysis_leaves_it_to_the_first_reader_after_it(tmp_path):
+    db = tmp_path / "plain.duckdb"
+    collector = start_collector(db, extra=("--no-analysis",))
+    try:
+        write(tmp_path / "spans.jsonl", request("svc", [
+            span(f"{t:032x}", f"{t:016x}", "GET /", start_ms=t) for t in range(1, 6)]))
+        run_tracekit("import", "--db", str(db), str(tmp_path / "spans.jsonl"))
+        assert sql(db, "SELECT count(*) AS n FROM spans") == [{"n": 5}]
+        assert sql(db, "SELECT count(*) AS n FROM flows") == [{"n": 0}]
+    finally:
+        assert collector.stop() == 0
+    result = run_tracekit("flows", "--db", str(db), "--json")
+    assert len(json.loads(result.stdout)) == 5
+    assert b"analyzing 5 spans" in result.stderr
