@@ -82,9 +82,13 @@ class Analyst:
         with self._lock:
             due = time.monotonic() - self._types_at >= self.types_every_s
             refresh = due if types is None else types
+            # Readers waiting for a batch are told after each chunk, not when the update has
+            # caught up with batches that kept arriving meanwhile.
+            cursor = self.store.conn.cursor()
             result = persist.update(self.store.conn, chunk_spans=self.chunk_spans,
                                     compute=self._compute, types=refresh,
-                                    should_stop=self._stop.is_set)
+                                    should_stop=self._stop.is_set,
+                                    on_progress=lambda *_: self._note(persist.progress(cursor)))
             if refresh:
                 self._types_at = time.monotonic()
             self._note(persist.progress(self.store.conn.cursor()))
