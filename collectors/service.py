@@ -212,7 +212,7 @@ class Collector:
 def analysis_worker_started() -> None:
     """The analysis worker: named for `ps`, gone with the collector, and below ingest's CPU
     priority."""
-    name_os_thread("tracekit-analyze")
+    name_os_thread("tracekit-flows")
     exit_with_parent()
     lower_thread_priority(ANALYSIS_NICENESS)
 

@@ -46,7 +46,7 @@ def test_flows_are_queryable_while_collecting_and_computed_off_the_collector(col
                     "dst_service": "inventory"}
     # The analysis runs in a worker process of the collector's (named for ps), not in it.
     names = {Path(f"/proc/{pid}/comm").read_text().strip() for pid in children(collector.process.pid)}
-    assert "tracekit-analyze" in names
+    assert "tracekit-flows" in names
 
     # A late consumer of the same message (another trace, linked to the old producer) joins
     # the existing flow when it arrives; the analysis is brought up to date, not redone.
