@@ -24,7 +24,7 @@ log = logging.getLogger("tracekit.collector")
 
 POLL_S = 0.25               # how often it looks for new commits
 TYPES_EVERY_S = 5.0         # the flow types (a query over every flow) at most this often
-CHUNK_SPANS = 25_000        # new spans per update: bounds the worker's memory (~250 MiB)
+CHUNK_SPANS = 60_000        # new spans per update (a row group in two parts): the worker's memory
 NICENESS = 10               # the analysis runs below ingest's CPU priority: it may lag, acks not
 RETRY_S = 5.0
 
