@@ -69,11 +69,11 @@ class Analyst:
             return
         try:
             with self._lock:
-                result = persist.update(self.store.conn, chunk_spans=self.chunk_spans,
+                result = persist.update(self._cursor(), chunk_spans=self.chunk_spans,
                                         compute=self._compute, types=False,
                                         should_stop=lambda: time.monotonic() > deadline)
                 if self._types_stale or result.new_spans:
-                    persist.refresh_types(self.store.conn)
+                    persist.refresh_types(self._cursor())
         except Exception as exc:  # noqa: BLE001 - the next start catches up
             log.warning("analysis at stop failed (the next start analyzes what is left): %s", exc)
 
@@ -84,8 +84,8 @@ class Analyst:
             refresh = due if types is None else types
             # Readers waiting for a batch are told after each chunk, not when the update has
             # caught up with batches that kept arriving meanwhile.
-            cursor = self.store.conn.cursor()
-            result = persist.update(self.store.conn, chunk_spans=self.chunk_spans,
+            cursor = self._cursor()
+            result = persist.update(cursor, chunk_spans=self.chunk_spans,
                                     compute=self._compute, types=refresh,
                                     should_stop=self._stop.is_set,
                                     on_progress=lambda *_: self._note(persist.progress(cursor)))
@@ -114,6 +114,11 @@ class Analyst:
                     return False
                 self._analyzed.wait(min(left, self.poll_s))
         return True
+
+    def _cursor(self):
+        """A cursor of the store's connection for this thread: the connection object itself
+        is the writer's, and DuckDB's connections are not to be shared between threads."""
+        return self.store.conn.cursor()
 
     def _warm_up(self) -> None:
         """Start the worker process now (it imports the analyzer: seconds, on a busy machine),
