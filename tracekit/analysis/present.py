@@ -8,48 +8,10 @@ from dataclasses import asdict
 import pandas as pd
 
 from tracekit.analysis.model import Analysis
-from tracekit.errors import TracekitError
 
 
 def _ms(ns) -> str:
     return f"{ns / 1e6:,.1f} ms"
-
-
-def find_flow(analysis: Analysis, ident: str) -> str:
-    """A flow id from a flow id (or a unique prefix), a trace id in it, or a business key."""
-    flows, spans = analysis.flows, analysis.spans
-    if ident in set(flows["flow_id"]):
-        return ident
-    hits = set(spans.loc[spans["trace_id"] == ident, "flow_id"])
-    hits |= set(flows.loc[flows["business_key"] == ident, "flow_id"])
-    if not hits:
-        hits = {f for f in flows["flow_id"] if f.startswith(ident)}
-    if len(hits) == 1:
-        return hits.pop()
-    if not hits:
-        raise TracekitError(f"no flow matches {ident!r}: give a flow id (or its start), a trace "
-                            "id or a business key such as an order id; `tracekit flows` lists them")
-    raise TracekitError(f"{ident!r} matches {len(hits)} flows; give more of the id")
-
-
-def flows_rows(analysis: Analysis, flow_type: str | None, failed: bool, status: str | None,
-               limit: int) -> pd.DataFrame:
-    flows = analysis.flows.copy()
-    names = dict(zip(analysis.flow_types["type_id"], analysis.flow_types["name"]))
-    flows["type"] = flows["type_id"].map(names)
-    if flow_type:
-        flows = flows[(flows["type_id"] == flow_type) | (flows["type"] == flow_type)
-                      | flows["type"].fillna("").str.contains(flow_type, regex=False)]
-    if failed:
-        flows = flows[flows["failed"]]
-    if status:
-        flows = flows[flows["status"] == status]
-    flows = flows.sort_values("start_ns", ascending=False).head(limit)
-    return pd.DataFrame({
-        "flow_id": flows["flow_id"], "start": pd.to_datetime(flows["start_ns"], unit="ns"),
-        "duration_ms": (flows["duration_ns"] / 1e6).round(1), "style": flows["style"],
-        "status": flows["status"], "type": flows["type"], "key": flows["business_key"],
-        "traces": flows["traces"], "spans": flows["spans"], "errors": flows["errors"]})
 
 
 def flow_detail(analysis: Analysis, flow_id: str) -> dict:

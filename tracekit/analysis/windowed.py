@@ -51,14 +51,10 @@ def analysis_of(store, flows: pd.DataFrame,
                 business_keys: tuple[str, ...] = DEFAULT_BUSINESS_KEYS) -> Analysis:
     """The analysis of `flows` (flow_id, start_ns, end_ns: stored flows) from their spans, with
     each flow's status and the flow types as the store has them."""
-    through = analyzed_through(store)
-    if flows.empty:
-        spans = to_frame(load_arrow(store, business_keys=business_keys, upto_batch=through,
-                                    flows=([], 0, 0)))
-    else:
-        spans = to_frame(load_arrow(store, business_keys=business_keys, upto_batch=through,
-                                    flows=(flows["flow_id"].tolist(), int(flows["start_ns"].min()),
-                                           int(flows["end_ns"].max()))))
+    bounds = (int(flows["start_ns"].min()), int(flows["end_ns"].max())) if len(flows) else (0, 0)
+    spans = to_frame(load_arrow(store, business_keys=business_keys,
+                                upto_batch=analyzed_through(store),
+                                flows=(flows["flow_id"].tolist(), *bounds)))
     analysis = analyze_spans(spans)
     stored = store.df(queries.load("analysis/flow_status"), {"flow_ids": flows["flow_id"].tolist()})
     if len(analysis.flows):
