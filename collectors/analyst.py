@@ -33,8 +33,10 @@ class Analyst:
     """Start, then stop (safe twice); `lag_s` holds the recent commit → analyzed delays."""
 
     def __init__(self, store: WritableStore, poll_s: float = POLL_S,
-                 types_every_s: float = TYPES_EVERY_S, chunk_spans: int = CHUNK_SPANS):
+                 types_every_s: float = TYPES_EVERY_S, chunk_spans: int = CHUNK_SPANS,
+                 paused=lambda: False):
         self.store = store
+        self.paused = paused      # () -> True while the analysis must wait (memory is short)
         self.poll_s, self.types_every_s, self.chunk_spans = poll_s, types_every_s, chunk_spans
         self.updates = 0
         self.analyzed_spans = 0
@@ -87,7 +89,7 @@ class Analyst:
             cursor = self._cursor()
             result = persist.update(cursor, chunk_spans=self.chunk_spans,
                                     compute=self._compute, types=refresh,
-                                    should_stop=self._stop.is_set,
+                                    should_stop=lambda: self._stop.is_set() or self.paused(),
                                     on_progress=lambda *_: self._note(persist.progress(cursor)))
             if refresh:
                 self._types_at = time.monotonic()
@@ -154,7 +156,9 @@ class Analyst:
             try:
                 state = persist.progress(self.store.conn.cursor())
                 self._note(state)
-                if not state.current:
+                if not state.current and self.paused():
+                    pass        # exports come first; the tables catch up when memory allows
+                elif not state.current:
                     committed = self._oldest_waiting(state.analyzed_through)
                     self.update_now()
                     if committed is not None:

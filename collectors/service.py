@@ -47,9 +47,10 @@ class CollectorSettings:
     grpc: str = "127.0.0.1:4317"
     http: str = "127.0.0.1:4318"
     max_request_bytes: int = 64 * 1024 * 1024   # after decompression
-    # Resident memory of the collector and its decode workers; exports are refused (retryably)
-    # from 85% of it. 0: no limit (the writer's queue bounds still apply).
-    memory_limit_mib: int = 512
+    # Resident memory of the collector and its decode and analysis workers; exports are refused
+    # (retryably) from 85% of it, and the analysis waits. 0: no limit (the writer's queue
+    # bounds still apply).
+    memory_limit_mib: int = 1024
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     limits: WriterLimits = field(default_factory=WriterLimits)
     query_timeout_s: float = DEFAULT_TIMEOUT_S
@@ -100,10 +101,13 @@ class Collector:
         self.decoders = DecodePool(settings.decode_workers, settings.max_request_bytes,
                                    settings.redact_patterns)
         return_freed_memory_to_the_system()
-        self.memory = MemoryGuard(settings.memory_limit_mib, self.decoders.pids)
+        # The limit covers the analysis worker too: its memory is the collector's.
+        self.memory = MemoryGuard(settings.memory_limit_mib,
+                                  lambda: [*self.decoders.pids(), *analysis_worker.pids()])
         self.admission = Admission(self.writer, self.memory)
         self.retention = Retention(store, settings.retention, self.writer)
-        self.analyst = Analyst(store)
+        # The analysis waits while memory is over the guard's threshold: exports come first.
+        self.analyst = Analyst(store, paused=lambda: self.memory.over)
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tracekit-sql",
                                             initializer=name_os_thread)
         self._grpc = None

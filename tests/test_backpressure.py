@@ -23,7 +23,7 @@ EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 STALL_S = 60
 RATE = 10_000                 # spans/s offered by the raw senders while stalled
 SPANS_PER_REQUEST = 500
-MEMORY_LIMIT_MIB = 512        # the default
+MEMORY_LIMIT_MIB = 1024       # the default
 
 
 class Stallable:

@@ -133,11 +133,12 @@ def test_sigterm_drains_and_exits_zero_leaving_no_endpoint_file(tmp_path):
 
 
 def _decode_workers(pid: int) -> list[int]:
-    """The collector's decode worker processes (a short-lived child may be gone already)."""
+    """The collector's decode worker processes, by the name they give themselves (the
+    analysis worker is a child too; a short-lived child may be gone already)."""
     workers = []
     for child in descendants(pid):
         try:
-            if "spawn_main" in Path(f"/proc/{child}/cmdline").read_text():
+            if Path(f"/proc/{child}/comm").read_text().strip() == "tracekit-decode":
                 workers.append(child)
         except OSError:
             continue

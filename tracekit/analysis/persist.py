@@ -11,6 +11,7 @@ has the design.
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from tracekit.analysis.run import (INCOMPLETE_AFTER_MIN_NS, INCOMPLETE_AFTER_P50
 from tracekit.analysis.spans import DEFAULT_BUSINESS_KEYS, load_arrow, to_frame
 from tracekit.analysis.stitch import MAX_TRACES_PER_KEY
 from tracekit.analysis.tables import critical_path_rows, flow_edge_rows, flow_rows, flow_span_rows
+from tracekit.libc import release_freed_memory
 from tracekit.writable import transaction
 
 log = logging.getLogger(__name__)
@@ -225,6 +227,16 @@ def warm_up() -> None:
 def rows_of(spans: pa.Table) -> dict[str, pa.Table]:
     """The analysis tables' rows for these spans (whole flows), and their lookups, as Arrow
     (cheap to hand from a worker process and for DuckDB to read). Pure: runs in any process."""
+    try:
+        return _rows_of(spans)
+    finally:
+        # A worker process holds on to what a large chunk allocated unless told to give it
+        # back: it is the collector's memory too.
+        gc.collect()
+        release_freed_memory()
+
+
+def _rows_of(spans: pa.Table) -> dict[str, pa.Table]:
     analysis = analyze_spans(to_frame(spans))
     spans, flows = analysis.spans, analysis.flows
     if flows.empty:

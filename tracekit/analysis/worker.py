@@ -35,3 +35,11 @@ def restart() -> None:
         if _executor is not None:
             _executor.shutdown(wait=False, cancel_futures=True)
         _executor = None
+
+
+def pids() -> list[int]:
+    """The worker's process ids (none before it starts): its memory is the collector's too."""
+    with _lock:
+        pool = _executor
+    processes = getattr(pool, "_processes", None) or {}
+    return list(processes)
