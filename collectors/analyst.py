@@ -122,16 +122,6 @@ class Analyst:
         is the writer's, and DuckDB's connections are not to be shared between threads."""
         return self.store.conn.cursor()
 
-    def _warm_up(self) -> None:
-        """Start the worker process now (it imports the analyzer: seconds, on a busy machine),
-        not when the first spans wait for it."""
-        pool = worker.executor()
-        if pool is not None:
-            try:
-                pool.submit(persist.warm_up).result()
-            except Exception as exc:  # noqa: BLE001 - the first update starts another
-                log.warning("the analysis worker did not start: %s", exc)
-
     def _note(self, state: persist.Progress) -> None:
         with self._analyzed:
             self._through = max(self._through, state.analyzed_through)
@@ -151,7 +141,6 @@ class Analyst:
     def _run(self) -> None:
         name_os_thread()
         lower_thread_priority(NICENESS)
-        self._warm_up()
         while not self._stop.is_set():
             try:
                 state = persist.progress(self.store.conn.cursor())

@@ -219,11 +219,6 @@ def apply_batches(conn, since: int, upto: int,
     return result
 
 
-def warm_up() -> None:
-    """Import what `rows_of` needs (a worker process calls it once, at its start)."""
-    from tracekit.analysis import _walk  # noqa: F401 - the compiled walk, when built
-
-
 def rows_of(spans: pa.Table) -> dict[str, pa.Table]:
     """The analysis tables' rows for these spans (whole flows), and their lookups, as Arrow
     (cheap to hand from a worker process and for DuckDB to read). Pure: runs in any process."""
