@@ -477,21 +477,25 @@ class Collector:
             total += int(re.search(r"^VmHWM:\s+(\d+) kB", status, re.M).group(1))
         return total / 1024
 
-    def pss_mib(self) -> float:
-        """The proportional set size of the collector and its decode workers together: shared
-        library pages count once, as the collector's --memory-limit counts them."""
-        total = 0
+    def pss_mib(self) -> dict[str, float]:
+        """The proportional set size of the collector and each of its worker processes, by
+        process name (decode workers summed): shared library pages count once, as the
+        collector's --memory-limit counts them."""
+        total: dict[str, float] = {}
         for pid in self.processes():
             try:
                 rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+                comm = Path(f"/proc/{pid}/comm").read_text().strip()
             except OSError:   # a worker that just exited
                 continue
-            total += int(re.search(r"^Pss:\s+(\d+) kB", rollup, re.M).group(1))
-        return total / 1024
+            name = "collector" if pid == self.proc.pid else re.sub(r"[-_]?\d+$", "", comm)
+            kib = int(re.search(r"^Pss:\s+(\d+) kB", rollup, re.M).group(1))
+            total[name] = total.get(name, 0.0) + kib / 1024
+        return total
 
-    def sample_pss(self, stop: threading.Event, every_s: float = 0.2) -> list[float]:
+    def sample_pss(self, stop: threading.Event, every_s: float = 0.2) -> list[dict[str, float]]:
         """Start sampling pss_mib() until `stop` is set; the samples list fills meanwhile."""
-        samples: list[float] = []
+        samples: list[dict[str, float]] = []
 
         def sample() -> None:
             while not stop.wait(every_s):
@@ -698,7 +702,10 @@ def run_transport(transport: str, templates: list[Template], count: int, args, w
         "p99_ms": 1000 * percentile(latencies, 0.99),
         "cpu_s": cpu, "cores": cpu / result["elapsed_s"], "peak_rss_mib": peak_rss,
         "thread_cores": thread_cores,
-        "peak_pss_mib": max(pss, default=0.0),
+        "peak_pss_mib": max((sum(sample.values()) for sample in pss), default=0.0),
+        # Each process's own peak (they need not peak together).
+        "peak_pss_by_process_mib": {name: max(sample.get(name, 0.0) for sample in pss)
+                                    for name in sorted({n for sample in pss for n in sample})},
         "collector_log_warnings": log_warnings,
     }
 
@@ -745,6 +752,9 @@ def print_table(report: dict) -> None:
               f"{t['cores']['median']:>7.2f}{t['disk_bytes_per_span']['median']:>13.0f}"
               f"{t['disk_free_pct']['median']:>8.0f}{t['unstored_spans']:>10}"
               f"{t['collector_log_warnings']:>14}")
+    for name, t in transports:
+        print(f"{name}: peak PSS by process (MiB, each its own peak): " + ", ".join(
+            f"{process} {mib:.0f}" for process, mib in sorted(t["peak_pss_by_process_mib"].items())))
     print(f"\n{'mover thread':<15}{'busy':>8}{'in checkpoints':>16}{'spans/commit':>14}")
     for name, t in transports:
         print(f"{name:<15}{t['writer_busy']['median']:>8.2f}{t['checkpoint_share']['median']:>16.2f}"
@@ -778,6 +788,8 @@ def transport_summary(runs: list[dict]) -> dict:
         # Median over the runs of each thread's cores (0 in a run it did not show in).
         "thread_cores": {name: statistics.median(run["thread_cores"].get(name, 0.0) for run in runs)
                          for name in {name for run in runs for name in run["thread_cores"]}},
+        "peak_pss_by_process_mib": {name: max(run["peak_pss_by_process_mib"].get(name, 0.0) for run in runs)
+                                    for name in {n for run in runs for n in run["peak_pss_by_process_mib"]}},
         "failed_requests": sum(sum(run["failures"].values()) for run in runs),
         "unstored_spans": sum(run["acked_spans"] - run["stored_spans"] for run in runs),
         "collector_log_warnings": sum(run["collector_log_warnings"] for run in runs),

@@ -22,6 +22,9 @@ from tracekit.writer import Writer
 
 # Refuse from this share of the limit: exports already admitted still need their room.
 REFUSE_FROM = 0.85
+# The analysis (collectors/analyst.py) sizes its work to stay below this share: what it takes
+# beyond leaves exports in flight their room, and it never makes the guard refuse one.
+ANALYSIS_UP_TO = 0.70
 SAMPLE_EVERY_S = 0.1
 PSS_EVERY_S = 1.0       # the longest an estimate from the RSS sum stands in for PSS
 
@@ -130,6 +133,15 @@ class MemoryGuard:
         name_os_thread()
         while not self._stop.wait(SAMPLE_EVERY_S):
             self.sample()
+
+    def room_mib(self, share: float) -> float | None:
+        """MiB left below `share` of the limit, from the collector's and its workers' PSS read
+        now (~1.5 ms a process: for decisions made a few times a second, not per export);
+        None when there is no limit."""
+        if not (self.available and self.limit_mib > 0):
+            return None
+        pids = [os.getpid(), *self.worker_pids()]
+        return share * self.limit_mib - self._read_pss(pids, total_mib(pids, _rss_kib))
 
     @property
     def over(self) -> bool:

@@ -24,7 +24,10 @@ log = logging.getLogger("tracekit.collector")
 
 POLL_S = 0.25               # how often it looks for new commits
 TYPES_EVERY_S = 5.0         # the flow types (a query over every flow) at most this often
-CHUNK_SPANS = 60_000        # new spans per update (a row group in two parts): the worker's memory
+CHUNK_SPANS = 60_000        # new spans per update at most (a row group in one or two parts)
+MIN_CHUNK_SPANS = 5_000     # with less memory to spare than this needs, the analysis waits
+KIB_PER_SPAN = 6            # what analyzing a span costs at the peak: ~3.5-5.5 KiB in the worker
+                            # (pandas frames, the rows), ~1 in the collector (its reads, the rows)
 NICENESS = 10               # the analysis runs below ingest's CPU priority: it may lag, acks not
 RETRY_S = 5.0
 
@@ -34,9 +37,11 @@ class Analyst:
 
     def __init__(self, store: WritableStore, poll_s: float = POLL_S,
                  types_every_s: float = TYPES_EVERY_S, chunk_spans: int = CHUNK_SPANS,
-                 paused=lambda: False):
+                 room_mib=lambda: None):
         self.store = store
-        self.paused = paused      # () -> True while the analysis must wait (memory is short)
+        # () -> the MiB the analysis may use now (None: no limit). Each chunk is sized to it,
+        # and with too little the analysis waits: exports come first.
+        self.room_mib = room_mib
         self.poll_s, self.types_every_s, self.chunk_spans = poll_s, types_every_s, chunk_spans
         self.updates = 0
         self.analyzed_spans = 0
@@ -87,9 +92,9 @@ class Analyst:
             # Readers waiting for a batch are told after each chunk, not when the update has
             # caught up with batches that kept arriving meanwhile.
             cursor = self._cursor()
-            result = persist.update(cursor, chunk_spans=self.chunk_spans,
+            result = persist.update(cursor, chunk_spans=self.chunk_now,
                                     compute=self._compute, types=refresh,
-                                    should_stop=lambda: self._stop.is_set() or self.paused(),
+                                    should_stop=self._stop.is_set,
                                     on_progress=lambda *_: self._note(persist.progress(cursor)))
             if refresh:
                 self._types_at = time.monotonic()
@@ -99,6 +104,15 @@ class Analyst:
                 self.updates += 1
                 self.analyzed_spans += result.new_spans
             return result
+
+    def chunk_now(self) -> int:
+        """The new spans the next chunk may take: as many as the memory left allows, up to
+        `chunk_spans`; 0 when that is under MIN_CHUNK_SPANS (the analysis waits)."""
+        room = self.room_mib()
+        if room is None:
+            return self.chunk_spans
+        spans = min(self.chunk_spans, int(room * 1024 / KIB_PER_SPAN))
+        return spans if spans >= MIN_CHUNK_SPANS else 0
 
     def wait_current(self, timeout_s: float) -> bool:
         """Wait until every batch committed before the call is analyzed (False at the timeout):
@@ -145,7 +159,7 @@ class Analyst:
             try:
                 state = persist.progress(self.store.conn.cursor())
                 self._note(state)
-                if not state.current and self.paused():
+                if not state.current and not self.chunk_now():
                     pass        # exports come first; the tables catch up when memory allows
                 elif not state.current:
                     committed = self._oldest_waiting(state.analyzed_through)

@@ -21,7 +21,7 @@ from pathlib import Path
 from aiohttp import web
 
 from collectors.analyst import NICENESS as ANALYSIS_NICENESS, Analyst
-from collectors.admission import REFUSE_FROM, Admission, MemoryGuard, return_freed_memory_to_the_system
+from collectors.admission import ANALYSIS_UP_TO, REFUSE_FROM, Admission, MemoryGuard, return_freed_memory_to_the_system
 from collectors.decoding import DecodePool, exit_with_parent
 from collectors.retention import Retention, RetentionSettings
 from collectors.grpc_receiver import build_grpc_server
@@ -48,9 +48,11 @@ class CollectorSettings:
     http: str = "127.0.0.1:4318"
     max_request_bytes: int = 64 * 1024 * 1024   # after decompression
     # Resident memory of the collector and its decode and analysis workers; exports are refused
-    # (retryably) from 85% of it, and the analysis waits. 0: no limit (the writer's queue
-    # bounds still apply).
-    memory_limit_mib: int = 1024
+    # (retryably) from 85% of it, and the analysis sizes its chunks to stay under 70%. 0: no
+    # limit (the writer's queue bounds still apply). At 20k spans/s the collector held ~600 MiB
+    # and the analysis worker ~150 MiB at rest plus ~5 KiB per span of its chunk: 1536 leaves
+    # the analysis its full 60k-span chunk there; under 1024 it works in smaller ones.
+    memory_limit_mib: int = 1536
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     limits: WriterLimits = field(default_factory=WriterLimits)
     query_timeout_s: float = DEFAULT_TIMEOUT_S
@@ -106,8 +108,9 @@ class Collector:
                                   lambda: [*self.decoders.pids(), *analysis_worker.pids()])
         self.admission = Admission(self.writer, self.memory)
         self.retention = Retention(store, settings.retention, self.writer)
-        # The analysis waits while memory is over the guard's threshold: exports come first.
-        self.analyst = Analyst(store, paused=lambda: self.memory.over)
+        # The analysis takes what memory leaves below ANALYSIS_UP_TO of the limit: smaller
+        # chunks when it is short, none when shorter still. Exports come first.
+        self.analyst = Analyst(store, room_mib=lambda: self.memory.room_mib(ANALYSIS_UP_TO))
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tracekit-sql",
                                             initializer=name_os_thread)
         self._grpc = None

@@ -23,14 +23,15 @@ EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 STALL_S = 60
 RATE = 10_000                 # spans/s offered by the raw senders while stalled
 SPANS_PER_REQUEST = 500
-MEMORY_LIMIT_MIB = 1024       # the default
+MEMORY_LIMIT_MIB = 1024       # below the default (1536): the stalled writer leaves nothing to analyze
 
 
 class Stallable:
     def __init__(self, db: Path) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tests.stallable_collector", "--db", str(db),
-             "--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0"],
+             "--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0",
+             "--memory-limit", str(MEMORY_LIMIT_MIB)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.addresses = {}
         for line in self.process.stdout:

@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 import tracekit
+from collectors.analyst import CHUNK_SPANS, KIB_PER_SPAN, MIN_CHUNK_SPANS, Analyst
 from tracekit.analysis import persist
+from tracekit.writable import WritableStore
 from tracekit.importer import StoreSink, import_files
 
 from conftest import sql, start_collector, tracekit as run_tracekit
@@ -292,3 +294,29 @@ def test_a_collector_without_analysis_leaves_it_to_the_first_reader_after_it(tmp
     result = run_tracekit("flows", "--db", str(db), "--json")
     assert len(json.loads(result.stdout)) == 5
     assert b"analyzing 5 spans" in result.stderr
+
+
+def test_the_collectors_analysis_takes_chunks_that_fit_its_memory_and_waits_without(
+        rabbitmq_demo_run, tmp_path):
+    db = tmp_path / "short.duckdb"
+    shutil.copy(rabbitmq_demo_run["db"], db)
+    _rearrive(db, seed=3)
+    store = WritableStore.open(db)
+    room = {"mib": 0.0}
+    analyst = Analyst(store, room_mib=lambda: room["mib"])
+    try:
+        conn = store.conn
+        assert analyst.chunk_now() == 0
+        assert analyst.update_now().new_spans == 0       # no memory to spare: it waits
+        assert persist.progress(conn).spans_behind > 0
+        [(largest,)] = conn.execute("SELECT max(spans) FROM ingest_batches").fetchall()
+        room["mib"] = max(2 * largest, MIN_CHUNK_SPANS) * KIB_PER_SPAN / 1024
+        chunk = analyst.chunk_now()
+        assert max(2 * largest, MIN_CHUNK_SPANS) - 1 <= chunk < CHUNK_SPANS
+        analyst.update_now()
+        assert persist.progress(conn).current
+        sizes = [n for (n,) in conn.execute("SELECT spans FROM analysis_progress").fetchall()]
+        assert len(sizes) > 1 and max(sizes) <= chunk
+        assert_equal_to_batch(conn)
+    finally:
+        store.close()

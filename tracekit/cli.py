@@ -62,11 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
                               "this (e.g. 10GB, 500MiB)")
     collect.add_argument("--retention-check", metavar="DURATION", default="60s",
                          help="how often retention runs (default 60s)")
-    collect.add_argument("--memory-limit", type=int, default=1024, metavar="MIB",
+    collect.add_argument("--memory-limit", type=int, default=1536, metavar="MIB",
                          help="resident memory of the collector and its decode and analysis "
                               "workers; from 85%% of it exports are refused with a retryable "
-                              "answer and the analysis waits (default 1024; with --no-analysis "
-                              "512 is enough; 0: no limit)")
+                              "answer, and the analysis works in smaller chunks (or waits) to "
+                              "stay under 70%% (default 1536; with --no-analysis 512 is enough; "
+                              "0: no limit)")
     collect.add_argument("--decode-workers", type=_at_least_one, metavar="N",
                          help="processes that decode requests (default: 1 on 2 cores, else 2); "
                               "protobuf traces decode in C, OTLP/JSON and logs in Python, so a "

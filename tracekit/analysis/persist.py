@@ -95,15 +95,18 @@ def progress(conn) -> Progress:
 
 
 def update(conn, *, business_keys: tuple[str, ...] = DEFAULT_BUSINESS_KEYS,
-           chunk_spans: int = CHUNK_SPANS, upto_batch: int | None = None,
+           chunk_spans: int | Callable[[], int] = CHUNK_SPANS, upto_batch: int | None = None,
            on_progress: Callable[[int, int], None] | None = None,
            should_stop: Callable[[], bool] | None = None,
            compute: Callable[[pa.Table], dict[str, pa.Table]] | None = None,
            types: bool | None = None) -> UpdateResult:
     """Bring the analysis tables up to date with every committed batch (or up to
-    `upto_batch`), `chunk_spans` new spans at a time; `on_progress(spans done, spans to do)`
-    after each chunk. The flow types are refreshed at the end when flows changed (`types`
-    None), always (True) or only if they never were (False)."""
+    `upto_batch`), `chunk_spans` new spans at a time (or as many as `chunk_spans()` gives
+    before each chunk: the collector sizes them to the memory it has left; 0 stops the update
+    there); `on_progress(spans done, spans to do)` after each chunk. The flow types are
+    refreshed at the end when flows changed (`types` None), always (True) or only if they
+    never were (False)."""
+    chunk_now = chunk_spans if callable(chunk_spans) else lambda: chunk_spans
     total = UpdateResult()
     forget_deleted(conn, business_keys, compute, total)
     state = progress(conn)
@@ -111,13 +114,16 @@ def update(conn, *, business_keys: tuple[str, ...] = DEFAULT_BUSINESS_KEYS,
     while True:
         if should_stop is not None and should_stop():
             break
+        chunk = chunk_now()
+        if chunk <= 0:
+            break
         since = progress(conn).analyzed_through
-        upto, spans = _next_chunk(conn, since, chunk_spans, upto_batch)
+        upto, spans = _next_chunk(conn, since, chunk, upto_batch)
         if upto is None:
             break
         # One batch larger than a chunk (a collector commits a row group at a time) is
         # analyzed in parts, by trace; the progress row comes with the last part.
-        parts = max(1, -(-spans // max(chunk_spans, 1))) if spans > 1.5 * chunk_spans else 1
+        parts = max(1, -(-spans // chunk)) if spans > 1.5 * chunk else 1
         for part in range(parts):
             if part and should_stop is not None and should_stop():
                 return total    # the batch is analyzed again, whole, next time
