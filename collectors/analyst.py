@@ -29,6 +29,7 @@ MIN_CHUNK_SPANS = 5_000     # with less memory to spare than this needs, the ana
 KIB_PER_SPAN = 6            # what analyzing a span costs at the peak: ~3.5-5.5 KiB in the worker
                             # (pandas frames, the rows), ~1 in the collector (its reads, the rows)
 NICENESS = 10               # the analysis runs below ingest's CPU priority: it may lag, acks not
+COMMIT_EVERY_S = 1.0        # idle, it asks the writer to commit what it holds this often
 RETRY_S = 5.0
 
 
@@ -37,8 +38,13 @@ class Analyst:
 
     def __init__(self, store: WritableStore, poll_s: float = POLL_S,
                  types_every_s: float = TYPES_EVERY_S, chunk_spans: int = CHUNK_SPANS,
-                 room_mib=lambda: None):
+                 room_mib=lambda: None, commit=lambda: None, commit_every_s: float = COMMIT_EVERY_S):
         self.store = store
+        # () -> None: asks the writer to commit the exports it holds, without waiting. The
+        # writer commits a whole row group at a time (~6 s of spans at 20k spans/s) unless a
+        # reader asks; spans not committed are not analyzed, so an idle analyst asks.
+        self.commit, self.commit_every_s = commit, commit_every_s
+        self._commit_asked = 0.0
         # () -> the MiB the analysis may use now (None: no limit). Each chunk is sized to it,
         # and with too little the analysis waits: exports come first.
         self.room_mib = room_mib
@@ -168,6 +174,9 @@ class Analyst:
                         self.lag_s.append(time.time() - committed)
                 elif self._types_stale and time.monotonic() - self._types_at >= self.types_every_s:
                     self.update_now(types=True)
+                elif time.monotonic() - self._commit_asked >= self.commit_every_s:
+                    self._commit_asked = time.monotonic()
+                    self.commit()   # caught up: what the writer holds is next
                 self.failures = 0
             except Exception as exc:  # noqa: BLE001 - the tables stay as the last update left them
                 self.failures += 1

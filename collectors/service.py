@@ -110,7 +110,8 @@ class Collector:
         self.retention = Retention(store, settings.retention, self.writer)
         # The analysis takes what memory leaves below ANALYSIS_UP_TO of the limit: smaller
         # chunks when it is short, none when shorter still. Exports come first.
-        self.analyst = Analyst(store, room_mib=lambda: self.memory.room_mib(ANALYSIS_UP_TO))
+        self.analyst = Analyst(store, room_mib=lambda: self.memory.room_mib(ANALYSIS_UP_TO),
+                               commit=lambda: self.writer.flush(0))
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tracekit-sql",
                                             initializer=name_os_thread)
         self._grpc = None

@@ -307,7 +307,7 @@ def cmd_causes(args: argparse.Namespace) -> int:
             end = _ns(args.end) if args.end else bounds[1] + 1
         else:
             end = bounds[1] + 1
-            start = end - int(_demo_duration(args.since) * 1e9)
+            start = end - int(_duration(args.since) * 1e9)
         if args.baseline_from:
             baseline = (_ns(args.baseline_from),
                         _ns(args.baseline_to) if args.baseline_to else start)
@@ -391,7 +391,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     with _open_analyzed(args.db) as store:
         report = build(store, window=window, baseline=baseline, flow_type=args.flow_type,
-                       flow_id=args.flow, search_ns=int(_demo_duration(args.since) * 1e9),
+                       flow_id=args.flow, search_ns=int(_duration(args.since) * 1e9),
                        progress=progress if sys.stderr.isatty() else None)
     text = render(report, fmt)
     if args.output is not None:
@@ -470,8 +470,8 @@ def _demo_parser(commands) -> None:
     traffic.set_defaults(run=cmd_demo_traffic)
 
 
-def _demo_duration(text: str | None) -> float | None:
-    from tracekit.demo.traffic import parse_duration
+def _duration(text: str | None) -> float | None:
+    from tracekit.units import parse_duration
 
     if text is None:
         return None
@@ -543,7 +543,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return _demo_with_tui(args)
     try:
         return run_demo(DemoOptions(
-            db=args.db, duration_s=_demo_duration(args.duration), headless=args.headless,
+            db=args.db, duration_s=_duration(args.duration), headless=args.headless,
             scenario=args.scenario, schedule=args.schedule, rate=args.rate, broker=args.broker,
             namespace=args.namespace, otlp_endpoint=args.otlp_endpoint,
             otlp_protocol=args.otlp_protocol, ground_truth=args.ground_truth, json=args.json,
@@ -565,7 +565,7 @@ def cmd_demo_traffic(args: argparse.Namespace) -> int:
 
     try:
         schedule = (parse_schedule(args.schedule) if args.schedule
-                    else default_schedule(_demo_duration(args.duration), args.scenario))
+                    else default_schedule(_duration(args.duration), args.scenario))
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
     return run_traffic(args.frontend, args.rate, schedule)

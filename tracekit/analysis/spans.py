@@ -95,22 +95,16 @@ def load_arrow(store, as_of_ns: int | None = None,
 
 
 def to_frame(table) -> pd.DataFrame:
-    """The table as a DataFrame sorted by trace id and start time (stable). Sorted in Arrow,
-    on integer ranks of the trace ids, before the columns become Python strings: at 1M spans
-    1.1 s against 3.5 s for pandas' sort of the frame."""
+    """The table as a DataFrame sorted by trace id, start time and span id (the same order
+    whatever order the rows were read in, so an analysis of a part of the store orders its
+    spans as the whole does). Sorted in Arrow before the columns become Python strings: Arrow
+    compares the strings in C++ (0.05 s for 200k spans, against 0.5 s for numpy's argsort of
+    the ids as Python strings, and 3.5 s per million for pandas' sort of the frame)."""
     if table.num_rows == 0:
         return table.to_pandas()
-    traces = pc.dictionary_encode(table.column("trace_id")).combine_chunks()
-    ranks = np.empty(len(traces.dictionary), np.int64)
-    ranks[np.argsort(traces.dictionary.to_numpy(zero_copy_only=False))] = np.arange(len(ranks))
-    # Ties (equal start times in a trace) by span id: the same order whatever order the rows
-    # were read in, so an analysis of a part of the store orders its spans as the whole does.
-    span_ids = pc.dictionary_encode(table.column("span_id")).combine_chunks()
-    span_rank = np.empty(len(span_ids.dictionary), np.int64)
-    span_rank[np.argsort(span_ids.dictionary.to_numpy(zero_copy_only=False))] = np.arange(len(span_rank))
-    order = np.lexsort((span_rank[span_ids.indices.to_numpy()], table.column("start_ns").to_numpy(),
-                        ranks[traces.indices.to_numpy()]))
-    table = _take(table, pa.array(order))
+    order = pc.sort_indices(table, sort_keys=[("trace_id", "ascending"), ("start_ns", "ascending"),
+                                              ("span_id", "ascending")])
+    table = _take(table, order)
     if "links" not in table.column_names:
         return table.to_pandas()
     at = table.column_names.index("links")

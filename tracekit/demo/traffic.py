@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import re
 import time
 import uuid
 from collections import Counter
@@ -14,6 +13,7 @@ import aiohttp
 from opentelemetry.trace import Status, StatusCode
 
 from tracekit.demo.faults import FAULT_SCENARIOS, Flags, GroundTruth, new_run_id, scenario
+from tracekit.units import parse_duration
 
 # Which workflow a shopper starts: the orchestrated saga, the choreographed checkout, a return.
 DEFAULT_MIX = {"order": 0.4, "checkout": 0.45, "return": 0.15}
@@ -25,17 +25,6 @@ STYLE = {"order": "orchestrated", "checkout": "choreographed", "return": "hybrid
 class Step:
     scenario: str
     seconds: float
-
-
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
-
-
-def parse_duration(text: str) -> float:
-    match = _DURATION.match(text.strip())
-    if not match:
-        raise ValueError(f"bad duration {text!r}: use e.g. 90s, 2m, 1.5h")
-    value, unit = float(match[1]), match[2] or "s"
-    return value * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]
 
 
 def parse_schedule(spec: str) -> list[Step]:

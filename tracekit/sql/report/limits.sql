@@ -1,20 +1,27 @@
 -- What the data of the window's flows lacks or had adjusted: spans whose parent was never
 -- stored, spans moved for clock skew, spans with dropped attributes, events or links, spans
 -- adjusted at ingest, and flows still incomplete.
-WITH picked AS (
+-- A flow's spans start within its bounds (by their own clocks), so only the store from the
+-- window's start on is read; and a trace belongs to one flow, so a parent that is not among
+-- its flow's spans was never stored.
+WITH picked AS MATERIALIZED (
     SELECT * FROM flows
     WHERE start_time >= $start::TIMESTAMP_NS AND start_time < $end::TIMESTAMP_NS
       AND ($type_ids::VARCHAR[] IS NULL OR list_contains($type_ids::VARCHAR[], type_id))
       AND ($flow_id::VARCHAR IS NULL OR flow_id = $flow_id::VARCHAR)
-), mine AS (
+), in_flows AS MATERIALIZED (
+    SELECT fs.trace_id, fs.span_id
+    FROM flow_spans AS fs JOIN picked USING (flow_id)
+    WHERE fs.start_time >= $start::TIMESTAMP_NS
+), mine AS MATERIALIZED (
     SELECT s.trace_id, s.span_id, s.parent_span_id, s.ingest_notes,
            s.dropped_attributes_count + s.dropped_events_count + s.dropped_links_count AS dropped
-    FROM spans AS s JOIN flow_spans AS fs USING (trace_id, span_id)
-    WHERE fs.flow_id IN (SELECT flow_id FROM picked)
+    FROM spans AS s JOIN in_flows USING (trace_id, span_id)
+    WHERE s.start_time >= $start::TIMESTAMP_NS
 ), orphans AS (
     SELECT count(*) AS n FROM mine AS m
     WHERE m.parent_span_id IS NOT NULL
-      AND NOT EXISTS (SELECT 1 FROM spans AS p WHERE p.trace_id = m.trace_id AND p.span_id = m.parent_span_id)
+      AND NOT EXISTS (SELECT 1 FROM mine AS p WHERE p.trace_id = m.trace_id AND p.span_id = m.parent_span_id)
 )
 SELECT (SELECT n FROM orphans) AS orphan_spans,
        (SELECT coalesce(sum(skew_adjusted), 0) FROM picked)::BIGINT AS skew_adjusted_spans,
