@@ -8,6 +8,8 @@ memory: the reference the stored tables are tested against.
 
 import re
 
+# Attributes that carry a business key shared by every step of a workflow (configurable).
+DEFAULT_BUSINESS_KEYS = ("order.id", "order_id", "business.key")
 TABLES = ("flows", "flow_spans", "flow_edges", "flow_types", "critical_path", "service_edges")
 # Every relation the analysis keeps in the store: a query naming one waits, through a
 # collector, until the analysis holds what was acknowledged before it.

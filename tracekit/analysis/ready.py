@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from tracekit.analysis.spans import DEFAULT_BUSINESS_KEYS
+from tracekit.analysis import DEFAULT_BUSINESS_KEYS
 from tracekit.errors import TracekitError
 
 Progress = Callable[[int, int], None]     # (spans done, spans to do)

@@ -13,9 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tracekit import queries
-
-# Attributes that carry a business key shared by every step of a workflow (configurable).
-DEFAULT_BUSINESS_KEYS = ("order.id", "order_id", "business.key")
+from tracekit.analysis import DEFAULT_BUSINESS_KEYS
 
 
 _KEY = re.compile(r"^[A-Za-z0-9_.\-]+$")

@@ -56,7 +56,8 @@ def analysis_of(store, flows: pd.DataFrame,
                                 upto_batch=analyzed_through(store),
                                 flows=(flows["flow_id"].tolist(), *bounds)))
     analysis = analyze_spans(spans)
-    stored = store.df(queries.load("analysis/flow_status"), {"flow_ids": flows["flow_id"].tolist()})
+    stored = store.df(queries.load("analysis/flow_status"),
+                      {"flow_ids": flows["flow_id"].tolist(), "from_ns": bounds[0], "to_ns": bounds[1]})
     if len(analysis.flows):
         status = stored.set_index("flow_id")
         known = analysis.flows["flow_id"].isin(status.index)

@@ -344,7 +344,9 @@ def _exemplar(store, analysis, flow_id: str) -> Exemplar:
     else:
         root = analysis.flows.set_index("flow_id").at[flow_id, "root_span"]
         trace_id, span_id = str(root).split(":", 1)
-    span = queries.run(store, "exemplar_span", {"trace_id": trace_id, "span_id": span_id}).first
+    start = int(analysis.flows.set_index("flow_id").at[flow_id, "start_ns"])
+    span = queries.run(store, "exemplar_span", {"trace_id": trace_id, "span_id": span_id,
+                                                "from": queries.timestamp(start)}).first
     attributes = {}
     if span.get("attributes"):
         stored = json.loads(span["attributes"])
@@ -386,7 +388,10 @@ def _path(store, analysis, flow_id: str, win: Window) -> PathComparison:
     if candidates is not None:
         ordered = candidates.sort_values(["duration_ns", "flow_id"])
         other = str(ordered["flow_id"].iloc[len(ordered) // 2])
-    result = queries.run(store, "path", {"exemplar": flow_id, "healthy": other or flow_id})
+    starts = flows.set_index("flow_id")["start_ns"]
+    earliest = min(int(starts.at[flow_id]), int(starts.at[other]) if other else int(starts.at[flow_id]))
+    result = queries.run(store, "path", {"exemplar": flow_id, "healthy": other or flow_id,
+                                         "from": queries.timestamp(earliest)})
     steps = tuple(PathStep(r["service_name"], r["name"], r["segment"], r["exemplar_ms"],
                            r["healthy_ms"] if other else 0.0) for r in result.rows)
     grew = max(steps, key=lambda s: s.delta_ms) if steps and other else None

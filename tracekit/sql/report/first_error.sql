@@ -12,3 +12,4 @@ SELECT arg_min(s.service_name || ' ' || s.name, s.end_time) AS first_operation,
        count(DISTINCT s.flow_id) AS flows_with_errors
 FROM flow_spans AS s JOIN picked USING (flow_id)
 WHERE s.error
+  AND s.start_time >= $start::TIMESTAMP_NS   -- a flow's spans start after it: the rest is not read

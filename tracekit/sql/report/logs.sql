@@ -7,14 +7,16 @@ WITH picked AS (
       AND ($flow_id::VARCHAR IS NULL OR flow_id = $flow_id::VARCHAR)
 ), traces AS (
     SELECT DISTINCT trace_id FROM flow_spans JOIN picked USING (flow_id)
+    WHERE flow_spans.start_time >= $start::TIMESTAMP_NS
 ), matched AS (
+    -- A flow's spans, and so their logs, come after the flow's start: the rest is not read.
     SELECT l.service_name, l.severity_number, coalesce(l.severity_text, '') AS severity,
            l.body::VARCHAR AS message
     FROM logs AS l
-    WHERE l.severity_number >= 13
+    WHERE l.severity_number >= 13 AND l."timestamp" >= $start::TIMESTAMP_NS
       AND (l.trace_id IN (SELECT trace_id FROM traces)
            OR ($flow_id::VARCHAR IS NULL AND l.trace_id IS NULL
-               AND l."timestamp" >= $start::TIMESTAMP_NS AND l."timestamp" < $end::TIMESTAMP_NS))
+               AND l."timestamp" < $end::TIMESTAMP_NS))
 )
 SELECT regexp_replace(message, '[A-Za-z0-9_.:/-]*[0-9][A-Za-z0-9_.:/-]*', '<*>', 'g') AS pattern,
        max(severity) AS severity, count(*) AS count,

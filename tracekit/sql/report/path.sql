@@ -7,5 +7,6 @@ SELECT service_name, name, segment,
              - coalesce(sum(duration_ms) FILTER (flow_id = $healthy), 0), 1) AS delta_ms
 FROM critical_path
 WHERE flow_id IN ($exemplar, $healthy)
+  AND start_time >= $from::TIMESTAMP_NS   -- the earlier of the two flows' starts
 GROUP BY ALL
 ORDER BY delta_ms DESC, service_name, name, segment

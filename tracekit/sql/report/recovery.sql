@@ -2,7 +2,8 @@
 -- baseline's (+5 points) and whose p95 is back within 1.5x the baseline's p95 (+20 ms).
 WITH picked AS (
     SELECT * FROM flows
-    WHERE ($type_ids::VARCHAR[] IS NULL OR list_contains($type_ids::VARCHAR[], type_id))
+    WHERE start_time >= least($base_start, $end)::TIMESTAMP_NS
+      AND ($type_ids::VARCHAR[] IS NULL OR list_contains($type_ids::VARCHAR[], type_id))
       AND ($flow_id::VARCHAR IS NULL OR flow_id = $flow_id::VARCHAR)
 ), usual AS (
     SELECT avg((status = 'failed')::INT) AS error_rate, quantile_cont(duration_ms, 0.95) AS p95_ms

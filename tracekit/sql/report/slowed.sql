@@ -7,14 +7,16 @@ WITH picked AS (
                 WHEN start_time >= $base_start::TIMESTAMP_NS AND start_time < $base_end::TIMESTAMP_NS THEN 'baseline'
            END AS part
     FROM flows
-    WHERE ($type_ids::VARCHAR[] IS NULL OR list_contains($type_ids::VARCHAR[], type_id))
+    WHERE start_time >= least($start, $base_start)::TIMESTAMP_NS
+      AND start_time < greatest($end, $base_end)::TIMESTAMP_NS
+      AND ($type_ids::VARCHAR[] IS NULL OR list_contains($type_ids::VARCHAR[], type_id))
       AND ($flow_id::VARCHAR IS NULL OR flow_id = $flow_id::VARCHAR)
 ), counted AS (
     SELECT part, count(*) AS flows FROM picked WHERE part IS NOT NULL GROUP BY part
 ), per_step AS (
     SELECT c.service_name, c.name, p.part, sum(c.duration_ms) AS ms
     FROM critical_path AS c JOIN picked AS p USING (flow_id)
-    WHERE p.part IS NOT NULL
+    WHERE p.part IS NOT NULL AND c.start_time >= least($start, $base_start)::TIMESTAMP_NS
     GROUP BY ALL
 ), compared AS (
     SELECT service_name, name,

@@ -6,7 +6,9 @@ WITH picked AS (
                 WHEN start_time >= $base_start::TIMESTAMP_NS AND start_time < $base_end::TIMESTAMP_NS THEN 'baseline'
            END AS part
     FROM flows
-    WHERE ($type_ids::VARCHAR[] IS NULL OR list_contains($type_ids::VARCHAR[], type_id))
+    WHERE start_time >= least($start, $base_start)::TIMESTAMP_NS
+      AND start_time < greatest($end, $base_end)::TIMESTAMP_NS
+      AND ($type_ids::VARCHAR[] IS NULL OR list_contains($type_ids::VARCHAR[], type_id))
       AND ($flow_id::VARCHAR IS NULL OR flow_id = $flow_id::VARCHAR)
 ), counted AS (
     SELECT part, count(*) AS flows FROM picked WHERE part IS NOT NULL GROUP BY part
@@ -14,11 +16,13 @@ WITH picked AS (
     SELECT p.part, count(*) AS spans, count(*) FILTER (s.error) AS errors
     FROM flow_spans AS s JOIN picked AS p USING (flow_id)
     WHERE p.part IS NOT NULL AND s.service_name = $service AND s.name = $operation
+      AND s.start_time >= least($start, $base_start)::TIMESTAMP_NS
     GROUP BY p.part
 ), path_of AS (
     SELECT p.part, sum(c.duration_ms) AS path_ms
     FROM critical_path AS c JOIN picked AS p USING (flow_id)
     WHERE p.part IS NOT NULL AND c.service_name = $service AND c.name = $operation
+      AND c.start_time >= least($start, $base_start)::TIMESTAMP_NS
     GROUP BY p.part
 ), parts AS (
     SELECT * FROM counted LEFT JOIN spans_of USING (part) LEFT JOIN path_of USING (part)

@@ -7,7 +7,9 @@ WITH picked AS (
                 WHEN start_time >= $base_start::TIMESTAMP_NS AND start_time < $base_end::TIMESTAMP_NS THEN 'baseline'
            END AS part
     FROM flows
-    WHERE ($type_ids::VARCHAR[] IS NULL OR list_contains($type_ids::VARCHAR[], type_id))
+    WHERE start_time >= least($start, $base_start)::TIMESTAMP_NS
+      AND start_time < greatest($end, $base_end)::TIMESTAMP_NS
+      AND ($type_ids::VARCHAR[] IS NULL OR list_contains($type_ids::VARCHAR[], type_id))
       AND ($flow_id::VARCHAR IS NULL OR flow_id = $flow_id::VARCHAR)
 ), usual AS (
     SELECT root_service, root_name, quantile_cont(duration_ms, 0.95) AS p95_ms
