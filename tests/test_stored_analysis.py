@@ -320,3 +320,19 @@ def test_the_collectors_analysis_takes_chunks_that_fit_its_memory_and_waits_with
         assert_equal_to_batch(conn)
     finally:
         store.close()
+
+
+def test_the_flows_list_reaches_back_past_the_newest_hour_for_a_full_page(tmp_path):
+    db = tmp_path / "sparse.duckdb"
+    # One flow a day for ten days, then three in the last minutes: a page of five reaches
+    # back over days; the order is newest first either way.
+    hours = [24.0 * day for day in range(10)] + [240.0 + m / 60 for m in (1, 2, 3)]
+    requests = [request("shop", [span(f"{i:032x}", f"{i:016x}", "GET /home", start_ms=h * 3600e3)])
+                for i, h in enumerate(hours, 1)]
+    run_tracekit("import", "--db", str(db), str(write(tmp_path / "spans.jsonl", *requests)))
+    listed = json.loads(run_tracekit("flows", "--db", str(db), "--limit", "5", "--json").stdout)
+    starts = [row["start"] for row in listed]
+    assert len(listed) == 5 and starts == sorted(starts, reverse=True)
+    every = sql(db, "SELECT flow_id FROM flows ORDER BY start_time DESC, flow_id LIMIT 5")
+    assert [row["flow_id"] for row in listed] == [row["flow_id"] for row in every]
+    assert len(json.loads(run_tracekit("flows", "--db", str(db), "--limit", "50", "--json").stdout)) == 13
