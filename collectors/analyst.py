@@ -23,7 +23,8 @@ from tracekit.writable import WritableStore
 log = logging.getLogger("tracekit.collector")
 
 POLL_S = 0.25               # how often it looks for new commits
-TYPES_EVERY_S = 5.0         # the flow types (a query over every flow) at most this often
+TYPES_EVERY_S = 5.0         # the flow types (a query over every flow) at most this often,
+TYPES_SHARE = 0.1           # and at most this share of the time (the query grows with the store)
 CHUNK_SPANS = 60_000        # new spans per update at most (a row group in one or two parts)
 MIN_CHUNK_SPANS = 5_000     # with less memory to spare than this needs, the analysis waits
 KIB_PER_SPAN = 6            # what analyzing a span costs at the peak: ~3.5-5.5 KiB in the worker
@@ -56,6 +57,7 @@ class Analyst:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._types_at = 0.0
+        self._types_cost = 0.0      # seconds the last refresh of the flow types took
         self._types_stale = False   # flows changed since the types were last refreshed
         self._lock = threading.Lock()     # one update at a time (the thread, or stop's last)
         self._analyzed = threading.Condition()   # notified after each update
@@ -93,23 +95,31 @@ class Analyst:
     def update_now(self, types: bool | None = None) -> persist.UpdateResult:
         """Bring the tables up to date now (the flow types too when due or asked)."""
         with self._lock:
-            due = time.monotonic() - self._types_at >= self.types_every_s
-            refresh = due if types is None else types
+            refresh = self._types_due() if types is None else types
             # Readers waiting for a batch are told after each chunk, not when the update has
             # caught up with batches that kept arriving meanwhile.
             cursor = self._cursor()
             result = persist.update(cursor, chunk_spans=self.chunk_now,
-                                    compute=self._compute, types=refresh,
+                                    compute=self._compute, types=False,
                                     should_stop=self._stop.is_set,
                                     on_progress=lambda *_: self._note(persist.progress(cursor)))
             if refresh:
+                started = time.monotonic()
+                persist.refresh_types(cursor)
                 self._types_at = time.monotonic()
+                self._types_cost = self._types_at - started
             self._note(persist.progress(self.store.conn.cursor()))
             self._types_stale = not refresh and (self._types_stale or bool(result.new_spans))
             if result.new_spans:
                 self.updates += 1
                 self.analyzed_spans += result.new_spans
             return result
+
+    def _types_due(self) -> bool:
+        """Whether the flow types are due a refresh: TYPES_EVERY_S after the last, or longer
+        when it took long (a store of many flows), so that it takes TYPES_SHARE of the time."""
+        interval = max(self.types_every_s, self._types_cost / TYPES_SHARE)
+        return time.monotonic() - self._types_at >= interval
 
     def chunk_now(self) -> int:
         """The new spans the next chunk may take: as many as the memory left allows, up to
@@ -172,7 +182,7 @@ class Analyst:
                     self.update_now()
                     if committed is not None:
                         self.lag_s.append(time.time() - committed)
-                elif self._types_stale and time.monotonic() - self._types_at >= self.types_every_s:
+                elif self._types_stale and self._types_due():
                     self.update_now(types=True)
                 elif time.monotonic() - self._commit_asked >= self.commit_every_s:
                     self._commit_asked = time.monotonic()
