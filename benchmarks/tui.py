@@ -1,10 +1,12 @@
 """Terminal UI benchmark: time to first paint, to the flow types of the default window, to
 the flows list, the service map and the failures view, and to open a 500-span flow, on a
-store of ~1M (or 10M) spans whose analysis tables are current.
+store of ~1M (or 10M) spans whose analysis tables are current, or on an existing store (such
+as scale.py's; the 500-span flow is added to it and analyzed).
 
     . .venv/bin/activate
     python benchmarks/tui.py                              # makes the store once, 3 runs
     python benchmarks/tui.py --store /tmp/tui-10m.duckdb --spans 10000000 --runs 3 --json
+    python benchmarks/tui.py --store /tmp/tracekit-bench/scale-100000000-1200s-analyzed.duckdb
 
 The store: a real demo run (`tracekit demo --headless`, made once unless --source is given),
 its span rows copied in DuckDB SQL with fresh trace, span, message and order ids until there
@@ -65,14 +67,15 @@ FROM range($n) AS t(i) JOIN services AS s ON s.n = i % 8
 """
 
 
-def build_store(source: Path, target: Path, spans: int) -> None:
-    """Copies of the demo run one after another, each in ingest batches of its own, the one
-    500-span flow in a batch after them, and the analysis tables built from scratch (as
-    `tracekit analyze --rebuild` builds them)."""
-    partial = target.with_suffix(".spans")
-    replicate(source, partial, spans, logs=False, one_after_another=True, own_batches=True)
-    store = tracekit.open(partial, write=True)
+def add_big_flow(db: Path) -> None:
+    """The one 500-span flow, in an ingest batch of its own after the store's last, unless
+    the store has it already (the analysis tables then lag by that batch)."""
+    store = tracekit.open(db, write=True)
     try:
+        [(has,)] = store.conn.execute("SELECT count(*) FROM span_rows WHERE trace_id = ?",
+                                      [BIG_TRACE]).fetchall()
+        if has:
+            return
         [(t0, batch)] = store.conn.execute(
             "SELECT (SELECT epoch_ns(max(end_time)) FROM span_rows), "
             "(SELECT max(batch_id) + 1 FROM ingest_batches)").fetchall()
@@ -83,6 +86,15 @@ def build_store(source: Path, target: Path, spans: int) -> None:
                            [batch, BIG_SPANS])
     finally:
         store.close()
+
+
+def build_store(source: Path, target: Path, spans: int) -> None:
+    """Copies of the demo run one after another, each in ingest batches of its own, the one
+    500-span flow in a batch after them, and the analysis tables built from scratch (as
+    `tracekit analyze --rebuild` builds them)."""
+    partial = target.with_suffix(".spans")
+    replicate(source, partial, spans, logs=False, one_after_another=True, own_batches=True)
+    add_big_flow(partial)
     started = time.monotonic()
     bring_up_to_date(partial, rebuild=True, on_progress=lambda done, total: print(
         f"\ranalyzing {target.name}: {done:,} of {total:,} spans "
@@ -172,10 +184,12 @@ def main() -> None:
     if not args.store.exists():
         source = args.source or demo_store(args.store.parent, "tui-bench-demo.duckdb", "45s")
         build_store(source, args.store, args.spans)
+    else:           # a store of another benchmark's (scale.py's): the flow added, analyzed
+        add_big_flow(args.store)
+        bring_up_to_date(args.store)
     with tracekit.open(args.store) as store:
         if behind(store) != 0:
-            sys.exit(f"{args.store} was built without its analysis tables (by an earlier version "
-                     "of this benchmark): delete it, and it is built again")
+            sys.exit(f"{args.store}: its analysis tables could not be brought up to date")
     runs = [asyncio.run(one_run(args.store, args.openings)) for _ in range(args.runs)]
     keys = ("first_paint_s", "store_figures_s", "types_listed_s", "flows_listed_s",
             "service_map_s", "failures_ranked_s", "open_flow_s")
