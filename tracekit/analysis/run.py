@@ -88,9 +88,10 @@ def _correct_skew(spans: pd.DataFrame, edges: pd.DataFrame) -> None:
     spans["skew_note"] = None
     p, c = calls["src_pos"].to_numpy(), calls["dst_pos"].to_numpy()
     host, start, end = (spans[col].to_numpy() for col in ("host", "start_ns", "end_ns"))
-    misfit = (host[p] != host[c]) & ((start[c] < start[p]) | (end[c] > end[p]))
+    other_host = (host[p] != host[c]) | pd.isna(host[c]) | (host[c] == "")
+    misfit = other_host & ((start[c] < start[p]) | (end[c] > end[p]))
     if not misfit.any():
-        return   # every cross-host child fits in its parent: nothing to adjust
+        return   # every child from another (or no known) host fits in its parent: nothing to adjust
     children: dict[str, list[str]] = defaultdict(list)
     for src, dst in zip(calls["src"], calls["dst"]):
         children[src].append(dst)
