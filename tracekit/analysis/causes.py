@@ -53,6 +53,30 @@ def _path(url: str | None) -> str:
     return urlsplit(url).path if isinstance(url, str) else ""
 
 
+def _host(url: str | None) -> str | None:
+    return (urlsplit(url).hostname or None) if isinstance(url, str) else None
+
+
+# What a client span names its callee by (the semantic conventions' attributes, and the URL).
+PEER_COLUMNS = ("peer_service", "server_address", "rpc_service", "url_host")
+
+
+def _peer(spans: pd.DataFrame, column: str):
+    """One of PEER_COLUMNS for every span, as an object array (None where absent)."""
+    if column == "url_host":
+        urls = spans["url"].to_numpy()
+        hosts = {url: _host(url) for url in set(urls)}
+        return pd.Series([hosts[url] for url in urls], dtype=object).to_numpy()
+    if column not in spans:
+        return pd.Series([None] * len(spans), dtype=object).to_numpy()
+    return spans[column].to_numpy(dtype=object)
+
+
+def _peer_value(span, column: str) -> str | None:
+    value = _host(span["url"]) if column == "url_host" else span.get(column)
+    return value if isinstance(value, str) and value else None
+
+
 class _Resolver:
     """Turns an origin span into the operation that caused it."""
 
@@ -86,6 +110,15 @@ class _Resolver:
         by_service = (seen.value_counts(["caller", "callee", "operation"], dropna=False)
                       .reset_index().drop_duplicates(["caller", "callee"]))
         self.callee_of_service = {(r.caller, r.callee): r.operation for r in by_service.itertuples()}
+        # Whom calls name (peer.service, server.address, rpc.service, the URL's host) → the
+        # service their server spans ran in, where such calls arrived: the most common.
+        named = pd.DataFrame({"callee": seen["callee"]})
+        self.serves: dict[str, str] = {}
+        for column in PEER_COLUMNS:
+            named["name"] = _peer(spans, column)[src]
+            counts = named.dropna().value_counts().reset_index().drop_duplicates("name")
+            for r in counts.itertuples():
+                self.serves.setdefault(r.name, r.callee)
 
     def _slowest_inside(self, key: str) -> tuple[str, str]:
         best, best_self = key, -1
@@ -107,6 +140,17 @@ class _Resolver:
         return self.callee.get((span["service_name"], span["method"], _path(span["url"])),
                                (span["service_name"], span["name"]))
 
+    def callee_named(self, span) -> str:
+        """The service a client span meant to call, from what it names: the service that serves
+        that name where such calls arrived (peer.service, server.address, rpc.service, the
+        URL's host, in that order), else the name itself (peer.service first: it is a service
+        name by definition), else the caller's own service. Never an operation's name."""
+        names = [_peer_value(span, column) for column in PEER_COLUMNS]
+        for name in names:
+            if name and name in self.serves:
+                return self.serves[name]
+        return next((name for name in names if name), span["service_name"])
+
     def resolve(self, key: str) -> tuple[str, str]:
         span = self.info.loc[key]
         service, name = span["service_name"], span["name"]
@@ -119,7 +163,7 @@ class _Resolver:
                 seen = self.callee.get((service, span["method"], _path(span["url"])))
                 if seen:
                     return seen
-                return _path(span["url"]) or name, name
+                return self.callee_named(span), name
             server = self.info.loc[servers[0]]
             if not server["error"] and (server["http_status"] or 0) >= 400:
                 return server["service_name"], server["name"]     # the callee refused
