@@ -65,3 +65,22 @@ def test_an_unreachable_callee_never_seen_arriving_is_named_by_its_peer_service(
     causes = _causes(_store(tmp_path, traced_callee=False))
     assert causes and causes[0]["service"] == "payment"
     assert all(c["service"] in ("payment", "frontend") for c in causes)
+
+
+@pytest.mark.parametrize("attributes, kind, failed", [
+    ({}, 2, False),
+    ({"error.type": "timeout"}, 2, True),                  # set only when the operation failed
+    ({"http.response.status_code": "503"}, 2, True),
+    ({"http.response.status_code": "404"}, 2, False),      # a client's mistake, not the server's
+    ({"http.response.status_code": "404"}, 3, True),       # ... but the client's call failed
+    ({"rpc.grpc.status_code": "14"}, 2, True),             # UNAVAILABLE
+    ({"rpc.grpc.status_code": "5"}, 2, False),             # NOT_FOUND: not a server error
+])
+def test_spans_without_a_status_fail_by_the_semantic_conventions(tmp_path, attributes, kind, failed):
+    trace = "ab" * 16
+    documents = [request("shop", [span(trace, "1" * 16, "GET /item", kind=kind, attributes=attributes)])]
+    db = tmp_path / "store.duckdb"
+    tracekit("import", "--db", str(db), str(write(tmp_path / "spans.jsonl", *documents)))
+    [row] = json.loads(tracekit("sql", "--db", str(db), "--format", "json",
+                                "SELECT error FROM flow_spans").stdout)
+    assert row["error"] is failed
