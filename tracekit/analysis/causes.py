@@ -140,6 +140,17 @@ class _Resolver:
         return self.callee.get((span["service_name"], span["method"], _path(span["url"])),
                                (span["service_name"], span["name"]))
 
+    def waited_for(self, key: str) -> tuple[str, str]:
+        """Whom a client span waited for: its server span's operation; else the operation
+        such calls reach where they arrived; else the service the call names, with the
+        call's own name; else the client span itself."""
+        for child in self.call_children.get(key, ()):
+            if self.info.at[child, "kind"] == "SERVER":
+                return self.info.at[child, "service_name"], self.info.at[child, "name"]
+        span = self.info.loc[key]
+        seen = self.callee.get((span["service_name"], span["method"], _path(span["url"])))
+        return seen or (self.callee_named(span), span["name"])
+
     def callee_named(self, span) -> str:
         """The service a client span meant to call, from what it names: the service that serves
         that name where such calls arrived (peer.service, server.address, rpc.service, the
@@ -228,12 +239,22 @@ def _contributions(paths: pd.DataFrame, analysis: Analysis, resolver: "_Resolver
     if paths.empty:
         return pd.DataFrame(columns=["flow_id", "service_name", "name", "ns"])
     spans = analysis.spans
+    info = resolver.info
     retried = spans[spans["resend_count"].fillna(0) > 0]
     backoff = {}
     for key, start in zip(retried["key"], retried["start_adj"]):
         if key in resolver.parent:
             backoff[(resolver.parent[key], int(start))] = resolver.resolve_call(key)
     paths = paths.copy()
+    # A caller waiting in a client span waits for its callee: the time between the call
+    # leaving and the callee answering (the network both ways, the callee's queue) is the
+    # callee's, so a slower callee is not blamed on every service that calls it.
+    client = (paths["segment"] == "span") & (paths["span"].map(info["kind"]) == "CLIENT")
+    if client.any():
+        waiting = {key: resolver.waited_for(key) for key in paths.loc[client, "span"].unique()}
+        callees = [waiting[key] for key in paths.loc[client, "span"]]
+        paths.loc[client, "service_name"] = [c[0] for c in callees]
+        paths.loc[client, "name"] = [c[1] for c in callees]
     if backoff:
         causes = [backoff.get((span, int(end))) for span, end in zip(paths["span"], paths["end_ns"])]
         hit = [c is not None for c in causes]
