@@ -20,7 +20,7 @@ from tracekit.writable import WritableStore
 from tracekit.importer import StoreSink, import_files
 
 from conftest import sql, start_collector, tracekit as run_tracekit
-from span_documents import request, span, write
+from span_documents import T0, request, span, write
 from tracekit.analysis.verify import verify
 
 
@@ -336,3 +336,13 @@ def test_the_flows_list_reaches_back_past_the_newest_hour_for_a_full_page(tmp_pa
     every = sql(db, "SELECT flow_id FROM flows ORDER BY start_time DESC, flow_id LIMIT 5")
     assert [row["flow_id"] for row in listed] == [row["flow_id"] for row in every]
     assert len(json.loads(run_tracekit("flows", "--db", str(db), "--limit", "50", "--json").stdout)) == 13
+
+
+def test_spans_stamped_in_the_future_are_analyzed_like_any_other(tmp_path):
+    db = tmp_path / "ahead.duckdb"
+    month_ahead_ms = (time.time_ns() - T0) / 1e6 + 30 * 86400e3   # a host's clock a month fast
+    requests = [request("shop", [span("c3" * 16, "1" * 16, "GET /now", start_ms=0)]),
+                request("warehouse", [span("d4" * 16, "2" * 16, "GET /later", start_ms=month_ahead_ms)])]
+    run_tracekit("import", "--db", str(db), str(write(tmp_path / "spans.jsonl", *requests)))
+    names = sorted(row["root_name"] for row in sql(db, "SELECT root_name FROM flows"))
+    assert names == ["GET /later", "GET /now"]

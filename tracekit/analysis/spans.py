@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -15,6 +14,8 @@ import pyarrow.compute as pc
 from tracekit import queries
 from tracekit.analysis import DEFAULT_BUSINESS_KEYS
 
+
+NO_BOUND_NS = 2**62           # a start time no span has (year 2116)
 
 _KEY = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
@@ -75,12 +76,14 @@ def load_arrow(store, as_of_ns: int | None = None,
                upto_batch: int | None = None,
                flows: tuple[list[str], int, int] | None = None,
                part: tuple[int, int] | None = None):
-    """Every span started before `as_of_ns` (default: now) and committed in a batch after
-    `since_batch` (and up to `upto_batch`), with the columns analysis uses, as an Arrow table
-    (cheap to hand to another process). `flows`: (flow ids, start ns, end ns) reads only the
+    """Every span (started before `as_of_ns`, when given: the store as it stood then)
+    committed in a batch after `since_batch` (and up to `upto_batch`), with the columns
+    analysis uses, as an Arrow table (cheap to hand to another process). `flows`: (flow ids, start ns, end ns) reads only the
     spans of those stored flows, which all start within those bounds. `part`: (i, n), only
     the traces whose id hashes to i modulo n (a large batch analyzed in parts)."""
-    as_of = as_of_ns if as_of_ns is not None else time.time_ns() + 10**15
+    # No default bound by the clock: a span stamped in the future (a host's clock ahead, or
+    # data replayed) is analyzed like any other, not skipped while its batch counts as done.
+    as_of = as_of_ns if as_of_ns is not None else NO_BOUND_NS
     keys, upto = stored_keys(store)
     limit = min(x for x in (upto, upto_batch, 2**63) if x is not None)
     sql = spans_sql(business_keys, of_flows=flows is not None, part=part is not None)
