@@ -3,7 +3,9 @@
 -- the first of those started).
 WITH picked AS (
     SELECT * FROM flows
-    WHERE ($type_ids::VARCHAR[] IS NULL OR list_contains($type_ids::VARCHAR[], type_id))
+    WHERE start_time >= least($start, $base_start)::TIMESTAMP_NS
+      AND start_time < greatest($end, $base_end)::TIMESTAMP_NS
+      AND ($type_ids::VARCHAR[] IS NULL OR list_contains($type_ids::VARCHAR[], type_id))
       AND ($flow_id::VARCHAR IS NULL OR flow_id = $flow_id::VARCHAR)
 ), base AS (
     SELECT root_service, root_name, quantile_cont(duration_ms, 0.95) AS p95_ms
