@@ -342,11 +342,17 @@ def test_span_detail_link_leads_to_the_producer_and_back(tmp_path):
             await pilot.press("enter")
             await settle(pilot, lambda: app.screen is flow_screen)
             producer = waterfall.row
+            await pilot.press("d")      # the producer's detail names the consumer linking to it
+            await settle(pilot, lambda: isinstance(app.screen, SpanScreen) and app.screen.detail is not None)
+            producer_detail = screen_text(app)
+            await pilot.press("escape")
+            await settle(pilot, lambda: app.screen is flow_screen)
             await pilot.press("left_square_bracket")
             await pilot.pause()
-            return consumer, detail, producer, waterfall.row, len(app.screen_stack)
+            return consumer, detail, producer, producer_detail, waterfall.row, len(app.screen_stack)
 
-    consumer, detail, producer, back, depth = run(scenario())
+    consumer, detail, producer, producer_detail, back, depth = run(scenario())
+    assert "← linked from" in producer_detail and "order.placed process" in producer_detail
     assert "order.placed process" in detail and "→ links to" in detail
     assert producer.kind == "PRODUCER" and producer.trace_id != consumer.trace_id
     assert f"→ links to {producer.trace_id}:{producer.span_id}" in detail

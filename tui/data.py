@@ -121,7 +121,9 @@ def span_detail(store, trace_id: str, span_id: str) -> SpanDetail | None:
         return None
     row = found[0]
     logs = store.arrow(sql("trace_logs"), {"trace_id": trace_id, "limit": LOGS_SHOWN}).to_pylist()
-    back = store.arrow(sql("backlinks"), {"trace_id": trace_id, "span_id": span_id}).to_pylist()
+    flow = store.arrow(sql("flow_of_trace"), {"trace_id": trace_id}).to_pylist()
+    back = store.arrow(sql("backlinks"), {"trace_id": trace_id, "span_id": span_id,
+                                          **flow[0]}).to_pylist() if flow else []
     fields = {k: row[k] for k in ("name", "kind", "service_name", "status_code", "status_message",
                                   "start_ns", "end_ns", "duration_ns", "parent_span_id",
                                   "scope_name", "scope_version")}
@@ -137,7 +139,8 @@ def span_detail(store, trace_id: str, span_id: str) -> SpanDetail | None:
 
 def flow_of_trace(store, trace_id: str) -> str | None:
     """The stored flow a trace belongs to, or None."""
-    return store.scalar(sql("flow_of_trace"), {"trace_id": trace_id})
+    found = store.arrow(sql("flow_of_trace"), {"trace_id": trace_id}).to_pylist()
+    return found[0]["flow_id"] if found else None
 
 
 # --- SQL console ----------------------------------------------------------------------------------------
