@@ -92,6 +92,8 @@ def analyze(source: Path, db: Path) -> dict:
     bytes_before = db.stat().st_size
     seconds, rss, text = timed(["analyze", "--db", str(db), "--rebuild", "--json"])
     summary = json.loads(text)
+    if summary["new_spans"] != spans:     # a rate over spans it skipped would be no rate
+        raise RuntimeError(f"analyze read {summary['new_spans']:,} of the {spans:,} spans")
     out = {"seconds": seconds, "peak_rss_mib": rss, "spans_per_s": spans / seconds,
            "flows": summary["flows_written"], "chunks": summary["chunks"],
            "bytes_per_span": (db.stat().st_size - bytes_before) / spans}
