@@ -114,11 +114,25 @@ class _Resolver:
         # service their server spans ran in, where such calls arrived: the most common.
         named = pd.DataFrame({"callee": seen["callee"]})
         self.serves: dict[str, str] = {}
-        for column in PEER_COLUMNS:
-            named["name"] = _peer(spans, column)[src]
+        peers = {column: _peer(spans, column) for column in PEER_COLUMNS}
+        for column, values in peers.items():
+            named["name"] = values[src]
             counts = named.dropna().value_counts().reset_index().drop_duplicates("name")
             for r in counts.itertuples():
                 self.serves.setdefault(r.name, r.callee)
+        # Whom each client span waited for (`waited_for`), worked out for all at once: its
+        # server span's operation (the first, as call edges list them), else what such calls
+        # reach, else the service the call names with the call's own name.
+        keys, names, services = (spans[c].to_numpy() for c in ("key", "name", "service_name"))
+        self.waits: dict[str, tuple[str, str]] = {}
+        for i, (caller, method, url) in enumerate(zip(services, spans["method"].to_numpy(),
+                                                     spans["url"].to_numpy())):
+            if kind[i] == "CLIENT":
+                self.waits[keys[i]] = self.callee.get(
+                    (caller, method, paths.get(url, _path(url))),
+                    (self._callee([v[i] for v in peers.values()], caller), names[i]))
+        for i in range(len(src) - 1, -1, -1):    # the first server span of a call wins
+            self.waits[keys[src[i]]] = (services[dst[i]], names[dst[i]])
 
     def _slowest_inside(self, key: str) -> tuple[str, str]:
         best, best_self = key, -1
@@ -144,23 +158,22 @@ class _Resolver:
         """Whom a client span waited for: its server span's operation; else the operation
         such calls reach where they arrived; else the service the call names, with the
         call's own name; else the client span itself."""
-        for child in self.call_children.get(key, ()):
-            if self.info.at[child, "kind"] == "SERVER":
-                return self.info.at[child, "service_name"], self.info.at[child, "name"]
-        span = self.info.loc[key]
-        seen = self.callee.get((span["service_name"], span["method"], _path(span["url"])))
-        return seen or (self.callee_named(span), span["name"])
+        return self.waits[key]
 
     def callee_named(self, span) -> str:
-        """The service a client span meant to call, from what it names: the service that serves
-        that name where such calls arrived (peer.service, server.address, rpc.service, the
-        URL's host, in that order), else the name itself (peer.service first: it is a service
-        name by definition), else the caller's own service. Never an operation's name."""
-        names = [_peer_value(span, column) for column in PEER_COLUMNS]
+        """The service a client span meant to call, from what it names (see `_callee`)."""
+        return self._callee([_peer_value(span, column) for column in PEER_COLUMNS],
+                            span["service_name"])
+
+    def _callee(self, names: list, caller: str) -> str:
+        """The service that serves one of `names` (PEER_COLUMNS' values, in that order) where
+        such calls arrived, else the first name (peer.service first: it is a service name by
+        definition), else the caller itself. Never an operation's name."""
+        names = [name for name in names if isinstance(name, str) and name]
         for name in names:
-            if name and name in self.serves:
+            if name in self.serves:
                 return self.serves[name]
-        return next((name for name in names if name), span["service_name"])
+        return names[0] if names else caller
 
     def resolve(self, key: str) -> tuple[str, str]:
         span = self.info.loc[key]

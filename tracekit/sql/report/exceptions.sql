@@ -10,12 +10,16 @@ WITH picked AS MATERIALIZED (
     SELECT fs.trace_id, fs.span_id, fs.flow_id
     FROM flow_spans AS fs JOIN picked USING (flow_id)
     WHERE fs.start_time >= $start::TIMESTAMP_NS
+), recent AS MATERIALIZED (
+    -- Filtered on its own: under the unnest below DuckDB would read every row group.
+    SELECT trace_id, span_id, service_name, name, events FROM span_rows
+    WHERE start_time >= $start::TIMESTAMP_NS AND len(events) > 0
 ), events AS MATERIALIZED (
     SELECT s.trace_id, s.span_id, s.service_name, s.name,
            coalesce(e.attributes['exception.type']::VARCHAR, '?') AS type,
            coalesce(e.attributes['exception.message']::VARCHAR, '') AS message
-    FROM span_rows AS s CROSS JOIN unnest(s.events) AS t(e)
-    WHERE e.name = 'exception' AND s.start_time >= $start::TIMESTAMP_NS
+    FROM recent AS s CROSS JOIN unnest(s.events) AS t(e)
+    WHERE e.name = 'exception'
 ), raised AS (
     SELECT in_flows.flow_id, events.service_name, events.name, events.type, events.message
     FROM events JOIN in_flows USING (trace_id, span_id)
