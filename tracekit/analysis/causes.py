@@ -72,11 +72,6 @@ def _peer(spans: pd.DataFrame, column: str):
     return spans[column].to_numpy(dtype=object)
 
 
-def _peer_value(span, column: str) -> str | None:
-    value = _host(span["url"]) if column == "url_host" else span.get(column)
-    return value if isinstance(value, str) and value else None
-
-
 class _Resolver:
     """Turns an origin span into the operation that caused it."""
 
@@ -160,11 +155,6 @@ class _Resolver:
         call's own name; else the client span itself."""
         return self.waits[key]
 
-    def callee_named(self, span) -> str:
-        """The service a client span meant to call, from what it names (see `_callee`)."""
-        return self._callee([_peer_value(span, column) for column in PEER_COLUMNS],
-                            span["service_name"])
-
     def _callee(self, names: list, caller: str) -> str:
         """The service that serves one of `names` (PEER_COLUMNS' values, in that order) where
         such calls arrived, else the first name (peer.service first: it is a service name by
@@ -184,10 +174,7 @@ class _Resolver:
             servers = [c for c in self.call_children.get(key, ())
                        if self.info.at[c, "kind"] == "SERVER"]
             if not servers:     # the request never arrived: blame the callee it was meant for
-                seen = self.callee.get((service, span["method"], _path(span["url"])))
-                if seen:
-                    return seen
-                return self.callee_named(span), name
+                return self.waited_for(key)
             server = self.info.loc[servers[0]]
             if not server["error"] and (server["http_status"] or 0) >= 400:
                 return server["service_name"], server["name"]     # the callee refused
@@ -264,8 +251,7 @@ def _contributions(paths: pd.DataFrame, analysis: Analysis, resolver: "_Resolver
     # callee's, so a slower callee is not blamed on every service that calls it.
     client = (paths["segment"] == "span") & (paths["span"].map(info["kind"]) == "CLIENT")
     if client.any():
-        waiting = {key: resolver.waited_for(key) for key in paths.loc[client, "span"].unique()}
-        callees = [waiting[key] for key in paths.loc[client, "span"]]
+        callees = [resolver.waited_for(key) for key in paths.loc[client, "span"]]
         paths.loc[client, "service_name"] = [c[0] for c in callees]
         paths.loc[client, "name"] = [c[1] for c in callees]
     if backoff:
