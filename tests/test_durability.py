@@ -235,7 +235,11 @@ def test_decode_workers_decode_without_loading_pandas(tmp_path):
 def test_decode_workers_can_be_set_on_the_command_line(tmp_path):
     collector = start_collector(tmp_path / "store.duckdb", extra=("--decode-workers", "2"))
     try:
-        workers = _decode_workers(collector.process.pid)
+        # Both workers are started before the collector listens, but one may still be in its
+        # initializer, which gives it its name, when the collector is ready.
+        deadline = time.monotonic() + 30
+        while len(workers := _decode_workers(collector.process.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert len(workers) == 2
         request = urllib.request.Request(
             f"http://{collector.http}/v1/traces", data=trace_request(5, service="two-workers").SerializeToString(),

@@ -31,6 +31,7 @@ def test_exports_are_acknowledged_while_the_store_checkpoints(tmp_path):
     # rows (~3 s in all for its ~20 tables), during which DuckDB takes no commit into the store.
     store.conn.execute("SET debug_checkpoint_scan_sleep_ms = 150")
     checkpoint = threading.Thread(target=lambda: store.conn.cursor().execute("CHECKPOINT"))
+    checkpoint_started = time.monotonic()
     checkpoint.start()
     latencies, during = [], 0
     while checkpoint.is_alive():
@@ -38,9 +39,12 @@ def test_exports_are_acknowledged_while_the_store_checkpoints(tmp_path):
         writer.submit(decode_traces(trace_request(50)), "test").result(timeout=30)
         latencies.append(time.monotonic() - started)
         during += checkpoint.is_alive()
+    checkpoint_s = time.monotonic() - checkpoint_started
     store.conn.execute("SET debug_checkpoint_scan_sleep_ms = 0")
     assert during >= 5, f"only {during} exports acknowledged during a checkpoint: {latencies}"
-    assert max(latencies) < 1.0, latencies
+    # None waited for the checkpoint: each is acknowledged once its intake log is synced
+    # (milliseconds; a busy disk's sync once took 1.1 s in CI), not when the store is free.
+    assert max(latencies) < checkpoint_s / 2, (checkpoint_s, sorted(latencies)[-5:])
     assert writer.shutdown()
     with tracekit.open(tmp_path / "s.duckdb") as reader:
         assert reader.scalar("SELECT count(*) FROM spans") == 500 + 50 * len(latencies)
