@@ -31,6 +31,22 @@ def request(service: str, spans: list[dict]) -> dict:
         "scopeSpans": [{"scope": {"name": "test"}, "spans": spans}]}]}
 
 
+def log(trace: str | None, span_id: str | None, body: str, *, severity: int = 9,
+        at_ms: float = 0) -> dict:
+    """One OTLP/JSON log record (severity as the log data model's SeverityNumber)."""
+    out = {"timeUnixNano": str(T0 + int(at_ms * 1e6)), "severityNumber": severity,
+           "body": {"stringValue": body}}
+    if trace:
+        out["traceId"], out["spanId"] = trace, span_id
+    return out
+
+
+def log_request(service: str, records: list[dict]) -> dict:
+    return {"resourceLogs": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": service}}]},
+        "scopeLogs": [{"scope": {"name": "test"}, "logRecords": records}]}]}
+
+
 def write(path: Path, *requests: dict) -> Path:
     """The requests as one file, a request per line (as the Collector's file exporter)."""
     path.write_text("".join(json.dumps(r) + "\n" for r in requests))

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from conftest import tracekit
-from span_documents import T0, request, span, write
+from span_documents import T0, log, log_request, request, span, write
 
 CALLER_ATTRIBUTES = {"peer.service": "payment", "server.address": "payment",
                      "rpc.service": "oteldemo.PaymentService"}
@@ -45,14 +45,20 @@ def _store(tmp_path, traced_callee: bool) -> str:
     return str(db)
 
 
+def _at(db: str, seconds: int) -> str:
+    ns = T0 + seconds * 10**9
+    return json.loads(tracekit("sql", "--db", db, "--format", "json",
+                               f"SELECT make_timestamp_ns({ns})::VARCHAR AS t").stdout)[0]["t"]
+
+
+def _causes_json(db: str) -> dict:
+    out = tracekit("causes", "--db", db, "--from", _at(db, 60), "--to", _at(db, 125),
+                   "--baseline-from", _at(db, 0), "--baseline-to", _at(db, 60), "--json").stdout
+    return json.loads(out)
+
+
 def _causes(db: str) -> list[dict]:
-    def at(seconds: int) -> str:
-        ns = T0 + seconds * 10**9
-        return json.loads(tracekit("sql", "--db", db, "--format", "json",
-                                   f"SELECT make_timestamp_ns({ns})::VARCHAR AS t").stdout)[0]["t"]
-    out = tracekit("causes", "--db", db, "--from", at(60), "--to", at(125),
-                   "--baseline-from", at(0), "--baseline-to", at(60), "--json").stdout
-    return json.loads(out)["causes"]
+    return _causes_json(db)["causes"]
 
 
 def test_an_unreachable_callee_is_named_by_the_service_that_serves_those_calls(tmp_path):
@@ -84,3 +90,67 @@ def test_spans_without_a_status_fail_by_the_semantic_conventions(tmp_path, attri
     [row] = json.loads(tracekit("sql", "--db", str(db), "--format", "json",
                                 "SELECT error FROM flow_spans").stdout)
     assert row["error"] is failed
+
+
+def _logged_store(tmp_path, window_errors_at: str, baseline_logs: bool = True) -> str:
+    """Forty bookings through gateway → orders → pricing, twenty in the baseline minute and
+    twenty after it, with no span status anywhere (as in instrumentation that records none).
+    Every service logs at INFO; after the baseline the service `window_errors_at` writes an
+    ERROR log inside its span and answers anyway, and the gateway logs a WARN about the answer.
+    Throughout, every other gateway request logs an ERROR of its own (a steady noise that a
+    baseline cancels)."""
+    spans = {"gateway": [], "orders": [], "pricing": []}
+    logs = {"gateway": [], "orders": [], "pricing": []}
+    for i in range(1, 41):
+        in_window = i > 20
+        at_ms = (60_000 + (i - 20) * 2500) if in_window else i * 2500
+        trace, ids = f"{i:032x}", {s: f"{i:08x}{n:08x}" for n, s in enumerate(spans, 1)}
+        spans["gateway"].append(span(trace, ids["gateway"], "POST /book", start_ms=at_ms, duration_ms=40))
+        spans["orders"].append(span(trace, ids["orders"], "POST /orders", parent=ids["gateway"],
+                                    start_ms=at_ms + 5, duration_ms=30))
+        spans["pricing"].append(span(trace, ids["pricing"], "GET /price", parent=ids["orders"],
+                                     start_ms=at_ms + 10, duration_ms=10))
+        if not (in_window or baseline_logs):
+            continue
+        for service in spans:
+            logs[service].append(log(trace, ids[service], f"{service} handled request {i}",
+                                     at_ms=at_ms + 12))
+        if i % 2 == 0:
+            logs["gateway"].append(log(trace, ids["gateway"], "session refresh failed", severity=17,
+                                       at_ms=at_ms + 38))
+        if in_window:
+            logs[window_errors_at].append(log(trace, ids[window_errors_at], severity=17, at_ms=at_ms + 15,
+                                              body=f"lookup failed for order {i}: NullPointerException"))
+            logs["gateway"].append(log(trace, ids["gateway"], "empty answer", severity=13, at_ms=at_ms + 35))
+    documents = ([request(service, s) for service, s in spans.items()]
+                 + [log_request(service, records) for service, records in logs.items() if records])
+    db = tmp_path / "store.duckdb"
+    tracekit("import", "--db", str(db), str(write(tmp_path / "telemetry.jsonl", *documents)))
+    return str(db)
+
+
+@pytest.mark.parametrize("service", ["orders", "pricing"])
+def test_an_error_log_inside_a_span_counts_as_that_operations_failure(tmp_path, service):
+    causes = _causes(_logged_store(tmp_path, service))
+    assert causes, "spans without status, but the window's error logs point somewhere"
+    top = causes[0]
+    assert (top["service"], top["failed_flows"], top["error_log_flows"]) == (service, 20, 20)
+    assert list(top["error_logs"]) == ["lookup failed for order <*> NullPointerException"]
+    # Warnings are not failures: the gateway's WARN about the answer ranks nothing.
+    assert all(c["service"] != "gateway" for c in causes)
+
+
+def test_steady_error_logs_in_window_and_baseline_rank_nothing(tmp_path):
+    db = _logged_store(tmp_path, "pricing")
+    # Two halves of the baseline minute: the same steady noise on both sides, in 5 flows of 10.
+    out = tracekit("causes", "--db", db, "--from", _at(db, 26), "--to", _at(db, 51),
+                   "--baseline-from", _at(db, 1), "--baseline-to", _at(db, 26), "--json").stdout
+    assert json.loads(out)["causes"] == []
+
+
+def test_a_baseline_without_logs_is_named_as_a_limit(tmp_path):
+    result = _causes_json(_logged_store(tmp_path, "orders", baseline_logs=False))
+    assert result["causes"][0]["service"] == "orders"
+    assert any("baseline holds no logs" in limit for limit in result["limits"])
+    (tmp_path / "with").mkdir()
+    assert _causes_json(_logged_store(tmp_path / "with", "orders"))["limits"] == []

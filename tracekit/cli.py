@@ -303,7 +303,8 @@ def cmd_causes(args: argparse.Namespace) -> int:
     from tracekit.analysis.causes import rank
     from tracekit.analysis.present import causes_json, dumps
     from tracekit.analysis.run import critical_paths
-    from tracekit.analysis.windowed import data_range, window_analysis
+    from tracekit.analysis.windowed import (NO_BASELINE_LOGS, baseline_without_logs,
+                                           data_range, window_analysis)
 
     with _open_analyzed(args.db) as store:
         bounds = data_range(store)
@@ -319,11 +320,16 @@ def cmd_causes(args: argparse.Namespace) -> int:
         else:
             baseline = (start - (end - start), start)
         analysis = window_analysis(store, min(start, baseline[0]), max(end, baseline[1]))
-    causes = rank(analysis, critical_paths(analysis), (start, end), baseline)
+        unlogged = baseline_without_logs(store, (start, end), baseline)
+    causes = rank(analysis, critical_paths(analysis), (start, end), baseline,
+                  baseline_logged=not unlogged)
+    limits = [NO_BASELINE_LOGS] if unlogged else []
     if args.json:
         print(dumps({"window": [start, end], "baseline": list(baseline),
-                     "causes": causes_json(causes)}))
+                     "causes": causes_json(causes), "limits": limits}))
         return 0
+    for limit in limits:
+        print(f"note: {limit}", file=sys.stderr)
     if not causes:
         print("no clear cause: failures and latencies in the window look like the baseline")
         return 0
@@ -337,6 +343,10 @@ def cmd_causes(args: argparse.Namespace) -> int:
                   f"({c.slowdown_share:.0%} of a flow's duration)")
         if c.exception_types:
             print("   exceptions: " + ", ".join(f"{k} ×{v}" for k, v in c.exception_types.items()))
+        if c.error_log_flows:
+            pattern, count = next(iter(c.error_logs.items()))
+            print(f"   error logs where the failure starts: {c.error_log_flows} flows, e.g. "
+                  f"×{count} \"{pattern}\"")
         if c.exemplars:
             print("   e.g. tracekit flow " + c.exemplars[0])
     return 0

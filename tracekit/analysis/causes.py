@@ -3,7 +3,9 @@ slowdowns, against a baseline window.
 
 Two kinds of evidence, each as a share of the window's flows:
 
-- **failures**: for each failing flow, its *origin*: the first error that has no failing call
+- **failures**: a span fails by its status, the semantic conventions' failure attributes
+  (failures.py) or an error log written inside it (where the code logs the exception and answers
+  anyway); for each failing flow, its *origin*: the first failure that has no failing call
   below it, resolved to the operation that caused it (a refused connection, a 4xx answer or a
   timeout point at the callee; a circuit breaker's fast failure at what tripped it: the most
   common other origin in the operation it protects, in the same window, else that operation);
@@ -18,6 +20,7 @@ a healthy window ranks nothing.
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -47,6 +50,26 @@ class Cause:
     baseline_ms: float
     exemplars: list[str] = field(default_factory=list)
     exception_types: dict[str, int] = field(default_factory=dict)
+    error_log_flows: int = 0        # window flows whose failure origin wrote an error log
+    error_logs: dict[str, int] = field(default_factory=dict)   # their first messages, by pattern
+
+
+def failing(spans: pd.DataFrame) -> pd.Series:
+    """Spans that failed: by their status and attributes (`error`), or by an error log written
+    inside them (`error_logs`, where the reader attached them)."""
+    if "error_logs" not in spans:
+        return spans["error"].astype(bool)
+    return spans["error"].astype(bool) | (spans["error_logs"] > 0)
+
+
+# What varies between messages of one kind: numbers, ids, paths with digits in them.
+_VARYING = re.compile(r"[A-Za-z0-9_.:/-]*[0-9][A-Za-z0-9_.:/-]*")
+
+
+def message_pattern(message: str, width: int = 160) -> str:
+    """A log message with what varies between messages of its kind masked as <*> (the
+    report's log patterns do the same in SQL)."""
+    return _VARYING.sub("<*>", message)[:width]
 
 
 def _path(url: str | None) -> str:
@@ -187,7 +210,7 @@ def origins(analysis: Analysis, flow_ids) -> dict[str, str]:
     """The origin span of each flow with errors: its first failing span with no failing span
     anywhere below it in its call tree."""
     spans = analysis.spans
-    errors = spans[spans["error"] & spans["flow_id"].isin(set(flow_ids))]
+    errors = spans[failing(spans) & spans["flow_id"].isin(set(flow_ids))]
     calls = analysis.edges[analysis.edges["kind"] == CALL]
     parent = dict(zip(calls["dst"], calls["src"]))
     above_failure: set[str] = set()
@@ -264,8 +287,11 @@ def _contributions(paths: pd.DataFrame, analysis: Analysis, resolver: "_Resolver
 
 
 def rank(analysis: Analysis, paths: pd.DataFrame, window: tuple[int, int],
-         baseline: tuple[int, int], limit: int = 10) -> list[Cause]:
-    """Causes of what went wrong in `window` (flows started in it) against `baseline`."""
+         baseline: tuple[int, int], limit: int = 10, baseline_logged: bool = True) -> list[Cause]:
+    """Causes of what went wrong in `window` (flows started in it) against `baseline`.
+    `baseline_logged` False: the baseline holds no logs at all, so failures the window shows
+    only by error logs cannot be compared with it; they are ranked on the window alone, as
+    when there is no baseline (the caller says so in its limits)."""
     flows = analysis.flows
     in_window = flows[(flows["start_ns"] >= window[0]) & (flows["start_ns"] < window[1])]
     in_base = flows[(flows["start_ns"] >= baseline[0]) & (flows["start_ns"] < baseline[1])]
@@ -275,10 +301,12 @@ def rank(analysis: Analysis, paths: pd.DataFrame, window: tuple[int, int],
     # Every flow with an error counts, failed or not: a call that succeeded on its third try
     # still points at what failed twice.
     info = resolver.info
-    window_keys = origins(analysis, in_window.loc[in_window["errors"] > 0, "flow_id"])
+    spans = analysis.spans
+    with_errors = set(spans.loc[failing(spans), "flow_id"])
+    window_keys = origins(analysis, in_window.loc[in_window["flow_id"].isin(with_errors), "flow_id"])
     window_origin = _tripped_breakers(
         window_keys, {f: resolver.resolve(k) for f, k in window_keys.items()}, resolver)
-    base_keys = origins(analysis, in_base.loc[in_base["errors"] > 0, "flow_id"])
+    base_keys = origins(analysis, in_base.loc[in_base["flow_id"].isin(with_errors), "flow_id"])
     base_origin = _tripped_breakers(
         base_keys, {f: resolver.resolve(k) for f, k in base_keys.items()}, resolver)
     n_w, n_b = len(in_window), max(len(in_base), 1)
@@ -295,12 +323,18 @@ def rank(analysis: Analysis, paths: pd.DataFrame, window: tuple[int, int],
     mean_duration_ms = max(in_window["duration_ns"].mean() / 1e6, 1e-3)
 
     exception_types: dict[tuple, Counter] = defaultdict(Counter)
+    error_logs: dict[tuple, Counter] = defaultdict(Counter)
     exemplars: dict[tuple, list[str]] = defaultdict(list)
+    logged = "error_log" in info
+    by_log_only: Counter = Counter()
     for flow_id, key in window_keys.items():
         cause = window_origin[flow_id]
+        by_log_only[cause] += logged and not info.at[key, "error"]
         exc = info.at[key, "exception_type"] or info.at[key, "error_type"]
         if isinstance(exc, str):
             exception_types[cause][exc] += 1
+        if logged and isinstance(message := info.at[key, "error_log"], str):
+            error_logs[cause][message_pattern(message)] += 1
         if len(exemplars[cause]) < 3:
             exemplars[cause].append(flow_id)
 
@@ -312,7 +346,8 @@ def rank(analysis: Analysis, paths: pd.DataFrame, window: tuple[int, int],
         if c_w >= MIN_FAILED_FLOWS and p_w - p_b >= MIN_FAILURE_SHARE:
             pooled = (c_w + c_b) / (n_w + n_b)
             z = (p_w - p_b) / math.sqrt(max(pooled * (1 - pooled) * (1 / n_w + 1 / n_b), 1e-12))
-            if z >= MIN_Z or len(in_base) == 0:
+            unseen = not baseline_logged and by_log_only[cause] * 2 > c_w
+            if z >= MIN_Z or len(in_base) == 0 or unseen:
                 failure = p_w - p_b
         w_ms, b_ms = float(lat_w.get(cause, 0.0)), float(lat_b.get(cause, 0.0))
         slowdown = 0.0
@@ -327,6 +362,7 @@ def rank(analysis: Analysis, paths: pd.DataFrame, window: tuple[int, int],
             exemplars[cause] = slow.nlargest(3, "ns")["flow_id"].tolist()
         causes.append(Cause(cause[0], cause[1], float(failure + slowdown), float(failure),
                             float(slowdown), c_w, c_b, w_ms, b_ms, list(exemplars[cause]),
-                            dict(exception_types[cause])))
+                            dict(exception_types[cause]), sum(error_logs[cause].values()),
+                            dict(error_logs[cause].most_common(3))))
     causes.sort(key=lambda c: c.score, reverse=True)
     return causes[:limit]

@@ -56,6 +56,7 @@ def analysis_of(store, flows: pd.DataFrame,
                                 upto_batch=analyzed_through(store),
                                 flows=(flows["flow_id"].tolist(), *bounds)))
     analysis = analyze_spans(spans)
+    _attach_error_logs(store, analysis.spans, bounds)
     stored = store.df(queries.load("analysis/flow_status"),
                       {"flow_ids": flows["flow_id"].tolist(), "from_ns": bounds[0], "to_ns": bounds[1]})
     if len(analysis.flows):
@@ -70,6 +71,43 @@ def analysis_of(store, flows: pd.DataFrame,
         analysis.flows["missing_steps"] = ids.map(status["missing_steps"]).map(list).to_numpy(dtype=object)
     analysis.flow_types = flow_types(store)
     return analysis
+
+
+# Logs are written while their span runs; a little later for exporters that stamp them late.
+LOG_SLACK_NS = 5 * 10**9
+
+
+def _attach_error_logs(store, spans: pd.DataFrame, bounds: tuple[int, int]) -> None:
+    """Each span's error logs (`error_logs`: how many, `error_log`: the first message), read
+    for the spans' time range only."""
+    spans["error_logs"] = 0
+    spans["error_log"] = None
+    if spans.empty:
+        return
+    logs = store.df(queries.load("analysis/error_logs"),
+                    {"from_ns": bounds[0], "to_ns": bounds[1] + LOG_SLACK_NS})
+    if len(logs):
+        by_key = logs.set_index("key")
+        spans["error_logs"] = spans["key"].map(by_key["logs"]).fillna(0).astype("int64").to_numpy()
+        spans["error_log"] = spans["key"].map(by_key["message"]).to_numpy(dtype=object)
+
+
+def logs_written(store, start_ns: int, end_ns: int) -> bool:
+    """Whether any log record was written in [start_ns, end_ns)."""
+    return bool(store.scalar(queries.load("analysis/logs_written"),
+                             {"from_ns": int(start_ns), "to_ns": int(end_ns)}))
+
+
+# The limit a comparison states when `baseline_without_logs`.
+NO_BASELINE_LOGS = ("the baseline holds no logs while the window does: failures seen only in "
+                    "error logs are ranked on the window alone, so errors logged all the time "
+                    "look new")
+
+
+def baseline_without_logs(store, window: tuple[int, int], baseline: tuple[int, int]) -> bool:
+    """Whether the window has logs and the baseline none at all (its logs were not collected,
+    or not kept): error logs count as failures, and such a baseline cannot show them."""
+    return logs_written(store, *window) and not logs_written(store, *baseline)
 
 
 def flow_types(store) -> pd.DataFrame:

@@ -79,7 +79,9 @@ def build(store, *, window: tuple[int, int | None] | None = None, flow_type: str
     from tracekit.analysis.causes import rank
     from tracekit.analysis.model import Analysis
     from tracekit.analysis.run import critical_paths
-    from tracekit.analysis.windowed import data_range, find_flow, flow_types, flows_started, window_analysis
+    from tracekit.analysis.windowed import (data_range, find_flow, flow_types, flows_started,
+                                          NO_BASELINE_LOGS, baseline_without_logs,
+                                          window_analysis)
 
     say = progress or (lambda _: None)
     say("reading flows")
@@ -127,8 +129,11 @@ def build(store, *, window: tuple[int, int | None] | None = None, flow_type: str
                       analysis.as_of_ns)
     # No shift found in the range searched: nothing to rank (against an empty baseline every
     # steady failure would rank).
+    unlogged = not fid and baseline_without_logs(store, (win.start_ns, win.end_ns),
+                                                 (base.start_ns, base.end_ns))
     causes = [] if fid or win.how == "searched" else rank(
-        ranked, paths, (win.start_ns, win.end_ns), (base.start_ns, base.end_ns))
+        ranked, paths, (win.start_ns, win.end_ns), (base.start_ns, base.end_ns),
+        baseline_logged=not unlogged)
     flow_row = flows.set_index("flow_id").loc[fid] if fid else None
     incident = bool(causes) or (fid is not None and flow_row["status"] != "complete")
 
@@ -169,6 +174,8 @@ def build(store, *, window: tuple[int, int | None] | None = None, flow_type: str
                  for r in logs_res.rows)
 
     limits = _limits(q)
+    if unlogged:
+        limits.append(Limit("baseline_without_logs", NO_BASELINE_LOGS))
     in_base = ((picked["start_ns"] >= base.start_ns) & (picked["start_ns"] < base.end_ns)).sum()
     if not fid and in_base < MIN_BASELINE_FLOWS:
         limits.append(Limit("thin_baseline", f"the baseline window holds {in_base} flows: "
@@ -266,6 +273,14 @@ def _suspect(q: _Figures, rank: int, cause, exceptions: queries.Result,
             f"{r['window_flows']} flows, against {r['baseline_errors']} of {r['baseline_spans']} "
             f"in the baseline's {r['baseline_flows']}",
             q.keep(ev.figure(f"{what}: failing spans in the window", "window_errors"))))
+        if r["window_error_logs"] or r["baseline_error_logs"]:
+            example = next(iter(cause.error_logs), None)
+            evidence.append(Evidence(
+                f"error logs written in its spans: {r['window_error_logs']} in the window, "
+                f"{r['baseline_error_logs']} in the baseline"
+                + (f"; where {cause.error_log_flows} flows' failures start: \"{example}\""
+                   if example else ""),
+                q.keep(ev.figure(f"{what}: error logs in its spans", "window_error_logs"))))
         evidence.append(Evidence(
             f"time on the critical path per flow: {r['baseline_path_ms']:,.1f} ms in the baseline, "
             f"{r['window_path_ms']:,.1f} ms in the window",
