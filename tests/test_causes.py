@@ -154,3 +154,38 @@ def test_a_baseline_without_logs_is_named_as_a_limit(tmp_path):
     assert any("baseline holds no logs" in limit for limit in result["limits"])
     (tmp_path / "with").mkdir()
     assert _causes_json(_logged_store(tmp_path / "with", "orders"))["limits"] == []
+
+
+def test_a_slower_call_in_a_minority_of_flows_is_found_without_being_told_when(tmp_path):
+    """Checkouts call pricing and inventory in parallel, five a second for two minutes. For
+    30 s, one checkout in three waits 400 ms on inventory instead of 10: the checkouts'
+    median duration does not move, so only the operation's tail shows it. The report finds
+    that stretch by itself and names inventory."""
+    gateway, pricing, inventory = [], [], []
+    for i in range(600):
+        at_ms = i * 200
+        slow = 80_000 <= at_ms < 110_000 and i % 3 == 0
+        stock_ms = 400 if slow else 10
+        trace = f"{i + 1:032x}"
+        root, calls = f"{i + 1:08x}00000001", (f"{i + 1:08x}00000002", f"{i + 1:08x}00000003")
+        gateway += [span(trace, root, "POST /checkout", start_ms=at_ms, duration_ms=stock_ms + 12),
+                    span(trace, calls[0], "GET", kind=3, parent=root, start_ms=at_ms + 1,
+                         duration_ms=10, attributes={"server.address": "pricing"}),
+                    span(trace, calls[1], "GET", kind=3, parent=root, start_ms=at_ms + 1,
+                         duration_ms=stock_ms + 1, attributes={"server.address": "inventory"})]
+        pricing.append(span(trace, f"{i + 1:08x}00000004", "GET /price", parent=calls[0],
+                            start_ms=at_ms + 1.5, duration_ms=9))
+        inventory.append(span(trace, f"{i + 1:08x}00000005", "GET /stock", parent=calls[1],
+                              start_ms=at_ms + 1.5, duration_ms=stock_ms))
+    db = tmp_path / "store.duckdb"
+    tracekit("import", "--db", str(db), str(write(tmp_path / "spans.jsonl", request("gateway", gateway),
+                                                  request("pricing", pricing),
+                                                  request("inventory", inventory))))
+    report = json.loads(tracekit("report", "--db", str(db), "--since", "120s", "--format", "json").stdout)
+    window = report["window"]
+    assert report["incident"] and window["how"] == "detected", window
+    slow_from, slow_to = T0 + 80 * 10**9, T0 + 110 * 10**9
+    overlap = min(window["end_ns"], slow_to) - max(window["start_ns"], slow_from)
+    assert overlap >= 0.8 * (slow_to - slow_from), window
+    assert window["end_ns"] - window["start_ns"] <= 1.5 * (slow_to - slow_from), window
+    assert report["suspects"][0]["service"] == "inventory"

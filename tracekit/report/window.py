@@ -1,5 +1,8 @@
 """Finding the incident window: the stretch of time in which some workflow's flows failed
-more often, stayed incomplete, or ran slower than they usually do in the range searched.
+more often, stayed incomplete, or ran slower than they usually do in the range searched, or in
+which some operation took longer on the flows' critical paths than it usually does (median or
+tail: a slower call among parallel ones, or one that slowed a minority of flows, leaves the
+flows' median durations as they were).
 
 Shifts are measured per workflow (root operation) rather than per flow type: a failing flow
 takes another path than a healthy one and so has a flow type of its own, which only exists
@@ -25,6 +28,13 @@ MIN_LATENCY_MS = 50.0
 MIN_LATENCY_FLOWS = 3       # a median of fewer flows is noise
 USUAL_QUANTILE = 0.25       # "usual" = a low quantile over buckets: an incident may fill half the range
 MAX_GAP_BUCKETS = 1         # anomalous buckets this close belong to one incident
+MIN_OPERATION_MS = 20.0     # an operation's span durations above their usual, by at least
+MIN_OPERATION_SPANS = 5     # a median of fewer spans is noise
+MIN_TAIL_SPANS = 10         # a tail (90th percentile) of fewer spans is noise
+# An operation's usual: the median over buckets (its durations vary more than a workflow's
+# median: a low quantile made every other bucket of a busy demo "slow"); an incident longer
+# than half the range is the workflows' shifts' to find.
+OPERATION_USUAL_QUANTILE = 0.5
 
 
 def bucket_width_ns(length_ns: int) -> int:
@@ -78,6 +88,14 @@ def detect(store, search: tuple[int, int], type_ids: tuple[str, ...] | None = No
             if r["bucket"] in slow and ({r["bucket"] - 1, r["bucket"] + 1} & slow):
                 score[r["bucket"]] += r["flows"] / 2     # at least half its flows were slow
         weak |= slow
+    op_result = queries.run(store, "operation_shifts", {
+        "from": queries.timestamp(search[0]), "to": queries.timestamp(search[1]),
+        "origin_ns": origin, "bucket_ns": width, "type_ids": type_ids})
+    slowed = _slower_operations(op_result.rows)
+    for bucket, spans in slowed.items():
+        if {bucket - 1, bucket + 1} & slowed.keys():
+            score[bucket] += spans / 2
+    # weak |= slowed.keys()
     segments: list[list[int]] = []
     for bucket in sorted(score):
         if segments and bucket - segments[-1][-1] <= MAX_GAP_BUCKETS + 1:
@@ -97,3 +115,29 @@ def detect(store, search: tuple[int, int], type_ids: tuple[str, ...] | None = No
                       "detected") for s in ranked]
     return Detection(windows[0] if windows else None, tuple(windows[1:]), width,
                      result.figure("shifts per workflow and bucket"))
+
+
+def _slower_operations(rows: list[dict]) -> dict[int, int]:
+    """Buckets in which some operation's spans took longer (their median, or their 90th
+    percentile over enough spans) than twice its usual and MIN_OPERATION_MS more: bucket →
+    the most spans such an operation ran slower in (operations that slow together, a callee
+    and the callers waiting for it, count once)."""
+    by_operation: dict[tuple, list[dict]] = defaultdict(list)
+    for row in rows:
+        by_operation[(row["service_name"], row["name"])].append(row)
+    slowed: dict[int, int] = {}
+    for rows in by_operation.values():
+        judged = [r for r in rows if r["spans"] >= MIN_OPERATION_SPANS]
+        if len(judged) < 3:
+            continue
+        limits = {}
+        for column, enough in (("p50_ms", MIN_OPERATION_SPANS), ("p90_ms", MIN_TAIL_SPANS)):
+            values = [r[column] for r in judged if r["spans"] >= enough]
+            if len(values) >= 3:
+                usual = float(np.quantile(values, OPERATION_USUAL_QUANTILE))
+                limits[column] = (max(MIN_LATENCY_RATIO * usual, usual + MIN_OPERATION_MS), enough)
+        for r in judged:
+            if any(r["spans"] >= enough and r[column] >= limit
+                   for column, (limit, enough) in limits.items()):
+                slowed[r["bucket"]] = max(slowed.get(r["bucket"], 0), r["spans"])
+    return slowed
