@@ -138,6 +138,10 @@ def test_an_error_log_inside_a_span_counts_as_that_operations_failure(tmp_path, 
     assert list(top["error_logs"]) == ["lookup failed for order <*> NullPointerException"]
     # Warnings are not failures: the gateway's WARN about the answer ranks nothing.
     assert all(c["service"] != "gateway" for c in causes)
+    # The flow's own detail starts its failure where the log was written, and quotes it.
+    db = str(tmp_path / "store.duckdb")
+    origin = json.loads(tracekit("flow", "--db", db, top["exemplars"][0], "--json").stdout)["failure_origin"]
+    assert origin["service"] == service and origin["error_log"].startswith("lookup failed for order")
 
 
 def test_steady_error_logs_in_window_and_baseline_rank_nothing(tmp_path):

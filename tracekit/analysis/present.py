@@ -14,8 +14,12 @@ def _ms(ns) -> str:
     return f"{ns / 1e6:,.1f} ms"
 
 
+def _text(value) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 def flow_detail(analysis: Analysis, flow_id: str) -> dict:
-    from tracekit.analysis.causes import _Resolver, origins
+    from tracekit.analysis.causes import _Resolver, failing, origins
     from tracekit.analysis.run import critical_path
 
     flow = analysis.flows.set_index("flow_id").loc[flow_id]
@@ -50,7 +54,8 @@ def flow_detail(analysis: Analysis, flow_id: str) -> dict:
         calls = edges[edges["kind"] == "call"]
         parent = dict(zip(calls["dst"], calls["src"]))
         chain, up = [], parent.get(key)
-        while up is not None and up in info.index and bool(info.at[up, "error"]):
+        failed = failing(spans).set_axis(spans["key"])
+        while up is not None and up in info.index and bool(failed[up]):
             chain.append(f"{info.at[up, 'service_name']} {info.at[up, 'name']}")
             up = parent.get(up)
         origin = {"service": info.at[key, "service_name"], "name": info.at[key, "name"],
@@ -58,6 +63,7 @@ def flow_detail(analysis: Analysis, flow_id: str) -> dict:
                   "trace_id": info.at[key, "trace_id"], "span_id": info.at[key, "span_id"],
                   "exception": info.at[key, "exception_type"] if isinstance(info.at[key, "exception_type"], str) else None,
                   "message": info.at[key, "exception_message"] if isinstance(info.at[key, "exception_message"], str) else None,
+                  "error_log": _text(info.at[key, "error_log"]) if "error_log" in info else None,
                   "cause": {"service": cause[0], "operation": cause[1]}}
     types = analysis.flow_types.set_index("type_id")
     return {
@@ -105,6 +111,7 @@ def print_flow(detail: dict) -> None:
     if origin:
         print(f"\nfailure origin: {origin['service']} {origin['name']}"
               + (f" — {origin['exception']}: {origin['message']}" if origin["exception"] else "")
+              + (f"\n  error log: {origin['error_log']}" if origin.get("error_log") else "")
               + f"\n  likely cause: {origin['cause']['service']} {origin['cause']['operation']}"
               + ("\n  propagated up: " + " → ".join(origin["propagated_to"])
                  if origin["propagated_to"] else ""))
