@@ -181,7 +181,7 @@ def _analysis_parsers(commands) -> None:
         "same length just before it).")
     _db(causes)
     causes.add_argument("--since", metavar="TIME", default="5m",
-                        help="the window: the last TIME of data (default 5m)")
+                        help="the window: the last TIME of data, e.g. 90s, 30m, 12h, 1d (default 5m)")
     causes.add_argument("--from", dest="start", metavar="TIMESTAMP", help="window start (UTC)")
     causes.add_argument("--to", dest="end", metavar="TIMESTAMP", help="window end (UTC)")
     causes.add_argument("--baseline-from", metavar="TIMESTAMP")
@@ -354,7 +354,8 @@ def _report_parser(commands) -> None:
     _db(report)
     when = report.add_mutually_exclusive_group()
     when.add_argument("--since", metavar="TIME", default="30m",
-                      help="look for the incident in the last TIME of data (default 30m)")
+                      help="look for the incident in the last TIME of data, e.g. 30m, 12h, 1d "
+                           "(default 30m)")
     when.add_argument("--from", dest="start", metavar="TIMESTAMP",
                       help="the incident window's start (UTC); no detection")
     report.add_argument("--to", dest="end", metavar="TIMESTAMP",
