@@ -40,3 +40,32 @@ def test_a_window_in_an_unknown_unit_is_a_usage_error_naming_the_units(store):
     result = tracekit("report", "--db", store, "--since", "1 fortnight", check=False)
     assert result.returncode == 2
     assert b"bad duration '1 fortnight': use e.g. 90s, 15m, 12h, 7d" in result.stderr
+
+
+@pytest.mark.parametrize("fmt", ["md", "html", "json"])
+def test_a_report_over_a_window_without_data_says_so_and_exits_3(store, fmt, tmp_path):
+    window = ["--from", "2020-01-01T00:00:00", "--to", "2020-01-01T01:00:00"]
+    result = tracekit("report", "--db", store, *window, "--format", fmt, check=False)
+    assert result.returncode == 3, result.stderr.decode()
+    text = result.stdout.decode()
+    if fmt == "json":
+        answer = json.loads(text)
+        assert answer["no_data"] is True and answer["incident"] is False
+        text = answer["title"] + "\n" + answer["summary"]
+    assert "No data in 2020-01-01 00:00:00.000 – 01:00:00.000 UTC" in text
+    assert "No incident found" not in text
+    assert "no flow started in the window" in text
+    written = tmp_path / f"report.{fmt}"
+    assert tracekit("report", "--db", store, *window, "-o", str(written), check=False).returncode == 3
+    assert "No data in" in written.read_text()
+
+
+def test_a_report_over_a_window_with_flows_exits_0(store):
+    result = tracekit("report", "--db", store, "--format", "json", check=False)
+    assert result.returncode == 0
+    assert json.loads(result.stdout)["no_data"] is False
+
+
+def test_report_help_documents_the_exit_codes():
+    help_text = " ".join(tracekit("report", "--help").stdout.decode().split())
+    assert "3 no flow started in the window" in help_text

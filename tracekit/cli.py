@@ -1,6 +1,7 @@
 """The `tracekit` command line.
 
-Exit codes: 0 success, 1 a tracekit error (the message says what to do), 2 a usage error.
+Exit codes: 0 success, 1 a tracekit error (the message says what to do), 2 a usage error,
+3 nothing to report: `tracekit report` over a window with no data.
 Data goes to stdout; diagnostics and progress go to stderr.
 """
 
@@ -16,6 +17,8 @@ from tracekit import output
 from tracekit.errors import TracekitError, UsageError
 from tracekit.redaction import DEFAULT_PATTERNS
 from tracekit.store import DEFAULT_PATH, DEFAULT_TIMEOUT_S
+
+NO_DATA = 3   # exit code: the window asked for holds no data (documented in `report --help`)
 
 
 def _db(parser: argparse.ArgumentParser) -> None:
@@ -350,7 +353,9 @@ def _report_parser(commands) -> None:
         "its evidence, the critical path of an exemplar flow against a healthy one, a Mermaid "
         "sequence diagram, correlated logs, the limits of the data, and the SQL behind every "
         "figure. Without --from/--to the incident window is found from shifts in the flows' "
-        "error rates and latency over the last --since of data.")
+        "error rates and latency over the last --since of data. Exit codes: 0 a report was "
+        "written (incident or not), 3 no flow started in the window (the report says there is "
+        "no data there), 1 an error, 2 a usage error.")
     _db(report)
     when = report.add_mutually_exclusive_group()
     when.add_argument("--since", metavar="TIME", default="30m",
@@ -410,7 +415,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         sys.stdout.write(text)
         if not report.incident and fmt != "md":
             print(f"tracekit report: {report.title}", file=sys.stderr)
-    return 0
+    return NO_DATA if report.no_data else 0
 
 
 def _demo_parser(commands) -> None:

@@ -115,6 +115,8 @@ def build(store, *, window: tuple[int, int | None] | None = None, flow_type: str
                          "base_start": queries.timestamp(base.start_ns),
                          "base_end": queries.timestamp(base.end_ns),
                          "type_ids": type_ids, "flow_id": fid})
+    if not fid and flows_started(store, win.start_ns, win.end_ns).empty:
+        return _no_data(store, win, base, (first, last), flow_type, type_ids)
 
     say("analyzing the window's flows")
     analysis = window_analysis(store, min(base.start_ns, win.start_ns), win.end_ns,
@@ -332,6 +334,18 @@ def _words(incident, top, win, fid, flow_row, impact, timeline, flow_type,
     elif recovery is not None:
         summary += " No recovery is seen by the end of the data."
     return title, summary
+
+
+def _no_data(store, win: Window, base: Window, data: tuple[int, int], flow_type: str | None,
+             type_ids: tuple[str, ...] | None) -> Report:
+    """The report of a window in which no flow started: it says so, and where the data is."""
+    span = f"{_when(win.start_ns)} – {_clock(win.end_ns)} UTC"
+    summary = (f"No data in {span}: no flow started in the window, so there is nothing to "
+               f"report. The store's flows started from {_when(data[0])} to {_when(data[1] - 1)} "
+               "UTC; give --from/--to within that range, or a longer --since.")
+    return Report(f"No data in {span}", summary, False, str(store.path), time.time_ns(), win, base,
+                  flow_type, type_ids, None, None, (), (), 0, None, (), "", None, None, None, (),
+                  None, (), no_data=True)
 
 
 def _exemplar(store, analysis, flow_id: str) -> Exemplar:
