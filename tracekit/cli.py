@@ -15,6 +15,7 @@ from pathlib import Path
 
 from tracekit import output
 from tracekit.errors import TracekitError, UsageError
+from tracekit.plurals import counted
 from tracekit.redaction import DEFAULT_PATTERNS
 from tracekit.store import DEFAULT_PATH, DEFAULT_TIMEOUT_S
 
@@ -209,7 +210,7 @@ def _open_analyzed(db: Path, timeout_s: float | None = None, *, capped: bool = T
 
     def started(spans: int) -> None:
         nonlocal bar
-        print(f"tracekit: analyzing {spans:,} spans not analyzed yet (once; `tracekit "
+        print(f"tracekit: analyzing {counted(spans, 'span')} not analyzed yet (once; `tracekit "
               "analyze` does it ahead)", file=sys.stderr)
         bar = _progress_bar("analyzing new spans")
         bar.start()
@@ -247,8 +248,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
     elif result.new_spans:
-        print(f"analyzed {result.new_spans:,} new spans ({result.reanalyzed_spans:,} with the "
-              f"flows they joined) into {result.flows_written:,} flows in {summary['seconds']:.1f} s")
+        print(f"analyzed {counted(result.new_spans, 'new span')} ({result.reanalyzed_spans:,} with "
+              f"the flows they joined) into {counted(result.flows_written, 'flow')} in "
+              f"{summary['seconds']:.1f} s")
     else:
         print(f"{args.db}: the analysis is up to date")
     if args.verify and summary["differences"]:
@@ -715,13 +717,13 @@ def cmd_import(args: argparse.Namespace) -> int:
         print(json.dumps(summary.as_dict(), indent=2))
     else:
         if summary.sent_to_collector:
-            print(f"sent {summary.files} file(s), {summary.documents} document(s) to the running "
-                  f"collector: {summary.spans} spans, {summary.logs} logs accepted (it stores a "
-                  "re-sent span once)")
+            print(f"sent {counted(summary.files, 'file')}, {counted(summary.documents, 'document')} "
+                  f"to the running collector: {counted(summary.spans, 'span')}, "
+                  f"{counted(summary.logs, 'log')} accepted (it stores a re-sent span or log once)")
         else:
-            print(f"imported {summary.files} file(s), {summary.documents} document(s): "
-                  f"{summary.spans} spans, {summary.logs} logs stored; "
-                  f"{summary.duplicate_spans} duplicate spans ignored")
+            print(f"imported {counted(summary.files, 'file')}, {counted(summary.documents, 'document')}: "
+                  f"{counted(summary.spans, 'span')}, {counted(summary.logs, 'log')} stored; "
+                  f"{counted(summary.duplicate_spans, 'duplicate span')} ignored")
         for reason, n in summary.rejected.most_common():
             print(f"  rejected {n} {reason}")
         for reason, n in summary.skipped.most_common():

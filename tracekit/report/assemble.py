@@ -11,6 +11,7 @@ from collections.abc import Callable
 import pandas as pd
 
 from tracekit.errors import TracekitError
+from tracekit.plurals import counted
 from tracekit.report import queries
 from tracekit.report.mermaid import sequence
 from tracekit.report.model import (
@@ -173,7 +174,7 @@ def build(store, *, window: tuple[int, int | None] | None = None, flow_type: str
     limits = _limits(q)
     in_base = ((picked["start_ns"] >= base.start_ns) & (picked["start_ns"] < base.end_ns)).sum()
     if not fid and in_base < MIN_BASELINE_FLOWS:
-        limits.append(Limit("thin_baseline", f"the baseline window holds {in_base} flows: "
+        limits.append(Limit("thin_baseline", f"the baseline window holds {counted(in_base, 'flow')}: "
                             "comparisons against it are weak; give --baseline-from/--baseline-to"))
     if win.how == "searched":
         limits.append(Limit("no_shift", "no shift in the flows' error rates or latency was found "
@@ -236,7 +237,7 @@ def _timeline(q: _Figures, counts: queries.Result, peaks_too: bool, incident: bo
         if row.get("error_peak_failed"):
             events.append(TimelineEvent(row["error_peak_ns"], "error_peak",
                                         f"error peak: {row['error_peak_failed']} of "
-                                        f"{row['error_peak_flows']} flows started in this "
+                                        f"{counted(row['error_peak_flows'], 'flow')} started in this "
                                         f"{width // 10**9} s failed",
                                         q.keep(p.figure("error peak: failed flows", "error_peak_failed"))))
         if row.get("latency_peak_p95_ms") is not None:
@@ -275,7 +276,7 @@ def _suspect(q: _Figures, rank: int, cause, exceptions: queries.Result,
         for e in exceptions.rows:
             if e["service_name"] == cause.service:
                 evidence.append(Evidence(
-                    f"{e['type']} ×{e['count']} in {e['flows']} flows at {e['service_name']} "
+                    f"{e['type']} ×{e['count']} in {counted(e['flows'], 'flow')} at {e['service_name']} "
                     f"{e['name']}: \"{e['example']}\" (e.g. flow {e['example_flow']})",
                     exceptions_fig))
     return Suspect(rank, cause.service, cause.operation, cause.score, cause.failure_share,
@@ -315,7 +316,7 @@ def _words(incident, top, win, fid, flow_row, impact, timeline, flow_type,
         return title, summary
     if not incident:
         title = f"No incident found in {span}{scope}"
-        summary = (f"No incident found in {span}{scope}: {n_flows} flows started, {n_failed} failed "
+        summary = (f"No incident found in {span}{scope}: {counted(n_flows, 'flow')} started, {n_failed} failed "
                    f"({_share(n_failed, n_flows)}); no service or operation explains more failures "
                    "or more latency than in the baseline window.")
         return title, summary
@@ -326,7 +327,7 @@ def _words(incident, top, win, fid, flow_row, impact, timeline, flow_type,
     what = ("failures start" if top.failure_share >= top.slowdown_share else "time grew")
     types = ", ".join(t.name for t in impact.affected_types[:4]) or "none clearly"
     summary = (f"{top.service} {top.operation} is the most likely root cause ({what} there). "
-               f"From {since} UTC, of the {n_flows} flows started in the window{scope} {n_failed} "
+               f"From {since} UTC, of the {counted(n_flows, 'flow')} started in the window{scope} {n_failed} "
                f"failed ({_share(n_failed, n_flows)}) and {n_slow} were slower than their "
                f"workflow's baseline p95 ({_share(n_slow, n_flows)}). Affected flow types: {types}.")
     if recovery is not None and recovery.kind == "recovery":
