@@ -39,3 +39,43 @@ def test_a_count_of_one_is_printed_in_the_singular(store, tmp_path):
     one = write(tmp_path / "one.jsonl", request("frontend", [span("a" * 32, "b" * 16, "GET /")]))
     imported = tracekit("import", "--db", str(db), str(one)).stdout.decode()
     assert "imported 1 file, 1 document: 1 span, 0 logs stored; 0 duplicate spans ignored" in imported
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "parquet"])
+def test_sql_writes_its_result_to_the_file_given_with_o(store, tmp_path, fmt):
+    target = tmp_path / f"spans.{fmt}"
+    result = tracekit("sql", "--db", store, "-o", str(target), "SELECT name FROM spans ORDER BY name")
+    assert result.stdout == b""
+    assert f"wrote {target} ({fmt}, 6 rows)" in result.stderr.decode()
+    if fmt == "parquet":
+        names = pq.read_table(target).column("name").to_pylist()
+    elif fmt == "json":
+        names = [row["name"] for row in json.loads(target.read_text())]
+    else:
+        names = target.read_text().splitlines()[1:]
+    assert len(names) == 6 and names[0].strip('"') == "POST /api/orders"
+
+
+def test_sql_refuses_to_write_parquet_to_a_terminal(store):
+    controller, terminal = pty.openpty()
+    try:
+        result = subprocess.run([*TRACEKIT, "sql", "--db", store, "--format", "parquet",
+                                 "SELECT name FROM spans"], stdout=terminal, stderr=subprocess.PIPE,
+                                timeout=120)
+    finally:
+        os.close(terminal)
+    os.set_blocking(controller, False)
+    try:
+        written = os.read(controller, 65536)
+    except (BlockingIOError, OSError):   # nothing written to the terminal
+        written = b""
+    finally:
+        os.close(controller)
+    assert result.returncode == 2
+    assert b"write it to a file with -o FILE" in result.stderr
+    assert b"PAR1" not in written
+
+
+def test_sql_o_without_a_format_it_can_tell_is_a_usage_error(store, tmp_path):
+    result = tracekit("sql", "--db", store, "-o", str(tmp_path / "out.txt"), "SELECT 1", check=False)
+    assert result.returncode == 2 and b"give --format csv|json|parquet" in result.stderr

@@ -90,8 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
                               "flow_types, critical_path and service_edges (computed when a "
                               "query names them).")
     _db(sql)
-    sql.add_argument("--format", choices=output.FORMATS, default="table",
-                     help="table for people; csv, json or parquet for scripts")
+    sql.add_argument("--format", choices=output.FORMATS,
+                     help="table for people (the default); csv, json or parquet for scripts; "
+                          "with -o, taken from the file's extension when not given")
+    sql.add_argument("-o", "--output", type=Path, metavar="FILE",
+                     help="write csv, json or parquet here, not to stdout (parquet is binary: "
+                          "it is not written to a terminal)")
     sql.add_argument("--max-rows", type=int, default=40, help="rows shown by --format table")
     sql.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
                      help=f"stop the query after this many seconds (default {DEFAULT_TIMEOUT_S:g})")
@@ -654,8 +658,19 @@ def cmd_sql(args: argparse.Namespace) -> int:
     import tracekit
     from tracekit.analysis import referenced
 
+    fmt = args.format
+    if fmt is None and args.output is not None:
+        fmt = {".csv": "csv", ".json": "json", ".parquet": "parquet"}.get(args.output.suffix.lower())
+        if fmt is None:
+            raise UsageError(f"cannot tell the format of {args.output}: give --format csv|json|parquet")
+    fmt = fmt or "table"
+    if args.output is not None and fmt == "table":
+        raise UsageError("-o writes csv, json or parquet: give --format csv|json|parquet")
+    if fmt == "parquet" and args.output is None and sys.stdout.isatty():
+        raise UsageError("parquet is binary and stdout is a terminal: write it to a file with "
+                         "-o FILE (or redirect stdout)")
     # A terminal shows --max-rows rows, so only those are fetched; scripts get everything.
-    limit = args.max_rows + 1 if args.format == "table" else None
+    limit = args.max_rows + 1 if fmt == "table" else None
     opened = (_open_analyzed(args.db, args.timeout, capped=False) if referenced(args.query)
               else tracekit.open(args.db, timeout_s=args.timeout))
     with opened as store:
@@ -665,7 +680,15 @@ def cmd_sql(args: argparse.Namespace) -> int:
         print("(more rows not shown: raise --max-rows, or use --format csv|json|parquet)",
               file=sys.stderr)
         return 0
-    output.write(table, args.format, max_rows=args.max_rows)
+    if args.output is None:
+        output.write(table, fmt, max_rows=args.max_rows)
+        return 0
+    try:
+        with args.output.open("wb") as out:
+            output.write(table, fmt, out)
+    except OSError as exc:
+        raise TracekitError(f"cannot write {args.output}: {exc}") from None
+    print(f"tracekit sql: wrote {args.output} ({fmt}, {counted(table.num_rows, 'row')})", file=sys.stderr)
     return 0
 
 
