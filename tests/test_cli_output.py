@@ -79,3 +79,15 @@ def test_sql_refuses_to_write_parquet_to_a_terminal(store):
 def test_sql_o_without_a_format_it_can_tell_is_a_usage_error(store, tmp_path):
     result = tracekit("sql", "--db", store, "-o", str(tmp_path / "out.txt"), "SELECT 1", check=False)
     assert result.returncode == 2 and b"give --format csv|json|parquet" in result.stderr
+
+
+def test_flows_at_120_columns_keep_the_columns_its_filters_use(store):
+    result = subprocess.run([*TRACEKIT, "flows", "--db", store], capture_output=True, timeout=120,
+                            env={**os.environ, "COLUMNS": "120"})
+    assert result.returncode == 0, result.stderr.decode()
+    lines = result.stdout.decode().splitlines()
+    assert max(len(line) for line in lines) <= 120
+    header = [cell.strip() for cell in lines[1].split("│") if cell.strip()]
+    assert {"flow_id", "status", "type", "key"} <= set(header)
+    body = "\n".join(lines)
+    assert "failed" in body and "o-0000000003" in body and "frontend POST /api/orders" in body

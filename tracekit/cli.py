@@ -272,7 +272,9 @@ def cmd_flows(args: argparse.Namespace) -> int:
     with _open_analyzed(args.db) as store:
         rows = newest_flows(store, {"type": args.type, "failed": args.failed,
                                     "status": args.status}, args.limit)
-    output.write(rows, "json" if args.json else "table", max_rows=args.limit)
+    # On a narrow terminal, the columns its filters use stay (--status, --type, a key).
+    output.write(rows, "json" if args.json else "table", max_rows=args.limit,
+                 priority=("flow_id", "status", "type", "key", "start", "errors", "duration_ms"))
     return 0
 
 
