@@ -44,7 +44,8 @@ SELECT "timestamp" + to_microseconds($shift_us), observed_timestamp + to_microse
        CASE WHEN trace_id IS NULL THEN NULL ELSE $tag || substr(trace_id, 7) END,
        CASE WHEN span_id IS NULL THEN NULL ELSE $tag || substr(span_id, 7) END,
        trace_flags, severity_number, severity_text, body, attributes, service_name, resource_id,
-       scope_name, scope_version, event_name, dropped_attributes_count, batch_id + $batch_offset
+       scope_name, scope_version, event_name, dropped_attributes_count, batch_id + $batch_offset,
+       hash(record_key, $tag)
 FROM base_logs
 """
 

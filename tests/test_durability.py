@@ -171,9 +171,11 @@ def test_a_killed_decode_worker_is_replaced(tmp_path):
         workers = _decode_workers(collector.process.pid)
         os.kill(workers[0], signal.SIGKILL)
         statuses = []
-        for _ in range(5):  # the first export may be refused (503: retry); then all succeed
+        for attempt in range(5):  # the first export may be refused (503: retry); then all succeed
+            # Each attempt its own records: an identical re-send would be stored once.
             request = urllib.request.Request(
-                f"http://{collector.http}/v1/logs", data=log_request(10, service="after-kill").SerializeToString(),
+                f"http://{collector.http}/v1/logs",
+                data=log_request(10, service=f"after-kill-{attempt}").SerializeToString(),
                 headers={"Content-Type": "application/x-protobuf"})
             try:
                 with urllib.request.urlopen(request, timeout=30) as response:

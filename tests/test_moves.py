@@ -7,11 +7,11 @@ import os
 from pathlib import Path
 
 import tracekit
-from tests.otlp_payloads import trace_request
+from tests.otlp_payloads import log_request, trace_request
 from tests.test_store import STORED_ROW_GROUPS, spans_as_an_sdk_sends_them
 from tracekit.intake import Export
 from tracekit.otlp.batches import split
-from tracekit.otlp.decode import decode_traces
+from tracekit.otlp.decode import decode_logs, decode_traces
 from tracekit.writable import ROW_GROUP_ROWS, WritableStore, wal_path
 from tracekit.writer import Writer
 
@@ -85,6 +85,22 @@ def test_spans_resent_while_their_first_copy_commits_in_the_background_are_store
         store.commit_staged()
         assert (result.spans, result.duplicates) == (ROW_GROUP_ROWS, 10)
         assert store.conn.execute("SELECT count(*), count(DISTINCT span_id) FROM span_rows"
+                                  ).fetchall() == [(ROW_GROUP_ROWS, ROW_GROUP_ROWS)]
+    finally:
+        store.close()
+
+
+def test_logs_resent_while_their_first_copy_commits_in_the_background_are_stored_once(tmp_path):
+    # As for spans: the next transaction does not see the rows of the one committing, so
+    # re-sent log records are checked against its keys.
+    store = WritableStore.open(tmp_path / "s.duckdb")
+    try:
+        first = decode_logs(log_request(ROW_GROUP_ROWS))
+        resent, _ = split(first, 0, 10)
+        result = store.stage([Export(1, first, "test"), Export(2, resent, "test")])
+        store.commit_staged()
+        assert result.logs == ROW_GROUP_ROWS
+        assert store.conn.execute("SELECT count(*), count(DISTINCT \"timestamp\") FROM log_rows"
                                   ).fetchall() == [(ROW_GROUP_ROWS, ROW_GROUP_ROWS)]
     finally:
         store.close()

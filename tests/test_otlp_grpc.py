@@ -5,10 +5,11 @@ from __future__ import annotations
 import grpc
 import pytest
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 
 from tests.conftest import sql
-from tests.otlp_payloads import trace_request
+from tests.otlp_payloads import log_request, trace_request
 
 
 @pytest.fixture
@@ -23,6 +24,14 @@ def test_duplicate_export_over_grpc_is_stored_once(collector, channel):
     for _ in range(3):
         stub.Export(request, timeout=30)
     assert sql(collector.db, "SELECT count(*) AS n FROM spans WHERE service_name = 'grpc-dup'")[0]["n"] == 4
+
+
+def test_duplicate_log_export_over_grpc_is_stored_once(collector, channel):
+    stub = logs_service_pb2_grpc.LogsServiceStub(channel)
+    request = log_request(4, service="grpc-log-dup")
+    for _ in range(3):
+        stub.Export(request, timeout=30)
+    assert sql(collector.db, "SELECT count(*) AS n FROM logs WHERE service_name = 'grpc-log-dup'")[0]["n"] == 4
 
 
 def test_invalid_spans_get_partial_success_over_grpc(collector, channel):

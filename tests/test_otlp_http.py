@@ -12,7 +12,7 @@ from google.rpc import status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from tests.conftest import sql
-from tests.otlp_payloads import trace_request
+from tests.otlp_payloads import log_request, trace_request
 
 PROTOBUF = "application/x-protobuf"
 
@@ -38,6 +38,14 @@ def test_duplicate_export_is_stored_once(collector):
         status, _, _ = post(collector.http, "/v1/traces", body)
         assert status == 200
     assert span_count(collector, "dup") == 5
+
+
+def test_duplicate_log_export_is_stored_once(collector):
+    body = log_request(5, service="log-dup").SerializeToString()
+    for _ in range(3):
+        status, _, _ = post(collector.http, "/v1/logs", body)
+        assert status == 200
+    assert sql(collector.db, "SELECT count(*) AS n FROM logs WHERE service_name = 'log-dup'")[0]["n"] == 5
 
 
 def test_batch_with_invalid_spans_gets_partial_success_and_stores_the_rest(collector):

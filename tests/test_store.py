@@ -8,12 +8,13 @@ import sys
 import duckdb
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 import tracekit
 from tracekit import queries
-from tests.otlp_payloads import trace_request
+from tests.otlp_payloads import BASE_NS, log_request, trace_request
 from tracekit.errors import Overloaded, StoreLocked, StoreTooNew, WriterStopped
-from tracekit.otlp.decode import decode_traces
+from tracekit.otlp.decode import decode_logs, decode_traces
 from tracekit.writable import ROW_GROUP_ROWS, WritableStore
 from tracekit.writer import Writer, WriterLimits
 
@@ -337,3 +338,68 @@ def test_after_duckdb_gives_up_the_database_the_writer_reopens_it_and_keeps_ever
         store.close()
     with tracekit.open(path) as reader:   # and all of it is in the file
         assert reader.scalar("SELECT count(*) FROM spans") >= committed + 10
+
+
+def test_a_log_record_resent_in_a_later_batch_is_stored_once(tmp_path):
+    store = tracekit.open(tmp_path / "s.duckdb", write=True)
+    try:
+        assert store.append(decode_logs(log_request(3, service="resent")), "test").logs == 3
+        again = log_request(2, service="resent")   # the first two records, as sent before...
+        record = again.resource_logs[0].scope_logs[0].log_records.add()
+        record.time_unix_nano, record.body.string_value = BASE_NS + 7, "line 7"   # ...and a new one
+        assert store.append(decode_logs(again), "test").logs == 1
+    finally:
+        store.close()
+    with tracekit.open(tmp_path / "s.duckdb") as reader:
+        assert reader.df("SELECT body::VARCHAR AS body FROM logs ORDER BY timestamp")["body"].tolist() == [
+            "line 0", "line 1", "line 2", "line 7"]
+
+
+def test_a_log_record_sent_twice_in_one_batch_is_stored_once(tmp_path):
+    request = log_request(2, service="twice")
+    records = request.resource_logs[0].scope_logs[0].log_records
+    records.add().CopyFrom(records[0])
+    store = tracekit.open(tmp_path / "s.duckdb", write=True)
+    try:
+        assert store.append(decode_logs(request), "test").logs == 2
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("change", [
+    lambda r: setattr(r.body, "string_value", "another line"),
+    lambda r: setattr(r, "severity_number", 17),
+    lambda r: setattr(r, "observed_time_unix_nano", r.observed_time_unix_nano + 1),
+    lambda r: setattr(r, "span_id", b"\x02" * 8),
+    lambda r: r.attributes.add(key="attempt").value.CopyFrom(AnyValue(int_value=2)),
+], ids=["body", "severity", "observed_time", "span_id", "attributes"])
+def test_log_records_at_the_same_time_that_differ_in_anything_are_not_taken_for_resent(tmp_path, change):
+    first, second = log_request(1, service="clock"), log_request(1, service="clock")
+    change(second.resource_logs[0].scope_logs[0].log_records[0])
+    store = tracekit.open(tmp_path / "s.duckdb", write=True)
+    try:
+        store.append(decode_logs(first), "test")
+        assert store.append(decode_logs(second), "test").logs == 1
+    finally:
+        store.close()
+
+
+def test_a_store_written_before_log_record_keys_migrates_and_keys_its_new_logs(tmp_path):
+    path = tmp_path / "s.duckdb"
+    store = tracekit.open(path, write=True)
+    store.append(decode_logs(log_request(2, service="old")), "test")
+    # Back to schema version 5, as an older tracekit left it.
+    store.conn.execute("ALTER TABLE log_rows DROP COLUMN record_key")
+    store.conn.execute("DELETE FROM schema_version WHERE version >= 6")
+    store.close()
+    store = tracekit.open(path, write=True)   # the writer migrates
+    try:
+        assert store.append(decode_logs(log_request(2, service="new")), "test").logs == 2
+        assert store.append(decode_logs(log_request(2, service="new")), "test").logs == 0
+    finally:
+        store.close()
+    with tracekit.open(path) as reader:
+        rows = reader.df("SELECT service_name, count(*) AS n, count(record_key) AS keyed "
+                         "FROM log_rows GROUP BY ALL ORDER BY ALL")
+        assert rows.to_dict("records") == [{"service_name": "new", "n": 2, "keyed": 2},
+                                           {"service_name": "old", "n": 2, "keyed": 0}]

@@ -1,6 +1,7 @@
 """The `tracekit` command line.
 
-Exit codes: 0 success, 1 a tracekit error (the message says what to do), 2 a usage error.
+Exit codes: 0 success, 1 a tracekit error (the message says what to do), 2 a usage error,
+3 nothing to report: `tracekit report` over a window with no data.
 Data goes to stdout; diagnostics and progress go to stderr.
 """
 
@@ -14,8 +15,11 @@ from pathlib import Path
 
 from tracekit import output
 from tracekit.errors import TracekitError, UsageError
+from tracekit.plurals import counted
 from tracekit.redaction import DEFAULT_PATTERNS
 from tracekit.store import DEFAULT_PATH, DEFAULT_TIMEOUT_S
+
+NO_DATA = 3   # exit code: the window asked for holds no data (documented in `report --help`)
 
 
 def _db(parser: argparse.ArgumentParser) -> None:
@@ -86,8 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
                               "flow_types, critical_path and service_edges (computed when a "
                               "query names them).")
     _db(sql)
-    sql.add_argument("--format", choices=output.FORMATS, default="table",
-                     help="table for people; csv, json or parquet for scripts")
+    sql.add_argument("--format", choices=output.FORMATS,
+                     help="table for people (the default); csv, json or parquet for scripts; "
+                          "with -o, taken from the file's extension when not given")
+    sql.add_argument("-o", "--output", type=Path, metavar="FILE",
+                     help="write csv, json or parquet here, not to stdout (parquet is binary: "
+                          "it is not written to a terminal)")
     sql.add_argument("--max-rows", type=int, default=40, help="rows shown by --format table")
     sql.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
                      help=f"stop the query after this many seconds (default {DEFAULT_TIMEOUT_S:g})")
@@ -181,7 +189,7 @@ def _analysis_parsers(commands) -> None:
         "same length just before it).")
     _db(causes)
     causes.add_argument("--since", metavar="TIME", default="5m",
-                        help="the window: the last TIME of data (default 5m)")
+                        help="the window: the last TIME of data, e.g. 90s, 30m, 12h, 1d (default 5m)")
     causes.add_argument("--from", dest="start", metavar="TIMESTAMP", help="window start (UTC)")
     causes.add_argument("--to", dest="end", metavar="TIMESTAMP", help="window end (UTC)")
     causes.add_argument("--baseline-from", metavar="TIMESTAMP")
@@ -206,7 +214,7 @@ def _open_analyzed(db: Path, timeout_s: float | None = None, *, capped: bool = T
 
     def started(spans: int) -> None:
         nonlocal bar
-        print(f"tracekit: analyzing {spans:,} spans not analyzed yet (once; `tracekit "
+        print(f"tracekit: analyzing {counted(spans, 'span')} not analyzed yet (once; `tracekit "
               "analyze` does it ahead)", file=sys.stderr)
         bar = _progress_bar("analyzing new spans")
         bar.start()
@@ -244,8 +252,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
     elif result.new_spans:
-        print(f"analyzed {result.new_spans:,} new spans ({result.reanalyzed_spans:,} with the "
-              f"flows they joined) into {result.flows_written:,} flows in {summary['seconds']:.1f} s")
+        print(f"analyzed {counted(result.new_spans, 'new span')} ({result.reanalyzed_spans:,} with "
+              f"the flows they joined) into {counted(result.flows_written, 'flow')} in "
+              f"{summary['seconds']:.1f} s")
     else:
         print(f"{args.db}: the analysis is up to date")
     if args.verify and summary["differences"]:
@@ -263,7 +272,9 @@ def cmd_flows(args: argparse.Namespace) -> int:
     with _open_analyzed(args.db) as store:
         rows = newest_flows(store, {"type": args.type, "failed": args.failed,
                                     "status": args.status}, args.limit)
-    output.write(rows, "json" if args.json else "table", max_rows=args.limit)
+    # On a narrow terminal, the columns its filters use stay (--status, --type, a key).
+    output.write(rows, "json" if args.json else "table", max_rows=args.limit,
+                 priority=("flow_id", "status", "type", "key", "start", "errors", "duration_ms"))
     return 0
 
 
@@ -360,11 +371,14 @@ def _report_parser(commands) -> None:
         "its evidence, the critical path of an exemplar flow against a healthy one, a Mermaid "
         "sequence diagram, correlated logs, the limits of the data, and the SQL behind every "
         "figure. Without --from/--to the incident window is found from shifts in the flows' "
-        "error rates and latency over the last --since of data.")
+        "error rates and latency over the last --since of data. Exit codes: 0 a report was "
+        "written (incident or not), 3 no flow started in the window (the report says there is "
+        "no data there), 1 an error, 2 a usage error.")
     _db(report)
     when = report.add_mutually_exclusive_group()
     when.add_argument("--since", metavar="TIME", default="30m",
-                      help="look for the incident in the last TIME of data (default 30m)")
+                      help="look for the incident in the last TIME of data, e.g. 30m, 12h, 1d "
+                           "(default 30m)")
     when.add_argument("--from", dest="start", metavar="TIMESTAMP",
                       help="the incident window's start (UTC); no detection")
     report.add_argument("--to", dest="end", metavar="TIMESTAMP",
@@ -419,7 +433,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         sys.stdout.write(text)
         if not report.incident and fmt != "md":
             print(f"tracekit report: {report.title}", file=sys.stderr)
-    return 0
+    return NO_DATA if report.no_data else 0
 
 
 def _demo_parser(commands) -> None:
@@ -656,8 +670,19 @@ def cmd_sql(args: argparse.Namespace) -> int:
     import tracekit
     from tracekit.analysis import referenced
 
+    fmt = args.format
+    if fmt is None and args.output is not None:
+        fmt = {".csv": "csv", ".json": "json", ".parquet": "parquet"}.get(args.output.suffix.lower())
+        if fmt is None:
+            raise UsageError(f"cannot tell the format of {args.output}: give --format csv|json|parquet")
+    fmt = fmt or "table"
+    if args.output is not None and fmt == "table":
+        raise UsageError("-o writes csv, json or parquet: give --format csv|json|parquet")
+    if fmt == "parquet" and args.output is None and sys.stdout.isatty():
+        raise UsageError("parquet is binary and stdout is a terminal: write it to a file with "
+                         "-o FILE (or redirect stdout)")
     # A terminal shows --max-rows rows, so only those are fetched; scripts get everything.
-    limit = args.max_rows + 1 if args.format == "table" else None
+    limit = args.max_rows + 1 if fmt == "table" else None
     opened = (_open_analyzed(args.db, args.timeout, capped=False) if referenced(args.query)
               else tracekit.open(args.db, timeout_s=args.timeout))
     with opened as store:
@@ -667,7 +692,15 @@ def cmd_sql(args: argparse.Namespace) -> int:
         print("(more rows not shown: raise --max-rows, or use --format csv|json|parquet)",
               file=sys.stderr)
         return 0
-    output.write(table, args.format, max_rows=args.max_rows)
+    if args.output is None:
+        output.write(table, fmt, max_rows=args.max_rows)
+        return 0
+    try:
+        with args.output.open("wb") as out:
+            output.write(table, fmt, out)
+    except OSError as exc:
+        raise TracekitError(f"cannot write {args.output}: {exc}") from None
+    print(f"tracekit sql: wrote {args.output} ({fmt}, {counted(table.num_rows, 'row')})", file=sys.stderr)
     return 0
 
 
@@ -719,13 +752,13 @@ def cmd_import(args: argparse.Namespace) -> int:
         print(json.dumps(summary.as_dict(), indent=2))
     else:
         if summary.sent_to_collector:
-            print(f"sent {summary.files} file(s), {summary.documents} document(s) to the running "
-                  f"collector: {summary.spans} spans, {summary.logs} logs accepted (it stores a "
-                  "re-sent span once)")
+            print(f"sent {counted(summary.files, 'file')}, {counted(summary.documents, 'document')} "
+                  f"to the running collector: {counted(summary.spans, 'span')}, "
+                  f"{counted(summary.logs, 'log')} accepted (it stores a re-sent span or log once)")
         else:
-            print(f"imported {summary.files} file(s), {summary.documents} document(s): "
-                  f"{summary.spans} spans, {summary.logs} logs stored; "
-                  f"{summary.duplicate_spans} duplicate spans ignored")
+            print(f"imported {counted(summary.files, 'file')}, {counted(summary.documents, 'document')}: "
+                  f"{counted(summary.spans, 'span')}, {counted(summary.logs, 'log')} stored; "
+                  f"{counted(summary.duplicate_spans, 'duplicate span')} ignored")
         for reason, n in summary.rejected.most_common():
             print(f"  rejected {n} {reason}")
         for reason, n in summary.skipped.most_common():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+from collections.abc import Sequence
 from typing import BinaryIO
 
 import duckdb
@@ -12,6 +13,8 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 FORMATS = ("table", "csv", "json", "parquet")
+# A cell of a table cut to fit the terminal shows at most this many characters.
+COLUMN_CAP = 28
 
 
 def _quote(name: str) -> str:
@@ -34,8 +37,29 @@ def _flat(conn: duckdb.DuckDBPyConnection, table: pa.Table) -> pa.Table:
     return rel.project(", ".join(select)).to_arrow_table()
 
 
-def write(table: pa.Table, fmt: str, out: BinaryIO | None = None, max_rows: int = 40) -> None:
-    """Write a result in one of FORMATS to `out` (stdout by default)."""
+def _fitting(conn: duckdb.DuckDBPyConnection, table: pa.Table, width: int,
+             priority: Sequence[str]) -> pa.Table:
+    """The columns that fit in `width` characters, taken in `priority` order (the rest after
+    it), shown in the table's own order: DuckDB would otherwise drop columns from the middle,
+    whichever they are."""
+    rel = conn.from_arrow(table)
+    lengths = rel.aggregate(", ".join(
+        f"coalesce(max(length({_quote(c)}::VARCHAR)), 0)" for c in rel.columns)).fetchall()[0]
+    needed = {c: min(COLUMN_CAP, max(len(c), len(str(t)), n, 4)) + 3   # 4: NULL; 3: borders
+              for c, t, n in zip(rel.columns, rel.types, lengths)}
+    order = [c for c in priority if c in needed] + [c for c in rel.columns if c not in priority]
+    chosen, used = set(), 1
+    for name in order:
+        if used + needed[name] <= width or not chosen:
+            chosen.add(name)
+            used += needed[name]
+    return table.select([c for c in table.column_names if c in chosen])
+
+
+def write(table: pa.Table, fmt: str, out: BinaryIO | None = None, max_rows: int = 40,
+          priority: Sequence[str] = ()) -> None:
+    """Write a result in one of FORMATS to `out` (stdout by default). A table on a terminal
+    too narrow for every column keeps the columns first in `priority`, when given."""
     out = out or sys.stdout.buffer
     conn = duckdb.connect()
     try:
@@ -44,10 +68,13 @@ def write(table: pa.Table, fmt: str, out: BinaryIO | None = None, max_rows: int 
                 for plan in table.column("explain_value").to_pylist():  # a plan reads as drawn
                     print(plan)
                 return
-            rel = conn.from_arrow(table)
             width = shutil.get_terminal_size((120, 40)).columns
+            if priority:
+                table = _fitting(conn, table, width, priority)
+            rel = conn.from_arrow(table)
             sys.stdout.flush()
-            rel.show(max_width=width, max_rows=max_rows)
+            rel.show(max_width=width, max_rows=max_rows,
+                     max_col_width=COLUMN_CAP if priority else None)
             return
         if fmt == "csv":
             pa_csv.write_csv(_flat(conn, table), out)

@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import re
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$", re.IGNORECASE)
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$", re.IGNORECASE)
 _SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# The units as people also spell them out: 1day, 2 days, 90min, 12hours.
+_UNIT_NAMES = {"": "s", "sec": "s", "secs": "s", "second": "s", "seconds": "s",
+               "min": "m", "mins": "m", "minute": "m", "minutes": "m",
+               "hr": "h", "hrs": "h", "hour": "h", "hours": "h",
+               "day": "d", "days": "d", "week": "w", "weeks": "w"}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)\s*$", re.IGNORECASE)
 
 
 def parse_duration(text: str) -> float:
-    """Seconds in '90s', '15m', '12h', '7d', '2w' (a bare number is seconds)."""
+    """Seconds in '90s', '15m', '12h', '7d', '2w', or '1 day', '90min' (a bare number is
+    seconds)."""
     match = _DURATION.match(text)
-    if not match:
+    unit = match[2].lower() if match else None
+    unit = _UNIT_NAMES.get(unit, unit)
+    if unit not in _SECONDS:
         raise ValueError(f"bad duration {text!r}: use e.g. 90s, 15m, 12h, 7d")
-    return float(match[1]) * _SECONDS[(match[2] or "s").lower()]
+    return float(match[1]) * _SECONDS[unit]
 
 
 def parse_size(text: str) -> int:

@@ -19,7 +19,8 @@ import pyarrow.compute as pc
 
 from tracekit import intake, queries
 from tracekit.errors import StoreLocked, TracekitError
-from tracekit.otlp.batches import DecodedBatch, concat, resource_table, split
+from tracekit.otlp.batches import DecodedBatch, concat, resource_table, split, stream
+from tracekit.resent_logs import new_records, with_record_keys
 from tracekit.readonly import SAFE_CONFIG
 from tracekit.store import check_version, holder_of
 from tracekit.threads import name_os_thread
@@ -71,9 +72,11 @@ class _Staged:
     attribute_keys: frozenset[str] = frozenset()            # of its spans
     moved_through: int | None = None   # the last intake export it holds whole
     # A transaction that was committing when this one began, whose rows this one does not
-    # see; and the (trace_id, span_id, start_time) of the spans inserted here, for the next.
+    # see; and the (trace_id, span_id, start_time) of the spans inserted here, and the keys
+    # of the logs, for the next.
     unseen: _Staged | None = None
     keys: list[pa.Table] = field(default_factory=list)
+    log_keys: list[np.ndarray] = field(default_factory=list)   # `record_key`s of its logs
     _sorted_starts: np.ndarray | None = None
 
     def sorted_start_times(self) -> np.ndarray:
@@ -373,8 +376,8 @@ class WritableStore:
             self._checkpoint_committed()
         cur = self.conn.cursor()
         cur.execute("BEGIN")
-        # A transaction committing meanwhile is not seen by this one: its spans are checked
-        # against this one's by key instead (`_insert`).
+        # A transaction committing meanwhile is not seen by this one: its spans and logs are
+        # checked against this one's by key instead (`_insert`).
         self._staged = _Staged(cur, unseen=self._committing[0] if self._committing else None)
         return self._staged
 
@@ -535,7 +538,7 @@ class WritableStore:
     def _insert(self, staged: _Staged, batch: DecodedBatch, source: str,
                 moved_through: int | None) -> AppendResult:
         """Insert the batch's resources, spans and logs, and its batch row, in `staged`'s
-        transaction; spans already stored (re-sent) are left out."""
+        transaction; spans and logs already stored (re-sent) are left out."""
         cur, batch_id = staged.cur, self._next_batch + staged.batches
         spans = logs = duplicates = 0
         new_resources = {k: v for k, v in batch.resources.items()
@@ -571,9 +574,12 @@ class WritableStore:
             duplicates = batch.spans.num_rows - spans
             staged.span_bytes += batch.spans.nbytes
         if batch.logs is not None and batch.logs.num_rows:
-            cur.register("incoming_logs", stream(batch.logs))
+            incoming = new_records(cur, with_record_keys(cur, batch.logs),
+                                   staged.unseen.log_keys if staged.unseen is not None else ())
+            cur.register("incoming_logs", stream(incoming))
             logs = cur.execute(queries.load("insert_logs"), {"batch_id": batch_id}).fetchall()[0][0]
             cur.unregister("incoming_logs")
+            staged.log_keys.append(incoming.column("record_key").to_numpy())
             staged.log_bytes += batch.logs.nbytes
         cur.execute(
             queries.load("insert_batch"),
@@ -735,12 +741,6 @@ def unique_spans(spans: pa.Table) -> pa.Table:
     for index, key in enumerate(keys.to_pylist()):
         first.setdefault(key, index)
     return spans.take(sorted(first.values()))
-
-
-def stream(table: pa.Table) -> pa.RecordBatchReader:
-    """The table as a stream DuckDB reads once: registered in a long transaction, a table
-    would stay in memory until the transaction ends (a row group of exports, ~64 MiB)."""
-    return pa.RecordBatchReader.from_batches(table.schema, table.to_batches())
 
 
 def key_columns(spans: pa.Table) -> pa.Table:

@@ -8,6 +8,7 @@ from dataclasses import asdict
 import pandas as pd
 
 from tracekit.analysis.model import Analysis
+from tracekit.plurals import counted
 
 
 def _ms(ns) -> str:
@@ -83,9 +84,9 @@ def flow_detail(analysis: Analysis, flow_id: str) -> dict:
 def print_flow(detail: dict) -> None:
     print(f"flow {detail['flow_id']}  {detail['business_key'] or ''}")
     ev = detail["evidence"]
-    print(f"  {detail['style']} ({ev['sync_hops']} synchronous hops, {ev['async_hops']} through "
-          f"a broker; coordinator {ev['coordinator'] or '-'}), {detail['status']}, "
-          f"{detail['duration_ms']:,.1f} ms, {detail['traces']} traces, type {detail['type']}")
+    print(f"  {detail['style']} ({counted(ev['sync_hops'], 'synchronous hop')}, {ev['async_hops']} "
+          f"through a broker; coordinator {ev['coordinator'] or '-'}), {detail['status']}, "
+          f"{detail['duration_ms']:,.1f} ms, {counted(detail['traces'], 'trace')}, type {detail['type']}")
     labels = ", ".join(f"{k} {v}" for k, v in detail["labels"].items() if v)
     if labels:
         print(f"  {labels}")

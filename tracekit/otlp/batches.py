@@ -158,3 +158,9 @@ def split(batch: DecodedBatch, spans: int, logs: int) -> tuple[DecodedBatch, Dec
                          attribute_keys=batch.attribute_keys),
             DecodedBatch(spans=tail_spans, logs=tail_logs, resources=batch.resources,
                          attribute_keys=batch.attribute_keys))
+
+
+def stream(table: pa.Table) -> pa.RecordBatchReader:
+    """The table as a stream DuckDB reads once: registered in a long transaction, a table
+    would stay in memory until the transaction ends (a row group of exports, ~64 MiB)."""
+    return pa.RecordBatchReader.from_batches(table.schema, table.to_batches())

@@ -11,6 +11,7 @@ from collections.abc import Callable
 import pandas as pd
 
 from tracekit.errors import TracekitError
+from tracekit.plurals import counted
 from tracekit.report import queries
 from tracekit.report.mermaid import sequence
 from tracekit.report.model import (
@@ -117,6 +118,8 @@ def build(store, *, window: tuple[int, int | None] | None = None, flow_type: str
                          "base_start": queries.timestamp(base.start_ns),
                          "base_end": queries.timestamp(base.end_ns),
                          "type_ids": type_ids, "flow_id": fid})
+    if not fid and flows_started(store, win.start_ns, win.end_ns).empty:
+        return _no_data(store, win, base, (first, last), flow_type, type_ids)
 
     say("analyzing the window's flows")
     analysis = window_analysis(store, min(base.start_ns, win.start_ns), win.end_ns,
@@ -178,7 +181,7 @@ def build(store, *, window: tuple[int, int | None] | None = None, flow_type: str
         limits.append(Limit("baseline_without_logs", NO_BASELINE_LOGS))
     in_base = ((picked["start_ns"] >= base.start_ns) & (picked["start_ns"] < base.end_ns)).sum()
     if not fid and in_base < MIN_BASELINE_FLOWS:
-        limits.append(Limit("thin_baseline", f"the baseline window holds {in_base} flows: "
+        limits.append(Limit("thin_baseline", f"the baseline window holds {counted(in_base, 'flow')}: "
                             "comparisons against it are weak; give --baseline-from/--baseline-to"))
     if win.how == "searched":
         limits.append(Limit("no_shift", "no shift in the flows' error rates or latency was found "
@@ -241,7 +244,7 @@ def _timeline(q: _Figures, counts: queries.Result, peaks_too: bool, incident: bo
         if row.get("error_peak_failed"):
             events.append(TimelineEvent(row["error_peak_ns"], "error_peak",
                                         f"error peak: {row['error_peak_failed']} of "
-                                        f"{row['error_peak_flows']} flows started in this "
+                                        f"{counted(row['error_peak_flows'], 'flow')} started in this "
                                         f"{width // 10**9} s failed",
                                         q.keep(p.figure("error peak: failed flows", "error_peak_failed"))))
         if row.get("latency_peak_p95_ms") is not None:
@@ -288,7 +291,7 @@ def _suspect(q: _Figures, rank: int, cause, exceptions: queries.Result,
         for e in exceptions.rows:
             if e["service_name"] == cause.service:
                 evidence.append(Evidence(
-                    f"{e['type']} ×{e['count']} in {e['flows']} flows at {e['service_name']} "
+                    f"{e['type']} ×{e['count']} in {counted(e['flows'], 'flow')} at {e['service_name']} "
                     f"{e['name']}: \"{e['example']}\" (e.g. flow {e['example_flow']})",
                     exceptions_fig))
     return Suspect(rank, cause.service, cause.operation, cause.score, cause.failure_share,
@@ -328,7 +331,7 @@ def _words(incident, top, win, fid, flow_row, impact, timeline, flow_type,
         return title, summary
     if not incident:
         title = f"No incident found in {span}{scope}"
-        summary = (f"No incident found in {span}{scope}: {n_flows} flows started, {n_failed} failed "
+        summary = (f"No incident found in {span}{scope}: {counted(n_flows, 'flow')} started, {n_failed} failed "
                    f"({_share(n_failed, n_flows)}); no service or operation explains more failures "
                    "or more latency than in the baseline window.")
         return title, summary
@@ -339,7 +342,7 @@ def _words(incident, top, win, fid, flow_row, impact, timeline, flow_type,
     what = ("failures start" if top.failure_share >= top.slowdown_share else "time grew")
     types = ", ".join(t.name for t in impact.affected_types[:4]) or "none clearly"
     summary = (f"{top.service} {top.operation} is the most likely root cause ({what} there). "
-               f"From {since} UTC, of the {n_flows} flows started in the window{scope} {n_failed} "
+               f"From {since} UTC, of the {counted(n_flows, 'flow')} started in the window{scope} {n_failed} "
                f"failed ({_share(n_failed, n_flows)}) and {n_slow} were slower than their "
                f"workflow's baseline p95 ({_share(n_slow, n_flows)}). Affected flow types: {types}.")
     if recovery is not None and recovery.kind == "recovery":
@@ -347,6 +350,18 @@ def _words(incident, top, win, fid, flow_row, impact, timeline, flow_type,
     elif recovery is not None:
         summary += " No recovery is seen by the end of the data."
     return title, summary
+
+
+def _no_data(store, win: Window, base: Window, data: tuple[int, int], flow_type: str | None,
+             type_ids: tuple[str, ...] | None) -> Report:
+    """The report of a window in which no flow started: it says so, and where the data is."""
+    span = f"{_when(win.start_ns)} – {_clock(win.end_ns)} UTC"
+    summary = (f"No data in {span}: no flow started in the window, so there is nothing to "
+               f"report. The store's flows started from {_when(data[0])} to {_when(data[1] - 1)} "
+               "UTC; give --from/--to within that range, or a longer --since.")
+    return Report(f"No data in {span}", summary, False, str(store.path), time.time_ns(), win, base,
+                  flow_type, type_ids, None, None, (), (), 0, None, (), "", None, None, None, (),
+                  None, (), no_data=True)
 
 
 def _exemplar(store, analysis, flow_id: str) -> Exemplar:

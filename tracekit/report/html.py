@@ -148,6 +148,8 @@ def render(report: Report) -> str:
            f"<p class=muted>{_esc(window_line(report))}. Store <code>{_esc(report.store)}</code>, written "
            f"{_esc(when(report.generated_ns))} UTC. [Qn] points at the SQL that gives a figure.</p>",
            "<h2>Summary</h2>", f"<p>{_esc(report.summary)}</p>"]
+    if report.no_data:
+        return "\n".join(out + ["</body></html>"]) + "\n"
     imp = report.impact
     if imp is not None:
         n = imp.flows.value or 0

@@ -21,6 +21,8 @@ def render(report: Report) -> str:
     out = [f"# {report.title}", "", f"_{window_line(report)}. Store `{report.store}`, written "
            f"{when(report.generated_ns)} UTC. [Qn] points at the SQL that gives a figure (end of report)._",
            "", "## Summary", "", report.summary, ""]
+    if report.no_data:
+        return "\n".join(out)
     imp = report.impact
     if imp is not None:
         n = imp.flows.value or 0

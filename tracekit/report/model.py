@@ -178,3 +178,4 @@ class Report:
     limits: tuple[Limit, ...]
     figures: tuple[Figure, ...] = field(default=())
     other_windows: tuple[Window, ...] = ()     # further shifts found in the range searched
+    no_data: bool = False                      # no flow started in the window: nothing to report

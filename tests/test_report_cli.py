@@ -1,0 +1,71 @@
+"""`tracekit report` and `tracekit causes` as a person or a script runs them: the windows they
+take, what they say when a window holds nothing, and how their exit codes tell."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import tracekit
+from span_documents import request, span, write
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> str:
+    """Twenty checkouts a second apart, the last ten failing in their payment call."""
+    folder = tmp_path_factory.mktemp("report_cli")
+    spans = []
+    for i in range(1, 21):
+        trace, failed = f"{i:032x}", i > 10
+        spans += [span(trace, f"{i:08x}00000001", "POST /checkout", start_ms=i * 1000,
+                       duration_ms=50, error=failed),
+                  span(trace, f"{i:08x}00000002", "charge", kind=3, parent=f"{i:08x}00000001",
+                       start_ms=i * 1000 + 5, duration_ms=30, error=failed,
+                       attributes={"peer.service": "payment"})]
+    db = folder / "store.duckdb"
+    tracekit("import", "--db", str(db), str(write(folder / "spans.jsonl", request("frontend", spans))))
+    return str(db)
+
+
+@pytest.mark.parametrize("since", ["1d", "2 days", "1day", "36hours"])
+@pytest.mark.parametrize("command", ["report", "causes"])
+def test_report_and_causes_take_a_window_in_days(store, command, since):
+    result = tracekit(command, "--db", store, "--since", since, check=False)
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stdout
+
+
+def test_a_window_in_an_unknown_unit_is_a_usage_error_naming_the_units(store):
+    result = tracekit("report", "--db", store, "--since", "1 fortnight", check=False)
+    assert result.returncode == 2
+    assert b"bad duration '1 fortnight': use e.g. 90s, 15m, 12h, 7d" in result.stderr
+
+
+@pytest.mark.parametrize("fmt", ["md", "html", "json"])
+def test_a_report_over_a_window_without_data_says_so_and_exits_3(store, fmt, tmp_path):
+    window = ["--from", "2020-01-01T00:00:00", "--to", "2020-01-01T01:00:00"]
+    result = tracekit("report", "--db", store, *window, "--format", fmt, check=False)
+    assert result.returncode == 3, result.stderr.decode()
+    text = result.stdout.decode()
+    if fmt == "json":
+        answer = json.loads(text)
+        assert answer["no_data"] is True and answer["incident"] is False
+        text = answer["title"] + "\n" + answer["summary"]
+    assert "No data in 2020-01-01 00:00:00.000 – 01:00:00.000 UTC" in text
+    assert "No incident found" not in text
+    assert "no flow started in the window" in text
+    written = tmp_path / f"report.{fmt}"
+    assert tracekit("report", "--db", store, *window, "-o", str(written), check=False).returncode == 3
+    assert "No data in" in written.read_text()
+
+
+def test_a_report_over_a_window_with_flows_exits_0(store):
+    result = tracekit("report", "--db", store, "--format", "json", check=False)
+    assert result.returncode == 0
+    assert json.loads(result.stdout)["no_data"] is False
+
+
+def test_report_help_documents_the_exit_codes():
+    help_text = " ".join(tracekit("report", "--help").stdout.decode().split())
+    assert "3 no flow started in the window" in help_text
