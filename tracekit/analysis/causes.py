@@ -319,7 +319,7 @@ def rank(analysis: Analysis, paths: pd.DataFrame, window: tuple[int, int],
         present = part.groupby(["service_name", "name"])["flow_id"].nunique()
         return sums / max(count, 1), present
     lat_w, present_w = mean_ms(in_window["flow_id"], n_w)
-    lat_b, present_b = mean_ms(in_base["flow_id"], n_b)
+    lat_b, _ = mean_ms(in_base["flow_id"], n_b)
     mean_duration_ms = max(in_window["duration_ns"].mean() / 1e6, 1e-3)
 
     exception_types: dict[tuple, Counter] = defaultdict(Counter)
@@ -351,14 +351,8 @@ def rank(analysis: Analysis, paths: pd.DataFrame, window: tuple[int, int],
                 failure = p_w - p_b
         w_ms, b_ms = float(lat_w.get(cause, 0.0)), float(lat_b.get(cause, 0.0))
         slowdown = 0.0
-        # Judged per flow that ran the operation (a call made by one flow in ten that got
-        # 800 ms slower is clear, though it adds 80 ms to the mean flow), scored by what it
-        # added to the window's flows on average.
-        ran_w, ran_b = present_w.get(cause, 0), present_b.get(cause, 0)
-        each_w = w_ms * n_w / max(ran_w, 1)
-        each_b = b_ms * n_b / ran_b if ran_b else 0.0
-        if (ran_w >= MIN_SLOW_FLOWS and each_w - each_b >= MIN_SLOWDOWN_MS
-                and each_w >= MIN_SLOWDOWN_RATIO * each_b and w_ms > b_ms):
+        if (present_w.get(cause, 0) >= MIN_SLOW_FLOWS and w_ms - b_ms >= MIN_SLOWDOWN_MS
+                and w_ms >= MIN_SLOWDOWN_RATIO * b_ms):
             slowdown = (w_ms - b_ms) / mean_duration_ms
         if failure == 0 and slowdown == 0:
             continue
