@@ -25,9 +25,11 @@ def span(trace: str, span_id: str, name: str, *, parent: str | None = None, kind
     return out
 
 
-def request(service: str, spans: list[dict]) -> dict:
+def request(service: str, spans: list[dict], resource: dict | None = None) -> dict:
+    attributes = {"service.name": service, **(resource or {})}
     return {"resourceSpans": [{
-        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": service}}]},
+        "resource": {"attributes": [{"key": k, "value": {"stringValue": str(v)}}
+                                    for k, v in attributes.items()]},
         "scopeSpans": [{"scope": {"name": "test"}, "spans": spans}]}]}
 
 

@@ -127,10 +127,10 @@ def test_failures_analyze_only_the_flows_of_the_window_and_its_baseline(store, m
     real = windowed.window_analysis
     monkeypatch.setattr(windowed, "window_analysis",
                         lambda s, start, end, *rest: read.append((start, end)) or real(s, start, end, *rest))
-    causes, window, baseline = window_data.causes(store, _window(3400, 5600))
-    assert (window, baseline) == (_window(3400, 5600), _window(1200, 3400))
+    found = window_data.causes(store, _window(3400, 5600))
+    assert (found.window, found.baseline) == (_window(3400, 5600), _window(1200, 3400))
     assert read == [_window(1200, 5600)]
-    assert causes == []        # 3 of 5 flows failed against 0 of 4: not significant yet
+    assert found.ranked == []        # 3 of 5 flows failed against 0 of 4: not significant yet
 
 
 def test_waterfall_of_a_flow_marks_the_stored_critical_path_and_the_origin(store):

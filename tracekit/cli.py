@@ -313,7 +313,10 @@ def _ns(text: str) -> int:
 def cmd_causes(args: argparse.Namespace) -> int:
     from tracekit.analysis.causes import rank
     from tracekit.analysis.present import causes_json, dumps
+    from dataclasses import asdict
+
     from tracekit.analysis.run import critical_paths
+    from tracekit.report.different import line, of_window
     from tracekit.analysis.windowed import (NO_BASELINE_LOGS, baseline_without_logs,
                                            data_range, window_analysis)
 
@@ -332,15 +335,22 @@ def cmd_causes(args: argparse.Namespace) -> int:
             baseline = (start - (end - start), start)
         analysis = window_analysis(store, min(start, baseline[0]), max(end, baseline[1]))
         unlogged = baseline_without_logs(store, (start, end), baseline)
+        different = of_window(store, (start, end), baseline)
     causes = rank(analysis, critical_paths(analysis), (start, end), baseline,
                   baseline_logged=not unlogged)
     limits = [NO_BASELINE_LOGS] if unlogged else []
     if args.json:
         print(dumps({"window": [start, end], "baseline": list(baseline),
-                     "causes": causes_json(causes), "limits": limits}))
+                     "causes": causes_json(causes), "different": [asdict(d) for d in different],
+                     "limits": limits}))
         return 0
     for limit in limits:
         print(f"note: {limit}", file=sys.stderr)
+    if different:
+        print("what is different in the failing and slow flows:")
+        for d in different:
+            print(f"   {line(d)}")
+        print()
     if not causes:
         print("no clear cause: failures and latencies in the window look like the baseline")
         return 0

@@ -9,6 +9,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
+from tracekit.report.different import line
 from tui import cells, window_data
 from tui.messages import OpenFlow, WriteReport
 from tui.window_view import WindowedView
@@ -38,13 +39,14 @@ class FailuresView(WindowedView):
                     store, window_data.FlowQuery(window=window, failed_only=True),
                     limit=window_data.FAILED_SHOWN)
                 self.deliver(self._fill_flows, rows, total)
-                ranked, used, baseline = window_data.causes(store, window)
+                found = window_data.causes(store, window)
         except Exception as exc:
             self.failed(exc)
             return
-        self.deliver(self._fill_causes, ranked, used, baseline)
+        self.deliver(self._fill_causes, found)
 
-    def _fill_causes(self, ranked, window, baseline) -> None:
+    def _fill_causes(self, found: window_data.Causes) -> None:
+        ranked, window, baseline = found.ranked, found.window, found.baseline
         text = Text()
         if window:
             text.append(f"Root causes of flows started {cells.clock(window[0])[:8]}–"
@@ -64,8 +66,18 @@ class FailuresView(WindowedView):
                             f"({c.slowdown_share:.0%} of a flow's duration)\n")
             if c.exception_types:
                 text.append("   exceptions: " + ", ".join(f"{k} ×{v}" for k, v in c.exception_types.items()) + "\n")
+            if c.error_log_flows:
+                pattern, count = next(iter(c.error_logs.items()))
+                text.append(f"   error logs where the failure starts: {c.error_log_flows} flows, "
+                            f"e.g. ×{count} \"{pattern}\"\n")
             if c.exemplars:
                 text.append(f"   e.g. flow {c.exemplars[0]}\n", style="dim")
+        if found.different:
+            text.append("What is different in the failing and slow flows\n", style="bold")
+            for d in found.different:
+                text.append(f"   {line(d)}\n")
+        for limit in found.limits:
+            text.append(f"Note: {limit}\n", style="dim")
         self.query_one("#causes", Static).update(text)
 
     def _fill_flows(self, rows, total) -> None:

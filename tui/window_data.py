@@ -139,17 +139,35 @@ def cause_windows(window: tuple[int, int] | None, data_range: tuple[int, int] | 
     return (end - length, end), (end - 2 * length, end - length)
 
 
-def causes(store, window: tuple[int, int] | None) -> tuple[list, tuple | None, tuple | None]:
+@dataclass(frozen=True)
+class Causes:
+    """The root-cause ranking of a window against its baseline, what is different about its
+    failing and slow flows, and what the comparison cannot tell."""
+
+    ranked: list
+    window: tuple | None
+    baseline: tuple | None
+    different: tuple = ()
+    limits: tuple[str, ...] = ()
+
+
+def causes(store, window: tuple[int, int] | None) -> Causes:
     """The root-cause ranking for the window against its baseline (see cause_windows), from
-    an analysis of those flows' spans only."""
+    an analysis of those flows' spans only, as `tracekit causes` gives it."""
     from tracekit.analysis.causes import rank
     from tracekit.analysis.run import critical_paths
-    from tracekit.analysis.windowed import data_range, window_analysis
+    from tracekit.analysis.windowed import (NO_BASELINE_LOGS, baseline_without_logs, data_range,
+                                            window_analysis)
+    from tracekit.report.different import of_window
 
     used, baseline = cause_windows(window, data_range(store) if window is None else None)
     if used is None:
-        return [], None, None
+        return Causes([], None, None)
     analysis = window_analysis(store, min(used[0], baseline[0]), max(used[1], baseline[1]))
     if analysis.flows.empty:
-        return [], used, baseline
-    return rank(analysis, critical_paths(analysis), used, baseline), used, baseline
+        return Causes([], used, baseline)
+    unlogged = baseline_without_logs(store, used, baseline)
+    return Causes(rank(analysis, critical_paths(analysis), used, baseline,
+                       baseline_logged=not unlogged),
+                  used, baseline, of_window(store, used, baseline),
+                  (NO_BASELINE_LOGS,) if unlogged else ())

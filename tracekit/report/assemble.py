@@ -13,6 +13,8 @@ import pandas as pd
 from tracekit.errors import TracekitError
 from tracekit.plurals import counted
 from tracekit.report import queries
+from tracekit.report.different import differences as differing
+from tracekit.report.different import params as different_params
 from tracekit.report.mermaid import sequence
 from tracekit.report.model import (
     Bucket, Evidence, Exemplar, Figure, Impact, Limit, LogPattern, PathComparison, PathStep,
@@ -170,6 +172,14 @@ def build(store, *, window: tuple[int, int | None] | None = None, flow_type: str
         if fid and exemplar.origin:
             suspects.append(_origin_suspect(q, fid, exemplar.origin))
 
+    differences, different_fig = (), None
+    if not fid:
+        say("comparing the failing and slow flows with the others")
+        different = q.run("different", **different_params())
+        different_fig = q.keep(different.figure("attribute values over-represented in the "
+                                                "failing and slow flows"))
+        differences = differing(different)
+
     say("grouping logs")
     logs_res = q.run("logs")
     logs_fig = q.keep(logs_res.figure("warning and error logs by pattern"))
@@ -204,7 +214,8 @@ def build(store, *, window: tuple[int, int | None] | None = None, flow_type: str
     return Report(title, summary, incident, str(store.path), time.time_ns(), win, base,
                   flow_type, type_ids, fid, impact, tuple(timeline), buckets, width, buckets_fig,
                   tuple(suspects), causes_cmd, exceptions_fig, exemplar, path, logs, logs_fig,
-                  tuple(limits), q.unique(), others)
+                  tuple(limits), q.unique(), others, differences=differences,
+                  differences_figure=different_fig)
 
 
 def _impact(q: _Figures) -> tuple[Impact, queries.Result]:

@@ -219,6 +219,18 @@ def render(report: Report) -> str:
                                 e["pattern"], e["example_flow"]] for e in report.exceptions.value]))
         if report.flow_id is None:
             out.append(f"<p>The ranking is the analyzer's; reproduce it with</p><pre>{_esc(report.causes_command)}</pre>")
+    if report.differences_figure is not None:
+        out.append("<h2>What is different</h2>")
+        if report.differences:
+            out.append("<p>Attribute values over-represented in the window's failing and slow flows "
+                       f"against the other flows of the window and the baseline{r(report.differences_figure)}</p>")
+            out.append(_table(["attribute", "value", "from", "failing or slow flows", "other flows"],
+                              [[d.attribute, d.value, d.source, f"{d.flows} of {d.of_flows} ({d.share:.0%})",
+                                f"{d.other_flows} of {d.of_other} ({d.other_share:.0%})"]
+                               for d in report.differences]))
+        else:
+            out.append("<p>No span or resource attribute value is over-represented in the failing and "
+                       f"slow flows{r(report.differences_figure)}.</p>")
     p = report.path
     if p is not None:
         out.append("<h2>Critical path: exemplar against a healthy flow</h2>")

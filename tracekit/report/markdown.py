@@ -68,6 +68,7 @@ def render(report: Report) -> str:
         out += ["Other shifts in the range searched: " + ", ".join(
             f"{when(w.start_ns)} – {clock(w.end_ns)}" for w in report.other_windows[:5]), ""]
     out += _causes(report, ref)
+    out += _different(report, ref)
     out += _path(report, ref)
     if report.exemplar is not None:
         ex = report.exemplar
@@ -105,6 +106,21 @@ def render(report: Report) -> str:
         names = "; ".join(g.name + ("" if not g.column else f" = {g.value}") for g in quoted)
         out += [f"**{number}** — {names}", "", "```sql", f.text.rstrip(), "```", ""]
     return "\n".join(out)
+
+
+def _different(report: Report, ref: References) -> list[str]:
+    if report.differences_figure is None:
+        return []
+    out = ["## What is different", ""]
+    if not report.differences:
+        return out + ["No span or resource attribute value is over-represented in the failing and "
+                      f"slow flows [{ref.of(report.differences_figure)}].", ""]
+    out += [f"Attribute values over-represented in the window's failing and slow flows against "
+            f"the other flows of the window and the baseline [{ref.of(report.differences_figure)}]:", ""]
+    out += _table(["attribute", "value", "from", "failing or slow flows", "other flows"],
+                  [[f"`{d.attribute}`", d.value, d.source, f"{d.flows} of {d.of_flows} ({d.share:.0%})",
+                    f"{d.other_flows} of {d.of_other} ({d.other_share:.0%})"] for d in report.differences])
+    return out + [""]
 
 
 def _causes(report: Report, ref: References) -> list[str]:

@@ -179,3 +179,5 @@ class Report:
     figures: tuple[Figure, ...] = field(default=())
     other_windows: tuple[Window, ...] = ()     # further shifts found in the range searched
     no_data: bool = False                      # no flow started in the window: nothing to report
+    differences: tuple = ()                    # what is different about the failing and slow flows
+    differences_figure: Figure | None = None
