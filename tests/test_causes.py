@@ -193,3 +193,34 @@ def test_a_slower_call_in_a_minority_of_flows_is_found_without_being_told_when(t
     assert overlap >= 0.8 * (slow_to - slow_from), window
     assert window["end_ns"] - window["start_ns"] <= 1.5 * (slow_to - slow_from), window
     assert report["suspects"][0]["service"] == "inventory"
+
+
+def test_calls_no_longer_made_point_at_the_operation_that_stopped_making_them(tmp_path):
+    """Bookings through gateway → orders → pricing → tax, no status, no error log, the same
+    durations. After the first minute, orders answers half the bookings early without asking
+    pricing (an exception caught and turned into an empty answer): the calls below it stop
+    too, but the path changed at orders."""
+    gateway, orders, pricing = [], [], []
+    for i in range(1, 81):
+        in_window = i > 40
+        at_ms = (60_000 + (i - 40) * 1400) if in_window else i * 1400
+        trace = f"{i:032x}"
+        ids = [f"{i:08x}{n:08x}" for n in range(1, 6)]
+        early = in_window and i % 2 == 0
+        gateway += [span(trace, ids[0], "POST /book", start_ms=at_ms, duration_ms=40),
+                    span(trace, ids[1], "POST", kind=3, parent=ids[0], start_ms=at_ms + 2, duration_ms=35)]
+        orders.append(span(trace, ids[2], "POST /orders", parent=ids[1], start_ms=at_ms + 3, duration_ms=33))
+        if not early:
+            orders.append(span(trace, ids[3], "GET", kind=3, parent=ids[2], start_ms=at_ms + 5, duration_ms=20))
+            pricing += [span(trace, ids[4], "GET /price", parent=ids[3], start_ms=at_ms + 6, duration_ms=18),
+                        span(trace, f"{i:08x}00000006", "SELECT tax", kind=3, parent=ids[4],
+                             start_ms=at_ms + 7, duration_ms=5)]
+    db = tmp_path / "store.duckdb"
+    tracekit("import", "--db", str(db), str(write(tmp_path / "spans.jsonl", request("gateway", gateway),
+                                                  request("orders", orders), request("pricing", pricing))))
+    causes = _causes(str(db))
+    assert causes and (causes[0]["service"], causes[0]["operation"]) == ("orders", "POST /orders"), causes
+    assert causes[0]["path_share"] >= 0.4
+    assert any(change.startswith("- orders GET") for change in causes[0]["path_changes"])
+    # Neither the callee that is no longer asked nor the callers above are blamed.
+    assert all(c["service"] != "pricing" for c in causes)

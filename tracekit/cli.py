@@ -346,14 +346,8 @@ def cmd_causes(args: argparse.Namespace) -> int:
         return 0
     for limit in limits:
         print(f"note: {limit}", file=sys.stderr)
-    if different:
-        print("what is different in the failing and slow flows:")
-        for d in different:
-            print(f"   {line(d)}")
-        print()
     if not causes:
         print("no clear cause: failures and latencies in the window look like the baseline")
-        return 0
     for i, c in enumerate(causes, 1):
         print(f"{i}. {c.service} {c.operation}  score {c.score:.2f}")
         if c.failure_share:
@@ -368,8 +362,15 @@ def cmd_causes(args: argparse.Namespace) -> int:
             pattern, count = next(iter(c.error_logs.items()))
             print(f"   error logs where the failure starts: {c.error_log_flows} flows, e.g. "
                   f"×{count} \"{pattern}\"")
+        if c.path_share:
+            print(f"   the flows' path changed here in {c.path_share:.0%} of them: "
+                  + "; ".join(c.path_changes[:3]))
         if c.exemplars:
             print("   e.g. tracekit flow " + c.exemplars[0])
+    if different:
+        print("\nwhat is different in the failing and slow flows (--json has them all):")
+        for d in different[:5]:
+            print(f"   {line(d)}")
     return 0
 
 

@@ -35,6 +35,7 @@ MIN_Z = 2.0
 MIN_SLOW_FLOWS = 5
 MIN_SLOWDOWN_MS = 20.0
 MIN_SLOWDOWN_RATIO = 1.5
+MIN_PATH_SHIFT = 0.2    # share of a workflow's flows in which a call appeared or disappeared
 
 
 @dataclass
@@ -52,6 +53,8 @@ class Cause:
     exception_types: dict[str, int] = field(default_factory=dict)
     error_log_flows: int = 0        # window flows whose failure origin wrote an error log
     error_logs: dict[str, int] = field(default_factory=dict)   # their first messages, by pattern
+    path_share: float = 0.0         # of window flows whose path changed here (calls it made or not)
+    path_changes: list[str] = field(default_factory=list)      # "+ callee op 12% → 85%", ...
 
 
 def failing(spans: pd.DataFrame) -> pd.Series:
@@ -286,6 +289,71 @@ def _contributions(paths: pd.DataFrame, analysis: Analysis, resolver: "_Resolver
     return grouped.rename("ns").reset_index()
 
 
+def _z(c_w: int, n_w: int, c_b: int, n_b: int) -> float:
+    """Two-proportion z statistic of c_w/n_w against c_b/n_b."""
+    pooled = (c_w + c_b) / (n_w + n_b)
+    return (c_w / n_w - c_b / n_b) / math.sqrt(max(pooled * (1 - pooled) * (1 / n_w + 1 / n_b), 1e-12))
+
+
+def path_changes(analysis: Analysis, in_window: pd.DataFrame,
+                 in_base: pd.DataFrame) -> dict[tuple[str, str], tuple[float, list[str]]]:
+    """Where the flows' paths changed: per workflow (root operation), each call (caller
+    operation → callee operation) in a clearly different share of the window's flows than of
+    the baseline's (MIN_PATH_SHIFT points, MIN_FAILED_FLOWS flows, z ≥ MIN_Z): an exception
+    path or fallback that appeared, calls no longer made after an early exit. A change counts
+    for the caller operation where the path diverged, i.e. one whose own presence did not
+    change (the calls below a call that stopped stop too, and are not blamed). Returns
+    operation → (share of the window's flows whose path changed there, the changes)."""
+    calls = analysis.edges[analysis.edges["kind"] == CALL]
+    if calls.empty or in_window.empty or in_base.empty:
+        return {}
+    side = pd.concat([in_window[["flow_id", "root_service", "root_name"]].assign(part="w"),
+                      in_base[["flow_id", "root_service", "root_name"]].assign(part="b")])
+    sizes = side.groupby(["root_service", "root_name", "part"]).size().unstack(fill_value=0)
+    workflow = ["root_service", "root_name"]
+
+    def shares(rows: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+        counted = (rows[["flow_id", *columns]].drop_duplicates().merge(side, on="flow_id")
+                   .groupby([*workflow, *columns, "part"]).size().unstack(fill_value=0))
+        for part in ("w", "b"):
+            if part not in counted:
+                counted[part] = 0
+        return counted.reset_index()
+
+    def changed(c_w: int, n_w: int, c_b: int, n_b: int) -> bool:
+        return (n_w > 0 and n_b > 0 and max(c_w, c_b) >= MIN_FAILED_FLOWS
+                and abs(c_w / n_w - c_b / n_b) >= MIN_PATH_SHIFT
+                and abs(_z(c_w, n_w, c_b, n_b)) >= MIN_Z)
+
+    # Callers whose own spans came and went with the change are below the divergence, not at it.
+    callers = shares(analysis.spans.rename(columns={"service_name": "src_service", "name": "src_name"}),
+                     ["src_service", "src_name"])
+    moved = {tuple(r[:4]) for r in callers.itertuples(index=False)
+             if changed(r.w, sizes.at[(r.root_service, r.root_name), "w"] if "w" in sizes else 0,
+                        r.b, sizes.at[(r.root_service, r.root_name), "b"] if "b" in sizes else 0)}
+    # A caller that fails where it runs has its calls changed by that failure (a call that
+    # never arrived): the failure's evidence tells it, with the callee to blame.
+    spans = analysis.spans
+    in_w = spans[spans["flow_id"].isin(set(in_window["flow_id"]))]
+    failing_share = failing(in_w).groupby([in_w["service_name"], in_w["name"]]).mean()
+    n_window = len(in_window)
+    found: dict[tuple[str, str], tuple[float, list[str]]] = {}
+    for r in shares(calls, ["src_service", "src_name", "dst_service", "dst_name"]).itertuples(index=False):
+        n_w = int(sizes.at[(r.root_service, r.root_name), "w"]) if "w" in sizes else 0
+        n_b = int(sizes.at[(r.root_service, r.root_name), "b"]) if "b" in sizes else 0
+        if (r.root_service, r.root_name, r.src_service, r.src_name) in moved:
+            continue
+        if not changed(int(r.w), n_w, int(r.b), n_b) or failing_share.get((r.src_service, r.src_name), 0) >= 0.5:
+            continue
+        share = abs(r.w / n_w - r.b / n_b) * n_w / n_window
+        cause = (r.src_service, r.src_name)
+        text = (f"{'+' if r.w / n_w > r.b / n_b else '-'} {r.dst_service} {r.dst_name}: in "
+                f"{r.b / n_b:.0%} → {r.w / n_w:.0%} of {r.root_service} {r.root_name} flows")
+        best, texts = found.get(cause, (0.0, []))
+        found[cause] = (max(best, share), texts + [text])
+    return found
+
+
 def rank(analysis: Analysis, paths: pd.DataFrame, window: tuple[int, int],
          baseline: tuple[int, int], limit: int = 10, baseline_logged: bool = True) -> list[Cause]:
     """Causes of what went wrong in `window` (flows started in it) against `baseline`.
@@ -338,8 +406,9 @@ def rank(analysis: Analysis, paths: pd.DataFrame, window: tuple[int, int],
         if len(exemplars[cause]) < 3:
             exemplars[cause].append(flow_id)
 
+    changes = path_changes(analysis, in_window, in_base)
     causes = []
-    for cause in set(count_w) | set(lat_w.index):
+    for cause in set(count_w) | set(lat_w.index) | set(changes):
         c_w, c_b = count_w.get(cause, 0), count_b.get(cause, 0)
         p_w, p_b = c_w / n_w, c_b / n_b
         failure = 0.0
@@ -354,15 +423,17 @@ def rank(analysis: Analysis, paths: pd.DataFrame, window: tuple[int, int],
         if (present_w.get(cause, 0) >= MIN_SLOW_FLOWS and w_ms - b_ms >= MIN_SLOWDOWN_MS
                 and w_ms >= MIN_SLOWDOWN_RATIO * b_ms):
             slowdown = (w_ms - b_ms) / mean_duration_ms
-        if failure == 0 and slowdown == 0:
+        path_share, path_texts = changes.get(cause, (0.0, []))
+        if failure == 0 and slowdown == 0 and path_share == 0:
             continue
         if not exemplars.get(cause):
             slow = contrib[(contrib["service_name"] == cause[0]) & (contrib["name"] == cause[1])
                            & contrib["flow_id"].isin(set(in_window["flow_id"]))]
             exemplars[cause] = slow.nlargest(3, "ns")["flow_id"].tolist()
-        causes.append(Cause(cause[0], cause[1], float(failure + slowdown), float(failure),
-                            float(slowdown), c_w, c_b, w_ms, b_ms, list(exemplars[cause]),
-                            dict(exception_types[cause]), sum(error_logs[cause].values()),
-                            dict(error_logs[cause].most_common(3))))
+        causes.append(Cause(cause[0], cause[1], float(failure + slowdown + path_share),
+                            float(failure), float(slowdown), c_w, c_b, w_ms, b_ms,
+                            list(exemplars[cause]), dict(exception_types[cause]),
+                            sum(error_logs[cause].values()), dict(error_logs[cause].most_common(3)),
+                            float(path_share), path_texts[:5]))
     causes.sort(key=lambda c: c.score, reverse=True)
     return causes[:limit]

@@ -32,9 +32,15 @@ def params() -> dict:
 
 
 def differences(result: queries.Result) -> tuple[Difference, ...]:
-    return tuple(Difference(r["source"], r["attribute"], r["value"], r["picked_flows"],
+    """The query's rows; attributes that say the same thing (`host.name` and `k8s.pod.name`
+    both the pod, in the same flows) as one, their names joined."""
+    merged: dict[tuple, list] = {}
+    for r in result.rows:
+        same = (r["source"], r["value"], r["picked_flows"], r["other_flows"])
+        merged.setdefault(same, [r, []])[1].append(r["attribute"])
+    return tuple(Difference(r["source"], ", ".join(names), r["value"], r["picked_flows"],
                             r["n_picked"], r["picked_share"], r["other_flows"], r["n_other"],
-                            r["other_share"]) for r in result.rows)
+                            r["other_share"]) for r, names in merged.values())
 
 
 def of_window(store, window: tuple[int, int], baseline: tuple[int, int],
