@@ -13,7 +13,7 @@ process with its peak RSS (from wait4):
   per span the analysis tables add to the file;
 - `tracekit report --since 30m`, `flows --status failed`, `flow ID`, `causes --since 10m`
   (--runs each; the newest data, as during an incident);
-- the documented analysis queries (README), in one process, each --runs times.
+- the documented analysis queries (docs/guides/flows.md), in one process, each --runs times.
 Medians of the runs with [min-max].
 """
 
@@ -37,7 +37,7 @@ from stores import demo_store, replicate
 TRACEKIT = [sys.executable, "-m", "tracekit"]
 TIME = shutil.which("time", path="/usr/bin:/bin") or "/usr/bin/time"   # Debian package `time`
 
-# The analysis queries the README documents (each ≤ 1 s on 10M spans is the target).
+# The analysis queries docs/guides/flows.md documents (each ≤ 1 s on 10M spans is the target).
 QUERIES = {
     "critical path of choreographed flows (README)": """
         SELECT c.service_name, c.name, c.segment,

@@ -1,5 +1,5 @@
 """Hostile values through a real `tracekit collect`, over OTLP/HTTP protobuf, OTLP/HTTP JSON and
-OTLP/gRPC: each gets its documented outcome (README "The collector", hostile values), never a
+OTLP/gRPC: each gets its documented outcome (docs/guides/collector.md, "Hostile values"), never a
 5xx, and the collector goes on storing the next normal export."""
 
 from __future__ import annotations

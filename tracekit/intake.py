@@ -10,7 +10,8 @@ it, and the store's checkpoints (compressing a row group and shredding its attri
 about half of the collector's time, so exporters must not wait on the store. An earlier intake
 was a second DuckDB file attached to the writer's connection; writing, reading back, deleting
 and checkpointing it cost the collector ~10 µs a span and a share of DuckDB's memory, where
-appending Arrow IPC to a file costs ~1 µs (README "Benchmarks").
+appending Arrow IPC to a file costs ~1 µs (benchmarks/results/2026-11-28-and-29.md, the
+sixth look).
 
 Layout: `<store>.intake/` holds segment files named by the sequence number of their first
 export; a new segment starts once one passes `SEGMENT_BYTES`, and a segment is deleted once

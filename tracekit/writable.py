@@ -116,7 +116,8 @@ class WritableStore:
         self.max_uncheckpointed_bytes = UNCHECKPOINTED_BYTES_PER_128_MIB * int(memory_limit_mib or 128) // 128
         self._warned_unshredded = False
         # The checkpoints the writer ran after commits, and the time they took: what bounds
-        # ingest is the writer thread, and these are most of it (README "Benchmarks").
+        # ingest is the writer thread, and these are most of it
+        # (benchmarks/results/2026-11-28-and-29.md).
         self.checkpoints = 0
         self.checkpoint_s = 0.0
         # Transactions committed, and the spans, logs and re-sent spans (left out) in them.
@@ -304,7 +305,7 @@ class WritableStore:
         moves (begun if there is none), and commit it whenever it holds a whole row group of
         spans or of logs, cutting an export at the row group's end if need be: DuckDB then
         writes the row group straight into the file, compressed and shredded once, and logs
-        only where it is (README "The collector": Moves). Each commit records the last export
+        only where it is (docs/design/collector.md: Moves). Each commit records the last export
         it holds whole (`intake_through`) and deletes the intake segments the store now holds.
         If anything fails, the open transaction is rolled back (`moved_through` says what is
         stored) and the error raised."""

@@ -152,8 +152,8 @@ def run_sql(store, query: str, max_rows: int | None = SQL_ROWS_SHOWN):
     return store.arrow(query, max_rows=None if max_rows is None else max_rows + 1)
 
 
-# The analysis tables as documented (README), listed apart from the spans and logs; the
-# tables they are kept in, apart again.
+# The analysis tables as documented (docs/guides/flows.md), listed apart from the spans and
+# logs; the tables they are kept in, apart again.
 ANALYSIS_TABLES = ("flows", "flow_spans", "flow_edges", "flow_types", "critical_path",
                    "service_edges")
 ANALYSIS_STORAGE = ("flow_rows", "flow_type_rows", "flow_traces", "flow_links",

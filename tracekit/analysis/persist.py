@@ -5,7 +5,7 @@ finds the stored flows they touch through the lookup tables (their own traces, t
 their links point to, stored spans linking to them, shared message ids and business keys),
 re-analyzes those flows' spans together with the new ones, and replaces those flows' rows in
 one transaction together with its progress row: a crash leaves the tables as the last
-committed update left them, and the next update goes on from there. docs/analysis-tables.md
+committed update left them, and the next update goes on from there. docs/design/analysis-tables.md
 has the design.
 """
 

@@ -32,8 +32,9 @@ _ZERO_SPAN = bytes(8)
 DEFAULT_REDACTOR = redactor_for(DEFAULT_PATTERNS)
 UINT32_MAX = 2**32 - 1
 
-# Caps on hostile values (see README "The collector"). A request is at most 64 MiB, so these
-# bound what one value or one map costs the store and its readers, not the decoder's memory.
+# Caps on hostile values (see docs/guides/collector.md, "Hostile values"). A request is at
+# most 64 MiB, so these bound what one value or one map costs the store and its readers, not
+# the decoder's memory.
 MAX_ATTRIBUTES = 1_000          # per span, event, link, log record, resource and nested map
 MAX_VALUE_CHARS = 1_048_576     # per string value, and per bytes value as base64 (768 KiB)
 
@@ -267,7 +268,8 @@ class LogColumns:
         c["severity_text"].append(severity_text or None)
         if isinstance(body, dict):
             body = self.redact(body)
-        # Logs have no ingest_notes: a cut body or value is cut silently (README).
+        # Logs have no ingest_notes: a cut body or value is cut silently
+        # (docs/guides/collector.md).
         c["body"].append(capped_json(body)[0] if has_body else None)
         c["attributes"].append(capped_json(self.redact(attributes))[0])
         c["service_name"].append(service)

@@ -46,7 +46,7 @@ CREATE TABLE span_rows (
     dropped_attributes_count UINTEGER,
     dropped_events_count     UINTEGER,
     dropped_links_count      UINTEGER,
-    ingest_notes             VARCHAR[],          -- what tracekit adjusted: see README
+    ingest_notes             VARCHAR[],          -- what tracekit adjusted: see docs/guides/sql-and-schema.md
     batch_id                 UBIGINT NOT NULL
 );
 

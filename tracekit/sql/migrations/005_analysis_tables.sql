@@ -1,4 +1,4 @@
--- Schema version 5: the analyzer's results kept in the store (docs/analysis-tables.md).
+-- Schema version 5: the analyzer's results kept in the store (docs/design/analysis-tables.md).
 -- (IF NOT EXISTS / OR REPLACE: a store whose version was rewound keeps what it has.)
 -- The collector (and `tracekit analyze`, `tracekit import`) updates them as batches are
 -- committed, re-analyzing only the flows new spans touch; readers read them with the window
