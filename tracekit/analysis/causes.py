@@ -297,14 +297,18 @@ def _z(c_w: int, n_w: int, c_b: int, n_b: int) -> float:
 
 def path_changes(analysis: Analysis, in_window: pd.DataFrame,
                  in_base: pd.DataFrame) -> dict[tuple[str, str], tuple[float, list[str]]]:
-    """Where the flows' paths changed: per workflow (root operation), each call (caller
-    operation → callee operation) in a clearly different share of the window's flows than of
+    """Where the flows' paths changed: per workflow (root operation), each call a span made
+    (caller operation → callee operation; a client span's arrival at its server is not a
+    choice of path) in a clearly different share of the window's flows than of
     the baseline's (MIN_PATH_SHIFT points, MIN_FAILED_FLOWS flows, z ≥ MIN_Z): an exception
     path or fallback that appeared, calls no longer made after an early exit. A change counts
     for the caller operation where the path diverged, i.e. one whose own presence did not
     change (the calls below a call that stopped stop too, and are not blamed). Returns
     operation → (share of the window's flows whose path changed there, the changes)."""
     calls = analysis.edges[analysis.edges["kind"] == CALL]
+    # A client span's call that arrives or not is a failure to reach the callee (the failure's
+    # evidence blames the callee), not a path the caller chose.
+    calls = calls[analysis.spans["kind"].to_numpy()[calls["src_pos"].to_numpy()] != "CLIENT"]
     if calls.empty or in_window.empty or in_base.empty:
         return {}
     side = pd.concat([in_window[["flow_id", "root_service", "root_name"]].assign(part="w"),
@@ -435,5 +439,5 @@ def rank(analysis: Analysis, paths: pd.DataFrame, window: tuple[int, int],
                             list(exemplars[cause]), dict(exception_types[cause]),
                             sum(error_logs[cause].values()), dict(error_logs[cause].most_common(3)),
                             float(path_share), path_texts[:5]))
-    causes.sort(key=lambda c: c.score, reverse=True)
+    causes.sort(key=lambda c: (-c.score, c.service, c.operation))   # ties: the same on every run
     return causes[:limit]
