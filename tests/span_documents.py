@@ -8,6 +8,13 @@ from pathlib import Path
 T0 = 1_796_000_000_000_000_000     # 2026-11-30T...: a fixed start for made-up spans
 
 
+def when(seconds: int) -> str:
+    """T0 plus whole `seconds`, as the CLI's --from/--to read it (UTC)."""
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(T0 // 10**9 + seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+
+
 def span(trace: str, span_id: str, name: str, *, parent: str | None = None, kind: int = 2,
          start_ms: float = 0, duration_ms: float = 10, attributes: dict | None = None,
          links: list[tuple[str, str]] = (), error: bool = False) -> dict:

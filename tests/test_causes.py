@@ -8,7 +8,7 @@ import json
 import pytest
 
 from conftest import tracekit
-from span_documents import T0, log, log_request, request, span, write
+from span_documents import T0, log, log_request, request, span, when, write
 
 CALLER_ATTRIBUTES = {"peer.service": "payment", "server.address": "payment",
                      "rpc.service": "oteldemo.PaymentService"}
@@ -45,15 +45,10 @@ def _store(tmp_path, traced_callee: bool) -> str:
     return str(db)
 
 
-def _at(db: str, seconds: int) -> str:
-    ns = T0 + seconds * 10**9
-    return json.loads(tracekit("sql", "--db", db, "--format", "json",
-                               f"SELECT make_timestamp_ns({ns})::VARCHAR AS t").stdout)[0]["t"]
-
 
 def _causes_json(db: str) -> dict:
-    out = tracekit("causes", "--db", db, "--from", _at(db, 60), "--to", _at(db, 125),
-                   "--baseline-from", _at(db, 0), "--baseline-to", _at(db, 60), "--json").stdout
+    out = tracekit("causes", "--db", db, "--from", when(60), "--to", when(125),
+                   "--baseline-from", when(0), "--baseline-to", when(60), "--json").stdout
     return json.loads(out)
 
 
@@ -147,8 +142,8 @@ def test_an_error_log_inside_a_span_counts_as_that_operations_failure(tmp_path, 
 def test_steady_error_logs_in_window_and_baseline_rank_nothing(tmp_path):
     db = _logged_store(tmp_path, "pricing")
     # Two halves of the baseline minute: the same steady noise on both sides, in 5 flows of 10.
-    out = tracekit("causes", "--db", db, "--from", _at(db, 26), "--to", _at(db, 51),
-                   "--baseline-from", _at(db, 1), "--baseline-to", _at(db, 26), "--json").stdout
+    out = tracekit("causes", "--db", db, "--from", when(26), "--to", when(51),
+                   "--baseline-from", when(1), "--baseline-to", when(26), "--json").stdout
     assert json.loads(out)["causes"] == []
 
 

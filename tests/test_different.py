@@ -6,21 +6,21 @@ from __future__ import annotations
 import json
 
 from conftest import tracekit
-from span_documents import T0, request, span, write
+from span_documents import T0, request, span, when, write
 
 GOOD, BAD = "payment-7c9f-a", "payment-7c9f-b"
 
 
-def _store(tmp_path) -> str:
-    """Checkouts served by two payment pods, 120 of them over two minutes. In the second
-    minute, pod b (version 2.1.0, just deployed) fails gold customers' charges; pod a
-    (2.0.3) and everything in the first minute work."""
+def _store(tmp_path, fault_from_s: int = 60, every_ms: int = 1000) -> str:
+    """Checkouts served by two payment pods, one every `every_ms` for two minutes. From
+    `fault_from_s` on, pod b (version 2.1.0, just deployed) fails gold customers' charges;
+    pod a (2.0.3) and everything before work."""
     frontend, pods = [], {GOOD: [], BAD: []}
-    for i in range(120):
-        at_ms = i * 1000
+    for i in range(120_000 // every_ms):
+        at_ms = i * every_ms
         pod = BAD if i % 2 else GOOD
         tier = "gold" if i % 4 in (1, 2) else "silver"
-        failed = at_ms >= 60_000 and pod == BAD and tier == "gold"
+        failed = at_ms >= fault_from_s * 1000 and pod == BAD and tier == "gold"
         trace, root, call = f"{i + 1:032x}", f"{i + 1:08x}00000001", f"{i + 1:08x}00000002"
         frontend += [span(trace, root, "POST /checkout", start_ms=at_ms, duration_ms=30, error=failed,
                           attributes={"customer.tier": tier, "order.id": f"o-{i}"}),
@@ -36,16 +36,11 @@ def _store(tmp_path) -> str:
     return str(db)
 
 
-def _at(db: str, seconds: int) -> str:
-    ns = T0 + seconds * 10**9
-    return json.loads(tracekit("sql", "--db", db, "--format", "json",
-                               f"SELECT make_timestamp_ns({ns})::VARCHAR AS t").stdout)[0]["t"]
-
 
 def test_causes_name_the_attribute_values_the_failing_flows_share(tmp_path):
     db = _store(tmp_path)
-    out = json.loads(tracekit("causes", "--db", db, "--from", _at(db, 60), "--to", _at(db, 120),
-                              "--baseline-from", _at(db, 0), "--baseline-to", _at(db, 60),
+    out = json.loads(tracekit("causes", "--db", db, "--from", when(60), "--to", when(120),
+                              "--baseline-from", when(0), "--baseline-to", when(60),
                               "--json").stdout)
     different = {(d["attribute"], d["value"]): d for d in out["different"]}
     # All 15 failing flows ran on pod b, version 2.1.0, for gold customers; of the other 105
@@ -63,11 +58,11 @@ def test_causes_name_the_attribute_values_the_failing_flows_share(tmp_path):
 
 def test_the_report_has_a_section_on_what_is_different(tmp_path):
     db = _store(tmp_path)
-    md = tracekit("report", "--db", db, "--from", _at(db, 60), "--to", _at(db, 120),
-                  "--baseline-from", _at(db, 0), "--baseline-to", _at(db, 60)).stdout.decode()
+    md = tracekit("report", "--db", db, "--from", when(60), "--to", when(120),
+                  "--baseline-from", when(0), "--baseline-to", when(60)).stdout.decode()
     section = md.split("## What is different", 1)[1].split("\n## ", 1)[0]
     assert f"| `k8s.pod.name` | {BAD} | resource | 15 of 15 (100%) |" in section
-    report = json.loads(tracekit("report", "--db", db, "--from", _at(db, 60), "--to", _at(db, 120),
+    report = json.loads(tracekit("report", "--db", db, "--from", when(60), "--to", when(120),
                                  "--format", "json").stdout)
     assert ("service.version", "2.1.0") in {(d["attribute"], d["value"]) for d in report["differences"]}
 
@@ -93,3 +88,19 @@ def test_the_tuis_failures_view_shows_what_is_different(tmp_path, monkeypatch):
     screen = asyncio.run(scenario())
     assert "What is different in the failing and slow flows" in screen, screen
     assert f"k8s.pod.name = {BAD} (resource): 15 of 15" in screen
+
+
+def test_the_tuis_failures_compare_the_incident_with_before_it_not_half_with_half(tmp_path):
+    """The fault began 40 s into two minutes of data: the newer half against the older would
+    have the fault on both sides. The failures view ranks the window the report's detection
+    finds, against as long before it."""
+    import tracekit
+    from tui import window_data
+
+    db = _store(tmp_path, fault_from_s=40, every_ms=250)
+    with tracekit.open(db) as store:
+        found = window_data.causes(store, None)
+    fault_ns = T0 + 40 * 10**9
+    assert abs(found.window[0] - fault_ns) <= 5 * 10**9, found.window
+    assert found.baseline[1] == found.window[0]
+    assert found.ranked and (found.ranked[0].service, found.ranked[0].operation) == ("payment", "POST /charge")

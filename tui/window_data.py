@@ -129,7 +129,8 @@ def service_map(store, window: tuple[int, int] | None) -> pd.DataFrame:
 def cause_windows(window: tuple[int, int] | None, data_range: tuple[int, int] | None):
     """(window, baseline) the ranking compares: the window against the same length just
     before it. With no window, the newer half of the data against the older half, at most
-    the last CAUSES_LENGTH_NS against as long before (the whole store is never read)."""
+    the last CAUSES_LENGTH_NS against as long before (the whole store is never read); `causes`
+    then looks for the incident in that range (incident_windows)."""
     if window is not None:
         return window, (window[0] - (window[1] - window[0]), window[0])
     if data_range is None:
@@ -137,6 +138,18 @@ def cause_windows(window: tuple[int, int] | None, data_range: tuple[int, int] | 
     end = data_range[1] + 1
     length = min((end - data_range[0]) // 2, CAUSES_LENGTH_NS)
     return (end - length, end), (end - 2 * length, end - length)
+
+
+def incident_windows(store, newer: tuple[int, int], older: tuple[int, int]):
+    """The strongest shift the report's window detection finds over both halves, against as
+    long just before it; else (newer, older) as given. A fault that began before the newer
+    half would otherwise sit on both sides of the comparison."""
+    from tracekit.report.window import detect
+
+    found = detect(store, (older[0], newer[1])).window
+    if found is None:
+        return newer, older
+    return (found.start_ns, found.end_ns), (2 * found.start_ns - found.end_ns, found.start_ns)
 
 
 @dataclass(frozen=True)
@@ -163,6 +176,8 @@ def causes(store, window: tuple[int, int] | None) -> Causes:
     used, baseline = cause_windows(window, data_range(store) if window is None else None)
     if used is None:
         return Causes([], None, None)
+    if window is None:      # "all": the incident the report would find, else the halves
+        used, baseline = incident_windows(store, used, baseline)
     analysis = window_analysis(store, min(used[0], baseline[0]), max(used[1], baseline[1]))
     if analysis.flows.empty:
         return Causes([], used, baseline)
