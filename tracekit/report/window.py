@@ -1,8 +1,8 @@
 """Finding the incident window: the stretch of time in which some workflow's flows failed
-more often, stayed incomplete, or ran slower than they usually do in the range searched, or in
-which some operation took longer on the flows' critical paths than it usually does (median or
-tail: a slower call among parallel ones, or one that slowed a minority of flows, leaves the
-flows' median durations as they were).
+more often, stayed incomplete, or ran slower than they usually do in the range searched; where
+no workflow shifted, the stretch in which some operation's spans took longer than they usually
+do (median or tail: a slower call among parallel ones, or one that slowed a minority of flows,
+leaves the flows' median durations as they were).
 
 Shifts are measured per workflow (root operation) rather than per flow type: a failing flow
 takes another path than a healthy one and so has a flow type of its own, which only exists
@@ -88,14 +88,17 @@ def detect(store, search: tuple[int, int], type_ids: tuple[str, ...] | None = No
             if r["bucket"] in slow and ({r["bucket"] - 1, r["bucket"] + 1} & slow):
                 score[r["bucket"]] += r["flows"] / 2     # at least half its flows were slow
         weak |= slow
-    op_result = queries.run(store, "operation_shifts", {
-        "from": queries.timestamp(search[0]), "to": queries.timestamp(search[1]),
-        "origin_ns": origin, "bucket_ns": width, "type_ids": type_ids})
-    slowed = _slower_operations(op_result.rows)
-    for bucket, spans in slowed.items():
-        if {bucket - 1, bucket + 1} & slowed.keys():
-            score[bucket] += spans / 2
-    # weak |= slowed.keys()
+    if not score:
+        # No workflow shifted: an operation may have (a slower call among parallel ones, or in
+        # a minority of flows). Only then: on a busy range, operations' own noise would
+        # outweigh a workflow's clear shift.
+        op_result = queries.run(store, "operation_shifts", {
+            "from": queries.timestamp(search[0]), "to": queries.timestamp(search[1]),
+            "origin_ns": origin, "bucket_ns": width, "type_ids": type_ids})
+        slowed = _slower_operations(op_result.rows)
+        for bucket, spans in slowed.items():
+            if {bucket - 1, bucket + 1} & slowed.keys():
+                score[bucket] += spans / 2
     segments: list[list[int]] = []
     for bucket in sorted(score):
         if segments and bucket - segments[-1][-1] <= MAX_GAP_BUCKETS + 1:
