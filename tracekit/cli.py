@@ -123,6 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
                               "root causes, and a SQL console. Also while a collector writes the "
                               "store: new flows appear as they arrive. Press ? for the keys.")
     _db(tui)
+    tui.add_argument("--window", metavar="WINDOW",
+                     help="the time window to open on, counted back from the newest data: all, "
+                     "1m, 5m, 15m, 1h, 6h or 1d (default: all of a store holding an hour or less, "
+                     "else the last hour; `w` cycles them)")
     tui.set_defaults(run=cmd_tui)
 
     _analysis_parsers(commands)
@@ -523,13 +527,17 @@ def _duration(text: str | None) -> float | None:
 
 def cmd_tui(args: argparse.Namespace) -> int:
     from tracekit.errors import StoreNotFound
+    from tui.app import make_app    # the core never imports the UI
+    from tui.data import window_label
 
+    try:
+        window = window_label(args.window) if args.window else None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
     if not args.db.exists():
         raise StoreNotFound(f"no store at {args.db}: start `tracekit collect --db {args.db}` or "
                             "`tracekit demo` first, or give --db PATH")
-    from tui.app import make_app    # the core never imports the UI
-
-    make_app(args.db).run()
+    make_app(args.db, window=window).run()
     return 0
 
 

@@ -44,13 +44,14 @@ class TracekitApp(App):
     ]
 
     def __init__(self, db_path: str | Path, *, live_interval: float | None = 2.0,
-                 stamp=None, clock=time.monotonic) -> None:
+                 stamp=None, clock=time.monotonic, window: str | None = None) -> None:
         super().__init__()
         self.db_path = Path(db_path)
         self.live_interval = live_interval
         self.stats: data.StoreStats | None = None
         self.revision: tuple | None = None      # the analysis the views show (None: not yet)
-        self.window_label = "all"
+        self.window_label = window or "all"
+        self._window_given = window is not None   # else chosen from the data's span at start
         self.clock = clock          # seconds, for elapsed times shown (tests freeze it)
         self._stamp = stamp or (lambda: datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ"))
         self._poll_lock = threading.Lock()
@@ -200,6 +201,8 @@ class TracekitApp(App):
         status = self.query_one(StatusLine)
         status.stats, status.rate = message.stats, rate
         if first:
+            if not self._window_given:
+                self.window_label = data.opening_window(message.stats.first_ns, message.stats.last_ns)
             self.query_one(OverviewView).stats = message.stats
             self.query_one(StatusLine).window = (self.window_label, self.window)
         if not message.readable:
@@ -301,9 +304,12 @@ class TracekitApp(App):
 
 
 def make_app(db_path: str | Path, *, live_interval: float | None = 2.0, stamp=None,
-             clock=time.monotonic) -> TracekitApp:
+             clock=time.monotonic, window: str | None = None) -> TracekitApp:
     """The app on the store at `db_path` (read through `tracekit.open`, also while a
     collector writes it), reading its analysis tables: brought up to date first when they lag
     and the file is free; `live_interval` seconds between live updates (None: no updates);
-    `stamp()` names exported files, `clock()` times queries (both fixed in snapshot tests)."""
-    return TracekitApp(db_path, live_interval=live_interval, stamp=stamp, clock=clock)
+    `stamp()` names exported files, `clock()` times queries (both fixed in snapshot tests);
+    `window` the time window it opens on (a label of `data.WINDOWS`; None: all of a store that
+    holds an hour or less, else the last hour)."""
+    return TracekitApp(db_path, live_interval=live_interval, stamp=stamp, clock=clock,
+                       window=window)
