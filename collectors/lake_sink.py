@@ -58,6 +58,7 @@ class LakeSink:
         self._thread = None
         if timeout_s <= 0:
             return
+        started = time.monotonic()
         try:
             with self._lock:
                 self.shipper.ship(should_stop=lambda: time.monotonic() > deadline)
@@ -65,9 +66,10 @@ class LakeSink:
             log.warning("shipping to the lake at stop failed (the next start ships what is "
                         "left): %s", exc)
         log.info("lake: shipped %d spans, %d logs, %d resources in %d commits (%d conflicts "
-                 "with other collectors retried) as %s", self.shipper.shipped["span_rows"],
-                 self.shipper.shipped["log_rows"], self.shipper.shipped["resources"],
-                 self.shipper.commits, self.shipper.conflicts, self.shipper.collector_id)
+                 "with other collectors retried) as %s; the last shipment took %.1f s",
+                 self.shipper.shipped["span_rows"], self.shipper.shipped["log_rows"],
+                 self.shipper.shipped["resources"], self.shipper.commits, self.shipper.conflicts,
+                 self.shipper.collector_id, time.monotonic() - started)
 
     def _run(self) -> None:
         name_os_thread()

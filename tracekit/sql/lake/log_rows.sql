@@ -1,6 +1,7 @@
 -- The logs of the batches after $after through $through, as the lake's log_rows holds them
 -- (the same conversions as span_rows.sql).
-SELECT "timestamp"::TIMESTAMP AS "timestamp", observed_timestamp::TIMESTAMP AS observed_timestamp,
+SELECT make_timestamp(epoch_us("timestamp")) AS "timestamp",
+       make_timestamp(epoch_us(observed_timestamp)) AS observed_timestamp,
        trace_id, span_id, trace_flags::BIGINT AS trace_flags, severity_number, severity_text,
        body::JSON::VARCHAR AS body, attributes::JSON::VARCHAR AS attributes, service_name,
        resource_id::DECIMAL(20, 0) AS resource_id, scope_name, scope_version, event_name,

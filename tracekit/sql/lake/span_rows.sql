@@ -1,14 +1,15 @@
 -- The spans of the batches after $after through $through, as the lake's span_rows holds
 -- them (tracekit/lake/tables.py): Iceberg v2 has no nanosecond timestamps, no unsigned
--- integers and no VARIANT, so times are kept to the microsecond (duration_ns stays exact),
+-- integers and no VARIANT, so times are cut to the microsecond (duration_ns stays exact),
 -- UBIGINT as DECIMAL(20, 0), UINTEGER as BIGINT and attribute maps as JSON text.
 SELECT trace_id, span_id, parent_span_id, trace_state, name, kind,
-       start_time::TIMESTAMP AS start_time, end_time::TIMESTAMP AS end_time, duration_ns,
+       make_timestamp(epoch_us(start_time)) AS start_time,
+       make_timestamp(epoch_us(end_time)) AS end_time, duration_ns,
        status_code, status_message, service_name,
        resource_id::DECIMAL(20, 0) AS resource_id, scope_name, scope_version,
        attributes::JSON::VARCHAR AS attributes,
        list_transform(events, lambda e: struct_pack(
-           "time" := e."time"::TIMESTAMP, name := e.name,
+           "time" := make_timestamp(epoch_us(e."time")), name := e.name,
            attributes := e.attributes::JSON::VARCHAR,
            dropped_attributes_count := e.dropped_attributes_count::BIGINT)) AS events,
        list_transform(links, lambda l: struct_pack(

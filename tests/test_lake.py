@@ -1,0 +1,247 @@
+"""The lake: collectors ship what they commit to Iceberg tables (catalog in PostgreSQL) that
+`tracekit sql --lake` and `tracekit.open(lake=...)` read. Each test has a PostgreSQL database
+of its own, dropped after it."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+import pytest
+
+import tracekit
+from tests.conftest import require_service, sql, start_collector, tracekit as run_tracekit
+from tests.otel_clients import pipeline
+from tests.otlp_payloads import trace_request
+
+LAKE_EVERY = "0.2s"      # ship often: more commits to race and to be killed in
+WAIT_S = 120             # for the lake to hold what was sent (a loaded 2-core machine)
+STOP_S = 60              # a clean stop drains, analyzes and ships; slow when the machine is busy
+
+
+@pytest.fixture
+def lake(tmp_path):
+    """A lake URI on a PostgreSQL database made for this test, dropped after it."""
+    require_service("PostgreSQL", "127.0.0.1", 5432)
+    import psycopg2
+
+    name = f"tracekit_lake_{uuid.uuid4().hex[:12]}"
+    admin = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}?warehouse={tmp_path / 'warehouse'}"
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+def _lake_collector(db, lake):
+    return start_collector(db, extra=("--lake", lake, "--lake-every", LAKE_EVERY))
+
+
+def _lake_rows(lake: str, query: str) -> list[dict]:
+    with tracekit.open(lake=lake) as store:
+        return store.arrow(query).to_pylist()
+
+
+def _lake_span_ids(lake: str) -> list[str]:
+    try:
+        return [row["span_id"] for row in _lake_rows(lake, "SELECT span_id FROM span_rows")]
+    except tracekit.TracekitError:   # no collector has created the tables yet
+        return []
+
+
+def _wait_for_lake(lake: str, expected: set[str]) -> float:
+    """Wait until the lake holds every span id in `expected`; the seconds that took."""
+    started = time.monotonic()
+    while not expected <= set(_lake_span_ids(lake)):
+        assert time.monotonic() - started < WAIT_S, (
+            f"{len(expected - set(_lake_span_ids(lake)))} of {len(expected)} spans not in the lake "
+            f"after {WAIT_S} s")
+        threading.Event().wait(0.2)
+    return time.monotonic() - started
+
+
+def _export_with_sdk(service: str, transport: str, address: str, traces: int) -> set[str]:
+    """Traces of three spans (an event, typed attributes, a log each) from the OpenTelemetry
+    SDK; the span ids sent."""
+    p = pipeline(service, transport, address, **{"deployment.environment": "lake-test"})
+    ids = set()
+    for i in range(traces):
+        with p.tracer.start_as_current_span("checkout", attributes={
+                "order.id": f"o-{i}", "http.response.status_code": 500 if i % 7 == 0 else 200,
+                "ratio": i / 3, "vip": i % 2 == 0, "tags": ["a", "b"]}) as root:
+            root.add_event("cart.loaded", {"items": i})
+            p.logger.info("checkout %d", i, extra={"order.id": f"o-{i}"})
+            for step in ("reserve", "charge"):
+                with p.tracer.start_as_current_span(step) as child:
+                    ids.add(format(child.get_span_context().span_id, "016x"))
+            ids.add(format(root.get_span_context().span_id, "016x"))
+    p.flush()
+    p.shutdown()
+    return ids
+
+
+SPAN_COLUMNS = ("trace_id, span_id, parent_span_id, name, kind, epoch_us(start_time) AS start_us, "
+                "epoch_us(end_time) AS end_us, duration_ns, status_code, service_name, "
+                "attributes::JSON::VARCHAR AS attributes, "
+                "resource_attributes::JSON::VARCHAR AS resource_attributes, "
+                "to_json(list_transform(events, lambda e: {'name': e.name, "
+                "'attributes': e.attributes::JSON}))::VARCHAR AS events")
+LOG_COLUMNS = ("trace_id, span_id, severity_text, body::JSON::VARCHAR AS body, service_name, "
+               "attributes::JSON::VARCHAR AS attributes, epoch_us(\"timestamp\") AS at_us")
+
+
+def _key(row: dict) -> str:
+    return json.dumps(row, sort_keys=True, default=str)
+
+
+def test_two_collectors_ship_every_sdk_span_once_and_the_lake_answers_as_their_stores_combined(
+        tmp_path, lake):
+    first = _lake_collector(tmp_path / "a.duckdb", lake)
+    second = _lake_collector(tmp_path / "b.duckdb", lake)
+    try:
+        sent: dict[str, set[str]] = {}
+        senders = [threading.Thread(target=lambda: sent.update(
+                       a=_export_with_sdk("shop-a", "grpc", first.grpc, 150))),
+                   threading.Thread(target=lambda: sent.update(
+                       b=_export_with_sdk("shop-b", "http", second.http, 150)))]
+        for sender in senders:
+            sender.start()
+        for sender in senders:
+            sender.join(120)
+        expected = sent["a"] | sent["b"]
+        assert len(expected) == 900
+        delay = _wait_for_lake(lake, expected)
+        print(f"\nlast span in the lake {delay:.1f} s after the exporters flushed")
+
+        [counts] = _lake_rows(lake, "SELECT count(*) AS spans, count(DISTINCT span_id) AS ids, "
+                                    "count(DISTINCT collector_id) AS collectors FROM span_rows")
+        assert counts == {"spans": 900, "ids": 900, "collectors": 2}
+    finally:
+        assert first.stop(timeout=STOP_S) == 0, first.process.stderr.read()
+        assert second.stop(timeout=STOP_S) == 0, second.process.stderr.read()
+
+    # Stopped: each store and the lake hold the same spans and logs, column by column.
+    for view, columns in (("spans", SPAN_COLUMNS), ("logs", LOG_COLUMNS)):
+        query = f"SELECT {columns} FROM {view}"
+        local = [_key(row) for db in ("a.duckdb", "b.duckdb") for row in sql(tmp_path / db, query)]
+        shipped = json.loads(run_tracekit("sql", "--lake", lake, "--format", "json", query).stdout)
+        only_local = sorted(set(local) - {_key(row) for row in shipped})
+        only_lake = sorted({_key(row) for row in shipped} - set(local))
+        assert not only_local and not only_lake, (view, only_local[:1], only_lake[:1])
+        assert sorted(local) == sorted(_key(row) for row in shipped), view
+        assert len(local) == (900 if view == "spans" else 300)
+    schema = "SELECT column_name, column_type FROM (DESCRIBE {})"
+    for view in ("spans", "logs"):
+        assert sql(tmp_path / "a.duckdb", schema.format(view)) == _lake_rows(lake, schema.format(view))
+    [errors] = _lake_rows(lake, "SELECT count(*) AS n FROM spans "
+                                "WHERE attributes['http.response.status_code'] >= 500")
+    assert errors["n"] == 2 * len(range(0, 150, 7))
+
+
+SENDERS = 4
+SPANS_PER_REQUEST = 200
+KILLS = 3
+
+
+def _send(address: str, bodies: list, acknowledged: list[str], stop: threading.Event,
+          lock: threading.Lock) -> None:
+    """POST export requests until stopped or the collector is gone; acknowledged span ids."""
+    while not stop.is_set():
+        with lock:
+            if not bodies:
+                return
+            body, span_ids = bodies.pop()
+        try:
+            with urllib.request.urlopen(urllib.request.Request(
+                    f"http://{address}/v1/traces", data=body,
+                    headers={"Content-Type": "application/x-protobuf"}), timeout=30) as response:
+                if response.status != 200:
+                    continue
+        except urllib.error.HTTPError as refused:   # 503: retry later, as exporters do
+            stop.wait(float(refused.headers.get("Retry-After", 1)))
+            continue
+        except (urllib.error.URLError, ConnectionError, OSError):
+            return                                   # killed
+        with lock:
+            acknowledged.extend(span_ids)
+
+
+def test_a_collector_killed_while_shipping_loses_and_duplicates_nothing_in_the_lake(tmp_path, lake):
+    rng = random.Random(27)
+    requests = [trace_request(SPANS_PER_REQUEST, service="killed") for _ in range(240)]
+    bodies = [(r.SerializeToString(), [s.span_id.hex() for s in r.resource_spans[0].scope_spans[0].spans])
+              for r in requests]
+    acknowledged: list[str] = []
+    lock = threading.Lock()
+    steady = _lake_collector(tmp_path / "steady.duckdb", lake)   # the other collector, never killed
+    steady_sent: dict[str, set[str]] = {}
+    steady_sender = threading.Thread(target=lambda: steady_sent.update(
+        ids=_export_with_sdk("steady", "http", steady.http, 300)))
+    steady_sender.start()
+    killed_db = tmp_path / "killed.duckdb"
+    try:
+        for _ in range(KILLS):
+            collector = _lake_collector(killed_db, lake)
+            stop = threading.Event()
+            senders = [threading.Thread(target=_send, args=(collector.http, bodies, acknowledged,
+                                                            stop, lock)) for _ in range(SENDERS)]
+            for sender in senders:
+                sender.start()
+            # Until some of this run's spans are in the lake (the sink is shipping), then a
+            # random moment more: not aligned with exports, moves or lake commits.
+            before = set(_lake_span_ids(lake))
+            deadline = time.monotonic() + WAIT_S
+            while len(set(_lake_span_ids(lake)) - before) < SPANS_PER_REQUEST:
+                assert time.monotonic() < deadline, "the collector shipped nothing to the lake"
+                stop.wait(0.1)
+            stop.wait(rng.uniform(0.0, 1.0))
+            collector.process.send_signal(signal.SIGKILL)
+            collector.process.wait(10)
+            stop.set()
+            for sender in senders:
+                sender.join(30)
+        assert acknowledged, "no export was acknowledged"
+
+        collector = _lake_collector(killed_db, lake)    # restarted: ships what is left
+        steady_sender.join(120)
+        delay = _wait_for_lake(lake, set(acknowledged) | steady_sent["ids"])
+        print(f"\n{KILLS} kills: {len(acknowledged)} acknowledged spans, all in the lake "
+              f"{delay:.1f} s after the restart")
+        assert collector.stop(timeout=STOP_S) == 0, collector.process.stderr.read()
+    finally:
+        assert steady.stop(timeout=STOP_S) == 0, steady.process.stderr.read()
+
+    [counts] = _lake_rows(lake, "SELECT count(*) AS spans, count(DISTINCT span_id) AS ids FROM span_rows")
+    assert counts["spans"] == counts["ids"], "spans shipped twice"
+    stored = {row["span_id"] for db in ("killed.duckdb", "steady.duckdb")
+              for row in sql(tmp_path / db, "SELECT span_id FROM spans")}
+    # Stopped cleanly: the lake holds exactly what the two stores hold.
+    assert set(_lake_span_ids(lake)) == stored and counts["spans"] == len(stored)
+
+
+def test_lake_sql_is_read_only_and_a_bad_uri_says_the_form(tmp_path, lake):
+    collector = _lake_collector(tmp_path / "a.duckdb", lake)
+    try:
+        _export_with_sdk("shop", "http", collector.http, 2)
+    finally:
+        assert collector.stop(timeout=STOP_S) == 0, collector.process.stderr.read()
+    refused = run_tracekit("sql", "--lake", lake, "DROP VIEW spans", check=False)
+    assert refused.returncode == 1 and b"read-only" in refused.stderr
+    outside = run_tracekit("sql", "--lake", lake, "SELECT * FROM read_csv('/etc/passwd')", check=False)
+    assert outside.returncode == 1
+    bad = run_tracekit("sql", "--lake", "lake.duckdb", "SELECT 1", check=False)
+    assert bad.returncode == 2 and b"?warehouse=" in bad.stderr
+    [row] = json.loads(run_tracekit("sql", "--lake", lake, "--format", "json",
+                                    "SELECT count(*) AS n FROM spans").stdout)
+    assert row == {"n": 6}
