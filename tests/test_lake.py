@@ -151,7 +151,9 @@ def test_two_collectors_ship_every_sdk_span_once_and_the_lake_answers_as_their_s
 
 SENDERS = 4
 SPANS_PER_REQUEST = 200
-KILLS = 3
+KILLS = 2
+REQUESTS_PER_RUN = 200
+PACE_S = 0.1             # between one sender's requests: ingest still runs when the kill comes
 
 
 def _send(address: str, bodies: list, acknowledged: list[str], stop: threading.Event,
@@ -175,14 +177,13 @@ def _send(address: str, bodies: list, acknowledged: list[str], stop: threading.E
             return                                   # killed
         with lock:
             acknowledged.extend(span_ids)
+        stop.wait(PACE_S)
 
 
 def test_a_collector_killed_while_shipping_loses_and_duplicates_nothing_in_the_lake(tmp_path, lake):
     rng = random.Random(27)
-    requests = [trace_request(SPANS_PER_REQUEST, service="killed") for _ in range(240)]
-    bodies = [(r.SerializeToString(), [s.span_id.hex() for s in r.resource_spans[0].scope_spans[0].spans])
-              for r in requests]
     acknowledged: list[str] = []
+    unsent_at_kill = []
     lock = threading.Lock()
     steady = _lake_collector(tmp_path / "steady.duckdb", lake)   # the other collector, never killed
     steady_sent: dict[str, set[str]] = {}
@@ -193,6 +194,11 @@ def test_a_collector_killed_while_shipping_loses_and_duplicates_nothing_in_the_l
     try:
         for _ in range(KILLS):
             collector = _lake_collector(killed_db, lake)
+            requests = [trace_request(SPANS_PER_REQUEST, service="killed")
+                        for _ in range(REQUESTS_PER_RUN)]
+            bodies = [(r.SerializeToString(),
+                       [s.span_id.hex() for s in r.resource_spans[0].scope_spans[0].spans])
+                      for r in requests]
             stop = threading.Event()
             senders = [threading.Thread(target=_send, args=(collector.http, bodies, acknowledged,
                                                             stop, lock)) for _ in range(SENDERS)]
@@ -207,6 +213,7 @@ def test_a_collector_killed_while_shipping_loses_and_duplicates_nothing_in_the_l
                 stop.wait(0.1)
             stop.wait(rng.uniform(0.0, 1.0))
             collector.process.send_signal(signal.SIGKILL)
+            unsent_at_kill.append(len(bodies))
             collector.process.wait(10)
             stop.set()
             for sender in senders:
@@ -216,8 +223,9 @@ def test_a_collector_killed_while_shipping_loses_and_duplicates_nothing_in_the_l
         collector = _lake_collector(killed_db, lake)    # restarted: ships what is left
         steady_sender.join(120)
         delay = _wait_for_lake(lake, set(acknowledged) | steady_sent["ids"])
-        print(f"\n{KILLS} kills: {len(acknowledged)} acknowledged spans, all in the lake "
-              f"{delay:.1f} s after the restart")
+        print(f"\n{KILLS} kills ({unsent_at_kill} of {REQUESTS_PER_RUN} requests not sent yet at "
+              f"each): {len(acknowledged)} acknowledged spans, all in the lake {delay:.1f} s "
+              "after the restart")
         assert collector.stop(timeout=STOP_S) == 0, collector.process.stderr.read()
     finally:
         assert steady.stop(timeout=STOP_S) == 0, steady.process.stderr.read()
