@@ -6,9 +6,9 @@ COPY tracekit ./tracekit
 COPY collectors ./collectors
 COPY tui ./tui
 # gcc builds the compiled parts (the OTLP span decoder, the critical-path walk) and leaves
-# with its layer.
+# with its layer. The lake extra lets collectors ship to a lake (docker compose --profile lake).
 RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
-    && pip install --no-cache-dir . \
+    && pip install --no-cache-dir .[lake] \
     && apt-get purge -y gcc libc6-dev && apt-get autoremove -y && rm -rf /var/lib/apt/lists/*
 VOLUME ["/data"]
 EXPOSE 4317 4318

@@ -33,7 +33,8 @@ def test_compose_runs_every_demo_service_from_the_project_image():
     from tracekit.demo.services import SERVICE_NAMES
 
     compose = _compose()
-    services = compose["services"]
+    services = {name: spec for name, spec in compose["services"].items()
+                if "lake" not in spec.get("profiles", [])}
     assert {*SERVICE_NAMES, "load-generator", "rabbitmq", "redis", "collector"} == set(services)
     for name in [*SERVICE_NAMES, "load-generator"]:
         spec = services[name]
@@ -76,3 +77,28 @@ def test_the_image_holds_everything_the_demo_imports():
     for folder in ("tracekit", "collectors", "tui"):
         assert f"COPY {folder} ./{folder}" in dockerfile
     assert "pip install --no-cache-dir ." in dockerfile
+
+
+def test_compose_lake_profile_runs_two_collectors_into_one_lake_on_its_postgresql():
+    compose = _compose()
+    services = compose["services"]
+    postgres = services["lake-postgres"]
+    assert postgres["profiles"] == ["lake"] and postgres["image"].startswith("postgres:")
+    assert "healthcheck" in postgres
+    collectors = [services["lake-collector-a"], services["lake-collector-b"]]
+    lakes, stores, ports = set(), set(), set()
+    for spec in collectors:
+        assert spec["profiles"] == ["lake"]
+        assert spec["image"] == services["collector"]["image"]
+        args = build_parser().parse_args(spec["command"][1:])
+        assert args.command == "collect" and args.lake.startswith("postgresql://")
+        assert "@lake-postgres:5432/" in args.lake and spec["depends_on"]["lake-postgres"]
+        lakes.add(args.lake)
+        mounts = dict(reversed(v.split(":", 1)) for v in spec["volumes"])
+        assert set(mounts.values()) <= set(compose["volumes"])
+        assert args.lake.endswith(f"warehouse={'/lake'}") and "/lake" in mounts
+        stores.add(mounts["/data"])
+        ports.update(spec["ports"])
+    assert len(lakes) == 1, "both collectors write the same lake"
+    assert len(stores) == 2, "each collector keeps its own store"
+    assert len(ports) == 4 and all(port.startswith("127.0.0.1:") for port in ports)
