@@ -65,11 +65,10 @@ class LakeSink:
         except Exception as exc:  # noqa: BLE001 - the next start ships from the watermark
             log.warning("shipping to the lake at stop failed (the next start ships what is "
                         "left): %s", exc)
-        log.info("lake: shipped %d spans, %d logs, %d resources in %d commits (%d conflicts "
-                 "with other collectors retried) as %s; the last shipment took %.1f s",
-                 self.shipper.shipped["span_rows"], self.shipper.shipped["log_rows"],
-                 self.shipper.shipped["resources"], self.shipper.commits, self.shipper.conflicts,
-                 self.shipper.collector_id, time.monotonic() - started)
+        log.info("lake: shipped %d spans, %d logs, %d resources in %d commits as %s; the last "
+                 "shipment took %.1f s", self.shipper.shipped["span_rows"],
+                 self.shipper.shipped["log_rows"], self.shipper.shipped["resources"],
+                 self.shipper.commits, self.shipper.collector_id, time.monotonic() - started)
 
     def _run(self) -> None:
         name_os_thread()

@@ -238,6 +238,51 @@ def test_a_collector_killed_while_shipping_loses_and_duplicates_nothing_in_the_l
     assert set(_lake_span_ids(lake)) == stored and counts["spans"] == len(stored)
 
 
+def test_a_shipment_that_loses_the_race_to_another_collector_is_retried_on_the_new_snapshot(
+        tmp_path, lake):
+    from tracekit.lake.location import LakeLocation
+    from tracekit.lake.shipping import Shipper
+    from tracekit.otlp.decode import decode_traces
+    from tracekit.writable import WritableStore
+
+    stores, sent = {}, set()
+    for name in ("a", "b"):
+        stores[name] = WritableStore.open(tmp_path / f"{name}.duckdb")
+        request = trace_request(300, service=f"svc-{name}")
+        stores[name].append(decode_traces(request), "test")
+        sent |= {s.span_id.hex() for s in request.resource_spans[0].scope_spans[0].spans}
+    location = LakeLocation.parse(lake)
+    first = Shipper(location, stores["a"].path, lambda: stores["a"].conn.cursor())
+    armed = []
+
+    def second_cursor():
+        # Called once the second shipper has loaded the table for its commit: the first
+        # collector commits now, so the second's commit is made on a snapshot no longer current.
+        if armed:
+            armed.clear()
+            first.ship()
+        return stores["b"].conn.cursor()
+
+    second = Shipper(location, stores["b"].path, second_cursor)
+    try:
+        second.connect()
+        armed.append(True)
+        assert second.ship() == 300
+        assert first.shipped["span_rows"] == 300 and not armed
+    finally:
+        for store in stores.values():
+            store.close()
+    ids = _lake_span_ids(lake)
+    assert len(ids) == 600 and set(ids) == sent
+    # The second commit was redone on top of the first's snapshot: neither replaced the other.
+    table = location.open_catalog().load_table("tracekit.span_rows")
+    snapshots = table.metadata.snapshots
+    assert len(snapshots) == 2 and table.current_snapshot().parent_snapshot_id == snapshots[0].snapshot_id
+    assert {key for key in table.properties if key.startswith("tracekit.shipped-through.")} == {
+        "tracekit.shipped-through." + first.collector_id,
+        "tracekit.shipped-through." + second.collector_id}
+
+
 def test_lake_sql_is_read_only_and_a_bad_uri_says_the_form(tmp_path, lake):
     collector = _lake_collector(tmp_path / "a.duckdb", lake)
     try:

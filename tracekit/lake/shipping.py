@@ -5,16 +5,14 @@ from each collector (`tracekit.shipped-through.<collector id>`). A shipment read
 committed batches after that watermark from the store and appends their rows and the new
 watermark in one Iceberg commit: after a crash, the next shipment starts where the last
 committed one ended, so nothing is shipped twice or skipped. Concurrent collectors' commits
-conflict when they race (Iceberg's optimistic concurrency); the loser reloads the table and
-tries again after a random backoff. Resources are shipped before the rows that name them,
+conflict when they race (Iceberg's optimistic concurrency); pyiceberg retries the loser's
+commit on the new snapshot after a random backoff (the table properties in tables.py). Resources are shipped before the rows that name them,
 without a watermark (a reader keeps one row per resource_id).
 """
 
 from __future__ import annotations
 
 import logging
-import random
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -31,14 +29,7 @@ log = logging.getLogger(__name__)
 
 WATERMARK = "tracekit.shipped-through."
 MAX_ROWS = 100_000          # rows of one table per commit: ~100 MB of Arrow at most
-COMMIT_ATTEMPTS = 12
-BACKOFF_S = 0.05            # doubled each conflict, up to BACKOFF_MAX_S, with jitter
-BACKOFF_MAX_S = 2.0
 ID_SUFFIX = ".lake-id"
-
-
-class CommitsKeptFailing(Exception):
-    """A table's commit conflicted COMMIT_ATTEMPTS times in a row."""
 
 
 def collector_id(db: Path) -> str:
@@ -70,7 +61,6 @@ class Shipper:
         self._shipped_resources: set[int] = set()
         self.shipped = {"span_rows": 0, "log_rows": 0, "resources": 0}
         self.commits = 0
-        self.conflicts = 0
 
     def connect(self) -> None:
         """Open the catalog and create the tables if need be. A store that was replaced (its
@@ -111,33 +101,27 @@ class Shipper:
         return int(table.properties.get(WATERMARK + self.collector_id, 0))
 
     def _ship_chunk(self, name: str) -> int:
-        """Ship the next chunk of one table; its rows (0: nothing was left)."""
-        for attempt in range(COMMIT_ATTEMPTS):
-            table = self._catalog.load_table(f"{NAMESPACE}.{name}")
-            after = self._watermark(table)
-            through, rows, resources = self._read(name, after)
-            if through is None or not rows.num_rows:
-                return 0
-            if resources is not None and resources.num_rows:
-                self._append("resources", resources)
-                self._shipped_resources.update(self._resource_ids(resources))
-                self.shipped["resources"] += resources.num_rows
-            from pyiceberg.exceptions import CommitFailedException
-
-            try:
-                with table.transaction() as transaction:
-                    transaction.append(rows)
-                    transaction.set_properties({WATERMARK + self.collector_id: str(through)})
-            except CommitFailedException as exc:
-                self._back_off(name, attempt, exc)
-                continue
+        """Ship the next chunk of one table; its rows (0: nothing was left). A commit that
+        conflicts with another collector's is retried by pyiceberg on the new snapshot
+        (tables.COMMIT_RETRIES); one that still fails raises, and the next shipment starts
+        again from the watermark."""
+        table = self._catalog.load_table(f"{NAMESPACE}.{name}")
+        after = self._watermark(table)
+        through, rows, resources = self._read(name, after)
+        if through is None or not rows.num_rows:
+            return 0
+        if resources is not None and resources.num_rows:
+            self._catalog.load_table(f"{NAMESPACE}.resources").append(resources)
             self.commits += 1
-            self.shipped[name] += rows.num_rows
-            log.debug("shipped %d %s (batches %d-%d) to the lake", rows.num_rows, name,
-                      after + 1, through)
-            return rows.num_rows
-        raise CommitsKeptFailing(f"{name}: {COMMIT_ATTEMPTS} commits in a row conflicted with "
-                                 "other collectors'")
+            self._shipped_resources.update(self._resource_ids(resources))
+            self.shipped["resources"] += resources.num_rows
+        with table.transaction() as transaction:
+            transaction.append(rows)
+            transaction.set_properties({WATERMARK + self.collector_id: str(through)})
+        self.commits += 1
+        self.shipped[name] += rows.num_rows
+        log.debug("shipped %d %s (batches %d-%d) to the lake", rows.num_rows, name, after + 1, through)
+        return rows.num_rows
 
     def _read(self, name: str, after: int) -> tuple[int | None, pa.Table | None, pa.Table | None]:
         """The last batch of the next chunk after `after`, its rows, and the resources they
@@ -171,26 +155,3 @@ class Shipper:
     def _resource_ids(rows: pa.Table) -> list[int]:
         ids = pc.unique(rows.column("resource_id")).to_pylist()
         return [int(value) for value in ids if value is not None]
-
-    def _append(self, name: str, rows: pa.Table) -> None:
-        """Append rows without a watermark, retrying conflicts."""
-        from pyiceberg.exceptions import CommitFailedException
-
-        for attempt in range(COMMIT_ATTEMPTS):
-            try:
-                self._catalog.load_table(f"{NAMESPACE}.{name}").append(rows)
-            except CommitFailedException as exc:
-                self._back_off(name, attempt, exc)
-                continue
-            self.commits += 1
-            return
-        raise CommitsKeptFailing(f"{name}: {COMMIT_ATTEMPTS} commits in a row conflicted with "
-                                 "other collectors'")
-
-    def _back_off(self, name: str, attempt: int, exc: Exception) -> None:
-        """Another collector committed first: wait a random while (so the two do not collide
-        again at once), then the caller reloads the table and tries again."""
-        self.conflicts += 1
-        wait = min(BACKOFF_MAX_S, BACKOFF_S * 2 ** attempt) * random.uniform(0.5, 1.5)
-        log.debug("lake commit to %s conflicted (%s); retrying in %.2f s", name, exc, wait)
-        time.sleep(wait)

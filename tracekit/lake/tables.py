@@ -11,6 +11,15 @@ from __future__ import annotations
 import itertools
 
 TABLES = ("resources", "span_rows", "log_rows")
+# Iceberg's commit retries (pyiceberg applies them): a commit made on a snapshot that another
+# collector's commit replaced is redone on the new one, waiting 50 ms, 100 ms, ... up to 2 s
+# between tries (with jitter, so two collectors do not collide again at once).
+COMMIT_RETRIES = {
+    "commit.retry.num-retries": "12",
+    "commit.retry.min-wait-ms": "50",
+    "commit.retry.max-wait-ms": "2000",
+    "commit.retry.total-timeout-ms": "60000",
+}
 PARTITIONED_BY = {"span_rows": "start_time", "log_rows": "timestamp"}
 
 
@@ -97,7 +106,7 @@ def ensure_tables(catalog) -> dict:
         try:
             tables[name] = catalog.create_table(
                 identifier, schema, partition_spec=_partition_spec(schema, PARTITIONED_BY.get(name)),
-                properties={"format-version": "2"})
+                properties={"format-version": "2", **COMMIT_RETRIES})
         except TableAlreadyExistsError:
             tables[name] = catalog.load_table(identifier)
     return tables
