@@ -283,6 +283,39 @@ def test_a_shipment_that_loses_the_race_to_another_collector_is_retried_on_the_n
         "tracekit.shipped-through." + second.collector_id}
 
 
+def test_a_collector_whose_lake_is_down_acknowledges_as_usual_and_ships_the_backlog_once_it_is_back(
+        tmp_path, lake):
+    import psycopg2
+
+    # The lake's database does not exist yet: its catalog cannot be opened.
+    database = lake.split("/")[3].split("?")[0]
+    admin = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'DROP DATABASE "{database}"')
+    collector = _lake_collector(tmp_path / "a.duckdb", lake)
+    logged, failed = [], threading.Event()
+
+    def watch_log():
+        for line in collector.process.stderr:
+            logged.append(line)
+            if "shipping to the lake failed" in line:
+                failed.set()
+
+    threading.Thread(target=watch_log, daemon=True).start()
+    try:
+        sent = _export_with_sdk("shop", "http", collector.http, 20)   # acknowledged
+        assert {row["span_id"] for row in sql(collector.db, "SELECT span_id FROM spans")} >= sent
+        assert failed.wait(WAIT_S), "the collector did not say that the lake is down"
+        with admin.cursor() as cur:
+            cur.execute(f'CREATE DATABASE "{database}"')
+        _wait_for_lake(lake, sent)
+    finally:
+        admin.close()
+        assert collector.stop(timeout=STOP_S) == 0, "".join(logged)
+    assert len(_lake_span_ids(lake)) == 60
+
+
 def test_lake_sql_is_read_only_and_a_bad_uri_says_the_form(tmp_path, lake):
     collector = _lake_collector(tmp_path / "a.duckdb", lake)
     try:

@@ -28,7 +28,7 @@ from tracekit.lake.tables import ensure_tables, schemas
 log = logging.getLogger(__name__)
 
 WATERMARK = "tracekit.shipped-through."
-MAX_ROWS = 100_000          # rows of one table per commit: ~100 MB of Arrow at most
+MAX_ROWS = 50_000           # rows of one table per commit: ~50 MB of Arrow in the collector
 ID_SUFFIX = ".lake-id"
 
 
