@@ -79,12 +79,11 @@ class Shipper:
         if self._catalog is None:
             self.connect()
         shipped = 0
-        for name in ("span_rows", "log_rows"):
-            while not should_stop():
-                rows = self._ship_chunk(name)
-                if not rows:
-                    break
-                shipped += rows
+        while not should_stop():   # a chunk of each table in turn: spans do not hold up logs
+            rows = sum(self._ship_chunk(name) for name in ("span_rows", "log_rows"))
+            if not rows:
+                break
+            shipped += rows
         return shipped
 
     def newest_batch(self) -> int:
