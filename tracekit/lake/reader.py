@@ -24,8 +24,12 @@ class LakeStore(Store):
                  memory_limit_mib: int | None = None):
         super().__init__(location.warehouse, timeout_s)
         self.location = location
-        tables = load_tables(location.open_catalog())
-        self.files = {name: data_files(table) for name, table in tables.items()}
+        catalog = location.open_catalog()
+        try:
+            tables = load_tables(catalog)
+            self.files = {name: data_files(table) for name, table in tables.items()}
+        finally:   # the file lists are all a reader needs of the catalog
+            catalog.engine.dispose()
         self.conn = duckdb.connect(config={key: value for key, value in SAFE_CONFIG.items()
                                            if key != "enable_external_access"})
         for name in TABLES:

@@ -13,6 +13,7 @@ without a watermark (a reader keeps one row per resource_id).
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -35,17 +36,29 @@ ID_SUFFIX = ".lake-id"
 def collector_id(db: Path) -> str:
     """This store's name in the lake, kept beside it (`<store>.lake-id`): watermarks are per
     store, since batch ids are."""
-    path = db.with_name(db.name + ID_SUFFIX)
     try:
-        return path.read_text().strip()
+        name = db.with_name(db.name + ID_SUFFIX).read_text().strip()
     except FileNotFoundError:
-        return new_collector_id(db)
+        name = ""
+    return name or new_collector_id(db)
 
 
 def new_collector_id(db: Path) -> str:
+    """A new name for the store, on disk before anything is shipped under it (a power loss
+    must not give the store a second name for what it shipped)."""
     path = db.with_name(db.name + ID_SUFFIX)
     name = uuid.uuid4().hex[:16]
-    path.write_text(name + "\n")
+    temporary = path.with_name(path.name + ".tmp")
+    with temporary.open("w") as out:
+        out.write(name + "\n")
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temporary, path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
     return name
 
 
