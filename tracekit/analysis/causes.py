@@ -181,6 +181,16 @@ class _Resolver:
         call's own name; else the client span itself."""
         return self.waits[key]
 
+    def caller_of(self, key: str) -> tuple[str, str]:
+        """The operation that made a client call: the span above it in its own service, else
+        the client span itself."""
+        service, up = self.info.at[key, "service_name"], self.parent.get(key)
+        while up is not None and self.info.at[up, "service_name"] == service:
+            if self.info.at[up, "kind"] != "CLIENT":
+                return service, self.info.at[up, "name"]
+            up = self.parent.get(up)
+        return service, self.info.at[key, "name"]
+
     def _callee(self, names: list, caller: str) -> str:
         """The service that serves one of `names` (PEER_COLUMNS' values, in that order) where
         such calls arrived, else the first name (peer.service first: it is a service name by
@@ -258,10 +268,54 @@ def _tripped_breakers(keys: dict[str, str], causes: dict[str, tuple[str, str]],
     return blamed
 
 
-def _contributions(paths: pd.DataFrame, analysis: Analysis, resolver: "_Resolver") -> pd.DataFrame:
+def slow_callers(analysis: Analysis, in_window: pd.DataFrame, in_base: pd.DataFrame) -> set[str]:
+    """Services whose outgoing calls all slowed on the caller's side: the time between a client
+    span and its server span (the network both ways, both ends' RPC stacks) grew, against the
+    baseline, on calls to most of the services it calls, while the callees' other callers saw
+    no such growth. What they have in common is the caller (its CPU starved, its network
+    slowed), not the callees. A callee whose calls grew from most of its callers keeps the
+    blame (its network, its queue)."""
+    if in_window.empty or in_base.empty:
+        return set()
+    spans = analysis.spans
+    calls = analysis.edges[analysis.edges["kind"] == CALL]
+    src, dst = calls["src_pos"].to_numpy(), calls["dst_pos"].to_numpy()
+    kind = spans["kind"].to_numpy()
+    arrived = (kind[src] == "CLIENT") & (kind[dst] == "SERVER")
+    src, dst = src[arrived], dst[arrived]
+    duration = (spans["end_ns"] - spans["start_ns"]).to_numpy()
+    flow = spans["flow_id"].to_numpy()[src]
+    window, base = set(in_window["flow_id"]), set(in_base["flow_id"])
+    gaps = pd.DataFrame({
+        "caller": spans["service_name"].to_numpy()[src],
+        "callee": spans["service_name"].to_numpy()[dst],
+        "part": ["w" if f in window else "b" if f in base else None for f in flow],
+        "ms": (duration[src] - duration[dst]) / 1e6})
+    gaps = gaps[gaps["part"].notna() & (gaps["caller"] != gaps["callee"])]
+    if gaps.empty:
+        return set()
+    stats = gaps.groupby(["caller", "callee", "part"])["ms"].agg(["median", "size"]).unstack("part")
+    if ("size", "w") not in stats or ("size", "b") not in stats:
+        return set()
+    compared = stats[(stats[("size", "w")] >= MIN_SLOW_FLOWS) & (stats[("size", "b")] >= MIN_SLOW_FLOWS)]
+    w, b = compared[("median", "w")], compared[("median", "b")]
+    grew = ((w - b >= MIN_SLOWDOWN_MS) & (w >= MIN_SLOWDOWN_RATIO * b)).rename("grew").reset_index()
+
+    def most(by: str) -> set[str]:
+        shares = grew.groupby(by)["grew"].agg(["sum", "size"])
+        return set(shares.index[(shares["sum"] >= 2) & (shares["sum"] * 3 >= shares["size"] * 2)])
+
+    callers, callees = most("caller"), most("callee")
+    return {caller for caller in callers
+            if not set(grew.loc[(grew["caller"] == caller) & grew["grew"], "callee"]) & callees}
+
+
+def _contributions(paths: pd.DataFrame, analysis: Analysis, resolver: "_Resolver",
+                   callers_slowed: set[str] = frozenset()) -> pd.DataFrame:
     """Per flow and operation: time on the critical path. Broker waits count for the consumer
     that was waited for; a caller's wait before retrying a call (its backoff) counts for the
-    operation it retried."""
+    operation it retried; a client span's time outside its server span counts for the callee,
+    or, for the `callers_slowed` (see `slow_callers`), for the operation that made the call."""
     if paths.empty:
         return pd.DataFrame(columns=["flow_id", "service_name", "name", "ns"])
     spans = analysis.spans
@@ -276,6 +330,12 @@ def _contributions(paths: pd.DataFrame, analysis: Analysis, resolver: "_Resolver
     # leaving and the callee answering (the network both ways, the callee's queue) is the
     # callee's, so a slower callee is not blamed on every service that calls it.
     client = (paths["segment"] == "span") & (paths["span"].map(info["kind"]) == "CLIENT")
+    if callers_slowed:
+        own = client & paths["span"].map(info["service_name"]).isin(callers_slowed)
+        callers = [resolver.caller_of(key) for key in paths.loc[own, "span"]]
+        paths.loc[own, "service_name"] = [c[0] for c in callers]
+        paths.loc[own, "name"] = [c[1] for c in callers]
+        client &= ~own
     if client.any():
         callees = [resolver.waited_for(key) for key in paths.loc[client, "span"]]
         paths.loc[client, "service_name"] = [c[0] for c in callees]
@@ -384,7 +444,7 @@ def rank(analysis: Analysis, paths: pd.DataFrame, window: tuple[int, int],
     n_w, n_b = len(in_window), max(len(in_base), 1)
     count_w, count_b = Counter(window_origin.values()), Counter(base_origin.values())
 
-    contrib = _contributions(paths, analysis, resolver)
+    contrib = _contributions(paths, analysis, resolver, slow_callers(analysis, in_window, in_base))
     def mean_ms(flow_ids, count):
         part = contrib[contrib["flow_id"].isin(set(flow_ids))]
         sums = part.groupby(["service_name", "name"])["ns"].sum() / 1e6
