@@ -98,7 +98,10 @@ def parse(text: str, path: Path) -> CheckFile:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         problem = getattr(exc, "problem", None) or str(exc)
-        raise CheckFileError(f"{where}: not valid YAML ({problem})") from None
+        context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if context and start is not None:
+            problem += f", {context} on line {start.line + 1}"
+        raise CheckFileError(f"{where}: not valid YAML: {problem}") from None
     where = _Where(path)
     if root is None:
         raise CheckFileError(f"{path}: the file is empty; it needs `checks:`, a list of checks "
