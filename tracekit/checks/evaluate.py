@@ -164,7 +164,7 @@ def _count(check: Check, n: int, what: str) -> Outcome:
         text += f", expected {bound}"
         if n == 0:
             text += ": check the selector (names are exact), or the window"
-    return Outcome("count", n, bound, passed, text)
+    return Outcome("count", n, {"min": low, "max": high}, passed, text)
 
 
 def _status(check: Check, n: int, row: dict) -> Outcome:
