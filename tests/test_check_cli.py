@@ -200,6 +200,12 @@ def test_a_bad_check_file_exits_2_before_the_store_is_opened(tmp_path):
         f"tracekit: {bad}:5: `duration.p95` must be a duration with its unit, e.g. 250ms, 2s, 1m")
 
 
+def test_check_help_documents_the_exit_codes():
+    help_text = " ".join(run_tracekit("check", "--help").stdout.decode().split())
+    assert "0 every check passed, 1 a check failed" in help_text
+    assert "3 no flow started in the window" in help_text
+
+
 def test_edge_checks_without_a_baseline_exit_2(tmp_path):
     checks = tmp_path / "checks.yaml"
     checks.write_text("checks:\n  - name: edges\n    flows: all\n    expect: {edges: subset}\n")

@@ -3,7 +3,8 @@ check's figures against its bounds, with the flows to look at when it fails."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from typing import Any
 
 from tracekit import queries
@@ -42,6 +43,7 @@ class Result:
     selected: int
     outcomes: tuple[Outcome, ...]
     offenders: tuple[Offender, ...]
+    seconds: float = 0.0
 
     @property
     def passed(self) -> bool:
@@ -55,7 +57,12 @@ def run(store, checks: tuple[Check, ...], window: tuple[int, int],
     from tracekit.analysis.windowed import flow_types
 
     types = flow_types(store)
-    return [_one(store, check, window, types, baseline) for check in checks]
+    results = []
+    for check in checks:
+        started = time.perf_counter()
+        result = _one(store, check, window, types, baseline)
+        results.append(replace(result, seconds=time.perf_counter() - started))
+    return results
 
 
 def flows_started(store, window: tuple[int, int]) -> int:

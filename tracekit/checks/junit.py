@@ -13,7 +13,7 @@ def document(results: list[Result], suite: str, seconds: float) -> str:
     """A failed check is a testcase with a <failure> whose message holds its figures."""
     root, tests = _suite(suite, len(results), sum(not r.passed for r in results), 0, seconds)
     for r in results:
-        case = _case(tests, r.check, suite)
+        case = _case(tests, r.check, suite, r.seconds)
         ET.SubElement(case, "system-out").text = "\n".join(o.text for o in r.outcomes)
         if not r.passed:
             failure = ET.SubElement(case, "failure", type="check failed",
@@ -40,9 +40,9 @@ def _suite(name: str, tests: int, failures: int, errors: int, seconds: float):
     return root, suite
 
 
-def _case(suite: ET.Element, check: Check, classname: str) -> ET.Element:
-    return ET.SubElement(suite, "testcase", name=check.name, classname=classname, time="0",
-                         file=classname, line=str(check.line))
+def _case(suite: ET.Element, check: Check, classname: str, seconds: float = 0.0) -> ET.Element:
+    return ET.SubElement(suite, "testcase", name=check.name, classname=classname,
+                         time=f"{seconds:.3f}", file=classname, line=str(check.line))
 
 
 def _text(root: ET.Element) -> str:
