@@ -225,3 +225,40 @@ def test_a_check_file_reads_shares_statuses_and_durations_as_written():
     [share_only] = spec.parse("checks:\n  - name: c\n    flows: all\n    expect:\n"
                               "      max_failure_share: 0.1\n", Path("c.yaml")).checks
     assert "failed" not in share_only.statuses and "incomplete" not in share_only.statuses
+
+
+def test_checks_run_through_the_collector_an_end_to_end_suite_exported_to(collector, tmp_path):
+    """The CI job's order: the suite exports to a running `tracekit collect`, then the checks
+    read the store through it (the collector holds the file)."""
+    import urllib.request
+
+    from span_documents import request, span
+
+    spans = []
+    for i in range(1, 11):
+        trace, failed = f"{i:032x}", i > 8
+        spans += [span(trace, f"{i:08x}00000001", "POST /checkout", start_ms=i * 1000,
+                       duration_ms=50, error=failed),
+                  span(trace, f"{i:08x}00000002", "charge", kind=3, parent=f"{i:08x}00000001",
+                       start_ms=i * 1000 + 5, duration_ms=30, error=failed,
+                       attributes={"peer.service": "payment"})]
+    with urllib.request.urlopen(urllib.request.Request(
+            f"http://{collector.http}/v1/traces", data=json.dumps(request("frontend", spans)).encode(),
+            headers={"Content-Type": "application/json"}), timeout=30) as response:
+        assert response.status == 200
+    checks = tmp_path / "checks.yaml"
+    checks.write_text("checks:\n"
+                      "  - name: ten checkouts\n    flows: all\n    expect: {count: 10}\n"
+                      "  - name: most checkouts complete\n    flows: all\n"
+                      "    expect: {status: complete, max_failure_share: 25%}\n"
+                      "  - name: charges succeed\n    spans: {service: frontend, name: charge, kind: CLIENT}\n"
+                      "    expect: {errors: 0, attributes: {peer.service: payment}}\n")
+    result = run_tracekit("check", str(checks), "--db", str(collector.db), check=False)
+    assert result.returncode == 1, result.stderr.decode()
+    assert result.stdout.decode().splitlines() == [
+        "✓ ten checkouts: 10 flows selected",
+        "✓ most checkouts complete: 10 flows selected; not complete: 2 of 10 flows (20.0%: failed 2) "
+        "≤ 25% allowed",
+        "✗ charges succeed: 2 of 10 spans failed (> 0 allowed)",
+        f"    look at: tracekit flow {9:032x}, tracekit flow {10:032x}  e.g. frontend charge failed",
+        "2 of 3 checks passed, 1 failed"]

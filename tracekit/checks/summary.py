@@ -19,7 +19,7 @@ def lines(results: list[Result]) -> list[str]:
             flows = list(dict.fromkeys(o.flow_id for o in r.offenders))
             more = len(flows) - SHOWN_OFFENDERS
             first = r.offenders[0]
-            out.append(f"    look at: " + ", ".join(f"tracekit flow {f}" for f in flows[:SHOWN_OFFENDERS])
+            out.append("    look at: " + ", ".join(f"tracekit flow {f}" for f in flows[:SHOWN_OFFENDERS])
                        + (f" (+{more} more in --json)" if more > 0 else "")
                        + f"  e.g. {first.reason}")
     failed = sum(not r.passed for r in results)
