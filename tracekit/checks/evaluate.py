@@ -98,11 +98,12 @@ def _flows(store, check: Check, params: dict, type_ids, baseline) -> Result:
     offenders: list[Offender] = []
     if n:
         if check.statuses is not None:
-            outcomes.append(_status(check, n, row))
-            offenders += [Offender(f["flow_id"], f"status {f['status']}") for f in row["failed_flows"] or ()]
-        outcomes += _percentiles(check, row, "duration")
-        offenders += [Offender(f["flow_id"], f"took {_ms(f['duration_ms'])}")
-                      for f in row["slow_flows"] or ()]
+            outcomes.append(status := _status(check, n, row))
+            offenders += _unless([status], [Offender(f["flow_id"], f"status {f['status']}")
+                                          for f in row["failed_flows"] or ()])
+        outcomes += (timed := _percentiles(check, row, "duration"))
+        offenders += _unless(timed, [Offender(f["flow_id"], f"took {_ms(f['duration_ms'])}")
+                                      for f in row["slow_flows"] or ()])
         if check.edges:
             outcome, new = _edges(store, check, (params["start_ns"], params["end_ns"]),
                                   type_ids, baseline)
@@ -125,10 +126,11 @@ def _spans(store, check: Check, params: dict, type_ids, baseline) -> Result:
         if check.max_errors is not None:
             errors = row["errors"]
             passed = errors <= check.max_errors
-            outcomes.append(Outcome("errors", errors, check.max_errors, passed,
-                                    f"{errors} of {counted(n, 'span')} failed "
-                                    f"({'≤' if passed else '>'} {check.max_errors} allowed)"))
-            offenders += [_span(f, "failed") for f in row["failed_spans"] or ()]
+            outcomes.append(failing := Outcome(
+                "errors", errors, check.max_errors, passed,
+                f"{errors} of {counted(n, 'span')} failed "
+                f"({'≤' if passed else '>'} {check.max_errors} allowed)"))
+            offenders += _unless([failing], [_span(f, "failed") for f in row["failed_spans"] or ()])
         if check.attributes:
             unlike = row["unlike"]
             wanted = ", ".join(f"{k} = {v}" for k, v in check.attributes)
@@ -136,8 +138,9 @@ def _spans(store, check: Check, params: dict, type_ids, baseline) -> Result:
                                     f"{wanted}: in every span" if not unlike else
                                     f"{wanted}: not in {unlike} of {counted(n, 'span')}"))
             offenders += [_span(f, f"lacks {wanted}") for f in row["unlike_spans"] or ()]
-        outcomes += _percentiles(check, row, "duration")
-        offenders += [_span(f, f"took {_ms(f['duration_ms'])}") for f in row["slow_spans"] or ()]
+        outcomes += (timed := _percentiles(check, row, "duration"))
+        offenders += _unless(timed, [_span(f, f"took {_ms(f['duration_ms'])}")
+                                      for f in row["slow_spans"] or ()])
     return Result(check, n, tuple(outcomes), tuple(offenders))
 
 
@@ -150,10 +153,11 @@ def _messages(store, check: Check, params: dict, type_ids, baseline) -> Result:
     outcomes = [_count(check, n, "message")]
     offenders: list[Offender] = []
     if n:
-        outcomes += _percentiles(check, row, "wait")
-        offenders += [Offender(m["flow_id"], f"{m['src_service']} → {m['destination']} → "
-                                             f"{m['dst_service']} waited {_ms(m['wait_ms'])}")
-                      for m in row["slow_messages"] or ()]
+        outcomes += (waits := _percentiles(check, row, "wait"))
+        offenders += _unless(waits, [
+            Offender(m["flow_id"], f"{m['src_service']} → {m['destination']} → "
+                                   f"{m['dst_service']} waited {_ms(m['wait_ms'])}")
+            for m in row["slow_messages"] or ()])
     return Result(check, n, tuple(outcomes), tuple(offenders))
 
 
@@ -231,6 +235,11 @@ def _edges(store, check: Check, window: tuple[int, int], type_ids,
     if gone:
         parts.append(f"in the baseline, not taken: {', '.join(gone)}")
     return Outcome("edges", new + gone, check.edges, False, "; ".join(parts)), offenders
+
+
+def _unless(outcomes: list[Outcome], offenders: list[Offender]) -> list[Offender]:
+    """The offenders, when one of the outcomes they explain failed; else none."""
+    return offenders if any(not o.passed for o in outcomes) else []
 
 
 def _span(row: dict, reason: str) -> Offender:
