@@ -130,6 +130,7 @@ def test_errors_show_where_one_flow_failed_and_the_other_did_not():
     assert [(e.path[-1], e.b) for e in c.errors] == [("orders POST /orders", None),
                                                       ("payment charge card", None)]
     assert c.errors[1].a.summary == "PaymentGatewayError: card declined; error log: charge declined"
+    assert [e.a_starts for e in c.errors] == [False, True]     # the deepest failing step
     # the same failure in both, an id apart, is no difference
     same = flow("C", [step("cr", "orders", "POST /orders", 0, 50, error=True, status="ERROR"),
                       step("cc", "payment", "charge card", 5, 20, "cr", **fail)])

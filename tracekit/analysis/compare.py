@@ -159,6 +159,7 @@ class ErrorChange:
     b: ErrorState | None
     a_present: bool = True
     b_present: bool = True
+    a_starts: bool = False      # A fails here and in no step below: where its failure started
 
 
 @dataclass(frozen=True)
@@ -303,7 +304,7 @@ def _error(step: Step | None) -> ErrorState | None:
     return ErrorState(step.status, step.status_message, step.exception, step.error_log)
 
 
-def _error_change(pair: Pair) -> ErrorChange | None:
+def _error_change(pair: Pair, failing_parents: set[str]) -> ErrorChange | None:
     ea, eb = _error(pair.a), _error(pair.b)
     if ea is None and eb is None:
         return None
@@ -311,7 +312,8 @@ def _error_change(pair: Pair) -> ErrorChange | None:
             same_shape(x, y) for x, y in ((ea.status, eb.status), (ea.message, eb.message),
                                           (ea.exception, eb.exception), (ea.error_log, eb.error_log))):
         return None
-    return ErrorChange(pair.path, ea, eb, pair.a is not None, pair.b is not None)
+    return ErrorChange(pair.path, ea, eb, pair.a is not None, pair.b is not None,
+                       ea is not None and pair.a.key not in failing_parents)
 
 
 def _ms(ns: int | float) -> float:
@@ -334,13 +336,13 @@ def compare(a: FlowSide, b: FlowSide) -> Comparison:
                 path_changes.append(PathChange(p.path, segment, _ms(on_a), _ms(on_b)))
     path_changes.sort(key=lambda c: (c.where == "both", -abs(c.delta_ms), c.path, c.segment))
     attributes = [c for p in both for c in _attribute_changes(p)]
-    errors = [c for c in map(_error_change, pairs) if c is not None]
     starts = {"a": min((s.start_ns for s in a.steps), default=0),
               "b": min((s.start_ns for s in b.steps), default=0)}
     at = {id(p): (p.a.start_ns - starts["a"]) if p.a is not None else (p.b.start_ns - starts["b"])
           for p in pairs}
-    errors = [(at[id(p)], n, c) for n, (p, c) in enumerate(zip(pairs, map(_error_change, pairs)))
-              if c is not None]
+    failing_parents = {s.parent for s in a.steps if s.error and s.parent is not None}
+    changes = (_error_change(p, failing_parents) for p in pairs)
+    errors = [(at[id(p)], n, c) for n, (p, c) in enumerate(zip(pairs, changes)) if c is not None]
     errors.sort()       # in the order they happened: where the flows parted first
     return Comparison(a, b, tuple(pairs), tuple(only_a), tuple(only_b), tuple(timings),
                       tuple(path_changes), tuple(attributes), tuple(c for _, _, c in errors))

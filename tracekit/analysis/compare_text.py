@@ -51,10 +51,6 @@ def _lines(c: Comparison) -> dict[str, list]:
     }
 
 
-def _more(items: list) -> list[str]:
-    return [f"  … {len(items) - SHOWN:,} more (--json has them all)"] if len(items) > SHOWN else []
-
-
 def _path_change(p: PathChange) -> str:
     what = ("broker wait before " if p.segment == "broker_wait" else "") + _step(p.path)
     if p.where == "a":
@@ -81,7 +77,8 @@ def _attribute(a: AttributeChange) -> str:
 
 
 def _error_line(e: ErrorChange) -> str:
-    return f"{_step(e.path)}  A: {_error(e.a, e.a_present)}  B: {_error(e.b, e.b_present)}"
+    start = "  ← A's failure starts here" if e.a_starts else ""
+    return f"{_step(e.path)}  A: {_error(e.a, e.a_present)}  B: {_error(e.b, e.b_present)}{start}"
 
 
 SECTIONS = (
@@ -106,12 +103,23 @@ def headline(c: Comparison, picked: str | None = None) -> list[str]:
     return lines
 
 
+def sections(c: Comparison, shown: int = SHOWN) -> list[tuple[str, str, list[str]]]:
+    """(name, title, lines) of each section: its first `shown` differences, and how many
+    more there are."""
+    listed = _lines(c)
+    out = []
+    for name, title, line in SECTIONS:
+        items = listed[name]
+        more = [f"… {len(items) - shown:,} more (--json has them all)"] if len(items) > shown else []
+        out.append((name, title, [line(item) for item in items[:shown]] + more))
+    return out
+
+
 def text(c: Comparison, picked: str | None = None) -> str:
     out = headline(c, picked)
-    for name, title, line in SECTIONS:
-        items = _lines(c)[name]
-        out += ["", f"{title}: {'none' if not items else len(items)}"]
-        out += ["  " + line(item) for item in items[:SHOWN]] + _more(items)
+    for _, title, lines in sections(c):
+        out += ["", f"{title}:" + ("" if lines else " none")]
+        out += ["  " + line for line in lines]
     return "\n".join(out) + "\n"
 
 
@@ -120,17 +128,10 @@ def _md(value: str) -> str:
 
 
 def markdown(c: Comparison, picked: str | None = None) -> str:
-    head = headline(c, picked)
     out = [f"# Flow {c.a.flow_id} compared with {c.b.flow_id}", ""]
-    out += [f"- {_md(line.strip())}" for line in head] + [""]
-    for name, title, line in SECTIONS:
-        items = _lines(c)[name]
-        out += [f"## {title}", ""]
-        if not items:
-            out += ["None.", ""]
-            continue
-        out += [f"- {_md(line(item))}" for item in items[:SHOWN]]
-        out += [f"- {_md(more.strip())}" for more in _more(items)] + [""]
+    out += [f"- {_md(line.strip())}" for line in headline(c, picked)] + [""]
+    for _, title, lines in sections(c):
+        out += [f"## {title}", ""] + ([f"- {_md(line)}" for line in lines] or ["None."]) + [""]
     return "\n".join(out)
 
 
@@ -155,7 +156,8 @@ def as_dict(c: Comparison, picked: str | None = None) -> dict:
     return {
         "a": _side(c.a), "b": _side(c.b), "b_picked": picked,
         "errors": [{"path": list(e.path), "step": e.path[-1], "a": _state(e.a), "b": _state(e.b),
-                    "in_a": e.a_present, "in_b": e.b_present} for e in c.errors],
+                    "in_a": e.a_present, "in_b": e.b_present, "a_starts_here": e.a_starts}
+                   for e in c.errors],
         "only_in_a": [lone(x) for x in c.only_in_a],
         "only_in_b": [lone(x) for x in c.only_in_b],
         "timings": [{"path": list(t.path), "step": t.path[-1], "a_ms": t.a_ms, "b_ms": t.b_ms,

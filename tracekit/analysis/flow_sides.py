@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import pandas as pd
 
 from tracekit import queries
-from tracekit.analysis.compare import FlowSide, Step, masked
+from tracekit.analysis.compare import Comparison, FlowSide, Step, compare, masked
 from tracekit.analysis.model import CALL, Analysis
 from tracekit.errors import TracekitError
 
@@ -47,6 +47,18 @@ def typical_good_flow(store, flow_id: str, recent_ns: int = RECENT_NS) -> Baseli
     r = rows[0]
     return Baseline(r["flow_id"], float(r["duration_ms"]), float(r["median_ms"]),
                     int(r["candidates"]), r["type_name"], bool(r["other_type"]), bool(r["not_recent"]))
+
+
+def compare_flows(store, a_id: str, b_id: str | None = None) -> tuple[Comparison, str | None]:
+    """Flow `a_id` compared with `b_id`, else with a typical good flow (then the second value
+    says which and why; the CLI and the terminal UI both print it)."""
+    picked = None
+    if b_id is None:
+        baseline = typical_good_flow(store, a_id)
+        b_id, picked = baseline.flow_id, baseline.why()
+    if a_id == b_id:
+        raise TracekitError(f"both sides are flow {a_id}: name two different flows")
+    return compare(*read_pair(store, a_id, b_id)), picked
 
 
 def read_pair(store, a_id: str, b_id: str) -> tuple[FlowSide, FlowSide]:
