@@ -22,7 +22,7 @@ class FlowScreen(Screen):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
         Binding("c", "compare", "Compare"),
-        Binding("m", "mark", "Mark"),
+        Binding("m", "mark", "Mark", show=False),     # in the help; the footer is full
         Binding("R", "report", "Report"),
         Binding("question_mark", "app.help", "Help", key_display="?"),
     ]
