@@ -18,7 +18,7 @@ RETRIED = f"{10:032x}"       # the trace of the checkout that retried its paymen
 @pytest.fixture(scope="module")
 def store(tmp_path_factory) -> str:
     """Ten checkouts a second apart (41 ms typical); the tenth called payment three times,
-    each call failing."""
+    each call failing. Then a refund that failed, the only one."""
     folder = tmp_path_factory.mktemp("compare_cli")
     spans = []
     for i in range(1, 11):
@@ -29,6 +29,8 @@ def store(tmp_path_factory) -> str:
             spans.append(span(trace, f"{i:08x}0000010{n}", "charge", kind=3, parent=root,
                               start_ms=i * 1000 + 1 + n * 12, duration_ms=10, error=failed,
                               attributes={"peer.service": "payment"}))
+    spans.append(span(f"{11:032x}", f"{11:08x}00000001", "POST /refund", start_ms=11_000,
+                      duration_ms=5, error=True))
     db = folder / "store.duckdb"
     tracekit("import", "--db", str(db), str(write(folder / "spans.jsonl", request("frontend", spans))))
     return str(db)
@@ -47,6 +49,13 @@ def test_without_b_a_complete_flow_of_median_duration_is_picked_and_named(store)
     assert "nearest the median 41.0 ms of 9" in result["b_picked"]
     printed = tracekit("compare", RETRIED, "--db", store).stdout.decode()
     assert f"B: flow {result['b']['flow_id']}" in printed and "B picked as a complete flow" in printed
+
+
+def test_a_flow_without_a_good_one_of_its_kind_exits_1_asking_for_b(store):
+    result = tracekit("compare", f"{11:032x}", "--db", store, check=False)
+    assert result.returncode == 1
+    assert b"no complete flow of the type or workflow" in result.stderr
+    assert b"`tracekit compare A B`" in result.stderr
 
 
 def test_markdown_has_a_section_per_difference(store):

@@ -185,7 +185,8 @@ def _analysis_parsers(commands) -> None:
         "paths, and the attributes that differ (ids and times left out). Without B, A is "
         "compared with a typical good flow: complete, of its type (else of its workflow), "
         "started within an hour of it when one was, of about the median duration; the output "
-        "says which. Exit codes: 0 compared, 2 an id that names no flow (or several).")
+        "says which. Exit codes: 0 compared, 1 no good flow to compare with (name B), 2 an id "
+        "that names no flow (or several).")
     _db(compare)
     compare.add_argument("a", metavar="A", help="the flow asked about: a flow id (or its first "
                          "characters), a trace id in it, or a business key")
