@@ -11,7 +11,8 @@ import pandas as pd
 
 from tracekit import queries
 from tracekit.analysis.compare import Comparison, FlowSide, Step, compare, masked
-from tracekit.analysis.model import CALL, Analysis
+from tracekit.analysis.flow_tree import flow_tree
+from tracekit.analysis.model import Analysis
 from tracekit.errors import TracekitError
 
 RECENT_NS = 3600 * 10**9    # a good flow started within an hour of the flow is preferred
@@ -113,16 +114,8 @@ def side(analysis: Analysis, flow_id: str, attributes: dict[str, dict]) -> FlowS
     spans = analysis.spans[analysis.spans["flow_id"].to_numpy() == flow_id]
     edges = analysis.edges[analysis.edges["flow_id"].to_numpy() == flow_id]
     info = {k: r for k, r in zip(spans["key"], spans.itertuples(index=False))}
-    parent: dict[str, str] = {}
-    for src, dst, kind in zip(edges["src"], edges["dst"], edges["kind"]):
-        if kind == CALL and src in info and dst in info:
-            parent[dst] = src
-    called = set(parent)
-    for src, dst, kind, via in zip(edges["src"], edges["dst"], edges["kind"], edges["via"]):
-        if kind == CALL or via == "business_key" or src not in info or dst in called:
-            continue
-        if dst in info and (dst not in parent or info[src].end_adj > info[parent[dst]].end_adj):
-            parent[dst] = src
+    parent, producer = flow_tree(info, edges)
+    parent.update((consumer, src) for consumer, (src, _) in producer.items())
     steps = tuple(Step(
         key=k, parent=parent.get(k), service=r.service_name, name=r.name,
         start_ns=int(r.start_adj), end_ns=int(r.end_adj), self_ns=int(r.self_ns), kind=r.kind,
