@@ -305,10 +305,10 @@ def cmd_flows(args: argparse.Namespace) -> int:
 
 def cmd_flow(args: argparse.Namespace) -> int:
     from tracekit.analysis.present import dumps, flow_detail, print_flow
-    from tracekit.analysis.windowed import find_flow, window_analysis
+    from tracekit.analysis.windowed import window_analysis
 
     with _open_analyzed(args.db) as store:
-        flow_id = find_flow(store, args.id)
+        flow_id = _flow_id(store, args.id)
         detail = flow_detail(window_analysis(store, 0, 0, (flow_id,)), flow_id)
     if args.json:
         print(dumps(detail))
