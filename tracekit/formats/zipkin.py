@@ -48,8 +48,8 @@ def spans_from_json(document: Any) -> list[dict]:
     """The spans of a Zipkin v2 JSON body: a list of spans, or of traces (lists of spans) as
     Zipkin's /api/v2/traces answers."""
     if not isinstance(document, list):
-        raise DecodeError("a Zipkin v2 body must be a JSON list of spans "
-                          f"(got a JSON {type(document).__name__})")
+        got = "an object" if isinstance(document, dict) else f"a {type(document).__name__}"
+        raise DecodeError(f"a Zipkin v2 body must be a JSON list of spans (got {got})")
     spans: list[dict] = []
     for item in document:
         if isinstance(item, list):
