@@ -75,10 +75,11 @@ def looks_like_zipkin(document: Any) -> bool:
     return isinstance(first, dict) and "traceId" in first and "id" in first
 
 
-def shared_server_id(trace_id: str, span_id: str) -> str:
-    """The span id a shared span's server half is stored under: fixed by the ids, so a re-sent
-    span gets the same one (and is stored once)."""
-    digest = hashlib.sha256(f"zipkin-shared-server:{trace_id}:{span_id}".encode()).hexdigest()
+def shared_server_id(trace_id: str, span_id: str, service: str) -> str:
+    """The span id a shared span's server half is stored under: fixed by the ids and the
+    reporting service, so a re-sent span gets the same one (and is stored once), and a sidecar
+    and its application that both joined the span keep a span each."""
+    digest = hashlib.sha256(f"zipkin-shared-server:{trace_id}:{span_id}:{service}".encode()).hexdigest()
     return digest[:16] if digest[:16] != "0" * 16 else "1".rjust(16, "0")
 
 
@@ -109,32 +110,52 @@ def to_otlp(spans: list[dict], keep_proxy_spans: bool = False) -> dict:
     """An OTLP/JSON trace export document of Zipkin v2 spans (from `spans_from_json`)."""
     client_ids = {(str(s.get("traceId")), str(s.get("id"))) for s in spans
                   if s.get("kind") == "CLIENT"}
-    moved: dict[tuple[str, str], str] = {}   # (trace, shared id) -> the server half's new id
-    for span in spans:
+    # (trace, shared id) -> the new id of the server half that the shared id's children move
+    # under: the application's own, where a sidecar reported the same id too.
+    moved: dict[tuple[str, str], str] = {}
+    for span in sorted(spans, key=lambda s: not is_sidecar(_tags(s))):
         key = (str(span.get("traceId")), str(span.get("id")))
-        if span.get("kind") == "SERVER" and (span.get("shared") or key in client_ids):
-            moved[key] = shared_server_id(hex_id(key[0], 32), hex_id(key[1], 16))
-    return traces_document(_span(span, moved, keep_proxy_spans) for span in spans)
+        if _is_shared_server(span, client_ids):
+            moved[key] = shared_server_id(hex_id(key[0], 32), hex_id(key[1], 16), _service(span))
+    return traces_document(_span(span, moved, client_ids, keep_proxy_spans) for span in spans)
 
 
-def _span(span: dict, moved: dict, keep_proxy_spans: bool) -> tuple[tuple, str | None, dict]:
+def _is_shared_server(span: dict, client_ids: set) -> bool:
+    return span.get("kind") == "SERVER" and bool(
+        span.get("shared") or (str(span.get("traceId")), str(span.get("id"))) in client_ids)
+
+
+def _tags(span: dict) -> dict[str, str]:
+    tags = span.get("tags")
+    return {str(k): v if isinstance(v, str) else str(v) for k, v in tags.items()} if isinstance(tags, dict) else {}
+
+
+def _service(span: dict) -> str:
+    local = span.get("localEndpoint")
+    return str(local.get("serviceName") or "") if isinstance(local, dict) else ""
+
+
+def _span(span: dict, moved: dict, client_ids: set, keep_proxy_spans: bool
+          ) -> tuple[tuple, str | None, dict]:
     trace_id, span_id = str(span.get("traceId")), str(span.get("id"))
     parent = span.get("parentId")
     parent = str(parent) if parent else None
-    tags = {str(k): v if isinstance(v, str) else str(v)
-            for k, v in (span.get("tags") or {}).items()} if isinstance(span.get("tags"), dict) else {}
+    tags = _tags(span)
     local = span.get("localEndpoint") if isinstance(span.get("localEndpoint"), dict) else {}
     remote = span.get("remoteEndpoint") if isinstance(span.get("remoteEndpoint"), dict) else {}
     kind = _KINDS.get(str(span.get("kind") or "").upper(), SPAN_KIND_UNSPECIFIED)
     if kind == SPAN_KIND_UNSPECIFIED and tags.pop("span.kind", None) == "internal":
         kind = SPAN_KIND_INTERNAL
 
-    # The shared span's server half becomes the client span's child; the server's own children
-    # (their parent is the shared id, and they are not the client) follow it.
+    # The shared span's server half becomes the client span's child; spans whose parent is the
+    # shared id are the server's own work (a client span has no children of its own in Zipkin's
+    # model: the B3 headers it sends carry its id to the server) and follow it.
     out_id, out_parent = hex_id(span_id, 16), hex_id(parent, 16) if parent and parent != span_id else ""
-    if (trace_id, span_id) in moved and kind == SPAN_KIND_SERVER:
-        out_id, out_parent = moved[(trace_id, span_id)], hex_id(span_id, 16)
-    elif parent and (trace_id, parent) in moved and kind != SPAN_KIND_CLIENT:
+    shared = _is_shared_server(span, client_ids)
+    if shared:
+        out_id = shared_server_id(hex_id(trace_id, 32), out_id, _service(span))
+        out_parent = hex_id(span_id, 16)
+    elif parent and (trace_id, parent) in moved:
         out_parent = moved[(trace_id, parent)]
 
     status: dict[str, Any] = {}
@@ -173,7 +194,7 @@ def _span(span: dict, moved: dict, keep_proxy_spans: bool) -> tuple[tuple, str |
             attributes["server.address"] = str(address)
         if _port(remote):
             attributes["server.port"] = _port(remote)
-    if (trace_id, span_id) in moved:
+    if shared:
         attributes["zipkin.shared"] = True
 
     annotations = [a for a in span.get("annotations") or [] if isinstance(a, dict)]
