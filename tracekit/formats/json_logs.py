@@ -130,6 +130,13 @@ def _flatten(record: dict, prefix: str = "") -> dict[str, Any]:
 
 def to_record(record: Any) -> tuple[tuple, dict]:
     """(resource key, OTLP/JSON log record) of one parsed JSON line."""
+    try:
+        return _record(record)
+    except (TypeError, ValueError, AttributeError, OverflowError) as exc:
+        raise DecodeError(f"not a log record tracekit reads: {exc}") from None
+
+
+def _record(record: Any) -> tuple[tuple, dict]:
     if not isinstance(record, dict):
         raise DecodeError("a JSON-lines log record must be a JSON object")
     record = dict(record)

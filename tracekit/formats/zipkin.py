@@ -117,7 +117,10 @@ def to_otlp(spans: list[dict], keep_proxy_spans: bool = False) -> dict:
         key = (str(span.get("traceId")), str(span.get("id")))
         if _is_shared_server(span, client_ids):
             moved[key] = shared_server_id(hex_id(key[0], 32), hex_id(key[1], 16), _service(span))
-    return traces_document(_span(span, moved, client_ids, keep_proxy_spans) for span in spans)
+    try:
+        return traces_document(_span(span, moved, client_ids, keep_proxy_spans) for span in spans)
+    except (TypeError, ValueError, AttributeError, OverflowError) as exc:
+        raise DecodeError(f"not a valid Zipkin v2 span: {exc}") from None
 
 
 def _is_shared_server(span: dict, client_ids: set) -> bool:
