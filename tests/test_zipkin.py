@@ -218,3 +218,19 @@ def test_import_of_the_istio_sample_keeps_proxy_services_when_asked(tmp_path):
         "ratings.default", "reviews.default"]
     # The trace id is Envoy's 64-bit one, padded to 128 bits as the OpenTelemetry Collector does.
     assert sql(folded, "SELECT DISTINCT trace_id FROM spans") == [{"trace_id": "00000000000000004e1f6a3c2f0c9d1b"}]
+
+
+def test_the_bearer_token_guards_the_zipkin_receiver_too(tmp_path):
+    token = tmp_path / "token"
+    token.write_text("s3cret-token\n")
+    guarded = start_collector(tmp_path / "store.duckdb",
+                              extra=("--zipkin", "127.0.0.1:0", "--auth-token-file", str(token)))
+    body = json.dumps([{"traceId": "7", "id": "8", "name": "guarded", "timestamp": 1_765_000_000_000_000,
+                        "localEndpoint": {"serviceName": "guarded"}}]).encode()
+    try:
+        status, headers, _ = post(guarded.zipkin, body)
+        assert status == 401 and headers["WWW-Authenticate"] == "Bearer"
+        assert post(guarded.zipkin, body, headers={"Authorization": "Bearer s3cret-token"})[0] == 202
+    finally:
+        assert guarded.stop() == 0, guarded.process.stderr.read()
+    assert sql(tmp_path / "store.duckdb", "SELECT count(*) AS n FROM spans") == [{"n": 1}]
