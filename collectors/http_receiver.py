@@ -9,7 +9,6 @@ request's content type.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from aiohttp import web
@@ -19,8 +18,8 @@ from google.rpc import code_pb2, status_pb2
 from collectors.admission import Admission
 from collectors.auth import UNAUTHENTICATED_MESSAGE, authorized
 from collectors.decoding import JSON, LOGS, PROTOBUF, TRACES, DecodePool, Refusal
-from collectors.ingest import COMMIT_WAIT_S, METRICS_UNSUPPORTED, response, submit
-from tracekit.errors import Overloaded, WriterStopped
+from collectors.ingest import METRICS_UNSUPPORTED, decode_and_commit, response
+from tracekit.errors import Overloaded
 from tracekit.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -95,38 +94,13 @@ class OtlpHttpReceiver:
                                     f"body is over the {self.max_body_bytes} byte limit; "
                                     "send smaller batches")
         encoding = request.headers.get("Content-Encoding", "identity")
-        try:
-            with self.writer.incoming():
-                try:
-                    batch = await asyncio.wrap_future(
-                        self.decoders.submit(kind, content_type, encoding, body))
-                except Exception as exc:  # the worker died mid-request: the client may retry
-                    log.error("decoding failed: %s", exc)
-                    return _status_response(content_type, 503, code_pb2.UNAVAILABLE,
-                                            "decoding failed; retry", {"Retry-After": "1"})
-                if isinstance(batch, Refusal):
-                    return _status_response(content_type, batch.http_status, batch.rpc_code,
-                                            batch.message)
-                committed = submit(self.writer, batch, "otlp-http")
-            if committed is not None:
-                try:
-                    # shield: the commit goes on (and the retry is deduplicated) if we stop waiting
-                    await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(committed)), COMMIT_WAIT_S)
-                except asyncio.TimeoutError:
-                    return _status_response(
-                        content_type, 503, code_pb2.UNAVAILABLE,
-                        f"the store has not committed this export within {COMMIT_WAIT_S:g} s; "
-                        "retry later", {"Retry-After": "1"})
-        except Overloaded as exc:
-            return _status_response(content_type, 503, code_pb2.UNAVAILABLE, str(exc),
-                                    {"Retry-After": str(max(1, round(exc.retry_after_s)))})
-        except WriterStopped as exc:
-            return _status_response(content_type, 503, code_pb2.UNAVAILABLE, str(exc),
-                                    {"Retry-After": "1"})
-        except Exception as exc:  # the commit failed; the client may retry
-            log.error("OTLP/HTTP export failed: %s", exc)
-            return _status_response(content_type, 503, code_pb2.UNAVAILABLE,
-                                    f"the store could not commit: {exc}", {"Retry-After": "1"})
+        batch = await decode_and_commit(
+            self.writer, lambda: self.decoders.submit(kind, content_type, encoding, body), "otlp-http")
+        if isinstance(batch, Refusal):
+            headers = ({"Retry-After": str(round(batch.retry_after_s))}
+                       if batch.retry_after_s is not None else None)
+            return _status_response(content_type, batch.http_status, batch.rpc_code, batch.message,
+                                    headers)
         answer = response(kind, batch)
         if content_type == JSON:
             return web.Response(body=json_format.MessageToJson(answer, indent=None), content_type=JSON)

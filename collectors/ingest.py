@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Callable
 from concurrent.futures import Future
+
+from google.rpc import code_pb2
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsPartialSuccess,
@@ -13,9 +18,12 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from collectors.decoding import TRACES
+from collectors.decoding import TRACES, Refusal
+from tracekit.errors import Overloaded, WriterStopped
 from tracekit.otlp.batches import DecodedBatch
 from tracekit.writer import Writer
+
+log = logging.getLogger(__name__)
 
 # How long an export waits for the commit that holds it before it is answered "retry" (the data
 # stays queued and is committed; the retry is deduplicated). Without a bound, a stalled disk
@@ -50,3 +58,36 @@ def response(kind: str, batch: DecodedBatch) -> ExportTraceServiceResponse | Exp
             rejected_log_records=batch.rejected_logs.count,
             error_message=batch.rejected_logs.message("log records")))
     return answer
+
+
+async def decode_and_commit(writer: Writer, decode: Callable[[], Future], source: str
+                            ) -> DecodedBatch | Refusal:
+    """Decode a request (`decode` starts it) and queue its rows, then wait for the commit that
+    holds them: the batch once it is durable, or why it was refused (retryably, with
+    `retry_after_s`, when the writer is behind, stopping or slow to commit)."""
+    try:
+        with writer.incoming():
+            try:
+                batch = await asyncio.wrap_future(decode())
+            except Exception as exc:  # the worker died mid-request: the client may retry
+                log.error("decoding failed: %s", exc)
+                return Refusal(503, code_pb2.UNAVAILABLE, "decoding failed; retry", 1)
+            if isinstance(batch, Refusal):
+                return batch
+            committed = submit(writer, batch, source)
+        if committed is not None:
+            try:
+                # shield: the commit goes on (and the retry is deduplicated) if we stop waiting
+                await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(committed)), COMMIT_WAIT_S)
+            except asyncio.TimeoutError:
+                return Refusal(503, code_pb2.UNAVAILABLE,
+                               f"the store has not committed this export within {COMMIT_WAIT_S:g} s; "
+                               "retry later", 1)
+    except Overloaded as exc:
+        return Refusal(503, code_pb2.UNAVAILABLE, str(exc), max(1, round(exc.retry_after_s)))
+    except WriterStopped as exc:
+        return Refusal(503, code_pb2.UNAVAILABLE, str(exc), 1)
+    except Exception as exc:  # the commit failed; the client may retry
+        log.error("%s export failed: %s", source, exc)
+        return Refusal(503, code_pb2.UNAVAILABLE, f"the store could not commit: {exc}", 1)
+    return batch

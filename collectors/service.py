@@ -28,6 +28,7 @@ from collectors.grpc_receiver import build_grpc_server
 from collectors.http_receiver import OtlpHttpReceiver
 from collectors.query_endpoint import QueryEndpoint
 from collectors.tls import ServerTls
+from collectors.zipkin_receiver import ZipkinReceiver
 from tracekit import discovery
 from tracekit.analysis import worker as analysis_worker
 from tracekit.errors import TracekitError
@@ -69,6 +70,8 @@ class CollectorSettings:
     # workers leave. Small group commits run faster on one thread than split over two
     # (measured: 1,024-span commits at 47k spans/s on one thread, 33k on two).
     duckdb_threads: int = field(default_factory=lambda: max(1, (os.cpu_count() or 1) - 2))
+    zipkin: str | None = None     # HOST:PORT of the Zipkin v2 receiver; None: off
+    keep_proxy_spans: bool = False   # Zipkin sidecar spans keep the proxy's service name
 
 
 def split_address(address: str) -> tuple[str, int]:
@@ -118,13 +121,15 @@ class Collector:
         self._runners: list[web.AppRunner] = []
         self.grpc_address = ""
         self.http_address = ""
+        self.zipkin_address = ""
         self.query_url = ""
         self._stopped = False
         self._endpoint: QueryEndpoint | None = None
 
     async def start(self) -> None:
         tls = self.settings.tls
-        for address in (self.settings.grpc, self.settings.http):
+        for address in (self.settings.grpc, self.settings.http,
+                        *([self.settings.zipkin] if self.settings.zipkin else [])):
             host, _ = split_address(address)
             if _is_loopback(host):
                 continue
@@ -159,6 +164,14 @@ class Collector:
         port = await self._serve(receiver.app(), http_host, http_port, auto_decompress=False,
                                  ssl_context=tls.ssl_context() if tls else None)
         self.http_address = join_address(http_host, port)
+        if self.settings.zipkin:
+            zipkin_host, zipkin_port = split_address(self.settings.zipkin)
+            zipkin = ZipkinReceiver(self.writer, self.decoders, self.settings.max_request_bytes,
+                                    self.settings.auth_token, self.admission,
+                                    self.settings.keep_proxy_spans)
+            port = await self._serve(zipkin.app(), zipkin_host, zipkin_port, auto_decompress=False,
+                                     ssl_context=tls.ssl_context() if tls else None)
+            self.zipkin_address = join_address(zipkin_host, port)
 
         token = secrets.token_urlsafe(32)
         # The analysis tables are computed in a worker process, started on first use: ingest
@@ -255,6 +268,8 @@ async def serve(settings: CollectorSettings, announce=print) -> None:
         announce(f"tracekit collector: store {settings.db}")
         announce(f"otlp-grpc {collector.grpc_address}")
         announce(f"otlp-http {collector.http_address}")
+        if collector.zipkin_address:
+            announce(f"zipkin {collector.zipkin_address}")
         announce("ready")
         await stop.wait()
     finally:

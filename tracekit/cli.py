@@ -18,6 +18,7 @@ from tracekit import output
 from tracekit.errors import TracekitError, UsageError
 from tracekit.plurals import counted
 from tracekit.redaction import DEFAULT_PATTERNS
+from tracekit.formats.detect import FORMATS
 from tracekit.store import DEFAULT_PATH, DEFAULT_TIMEOUT_S
 
 NO_DATA = 3   # exit code: the window asked for holds no data (documented in `report --help`)
@@ -44,6 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
                          help="OTLP/gRPC address (default 127.0.0.1:4317; port 0 picks one)")
     collect.add_argument("--http", default="127.0.0.1:4318", metavar="HOST:PORT",
                          help="OTLP/HTTP address (default 127.0.0.1:4318; port 0 picks one)")
+    collect.add_argument("--zipkin", metavar="HOST:PORT",
+                         help="also receive Zipkin v2 spans (POST /api/v2/spans, JSON or "
+                              "protobuf) here; usually 127.0.0.1:9411 (default: off). See "
+                              "docs/guides/zipkin-and-jaeger.md")
+    collect.add_argument("--keep-proxy-spans", action="store_true",
+                         help="show Istio/Envoy sidecar spans as services of their own, not as "
+                              "part of the service each sidecar sits beside")
     collect.add_argument("--redact", action="append", default=[], metavar="REGEX",
                          help="also mask attributes whose key contains this word (regular "
                               "expression; repeatable). Always masked: "
@@ -103,11 +111,20 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument("query", metavar="QUERY", help="SQL, e.g. \"SELECT count(*) FROM spans\"")
     sql.set_defaults(run=cmd_sql)
 
-    imp = commands.add_parser("import", help="import OTLP/JSON files (plain or .gz) into the store",
-                              description="Import OTLP/JSON files: one export request per file, "
+    imp = commands.add_parser("import", help="import trace and log files (OTLP/JSON, Zipkin, Jaeger, "
+                              "JSON-lines logs; plain or .gz) into the store",
+                              description="Import files: OTLP/JSON (one export request per file, "
                               "or one per line as the OpenTelemetry Collector's file exporter "
-                              "writes them; plain or gzip.")
+                              "writes them), Zipkin v2 JSON, Jaeger JSON (a Jaeger UI download or an "
+                              "/api/traces answer) and JSON-lines logs (ELK, Fluent Bit); plain or "
+                              "gzip. The format is told by each file's content. Exits 1 when a "
+                              "file could not be imported at all, naming it and why.")
     _db(imp)
+    imp.add_argument("--format", choices=FORMATS, dest="file_format",
+                     help="the files' format, when telling it by their content is not wanted "
+                          "(logs: JSON-lines log records)")
+    imp.add_argument("--keep-proxy-spans", action="store_true",
+                     help="Zipkin: show Istio/Envoy sidecar spans as services of their own")
     imp.add_argument("--json", action="store_true", help="print the summary as JSON")
     imp.add_argument("files", metavar="FILE", nargs="+", type=Path)
     imp.set_defaults(run=cmd_import)
@@ -809,7 +826,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
             raise TracekitError(f"cannot read the token file: {exc}") from None
         if not token:
             raise TracekitError(f"{args.auth_token_file} is empty: put the bearer token in it")
-    for address in (args.grpc, args.http):
+    for address in (args.grpc, args.http, *([args.zipkin] if args.zipkin else [])):
         try:
             split_address(address)
         except ValueError as exc:
@@ -831,6 +848,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
                                  redact_patterns=(*DEFAULT_PATTERNS, *args.redact), tls=tls,
                                  memory_limit_mib=args.memory_limit,
                                  retention=_retention(args), analysis=not args.no_analysis,
+                                 zipkin=args.zipkin, keep_proxy_spans=args.keep_proxy_spans,
                                  **({"decode_workers": args.decode_workers}
                                     if args.decode_workers else {}))
 
@@ -924,7 +942,8 @@ def cmd_import(args: argparse.Namespace) -> int:
                       disable=not sys.stderr.isatty()) as progress:
             task = progress.add_task("importing", total=total_bytes(args.files))
             summary = import_files(args.files, sink,
-                                   on_progress=lambda done: progress.update(task, completed=done))
+                                   on_progress=lambda done: progress.update(task, completed=done),
+                                   fmt=args.file_format, keep_proxy_spans=args.keep_proxy_spans)
         if store is not None:   # a collector analyzes what it is sent itself
             from tracekit.analysis import persist
 
@@ -951,7 +970,9 @@ def cmd_import(args: argparse.Namespace) -> int:
             print(f"  rejected {n} {reason}")
         for reason, n in summary.skipped.most_common():
             print(f"  skipped {n} {reason}")
-    return 0
+    for path, why in summary.failed.items():
+        print(f"tracekit: could not import {path}: {why}", file=sys.stderr)
+    return 1 if summary.failed else 0
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
