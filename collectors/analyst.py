@@ -115,6 +115,12 @@ class Analyst:
                 self.analyzed_spans += result.new_spans
             return result
 
+    @property
+    def analyzed_through(self) -> int:
+        """The last ingest batch the tables hold."""
+        with self._analyzed:
+            return self._through
+
     def _types_due(self) -> bool:
         """Whether the flow types are due a refresh: TYPES_EVERY_S after the last, or longer
         when it took long (a store of many flows), so that it takes TYPES_SHARE of the time."""

@@ -14,6 +14,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from collectors.decoding import TRACES
+from collectors.telemetry import Telemetry
+from tracekit.errors import Overloaded
 from tracekit.otlp.batches import DecodedBatch
 from tracekit.writer import Writer
 
@@ -28,11 +30,29 @@ METRICS_UNSUPPORTED = (
 )
 
 
-def submit(writer: Writer, batch: DecodedBatch, source: str) -> Future | None:
-    """Queue the batch; raises Overloaded or WriterStopped to refuse it. None if empty."""
+def submit(writer: Writer, batch: DecodedBatch, source: str,
+           telemetry: Telemetry | None = None) -> Future | None:
+    """Queue the batch; raises Overloaded or WriterStopped to refuse it. None if empty.
+    `telemetry` counts it received, then refused or committed."""
+    if telemetry is not None:
+        telemetry.received(batch, source)
     if not batch.span_count and not batch.log_count:
         return None
-    return writer.submit(batch, source)
+    try:
+        committed = writer.submit(batch, source)
+    except Overloaded:
+        if telemetry is not None:
+            telemetry.refused(batch, source)
+        raise
+    if telemetry is not None:
+        committed.add_done_callback(lambda done: _settled(telemetry, done, batch, source))
+    return committed
+
+
+def _settled(telemetry: Telemetry, done: Future, batch: DecodedBatch, source: str) -> None:
+    # A cancelled wait still has its data written (tracekit.writer): it counts as committed.
+    if done.cancelled() or done.exception() is None:
+        telemetry.committed(batch, source)
 
 
 def response(kind: str, batch: DecodedBatch) -> ExportTraceServiceResponse | ExportLogsServiceResponse:
