@@ -103,21 +103,25 @@ class Telemetry:
 
     def _refresh_flows(self) -> None:
         """Count the flows that ended since the last refresh and have been quiet long enough,
-        up to where the analysis has read: a flow whose spans it has yet to read waits."""
+        up to where the analysis has read and typed: a flow whose spans it has yet to read, or
+        whose type it has yet to name, waits."""
         if self.analyst is None or self.store is None:
             return
         with self._flows_lock:
             cursor = self.store.conn.cursor()
             try:
-                [(oldest,)] = cursor.execute(queries.load("metrics/waiting"),
-                                             {"through": self.analyst.analyzed_through}).fetchall()
+                waiting = queries.load("metrics/waiting")
+                [(unanalyzed,)] = cursor.execute(
+                    waiting, {"through": self.analyst.analyzed_through}).fetchall()
+                [(untyped,)] = cursor.execute(
+                    waiting, {"through": self.analyst.typed_through}).fetchall()
                 now = time.time_ns()
-                self._lag_s = 0.0 if oldest is None else max(0.0, (now - oldest) / 1e9)
-                until = min(now, now if oldest is None else oldest) - int(self.flow_delay_s * 1e9)
+                self._lag_s = 0.0 if unanalyzed is None else max(0.0, (now - unanalyzed) / 1e9)
+                until = min(now, now if untyped is None else untyped) - int(self.flow_delay_s * 1e9)
                 if until <= self._flows_from_ns:
                     return
                 add_flows(self.histograms,
-                          lambda sql, params: cursor.execute(sql, params).to_arrow_table(),
+                          lambda sql, params: cursor.sql(sql, params=params).to_arrow_table(),
                           self._flows_from_ns, until)
                 self._flows_from_ns = until
             finally:

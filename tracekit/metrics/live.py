@@ -55,7 +55,7 @@ class SpanMetrics:
             try:
                 cursor.register("spans", spans)
                 add_spans(self.histograms,
-                          lambda sql, params: cursor.execute(sql, params).to_arrow_table(),
+                          lambda sql, params: cursor.sql(sql, params=params).to_arrow_table(),
                           EARLIEST_NS, LATEST_NS)
             finally:
                 cursor.close()

@@ -43,7 +43,7 @@ def families(series: dict[str, dict[Labels, Series]], bounds: tuple[float, ...],
         _counter("traces_service_graph_request", "Requests between two services (and "
                  "messages, connection_type=\"messaging_system\")", graph, lambda s: s.count),
         _counter("traces_service_graph_request_failed", "Failed requests between two services",
-                 graph, lambda s: s.failed),
+                 graph, lambda s: s.failed, exemplars=False),
         _histogram("traces_service_graph_request_server_seconds",
                    "Duration of the request as the server saw it, in seconds", graph, bounds),
         _histogram("traces_service_graph_request_messaging_system_seconds",
@@ -51,7 +51,8 @@ def families(series: dict[str, dict[Labels, Series]], bounds: tuple[float, ...],
                    series.get("graph_messaging", {}), bounds),
         _counter("tracekit_flows", "Flows (workflows across traces) per flow type, counted "
                  "once ended", flows, lambda s: s.count),
-        _counter("tracekit_flow_failures", "Failed flows per flow type", flows, lambda s: s.failed),
+        _counter("tracekit_flow_failures", "Failed flows per flow type", flows,
+                 lambda s: s.failed, exemplars=False),
         _histogram("tracekit_flow_duration_seconds", "Flow duration in seconds", flows, bounds),
         _histogram("tracekit_broker_wait_seconds", "Broker wait (consumer start - producer end) "
                    "per destination and consumer, in seconds", waits, bounds),
@@ -63,10 +64,13 @@ def _rename(labels: Labels, old: str, new: str) -> Labels:
     return tuple(sorted((new if key == old else key, value) for key, value in labels))
 
 
-def _counter(name: str, help_text: str, series: dict[Labels, Series], value) -> Family:
+def _counter(name: str, help_text: str, series: dict[Labels, Series], value,
+             exemplars: bool = True) -> Family:
+    """A counter per label set; its exemplar, the slowest bucket's (the exemplars kept are
+    not known to have failed, hence none on failure counters)."""
     samples = []
     for labels, s in sorted(series.items()):
-        exemplar = next((e for e in reversed(s.exemplars) if e is not None), None)
+        exemplar = next((e for e in reversed(s.exemplars) if e is not None), None) if exemplars else None
         samples.append(Sample("_total", labels, value(s), exemplar))
     return Family(name, "counter", help_text, tuple(samples))
 
