@@ -16,12 +16,16 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
 from tests.conftest import TRACEKIT, sql, start_collector, tracekit
-from tracekit.metrics.exposition import wants_openmetrics
+from tracekit.metrics.exposition import render, wants_openmetrics
+from tracekit.metrics.histograms import Histograms
+from tracekit.metrics.live import SpanMetrics
+from tracekit.metrics.naming import families
 
 SHOP = Path(__file__).parent / "tui_data" / "shop.jsonl"
 PROMETHEUS_ACCEPT = ("application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
@@ -112,6 +116,28 @@ def test_since_counts_the_spans_started_in_the_last_stretch_of_data(shop_store):
     page = tracekit("metrics", "--db", str(shop_store), "--since", "2s").stdout.decode()
     calls = _families(page, parse_text)["traces_spanmetrics_calls"].samples
     assert sum(s.value for s in calls) == stored["n"]
+
+
+def test_odd_span_names_survive_both_formats_and_too_many_fold_into_overflow():
+    names = ['GET "quoted"', "back\\slash", "two\nlines", "ünïcode ✓"]
+    histograms = Histograms(max_series=3)
+    spans = SpanMetrics(histograms)
+    count = len(names)
+    spans.add(pa.table({
+        "trace_id": [f"{i + 1:032x}" for i in range(count)], "name": names,
+        "kind": ["SERVER"] * count, "start_time": pa.array(range(count), pa.timestamp("ns")),
+        "duration_ns": [5_000_000] * count, "status_code": ["OK"] * count,
+        "service_name": ["svc"] * count}))
+    assert spans.fold() == count
+    spans.close()
+    for openmetrics, parse in ((False, parse_text), (True, parse_openmetrics)):
+        page = render(families(histograms.snapshot(), histograms.bounds), openmetrics)
+        calls = _families(page, parse)["traces_spanmetrics_calls"].samples
+        assert sum(s.value for s in calls) == count
+        named = {s.labels.get("span_name") for s in calls}
+        assert len(named & set(names)) == 3
+        assert [s.labels for s in calls if "otel_metric_overflow" in s.labels] == [
+            {"otel_metric_overflow": "true"}]
 
 
 def test_prometheus_asks_for_openmetrics_and_curl_gets_text():
@@ -257,6 +283,11 @@ def test_prometheus_scrapes_the_collector_while_the_demo_sends_traces(tmp_path):
         graph = wait_for(lambda: prometheus.query(
             "sum by (client, server) (traces_service_graph_request_total) > 0"), 60, "service graph")
         assert ("frontend", "orders") in {(r["metric"]["client"], r["metric"]["server"]) for r in graph}
+
+        # `tracekit metrics` reads the same store through the running collector.
+        page = tracekit("metrics", "--db", str(running.db)).stdout.decode()
+        [stored] = sql(running.db, "SELECT count(*) AS n FROM spans")
+        assert sum(s.value for s in _families(page, parse_text)["traces_spanmetrics_calls"].samples) == stored["n"]
 
         [committed] = prometheus.query("sum(tracekit_collector_committed_spans_total)")
         [stored] = sql(running.db, "SELECT count(*) AS n FROM spans")
