@@ -1,4 +1,5 @@
-"""OTLP/HTTP: POST /v1/traces and /v1/logs, protobuf or JSON, plain or gzip.
+"""OTLP/HTTP: POST /v1/traces and /v1/logs, protobuf or JSON, plain or gzip; and GET /metrics,
+the collector's Prometheus metrics (docs/guides/metrics.md).
 
 Status codes follow the OTLP specification: 200 (with partial success), 400 for a body that
 does not decode, 404 for /v1/metrics, 405 for another method, 413 when the (decompressed)
@@ -19,7 +20,9 @@ from collectors.admission import Admission
 from collectors.auth import UNAUTHENTICATED_MESSAGE, authorized
 from collectors.decoding import JSON, LOGS, PROTOBUF, TRACES, DecodePool, Refusal
 from collectors.ingest import METRICS_UNSUPPORTED, decode_and_commit, response
+from collectors.telemetry import Telemetry
 from tracekit.errors import Overloaded
+from tracekit.metrics.exposition import wants_openmetrics
 from tracekit.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -39,8 +42,10 @@ class OtlpHttpReceiver:
     """The aiohttp application for OTLP/HTTP."""
 
     def __init__(self, writer: Writer, decoders: DecodePool, max_body_bytes: int,
-                 auth_token: str | None = None, admission: Admission | None = None):
+                 auth_token: str | None = None, admission: Admission | None = None,
+                 telemetry: Telemetry | None = None):
         self.writer = writer
+        self.telemetry = telemetry
         self.admission = admission
         self.decoders = decoders
         self.max_body_bytes = max_body_bytes
@@ -53,6 +58,8 @@ class OtlpHttpReceiver:
         for path in ("/v1/traces", "/v1/logs"):
             app.router.add_route("*", path, self.wrong_method)
         app.router.add_route("*", "/v1/metrics", self.metrics)
+        if self.telemetry is not None:
+            app.router.add_get("/metrics", self.prometheus)
         return app
 
     async def traces(self, request: web.Request) -> web.Response:
@@ -70,6 +77,17 @@ class OtlpHttpReceiver:
     async def metrics(self, request: web.Request) -> web.Response:
         content_type = JSON if request.content_type.lower() == JSON else PROTOBUF
         return _status_response(content_type, 404, code_pb2.UNIMPLEMENTED, METRICS_UNSUPPORTED)
+
+    async def prometheus(self, request: web.Request) -> web.Response:
+        """The Prometheus text format, or OpenMetrics (with exemplars) when the Accept header
+        prefers it; behind the bearer token when the collector has one."""
+        if not authorized(request.headers.get("Authorization"), self.auth_token):
+            return web.Response(status=401, text=UNAUTHENTICATED_MESSAGE + "\n",
+                                headers={"WWW-Authenticate": "Bearer"})
+        openmetrics = wants_openmetrics(request.headers.get("Accept"))
+        body, content_type = await asyncio.get_running_loop().run_in_executor(
+            None, self.telemetry.scrape, openmetrics)
+        return web.Response(body=body.encode(), headers={"Content-Type": content_type})
 
     async def _export(self, request: web.Request, kind: str) -> web.Response:
         if not authorized(request.headers.get("Authorization"), self.auth_token):
@@ -95,7 +113,8 @@ class OtlpHttpReceiver:
                                     "send smaller batches")
         encoding = request.headers.get("Content-Encoding", "identity")
         batch = await decode_and_commit(
-            self.writer, lambda: self.decoders.submit(kind, content_type, encoding, body), "otlp-http")
+            self.writer, lambda: self.decoders.submit(kind, content_type, encoding, body), "otlp-http",
+            self.telemetry)
         if isinstance(batch, Refusal):
             headers = ({"Retry-After": str(round(batch.retry_after_s))}
                        if batch.retry_after_s is not None else None)

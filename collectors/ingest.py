@@ -19,6 +19,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from collectors.decoding import TRACES, Refusal
+from collectors.telemetry import Telemetry
 from tracekit.errors import Overloaded, WriterStopped
 from tracekit.otlp.batches import DecodedBatch
 from tracekit.writer import Writer
@@ -36,11 +37,29 @@ METRICS_UNSUPPORTED = (
 )
 
 
-def submit(writer: Writer, batch: DecodedBatch, source: str) -> Future | None:
-    """Queue the batch; raises Overloaded or WriterStopped to refuse it. None if empty."""
+def submit(writer: Writer, batch: DecodedBatch, source: str,
+           telemetry: Telemetry | None = None) -> Future | None:
+    """Queue the batch; raises Overloaded or WriterStopped to refuse it. None if empty.
+    `telemetry` counts it received, then refused or committed."""
+    if telemetry is not None:
+        telemetry.received(batch, source)
     if not batch.span_count and not batch.log_count:
         return None
-    return writer.submit(batch, source)
+    try:
+        committed = writer.submit(batch, source)
+    except Overloaded:
+        if telemetry is not None:
+            telemetry.refused(batch, source)
+        raise
+    if telemetry is not None:
+        committed.add_done_callback(lambda done: _settled(telemetry, done, batch, source))
+    return committed
+
+
+def _settled(telemetry: Telemetry, done: Future, batch: DecodedBatch, source: str) -> None:
+    # A cancelled wait still has its data written (tracekit.writer): it counts as committed.
+    if done.cancelled() or done.exception() is None:
+        telemetry.committed(batch, source)
 
 
 def response(kind: str, batch: DecodedBatch) -> ExportTraceServiceResponse | ExportLogsServiceResponse:
@@ -60,11 +79,12 @@ def response(kind: str, batch: DecodedBatch) -> ExportTraceServiceResponse | Exp
     return answer
 
 
-async def decode_and_commit(writer: Writer, decode: Callable[[], Future], source: str
-                            ) -> DecodedBatch | Refusal:
+async def decode_and_commit(writer: Writer, decode: Callable[[], Future], source: str,
+                            telemetry: Telemetry | None = None) -> DecodedBatch | Refusal:
     """Decode a request (`decode` starts it) and queue its rows, then wait for the commit that
     holds them: the batch once it is durable, or why it was refused (retryably, with
-    `retry_after_s`, when the writer is behind, stopping or slow to commit)."""
+    `retry_after_s`, when the writer is behind, stopping or slow to commit). `telemetry`
+    counts it as `submit` does."""
     try:
         with writer.incoming():
             try:
@@ -74,7 +94,7 @@ async def decode_and_commit(writer: Writer, decode: Callable[[], Future], source
                 return Refusal(503, code_pb2.UNAVAILABLE, "decoding failed; retry", 1)
             if isinstance(batch, Refusal):
                 return batch
-            committed = submit(writer, batch, source)
+            committed = submit(writer, batch, source, telemetry)
         if committed is not None:
             try:
                 # shield: the commit goes on (and the retry is deduplicated) if we stop waiting

@@ -16,6 +16,7 @@ from collectors.admission import Admission
 from collectors.auth import UNAUTHENTICATED_MESSAGE, authorized
 from collectors.decoding import JSON, PROTOBUF, DecodePool, Refusal
 from collectors.ingest import decode_and_commit
+from collectors.telemetry import Telemetry
 from tracekit.errors import Overloaded
 from tracekit.writer import Writer
 
@@ -33,8 +34,9 @@ class ZipkinReceiver:
 
     def __init__(self, writer: Writer, decoders: DecodePool, max_body_bytes: int,
                  auth_token: str | None = None, admission: Admission | None = None,
-                 keep_proxy_spans: bool = False):
+                 keep_proxy_spans: bool = False, telemetry: Telemetry | None = None):
         self.writer = writer
+        self.telemetry = telemetry      # counts what it receives for GET /metrics
         self.decoders = decoders
         self.max_body_bytes = max_body_bytes
         self.auth_token = auth_token
@@ -75,7 +77,8 @@ class ZipkinReceiver:
         encoding = request.headers.get("Content-Encoding", "identity")
         batch = await decode_and_commit(
             self.writer, lambda: self.decoders.submit_zipkin(content_type, encoding, body,
-                                                             self.keep_proxy_spans), "zipkin")
+                                                             self.keep_proxy_spans), "zipkin",
+            self.telemetry)
         if isinstance(batch, Refusal):
             headers = ({"Retry-After": str(round(batch.retry_after_s))}
                        if batch.retry_after_s is not None else None)

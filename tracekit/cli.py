@@ -89,6 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
                          help="do not keep the analysis tables (flows, critical paths) current "
                               "while collecting: all the CPU goes to ingest, and `tracekit "
                               "analyze` brings them up to date once the collector has stopped")
+    collect.add_argument("--metrics-naming", choices=("tempo", "otel"), default="tempo",
+                         help="GET /metrics on the HTTP port names span metrics as Tempo's "
+                              "metrics-generator (traces_spanmetrics_*, the default) or as the "
+                              "OpenTelemetry span-metrics connector (traces_span_metrics_*)")
+    collect.add_argument("--flow-metrics-delay", metavar="DURATION", default="30s",
+                         help="count a flow in /metrics once it has ended this long ago: late "
+                              "spans may still join it until then (default 30s)")
     collect.set_defaults(run=cmd_collect)
 
     sql = commands.add_parser("sql", help="run read-only DuckDB SQL on the store",
@@ -239,6 +246,21 @@ def _analysis_parsers(commands) -> None:
     causes.add_argument("--json", action="store_true")
     causes.set_defaults(run=cmd_causes)
 
+    metrics = commands.add_parser(
+        "metrics", help="Prometheus metrics of the store: span RED, flows, broker waits, service graph",
+        description="The metrics a collector serves on GET /metrics (docs/guides/metrics.md), "
+        "computed from the store's tables: counts over the window, in the Prometheus text format "
+        "or OpenMetrics (with trace ids as exemplars).")
+    _db(metrics)
+    metrics.add_argument("--since", metavar="DURATION",
+                         help="only the last DURATION of data, e.g. 15m, 1h (default: all of it)")
+    metrics.add_argument("--naming", choices=("tempo", "otel"), default="tempo",
+                         help="span metric names: Tempo's metrics-generator (default) or the "
+                              "OpenTelemetry span-metrics connector")
+    metrics.add_argument("--openmetrics", action="store_true",
+                         help="OpenMetrics text with exemplars instead of the Prometheus text format")
+    metrics.set_defaults(run=cmd_metrics)
+
 
 def _progress_bar(description: str):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
@@ -378,6 +400,25 @@ def _ns(text: str) -> int:
         return int(pd.Timestamp(text).value)
     except ValueError as exc:
         raise UsageError(f"bad timestamp {text!r}: use e.g. 2026-11-28T20:15:00") from exc
+
+
+def cmd_metrics(args: argparse.Namespace) -> int:
+    from tracekit import queries
+    from tracekit.metrics import window
+    from tracekit.metrics.exposition import render
+    from tracekit.metrics.naming import NAMINGS, families
+
+    with _open_analyzed(args.db) as store:
+        start, end = window.EARLIEST_NS, window.LATEST_NS
+        if args.since:
+            last = store.scalar(queries.load("metrics/last_span"))
+            if last is not None:
+                end = int(last) + 1
+                start = end - int(_duration(args.since) * 1e9)
+        histograms = window.of_store(store, start, end)
+    sys.stdout.write(render(families(histograms.snapshot(), histograms.bounds, NAMINGS[args.naming]),
+                            args.openmetrics))
+    return 0
 
 
 def cmd_causes(args: argparse.Namespace) -> int:
@@ -849,6 +890,8 @@ def cmd_collect(args: argparse.Namespace) -> int:
                                  memory_limit_mib=args.memory_limit,
                                  retention=_retention(args), analysis=not args.no_analysis,
                                  zipkin=args.zipkin, keep_proxy_spans=args.keep_proxy_spans,
+                                 metrics_naming=args.metrics_naming,
+                                 flow_metrics_delay_s=_duration(args.flow_metrics_delay),
                                  **({"decode_workers": args.decode_workers}
                                     if args.decode_workers else {}))
 
