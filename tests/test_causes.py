@@ -278,3 +278,31 @@ def test_calls_to_one_service_slowed_from_all_its_callers_point_at_that_callee(t
     causes = _shop(tmp_path, "callee")
     assert causes and (causes[0]["service"], causes[0]["operation"]) == ("cart", "GetCart"), causes
     assert all(c["service"] not in ("frontend", "checkout") for c in causes), causes
+
+
+def test_a_slowdown_of_a_kind_of_flow_that_is_a_few_of_the_windows_flows_is_named(tmp_path):
+    """Page views (19 in 20 flows) and checkouts that call payment. In the second minute,
+    payment answers 300 ms later: over all the window's flows that is 15 ms each, below what
+    counts as a slowdown of the window, but every checkout took twice as long."""
+    web, payment = [], []
+    for i in range(400):
+        in_window, at_ms, trace = i >= 200, i * 300.0, f"{i + 1:032x}"
+        root = f"{i + 1:08x}00000001"
+        if i % 20:
+            web.append(span(trace, root, "GET /page", start_ms=at_ms, duration_ms=20))
+            continue
+        charge_ms = 310 if in_window else 10
+        call = f"{i + 1:08x}00000002"
+        web += [span(trace, root, "POST /checkout", start_ms=at_ms, duration_ms=charge_ms + 300),
+                span(trace, call, "POST /charge", kind=3, parent=root, start_ms=at_ms + 290,
+                     duration_ms=charge_ms + 2)]
+        payment.append(span(trace, f"{i + 1:08x}00000003", "POST /charge", parent=call,
+                            start_ms=at_ms + 291, duration_ms=charge_ms))
+    db = tmp_path / "store.duckdb"
+    tracekit("import", "--db", str(db), str(write(tmp_path / "spans.jsonl", request("web", web),
+                                                  request("payment", payment))))
+    out = tracekit("causes", "--db", str(db), "--from", when(60), "--to", when(121),
+                   "--baseline-from", when(0), "--baseline-to", when(60), "--json").stdout
+    causes = json.loads(out)["causes"]
+    assert causes and (causes[0]["service"], causes[0]["operation"]) == ("payment", "POST /charge"), causes
+    assert causes[0]["slowdown_share"] >= 0.3

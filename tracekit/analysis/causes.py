@@ -10,8 +10,10 @@ Two kinds of evidence, each as a share of the window's flows:
   timeout point at the callee; a circuit breaker's fast failure at what tripped it: the most
   common other origin in the operation it protects, in the same window, else that operation);
 - **slowdowns**: each operation's time on the flows' critical paths (broker waits count for the
-  consumer that was waited for), window mean minus baseline mean, as a share of the window's
-  mean flow duration.
+  consumer that was waited for; a client span's time outside its server span for the callee,
+  or for the caller when all its calls slowed and their callees' other callers saw no change),
+  window mean minus baseline mean, as a share of the window's mean flow duration, or of one
+  flow type's time where that is larger (a slowdown of a few of the window's flows).
 
 An operation is ranked only when the shift is clear (enough flows, a large enough change), so
 a healthy window ranks nothing.
@@ -25,6 +27,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+import numpy as np
 import pandas as pd
 
 from tracekit.analysis.model import CALL, Analysis
@@ -35,6 +38,7 @@ MIN_Z = 2.0
 MIN_SLOW_FLOWS = 5
 MIN_SLOWDOWN_MS = 20.0
 MIN_SLOWDOWN_RATIO = 1.5
+MIN_SLOWDOWN_Z = 3.0    # a workflow's slowdown: the window's times above the baseline's by rank
 MIN_PATH_SHIFT = 0.2    # share of a workflow's flows in which a call appeared or disappeared
 
 
@@ -349,6 +353,47 @@ def _contributions(paths: pd.DataFrame, analysis: Analysis, resolver: "_Resolver
     return grouped.rename("ns").reset_index()
 
 
+def _rank_z(window: np.ndarray, baseline: np.ndarray) -> float:
+    """How clearly `window`'s values sit above `baseline`'s: the Mann-Whitney U statistic as a
+    z score (ties averaged; no continuity correction). Positive: the window's are larger."""
+    n_w, n_b = len(window), len(baseline)
+    ranks = pd.Series(np.concatenate([window, baseline])).rank().to_numpy()
+    u = ranks[:n_w].sum() - n_w * (n_w + 1) / 2
+    sd = math.sqrt(n_w * n_b * (n_w + n_b + 1) / 12)
+    return (u - n_w * n_b / 2) / sd if sd else 0.0
+
+
+def workflow_slowdowns(contrib: pd.DataFrame, flows: pd.DataFrame, in_window: pd.DataFrame,
+                       in_base: pd.DataFrame) -> dict[tuple[str, str], float]:
+    """Per operation, the largest share of one flow type's time that its slowdown added: its
+    critical-path time in the window's flows of that type against the baseline's, where it
+    clearly grew (as for the window as a whole, and by a rank test: most of those flows, not a
+    few outliers). A slowdown in a kind of flow that is a few of the window's flows (checkouts
+    among many page views) is diluted to nothing over all of them, yet is that kind's incident.
+    By flow type (the flows' shape), not workflow: a slowdown keeps a flow's shape, and some
+    systems name every root span alike (one web frontend's `Recv.`)."""
+    if in_window.empty or in_base.empty or contrib.empty:
+        return {}
+    kinds = flows.set_index("flow_id")[["type_id"]]
+    parts = pd.concat([in_window[["flow_id"]].assign(part="w"), in_base[["flow_id"]].assign(part="b")])
+    rows = contrib.merge(parts, on="flow_id").join(kinds, on="flow_id")
+    time_w = in_window.groupby("type_id")["duration_ns"].sum()
+    found: dict[tuple[str, str], float] = {}
+    for (service, name, type_id), group in rows.groupby(["service_name", "name", "type_id"], sort=False):
+        w = group.loc[group["part"] == "w", "ns"].to_numpy(dtype=float)
+        b = group.loc[group["part"] == "b", "ns"].to_numpy(dtype=float)
+        if len(w) < MIN_SLOW_FLOWS or len(b) < MIN_SLOW_FLOWS:
+            continue
+        w_ms, b_ms = w.mean() / 1e6, b.mean() / 1e6
+        if w_ms - b_ms < MIN_SLOWDOWN_MS or w_ms < MIN_SLOWDOWN_RATIO * b_ms:
+            continue
+        if _rank_z(w, b) < MIN_SLOWDOWN_Z:
+            continue
+        share = (w.sum() - b.mean() * len(w)) / max(float(time_w.get(type_id, 0)), 1.0)
+        found[(service, name)] = max(found.get((service, name), 0.0), min(share, 1.0))
+    return found
+
+
 def _z(c_w: int, n_w: int, c_b: int, n_b: int) -> float:
     """Two-proportion z statistic of c_w/n_w against c_b/n_b."""
     pooled = (c_w + c_b) / (n_w + n_b)
@@ -471,6 +516,7 @@ def rank(analysis: Analysis, paths: pd.DataFrame, window: tuple[int, int],
             exemplars[cause].append(flow_id)
 
     changes = path_changes(analysis, in_window, in_base)
+    by_workflow = workflow_slowdowns(contrib, flows, in_window, in_base)
     causes = []
     for cause in set(count_w) | set(lat_w.index) | set(changes):
         c_w, c_b = count_w.get(cause, 0), count_b.get(cause, 0)
@@ -487,6 +533,7 @@ def rank(analysis: Analysis, paths: pd.DataFrame, window: tuple[int, int],
         if (present_w.get(cause, 0) >= MIN_SLOW_FLOWS and w_ms - b_ms >= MIN_SLOWDOWN_MS
                 and w_ms >= MIN_SLOWDOWN_RATIO * b_ms):
             slowdown = (w_ms - b_ms) / mean_duration_ms
+        slowdown = max(slowdown, by_workflow.get(cause, 0.0))
         path_share, path_texts = changes.get(cause, (0.0, []))
         if failure == 0 and slowdown == 0 and path_share == 0:
             continue
