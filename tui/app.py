@@ -18,8 +18,9 @@ from tui.failures import FailuresView
 from tui.flow_view import FlowScreen
 from tui.flows import FlowsView
 from tui.help import HelpScreen
-from tui.messages import (Analyzing, FlowLoaded, OpenFlow, OpenSpan, OpenType, PollFailed,
-                          StatsLoaded, WriteReport)
+from tui.compare_view import CompareScreen
+from tui.messages import (Analyzing, CompareFlows, FlowLoaded, MarkFlow, OpenFlow, OpenSpan,
+                          OpenType, PollFailed, StatsLoaded, WriteReport)
 from tui.overview import OverviewView
 from tui.service_map import ServiceMapView
 from tui.span_detail import SpanScreen
@@ -60,6 +61,7 @@ class TracekitApp(App):
         self._started = False       # the analysis tables were brought up to date at start
         self._stopping = threading.Event()
         self._last_stats: tuple[float, int] | None = None
+        self.marked_flow: str | None = None     # `m`: the flow `c` compares another with
 
     # --- layout ---------------------------------------------------------------------------
 
@@ -251,6 +253,17 @@ class TracekitApp(App):
     @on(OpenSpan)
     def _open_span(self, message: OpenSpan) -> None:
         self.push_screen(SpanScreen(message.trace_id, message.span_id))
+
+    @on(MarkFlow)
+    def _mark(self, message: MarkFlow) -> None:
+        self.marked_flow = None if self.marked_flow == message.flow_id else message.flow_id
+        self.notify(f"flow {message.flow_id} marked: c on another flow compares it with this one"
+                    if self.marked_flow else f"flow {message.flow_id} unmarked", title="Compare")
+
+    @on(CompareFlows)
+    def _compare(self, message: CompareFlows) -> None:
+        other = message.b or (self.marked_flow if self.marked_flow != message.a else None)
+        self.push_screen(CompareScreen(message.a, other))
 
     @on(WriteReport)
     def _report(self, message: WriteReport) -> None:

@@ -16,7 +16,7 @@ from textual.widgets import Input, Static
 from textual_fastdatatable import ArrowBackend, DataTable
 
 from tui import cells, window_data
-from tui.messages import OpenFlow
+from tui.messages import CompareFlows, MarkFlow, OpenFlow
 from tui.window_view import WindowedView
 
 COLUMNS = (("Start (UTC)", "start"), ("Duration ms", "duration"), ("Status", None), ("Style", None),
@@ -55,6 +55,8 @@ class FlowsView(WindowedView):
         Binding("f", "failed", "Failed only"),
         Binding("slash", "search", "Search", key_display="/"),
         Binding("x", "clear", "Clear"),
+        Binding("m", "mark", "Mark"),
+        Binding("c", "compare", "Compare"),
     ]
     NOTE = "#flows-note"
     flow_query: reactive[window_data.FlowQuery] = reactive(window_data.FlowQuery)
@@ -140,6 +142,20 @@ class FlowsView(WindowedView):
         self.type_name = None
         self.query_one("#flow-search", Input).value = ""
         self.flow_query = window_data.FlowQuery()
+
+    def _flow_at_cursor(self) -> str | None:
+        row = self.query_one("#flow-table", DataTable).cursor_row
+        return self.flow_ids[row] if 0 <= row < len(self.flow_ids) else None
+
+    def action_mark(self) -> None:
+        flow_id = self._flow_at_cursor()
+        if flow_id:
+            self.post_message(MarkFlow(flow_id))
+
+    def action_compare(self) -> None:
+        flow_id = self._flow_at_cursor()
+        if flow_id:
+            self.post_message(CompareFlows(flow_id))
 
     @on(Input.Submitted, "#flow-search")
     def _search(self, event: Input.Submitted) -> None:

@@ -33,8 +33,9 @@ HELP = """\
 | `d` | span detail: attributes, resource, events, links, logs |
 | `l` | follow a message link: producer → consumers, consumer → producer |
 | `[` `]` (alt+← →) | back / forward along the links followed |
-| `o` / `c` | jump to the failure origin / the next critical-path span |
+| `o` / `p` | jump to the failure origin / the next critical-path span |
 | `R` | incident report for this flow |
+| `m` / `c` | mark this flow / compare it with the marked flow, else a typical good one (also in the flows list) |
 
 `▌` and solid bars: the critical path · `┄` broker wait · `✖ origin`: where the failure started · red: failing spans
 

@@ -37,7 +37,7 @@ class Waterfall(ScrollView, can_focus=True):
         Binding("d", "detail", "Detail"),
         Binding("l", "follow", "Follow link"),
         Binding("o", "origin", "Origin"),
-        Binding("c", "next_critical", "Next critical"),
+        Binding("p", "next_critical", "Next critical"),
         Binding("left_square_bracket,alt+left", "back", "Back", key_display="["),
         Binding("right_square_bracket,alt+right", "forward", "Forward", key_display="]"),
     ]
