@@ -44,8 +44,21 @@ def lake(tmp_path):
         admin.close()
 
 
-def _lake_collector(db, lake):
-    return start_collector(db, extra=("--lake", lake, "--lake-every", LAKE_EVERY))
+@pytest.fixture
+def start_on_lake(lake):
+    """Starts `tracekit collect --lake` on a store; whatever a failed test left running is
+    killed before the lake's database is dropped."""
+    started = []
+
+    def start(db):
+        started.append(start_collector(db, extra=("--lake", lake, "--lake-every", LAKE_EVERY)))
+        return started[-1]
+
+    yield start
+    for running in started:
+        if running.process.poll() is None:
+            running.process.kill()
+            running.process.wait(30)
 
 
 def _lake_rows(lake: str, query: str) -> list[dict]:
@@ -106,9 +119,9 @@ def _key(row: dict) -> str:
 
 
 def test_two_collectors_ship_every_sdk_span_once_and_the_lake_answers_as_their_stores_combined(
-        tmp_path, lake):
-    first = _lake_collector(tmp_path / "a.duckdb", lake)
-    second = _lake_collector(tmp_path / "b.duckdb", lake)
+        tmp_path, lake, start_on_lake):
+    first = start_on_lake(tmp_path / "a.duckdb")
+    second = start_on_lake(tmp_path / "b.duckdb")
     try:
         sent: dict[str, set[str]] = {}
         senders = [threading.Thread(target=lambda: sent.update(
@@ -180,12 +193,13 @@ def _send(address: str, bodies: list, acknowledged: list[str], stop: threading.E
         stop.wait(PACE_S)
 
 
-def test_a_collector_killed_while_shipping_loses_and_duplicates_nothing_in_the_lake(tmp_path, lake):
+def test_a_collector_killed_while_shipping_loses_and_duplicates_nothing_in_the_lake(
+        tmp_path, lake, start_on_lake):
     rng = random.Random(27)
     acknowledged: list[str] = []
     unsent_at_kill = []
     lock = threading.Lock()
-    steady = _lake_collector(tmp_path / "steady.duckdb", lake)   # the other collector, never killed
+    steady = start_on_lake(tmp_path / "steady.duckdb")   # the other collector, never killed
     steady_sent: dict[str, set[str]] = {}
     steady_sender = threading.Thread(target=lambda: steady_sent.update(
         ids=_export_with_sdk("steady", "http", steady.http, 300)))
@@ -193,7 +207,7 @@ def test_a_collector_killed_while_shipping_loses_and_duplicates_nothing_in_the_l
     killed_db = tmp_path / "killed.duckdb"
     try:
         for _ in range(KILLS):
-            collector = _lake_collector(killed_db, lake)
+            collector = start_on_lake(killed_db)
             requests = [trace_request(SPANS_PER_REQUEST, service="killed")
                         for _ in range(REQUESTS_PER_RUN)]
             bodies = [(r.SerializeToString(),
@@ -220,7 +234,7 @@ def test_a_collector_killed_while_shipping_loses_and_duplicates_nothing_in_the_l
                 sender.join(30)
         assert acknowledged, "no export was acknowledged"
 
-        collector = _lake_collector(killed_db, lake)    # restarted: ships what is left
+        collector = start_on_lake(killed_db)    # restarted: ships what is left
         steady_sender.join(120)
         delay = _wait_for_lake(lake, set(acknowledged) | steady_sent["ids"])
         print(f"\n{KILLS} kills ({unsent_at_kill} of {REQUESTS_PER_RUN} requests not sent yet at "
@@ -284,7 +298,7 @@ def test_a_shipment_that_loses_the_race_to_another_collector_is_retried_on_the_n
 
 
 def test_a_collector_whose_lake_is_down_acknowledges_as_usual_and_ships_the_backlog_once_it_is_back(
-        tmp_path, lake):
+        tmp_path, lake, start_on_lake):
     import psycopg2
 
     # The lake's database does not exist yet: its catalog cannot be opened.
@@ -293,7 +307,7 @@ def test_a_collector_whose_lake_is_down_acknowledges_as_usual_and_ships_the_back
     admin.autocommit = True
     with admin.cursor() as cur:
         cur.execute(f'DROP DATABASE "{database}"')
-    collector = _lake_collector(tmp_path / "a.duckdb", lake)
+    collector = start_on_lake(tmp_path / "a.duckdb")
     logged, failed = [], threading.Event()
 
     def watch_log():
@@ -316,8 +330,8 @@ def test_a_collector_whose_lake_is_down_acknowledges_as_usual_and_ships_the_back
     assert len(_lake_span_ids(lake)) == 60
 
 
-def test_lake_sql_is_read_only_and_a_bad_uri_says_the_form(tmp_path, lake):
-    collector = _lake_collector(tmp_path / "a.duckdb", lake)
+def test_lake_sql_is_read_only_and_a_bad_uri_says_the_form(tmp_path, lake, start_on_lake):
+    collector = start_on_lake(tmp_path / "a.duckdb")
     try:
         _export_with_sdk("shop", "http", collector.http, 2)
     finally:
