@@ -19,9 +19,11 @@ def test_compose_runs_the_collector_with_its_store_on_a_volume():
     args = build_parser().parse_args(command[1:])  # the same CLI accepts it
     assert str(args.db).startswith("/data/")
     assert args.grpc.endswith(":4317") and args.http.endswith(":4318")
+    assert args.zipkin.endswith(":9411")
     volume, _, mount = collector["volumes"][0].partition(":")
     assert mount == "/data" and volume in compose["volumes"]
-    assert sorted(collector["ports"]) == ["127.0.0.1:4317:4317", "127.0.0.1:4318:4318"]
+    assert sorted(collector["ports"]) == ["127.0.0.1:4317:4317", "127.0.0.1:4318:4318",
+                                          "127.0.0.1:9411:9411"]
     assert collector["stop_signal"] == "SIGTERM"
 
 
