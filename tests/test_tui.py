@@ -393,3 +393,171 @@ def test_a_store_whose_analysis_lags_is_analyzed_at_start_with_progress_shown(tm
     assert "2 flow types, 24 flows" in screen and "analyzing" not in screen
     with tracekit.open(db) as store:
         assert behind(store) == 0
+
+
+# --- keyboard first: the path a newcomer takes with the keys alone -------------------------
+
+
+@pytest.fixture(scope="module")
+def shop_db(tmp_path_factory):
+    """The small fixed shop (tests/tui_data/shop.jsonl), imported and analyzed."""
+    from pathlib import Path
+
+    from tests.conftest import tracekit as cli
+
+    db = tmp_path_factory.mktemp("keys") / "shop.duckdb"
+    cli("import", "--db", str(db), str(Path(__file__).parent / "tui_data" / "shop.jsonl"))
+    return db
+
+
+def _help_keys(app) -> set[str]:
+    """The keys the open help screen lists (its first column, keys doing one thing together)."""
+    from tui.help import HelpScreen
+
+    assert isinstance(app.screen, HelpScreen)
+    return {key for _, rows in app.screen.sections for keys, _ in rows for key in keys.split(" ")}
+
+
+def _bound_keys(app, screen) -> set[str]:
+    """Every key `screen` answers to now, as Textual's binding chain has it (enabled, named)."""
+    return {app.get_key_display(b.binding) for b in screen.active_bindings.values()
+            if b.enabled and b.binding.description and not b.binding.system}
+
+
+def test_start_enter_enter_opens_a_flow_with_its_critical_path(shop_db):
+    from textual.widgets import DataTable
+
+    async def scenario():
+        app = make_app(shop_db, live_interval=None)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, lambda: app.revision is not None)
+            first_focus = app.focused
+            type_name = str(first_focus.get_row_at(first_focus.cursor_row)[0])
+            await pilot.press("enter")              # the first flow type's flows
+            await settle(pilot)
+            flows_focus, tab = app.focused, app.query_one("#views").active
+            await pilot.press("enter")              # its first flow
+            await settle(pilot, lambda: isinstance(app.screen, FlowScreen))
+            waterfall = _waterfall(app)
+            lines = [waterfall.row_text(i) for i in range(len(waterfall.lines))]
+            return (first_focus, type_name, flows_focus, tab, app.screen.waterfall_data,
+                    lines, screen_text(app), app.focused)
+
+    first_focus, type_name, flows_focus, tab, data, lines, screen, last_focus = run(scenario())
+    assert isinstance(first_focus, DataTable) and first_focus.id == "types"
+    assert tab == "flows" and flows_focus.id == "flow-table"
+    assert data.summary["type"] == type_name
+    assert last_focus is _waterfall_of(last_focus)
+    stored = {f"{r['trace_id']}:{r['span_id']}" for r in _rows(
+        shop_db, "SELECT trace_id, span_id FROM critical_path WHERE flow_id = ? AND segment = 'span'",
+        [data.flow_id])}
+    marked = {row.key for row, line in zip(data.rows, lines) if line.startswith("▌") and not row.wait}
+    assert stored and marked == stored
+    assert "critical path" in screen
+
+
+def _waterfall_of(widget):
+    return widget if isinstance(widget, Waterfall) else None
+
+
+def test_slash_filters_escape_leaves_the_filter_then_goes_back(shop_db):
+    async def scenario():
+        app = make_app(shop_db, live_interval=None)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, lambda: app.revision is not None)
+            await pilot.press("slash", *"checkout")
+            await settle(pilot)
+            in_filter = app.focused.id
+            await pilot.press("escape")
+            await settle(pilot)
+            types = app.query_one("#types")
+            after_filter = (app.focused.id, types.row_count, str(types.get_row_at(0)[0]))
+            await pilot.press("enter")
+            await settle(pilot)
+            in_flows = (app.query_one("#views").active, app.focused.id)
+            await pilot.press("enter")
+            await settle(pilot, lambda: isinstance(app.screen, FlowScreen))
+            await pilot.press("escape")             # the flow → its list
+            await settle(pilot)
+            from_flow = (len(app.screen_stack), app.focused.id)
+            await pilot.press("backspace")          # the flows → their types
+            await settle(pilot)
+            return in_filter, after_filter, in_flows, from_flow, \
+                (app.query_one("#views").active, app.focused.id)
+
+    in_filter, after_filter, in_flows, from_flow, back = run(scenario())
+    assert in_filter == "type-filter"
+    assert after_filter[0] == "types" and after_filter[1] == 1 and "checkout" in after_filter[2]
+    assert in_flows == ("flows", "flow-table")
+    assert from_flow == (1, "flow-table")
+    assert back == ("overview", "types")
+
+
+def test_escape_in_the_flows_search_keeps_the_search_in_force(shop_db):
+    async def scenario():
+        app = make_app(shop_db, live_interval=None)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, lambda: app.revision is not None)
+            await pilot.press("2", "slash", *"o-0007", "enter")
+            await settle(pilot)
+            await pilot.press("slash", *"zzz", "escape")
+            await settle(pilot)
+            view = app.query_one("FlowsView")
+            return app.focused.id, view.flow_query.search, app.query_one("#flow-search").value
+
+    focused, search, box = run(scenario())
+    assert focused == "flow-table"
+    assert search == box == "o-0007"
+
+
+def test_help_lists_exactly_the_keys_bound_where_the_focus_is(shop_db):
+    async def scenario():
+        app = make_app(shop_db, live_interval=None)
+        seen = {}
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, lambda: app.revision is not None)
+            for place, keys in (("types", ()), ("flows", ("2",)), ("failures", ("3",))):
+                await pilot.press(*keys)
+                await settle(pilot)
+                bound = _bound_keys(app, app.screen)
+                await pilot.press("question_mark")
+                await pilot.pause()
+                seen[place] = (_help_keys(app), bound, screen_text(app))
+                await pilot.press("escape")
+                await pilot.pause()
+            await pilot.press("enter")
+            await settle(pilot, lambda: isinstance(app.screen, FlowScreen))
+            bound = _bound_keys(app, app.screen)
+            await pilot.press("f1")
+            await pilot.pause()
+            seen["flow"] = (_help_keys(app), bound, screen_text(app))
+        return seen
+
+    seen = run(scenario())
+    for place, (listed, bound, _) in seen.items():
+        assert listed == bound, place
+    types, flows, failures, flow = (seen[p][0] for p in ("types", "flows", "failures", "flow"))
+    assert {"r", "f", "x"} & types == set()             # the flow types do not bind them
+    assert {"r", "f", "x"} & failures == set()
+    assert {"r", "f", "x", "s", "/"} <= flows
+    assert "R" in failures and "R" not in types
+    assert {"d", "l", "o", "esc", "⌫"} <= flow and "1" not in flow      # views switch on the main screen
+    assert "Failed only" in seen["flows"][2] and "Failed only" not in seen["types"][2]
+
+
+def test_mouse_still_opens_views_and_rows(shop_db):
+    async def scenario():
+        app = make_app(shop_db, live_interval=None)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, lambda: app.revision is not None)
+            await pilot.click("#views Tab#--content-tab-flows")
+            await settle(pilot)
+            clicked_tab = (app.query_one("#views").active, app.focused.id)
+            third = app.query_one("FlowsView").flow_ids[2]
+            await pilot.click("#flow-table", offset=(5, 3), times=2)       # the third row
+            await settle(pilot, lambda: isinstance(app.screen, FlowScreen))
+            return clicked_tab, app.screen.flow_id, third
+
+    clicked_tab, opened, third = run(scenario())
+    assert clicked_tab == ("flows", "flow-table")
+    assert opened == third

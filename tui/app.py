@@ -11,13 +11,13 @@ from pathlib import Path
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer, TabbedContent, TabPane
+from textual.widgets import Footer, TabbedContent, TabPane, Tabs
 
 from tui import data, flow_data
 from tui.failures import FailuresView
 from tui.flow_view import FlowScreen
 from tui.flows import FlowsView
-from tui.help import HelpScreen
+from tui.help import HelpScreen, key_sections
 from tui.messages import (Analyzing, FlowLoaded, OpenFlow, OpenSpan, OpenType, PollFailed,
                           StatsLoaded, WriteReport)
 from tui.overview import OverviewView
@@ -32,14 +32,18 @@ class TracekitApp(App):
 
     TITLE = "tracekit"
     CSS_PATH = "tracekit.tcss"
+    HELP_TITLE = "anywhere"
+    AUTO_FOCUS = "#types"       # the flow types list: arrows and enter work from the start
     BINDINGS = [
-        Binding("1", "show('overview')", "Types"),
-        Binding("2", "show('flows')", "Flows"),
-        Binding("3", "show('failures')", "Failures"),
-        Binding("4", "show('services')", "Services"),
-        Binding("5", "show('sql')", "SQL"),
-        Binding("w", "cycle_window", "Window"),
+        Binding("1", "show('overview')", "Types", tooltip="The flow types"),
+        Binding("2", "show('flows')", "Flows", tooltip="The flows list"),
+        Binding("3", "show('failures')", "Failures", tooltip="Failed flows and their likely causes"),
+        Binding("4", "show('services')", "Services", tooltip="The service map"),
+        Binding("5", "show('sql')", "SQL", tooltip="The SQL console"),
+        Binding("w", "cycle_window", "Window", tooltip="Time window: all, last 1m / 5m / 15m / 1h of data"),
+        Binding("escape,backspace", "back", "Back", tooltip="Back to the view you came from"),
         Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("f1", "help", "Help", show=False),
         Binding("q", "quit", "Quit"),
     ]
 
@@ -59,6 +63,7 @@ class TracekitApp(App):
         self._started = False       # the analysis tables were brought up to date at start
         self._stopping = threading.Event()
         self._last_stats: tuple[float, int] | None = None
+        self._trail: list[str] = []       # the views left for another, for escape to go back
 
     # --- layout ---------------------------------------------------------------------------
 
@@ -78,6 +83,8 @@ class TracekitApp(App):
         yield Footer()
 
     def on_mount(self) -> None:
+        # The views are switched with 1-5 (or a click): the tab bar never takes the keys.
+        self.query_one(Tabs).can_focus = False
         self.poll()
         if self.live_interval:
             self.set_interval(self.live_interval, self.poll)
@@ -262,22 +269,39 @@ class TracekitApp(App):
         for view in self._views():
             if view.parent is not None and view.parent.id == event.pane.id:
                 view.shown()
+        self._focus_list(event.pane)
 
     # --- actions ---------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         """The views and the window are the main screen's: over a flow or a span their keys
         do nothing, so the footer leaves them out (fewer keys to draw, too)."""
-        if action in ("show", "cycle_window") and len(self.screen_stack) > 1:
+        if action in ("show", "cycle_window", "back") and len(self.screen_stack) > 1:
+            return False
+        if action == "back" and not self._trail:
             return False
         return True
 
-    def action_show(self, view: str) -> None:
+    def action_show(self, view: str, remember: bool = True) -> None:
         if len(self.screen_stack) > 1:
             return
-        self.query_one(TabbedContent).active = view
-        pane = self.query_one(f"#{view}", TabPane)
-        for widget in pane.query("DataTable, TextArea, Waterfall"):
+        tabs = self.query_one(TabbedContent)
+        if remember and tabs.active != view:
+            self._trail = [*self._trail, tabs.active][-20:]
+        tabs.active = view
+        self._focus_list(self.query_one(f"#{view}", TabPane))
+        self.refresh_bindings()
+
+    def action_back(self) -> None:
+        """To the view left for this one (flows → their types)."""
+        if self._trail:
+            *self._trail, view = self._trail
+            self.action_show(view, remember=False)
+
+    @staticmethod
+    def _focus_list(pane: TabPane) -> None:
+        """A view arrives with its list (or the SQL editor) focused."""
+        for widget in pane.query("DataTable, TextArea"):
             widget.focus()
             break
 
@@ -287,7 +311,8 @@ class TracekitApp(App):
         self._push_window()
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen())
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(key_sections(self, self.screen.active_bindings)))
 
     def _push_window(self) -> None:
         window = self.window

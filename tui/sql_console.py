@@ -21,6 +21,7 @@ FIRST_QUERY = "SELECT service_name, count(*) AS spans FROM spans GROUP BY ALL OR
 class SqlConsole(Horizontal):
     """Read-only DuckDB SQL on the store, its analysis tables included."""
 
+    HELP_TITLE = "SQL console"
     BINDINGS = [
         Binding("ctrl+r,ctrl+enter", "run", "Run", priority=True),
         Binding("ctrl+up", "history(-1)", "Previous", priority=True),
