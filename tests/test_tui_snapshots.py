@@ -26,10 +26,11 @@ def shop(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def app(shop, monkeypatch):
+def app(shop, monkeypatch, tmp_path):
     # A relative path, so the status line reads the same on every machine.
     monkeypatch.chdir(shop)
-    return make_app("shop.duckdb", live_interval=None, clock=lambda: 0.0)
+    return make_app("shop.duckdb", live_interval=None, clock=lambda: 0.0,
+                    sql_history=tmp_path / "sql_history")
 
 
 async def analyzed(pilot) -> None:

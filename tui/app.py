@@ -24,6 +24,7 @@ from tui.overview import OverviewView
 from tui.service_map import ServiceMapView
 from tui.span_detail import SpanScreen
 from tui.sql_console import SqlConsole
+from tui.sql_history import SqlHistory, default_path
 from tui.status import StatusLine
 
 
@@ -48,9 +49,10 @@ class TracekitApp(App):
     ]
 
     def __init__(self, db_path: str | Path, *, live_interval: float | None = 2.0,
-                 stamp=None, clock=time.monotonic) -> None:
+                 stamp=None, clock=time.monotonic, sql_history: Path | None = None) -> None:
         super().__init__()
         self.db_path = Path(db_path)
+        self.sql_history = SqlHistory(sql_history)
         self.live_interval = live_interval
         self.stats: data.StoreStats | None = None
         self.revision: tuple | None = None      # the analysis the views show (None: not yet)
@@ -78,7 +80,7 @@ class TracekitApp(App):
             with TabPane("4 Services", id="services"):
                 yield ServiceMapView()
             with TabPane("5 SQL", id="sql"):
-                yield SqlConsole()
+                yield SqlConsole(self.sql_history)
         yield StatusLine(str(self.db_path))
         yield Footer()
 
@@ -326,9 +328,11 @@ class TracekitApp(App):
 
 
 def make_app(db_path: str | Path, *, live_interval: float | None = 2.0, stamp=None,
-             clock=time.monotonic) -> TracekitApp:
+             clock=time.monotonic, sql_history: str | Path | None = None) -> TracekitApp:
     """The app on the store at `db_path` (read through `tracekit.open`, also while a
     collector writes it), reading its analysis tables: brought up to date first when they lag
     and the file is free; `live_interval` seconds between live updates (None: no updates);
-    `stamp()` names exported files, `clock()` times queries (both fixed in snapshot tests)."""
-    return TracekitApp(db_path, live_interval=live_interval, stamp=stamp, clock=clock)
+    `stamp()` names exported files, `clock()` times queries (both fixed in snapshot tests);
+    `sql_history`: the SQL console's history file (default: tui.sql_history.default_path())."""
+    return TracekitApp(db_path, live_interval=live_interval, stamp=stamp, clock=clock,
+                       sql_history=Path(sql_history) if sql_history else default_path())
