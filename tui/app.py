@@ -11,6 +11,7 @@ from pathlib import Path
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.widgets import Footer, TabbedContent, TabPane, Tabs
 
 from tui import data, flow_data
@@ -206,7 +207,10 @@ class TracekitApp(App):
         self._last_stats = (message.at, message.stats.spans)
         first = self.stats is None
         self.stats = message.stats
-        status = self.query_one(StatusLine)
+        try:
+            status = self.query_one(StatusLine)
+        except NoMatches:       # a live tick landing while the app closes: its widgets are gone
+            return
         status.stats, status.rate = message.stats, rate
         if first:
             self.query_one(OverviewView).stats = message.stats
