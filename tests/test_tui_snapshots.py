@@ -129,3 +129,17 @@ def test_help_screen(snap_compare, app):
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_sql_completion_of_an_attribute_key(snap_compare, app):
+    async def run_before(pilot):
+        await analyzed(pilot)
+        await pilot.press("5")
+        await settle(pilot, lambda: bool(pilot.app.query_one("SqlConsole").attribute_keys))
+        editor = pilot.app.query_one("#sql-editor")
+        editor.text = ""
+        editor.cursor_blink = False
+        await pilot.press(*"SELECT count(*) FROM spans WHERE attributes['")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
