@@ -62,6 +62,8 @@ class Analyst:
         self._lock = threading.Lock()     # one update at a time (the thread, or stop's last)
         self._analyzed = threading.Condition()   # notified after each update
         self._through = 0                  # the last batch analyzed
+        # The last batch whose flows the flow types (and so the flows' type names) cover.
+        self.typed_through = 0
         self._forgetting = 0               # traces retention deleted, still to forget
         self._wake = threading.Event()
 
@@ -105,7 +107,9 @@ class Analyst:
                                     on_progress=lambda *_: self._note(persist.progress(cursor)))
             if refresh:
                 started = time.monotonic()
+                through = persist.progress(cursor).analyzed_through
                 persist.refresh_types(cursor)
+                self.typed_through = through
                 self._types_at = time.monotonic()
                 self._types_cost = self._types_at - started
             self._note(persist.progress(self.store.conn.cursor()))
@@ -114,6 +118,12 @@ class Analyst:
                 self.updates += 1
                 self.analyzed_spans += result.new_spans
             return result
+
+    @property
+    def analyzed_through(self) -> int:
+        """The last ingest batch the tables hold."""
+        with self._analyzed:
+            return self._through
 
     def _types_due(self) -> bool:
         """Whether the flow types are due a refresh: TYPES_EVERY_S after the last, or longer

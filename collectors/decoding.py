@@ -27,6 +27,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
+import orjson
 from google.protobuf.message import DecodeError as ProtobufDecodeError
 from google.protobuf.json_format import MessageToJson
 from google.rpc import code_pb2
@@ -35,6 +36,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from collectors import decode_worker
 from tracekit.errors import DecodeError
+from tracekit.formats import zipkin, zipkin_proto
 from tracekit.otlp import json as otlp_json, utf8
 from tracekit.otlp.batches import DecodedBatch
 from tracekit.otlp.decode import decode_logs, decode_traces
@@ -58,6 +60,7 @@ class Refusal:
     http_status: int
     rpc_code: int
     message: str
+    retry_after_s: float | None = None    # the client may retry after this long (503)
 
 
 GRPC = "grpc"          # a gRPC message: compressed or not, as its first bytes say
@@ -176,6 +179,28 @@ def decode_payload(kind: str, content_type: str, encoding: str, body: bytes, lim
     return decode_traces(request, redact) if kind == TRACES else decode_logs(request, redact)
 
 
+def decode_zipkin_payload(content_type: str, encoding: str, body: bytes, limit: int,
+                          redact_patterns: tuple[str, ...] = DEFAULT_PATTERNS,
+                          keep_proxy_spans: bool = False) -> DecodedBatch | Refusal:
+    """A Zipkin v2 body (JSON or zipkin.proto3 ListOfSpans) as a DecodedBatch, converted to
+    OTLP/JSON first so that its rows are those an OTLP export of the same spans gives."""
+    data = inflate(body, encoding, limit)
+    if isinstance(data, Refusal):
+        return data
+    try:
+        if content_type == PROTOBUF:
+            spans = zipkin_proto.spans_from_protobuf(data)
+        else:
+            try:
+                parsed = orjson.loads(data)
+            except orjson.JSONDecodeError as exc:
+                raise DecodeError(f"malformed JSON: {exc}") from None
+            spans = zipkin.spans_from_json(parsed)
+        return decode_traces_json(zipkin.to_otlp(spans, keep_proxy_spans), redactor_for(redact_patterns))
+    except DecodeError as exc:
+        return Refusal(400, code_pb2.INVALID_ARGUMENT, str(exc))
+
+
 def decode_inline(kind: str, content_type: str, encoding: str, body: bytes,
                   redact_patterns: tuple[str, ...]) -> DecodedBatch | None:
     """The request's rows from the compiled decoders, in this process, or None: it is not a
@@ -225,8 +250,16 @@ class DecodePool:
             decoded: Future = Future()
             decoded.set_result(batch)
             return decoded
-        args = (decode_payload, kind, content_type, encoding, body, self.max_request_bytes,
-                self.redact_patterns)
+        return self._submit(decode_payload, kind, content_type, encoding, body,
+                            self.max_request_bytes, self.redact_patterns)
+
+    def submit_zipkin(self, content_type: str, encoding: str, body: bytes,
+                      keep_proxy_spans: bool) -> Future:
+        """Decode a Zipkin v2 body in a worker (`decode_zipkin_payload`)."""
+        return self._submit(decode_zipkin_payload, content_type, encoding, body,
+                            self.max_request_bytes, self.redact_patterns, keep_proxy_spans)
+
+    def _submit(self, *args) -> Future:
         with self._lock:
             try:
                 return self._pool.submit(*args)

@@ -20,6 +20,7 @@ from collectors.admission import Admission
 from collectors.auth import BearerTokenInterceptor
 from collectors.decoding import GRPC, LOGS, PROTOBUF, TRACES, DecodePool, Refusal
 from collectors.ingest import COMMIT_WAIT_S, METRICS_UNSUPPORTED, response, submit
+from collectors.telemetry import Telemetry
 from tracekit.errors import Overloaded, WriterStopped
 from tracekit.threads import name_os_thread
 from tracekit.writer import Writer
@@ -47,7 +48,8 @@ def _refuse(context: grpc.ServicerContext, exc: Overloaded | WriterStopped) -> N
 
 
 def _export_handler(writer: Writer, decoders: DecodePool, kind: str,
-                    admission: Admission | None) -> grpc.RpcMethodHandler:
+                    admission: Admission | None,
+                    telemetry: Telemetry | None = None) -> grpc.RpcMethodHandler:
     def export(data: bytes, context: grpc.ServicerContext) -> bytes:
         if admission is not None:
             try:
@@ -65,7 +67,7 @@ def _export_handler(writer: Writer, decoders: DecodePool, kind: str,
             if isinstance(batch, Refusal):
                 context.abort(_status_code(batch.rpc_code), batch.message)
             try:
-                committed = submit(writer, batch, "otlp-grpc")
+                committed = submit(writer, batch, "otlp-grpc", telemetry)
             except (Overloaded, WriterStopped) as exc:
                 _refuse(context, exc)
         if committed is not None:
@@ -96,7 +98,8 @@ def _metrics_handler() -> grpc.RpcMethodHandler:
 def build_grpc_server(writer: Writer, decoders: DecodePool, address: str,
                       max_message_bytes: int, auth_token: str | None = None,
                       credentials: grpc.ServerCredentials | None = None,
-                      admission: Admission | None = None) -> tuple[grpc.Server, int]:
+                      admission: Admission | None = None,
+                      telemetry: Telemetry | None = None) -> tuple[grpc.Server, int]:
     """A gRPC server bound to `address` (not yet started) and its bound port; with
     `credentials`, TLS only (a plaintext client fails its handshake)."""
     server = grpc.server(
@@ -114,8 +117,8 @@ def build_grpc_server(writer: Writer, decoders: DecodePool, address: str,
         ],
     )
     server.add_generic_rpc_handlers([
-        grpc.method_handlers_generic_handler(TRACE_SERVICE, {"Export": _export_handler(writer, decoders, TRACES, admission)}),
-        grpc.method_handlers_generic_handler(LOGS_SERVICE, {"Export": _export_handler(writer, decoders, LOGS, admission)}),
+        grpc.method_handlers_generic_handler(TRACE_SERVICE, {"Export": _export_handler(writer, decoders, TRACES, admission, telemetry)}),
+        grpc.method_handlers_generic_handler(LOGS_SERVICE, {"Export": _export_handler(writer, decoders, LOGS, admission, telemetry)}),
         grpc.method_handlers_generic_handler(METRICS_SERVICE, {"Export": _metrics_handler()}),
     ])
     try:

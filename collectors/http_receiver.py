@@ -1,4 +1,5 @@
-"""OTLP/HTTP: POST /v1/traces and /v1/logs, protobuf or JSON, plain or gzip.
+"""OTLP/HTTP: POST /v1/traces and /v1/logs, protobuf or JSON, plain or gzip; and GET /metrics,
+the collector's Prometheus metrics (docs/guides/metrics.md).
 
 Status codes follow the OTLP specification: 200 (with partial success), 400 for a body that
 does not decode, 404 for /v1/metrics, 405 for another method, 413 when the (decompressed)
@@ -9,7 +10,6 @@ request's content type.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from aiohttp import web
@@ -19,8 +19,10 @@ from google.rpc import code_pb2, status_pb2
 from collectors.admission import Admission
 from collectors.auth import UNAUTHENTICATED_MESSAGE, authorized
 from collectors.decoding import JSON, LOGS, PROTOBUF, TRACES, DecodePool, Refusal
-from collectors.ingest import COMMIT_WAIT_S, METRICS_UNSUPPORTED, response, submit
-from tracekit.errors import Overloaded, WriterStopped
+from collectors.ingest import METRICS_UNSUPPORTED, decode_and_commit, response
+from collectors.telemetry import Telemetry
+from tracekit.errors import Overloaded
+from tracekit.metrics.exposition import wants_openmetrics
 from tracekit.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -40,8 +42,10 @@ class OtlpHttpReceiver:
     """The aiohttp application for OTLP/HTTP."""
 
     def __init__(self, writer: Writer, decoders: DecodePool, max_body_bytes: int,
-                 auth_token: str | None = None, admission: Admission | None = None):
+                 auth_token: str | None = None, admission: Admission | None = None,
+                 telemetry: Telemetry | None = None):
         self.writer = writer
+        self.telemetry = telemetry
         self.admission = admission
         self.decoders = decoders
         self.max_body_bytes = max_body_bytes
@@ -54,6 +58,8 @@ class OtlpHttpReceiver:
         for path in ("/v1/traces", "/v1/logs"):
             app.router.add_route("*", path, self.wrong_method)
         app.router.add_route("*", "/v1/metrics", self.metrics)
+        if self.telemetry is not None:
+            app.router.add_get("/metrics", self.prometheus)
         return app
 
     async def traces(self, request: web.Request) -> web.Response:
@@ -71,6 +77,17 @@ class OtlpHttpReceiver:
     async def metrics(self, request: web.Request) -> web.Response:
         content_type = JSON if request.content_type.lower() == JSON else PROTOBUF
         return _status_response(content_type, 404, code_pb2.UNIMPLEMENTED, METRICS_UNSUPPORTED)
+
+    async def prometheus(self, request: web.Request) -> web.Response:
+        """The Prometheus text format, or OpenMetrics (with exemplars) when the Accept header
+        prefers it; behind the bearer token when the collector has one."""
+        if not authorized(request.headers.get("Authorization"), self.auth_token):
+            return web.Response(status=401, text=UNAUTHENTICATED_MESSAGE + "\n",
+                                headers={"WWW-Authenticate": "Bearer"})
+        openmetrics = wants_openmetrics(request.headers.get("Accept"))
+        body, content_type = await asyncio.get_running_loop().run_in_executor(
+            None, self.telemetry.scrape, openmetrics)
+        return web.Response(body=body.encode(), headers={"Content-Type": content_type})
 
     async def _export(self, request: web.Request, kind: str) -> web.Response:
         if not authorized(request.headers.get("Authorization"), self.auth_token):
@@ -95,38 +112,14 @@ class OtlpHttpReceiver:
                                     f"body is over the {self.max_body_bytes} byte limit; "
                                     "send smaller batches")
         encoding = request.headers.get("Content-Encoding", "identity")
-        try:
-            with self.writer.incoming():
-                try:
-                    batch = await asyncio.wrap_future(
-                        self.decoders.submit(kind, content_type, encoding, body))
-                except Exception as exc:  # the worker died mid-request: the client may retry
-                    log.error("decoding failed: %s", exc)
-                    return _status_response(content_type, 503, code_pb2.UNAVAILABLE,
-                                            "decoding failed; retry", {"Retry-After": "1"})
-                if isinstance(batch, Refusal):
-                    return _status_response(content_type, batch.http_status, batch.rpc_code,
-                                            batch.message)
-                committed = submit(self.writer, batch, "otlp-http")
-            if committed is not None:
-                try:
-                    # shield: the commit goes on (and the retry is deduplicated) if we stop waiting
-                    await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(committed)), COMMIT_WAIT_S)
-                except asyncio.TimeoutError:
-                    return _status_response(
-                        content_type, 503, code_pb2.UNAVAILABLE,
-                        f"the store has not committed this export within {COMMIT_WAIT_S:g} s; "
-                        "retry later", {"Retry-After": "1"})
-        except Overloaded as exc:
-            return _status_response(content_type, 503, code_pb2.UNAVAILABLE, str(exc),
-                                    {"Retry-After": str(max(1, round(exc.retry_after_s)))})
-        except WriterStopped as exc:
-            return _status_response(content_type, 503, code_pb2.UNAVAILABLE, str(exc),
-                                    {"Retry-After": "1"})
-        except Exception as exc:  # the commit failed; the client may retry
-            log.error("OTLP/HTTP export failed: %s", exc)
-            return _status_response(content_type, 503, code_pb2.UNAVAILABLE,
-                                    f"the store could not commit: {exc}", {"Retry-After": "1"})
+        batch = await decode_and_commit(
+            self.writer, lambda: self.decoders.submit(kind, content_type, encoding, body), "otlp-http",
+            self.telemetry)
+        if isinstance(batch, Refusal):
+            headers = ({"Retry-After": str(round(batch.retry_after_s))}
+                       if batch.retry_after_s is not None else None)
+            return _status_response(content_type, batch.http_status, batch.rpc_code, batch.message,
+                                    headers)
         answer = response(kind, batch)
         if content_type == JSON:
             return web.Response(body=json_format.MessageToJson(answer, indent=None), content_type=JSON)

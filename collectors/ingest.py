@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Callable
 from concurrent.futures import Future
+
+from google.rpc import code_pb2
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsPartialSuccess,
@@ -13,9 +18,13 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from collectors.decoding import TRACES
+from collectors.decoding import TRACES, Refusal
+from collectors.telemetry import Telemetry
+from tracekit.errors import Overloaded, WriterStopped
 from tracekit.otlp.batches import DecodedBatch
 from tracekit.writer import Writer
+
+log = logging.getLogger(__name__)
 
 # How long an export waits for the commit that holds it before it is answered "retry" (the data
 # stays queued and is committed; the retry is deduplicated). Without a bound, a stalled disk
@@ -28,11 +37,29 @@ METRICS_UNSUPPORTED = (
 )
 
 
-def submit(writer: Writer, batch: DecodedBatch, source: str) -> Future | None:
-    """Queue the batch; raises Overloaded or WriterStopped to refuse it. None if empty."""
+def submit(writer: Writer, batch: DecodedBatch, source: str,
+           telemetry: Telemetry | None = None) -> Future | None:
+    """Queue the batch; raises Overloaded or WriterStopped to refuse it. None if empty.
+    `telemetry` counts it received, then refused or committed."""
+    if telemetry is not None:
+        telemetry.received(batch, source)
     if not batch.span_count and not batch.log_count:
         return None
-    return writer.submit(batch, source)
+    try:
+        committed = writer.submit(batch, source)
+    except Overloaded:
+        if telemetry is not None:
+            telemetry.refused(batch, source)
+        raise
+    if telemetry is not None:
+        committed.add_done_callback(lambda done: _settled(telemetry, done, batch, source))
+    return committed
+
+
+def _settled(telemetry: Telemetry, done: Future, batch: DecodedBatch, source: str) -> None:
+    # A cancelled wait still has its data written (tracekit.writer): it counts as committed.
+    if done.cancelled() or done.exception() is None:
+        telemetry.committed(batch, source)
 
 
 def response(kind: str, batch: DecodedBatch) -> ExportTraceServiceResponse | ExportLogsServiceResponse:
@@ -50,3 +77,37 @@ def response(kind: str, batch: DecodedBatch) -> ExportTraceServiceResponse | Exp
             rejected_log_records=batch.rejected_logs.count,
             error_message=batch.rejected_logs.message("log records")))
     return answer
+
+
+async def decode_and_commit(writer: Writer, decode: Callable[[], Future], source: str,
+                            telemetry: Telemetry | None = None) -> DecodedBatch | Refusal:
+    """Decode a request (`decode` starts it) and queue its rows, then wait for the commit that
+    holds them: the batch once it is durable, or why it was refused (retryably, with
+    `retry_after_s`, when the writer is behind, stopping or slow to commit). `telemetry`
+    counts it as `submit` does."""
+    try:
+        with writer.incoming():
+            try:
+                batch = await asyncio.wrap_future(decode())
+            except Exception as exc:  # the worker died mid-request: the client may retry
+                log.error("decoding failed: %s", exc)
+                return Refusal(503, code_pb2.UNAVAILABLE, "decoding failed; retry", 1)
+            if isinstance(batch, Refusal):
+                return batch
+            committed = submit(writer, batch, source, telemetry)
+        if committed is not None:
+            try:
+                # shield: the commit goes on (and the retry is deduplicated) if we stop waiting
+                await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(committed)), COMMIT_WAIT_S)
+            except asyncio.TimeoutError:
+                return Refusal(503, code_pb2.UNAVAILABLE,
+                               f"the store has not committed this export within {COMMIT_WAIT_S:g} s; "
+                               "retry later", 1)
+    except Overloaded as exc:
+        return Refusal(503, code_pb2.UNAVAILABLE, str(exc), max(1, round(exc.retry_after_s)))
+    except WriterStopped as exc:
+        return Refusal(503, code_pb2.UNAVAILABLE, str(exc), 1)
+    except Exception as exc:  # the commit failed; the client may retry
+        log.error("%s export failed: %s", source, exc)
+        return Refusal(503, code_pb2.UNAVAILABLE, f"the store could not commit: {exc}", 1)
+    return batch

@@ -1,4 +1,5 @@
-"""The collector: writer, OTLP receivers and query endpoint, started and stopped in order.
+"""The collector: writer, OTLP receivers (and /metrics), query endpoint, started and stopped in
+order.
 
 Start downstream first (store, writer), then the receivers; stop upstream first (receivers
 stop accepting), then drain the writer, checkpoint, close.
@@ -27,7 +28,9 @@ from collectors.retention import Retention, RetentionSettings
 from collectors.grpc_receiver import build_grpc_server
 from collectors.http_receiver import OtlpHttpReceiver
 from collectors.query_endpoint import QueryEndpoint
+from collectors.telemetry import FLOW_DELAY_S, Telemetry
 from collectors.tls import ServerTls
+from collectors.zipkin_receiver import ZipkinReceiver
 from tracekit import discovery
 from tracekit.analysis import worker as analysis_worker
 from tracekit.errors import TracekitError
@@ -69,6 +72,13 @@ class CollectorSettings:
     # workers leave. Small group commits run faster on one thread than split over two
     # (measured: 1,024-span commits at 47k spans/s on one thread, 33k on two).
     duckdb_threads: int = field(default_factory=lambda: max(1, (os.cpu_count() or 1) - 2))
+    zipkin: str | None = None     # HOST:PORT of the Zipkin v2 receiver; None: off
+    keep_proxy_spans: bool = False   # Zipkin sidecar spans keep the proxy's service name
+    # GET /metrics on the HTTP port (docs/guides/metrics.md): span metrics named as Tempo's
+    # metrics-generator ("tempo") or the OpenTelemetry span-metrics connector ("otel"); a flow
+    # is counted once it has ended this long ago (late spans may still change it until then).
+    metrics_naming: str = "tempo"
+    flow_metrics_delay_s: float = FLOW_DELAY_S
 
 
 def split_address(address: str) -> tuple[str, int]:
@@ -112,19 +122,24 @@ class Collector:
         # chunks when it is short, none when shorter still. Exports come first.
         self.analyst = Analyst(store, room_mib=lambda: self.memory.room_mib(ANALYSIS_UP_TO),
                                commit=lambda: self.writer.flush(0))
+        self.telemetry = Telemetry(settings.metrics_naming, settings.flow_metrics_delay_s).attach(
+            store, self.writer, self.admission, self.memory,
+            self.analyst if settings.analysis else None)
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tracekit-sql",
                                             initializer=name_os_thread)
         self._grpc = None
         self._runners: list[web.AppRunner] = []
         self.grpc_address = ""
         self.http_address = ""
+        self.zipkin_address = ""
         self.query_url = ""
         self._stopped = False
         self._endpoint: QueryEndpoint | None = None
 
     async def start(self) -> None:
         tls = self.settings.tls
-        for address in (self.settings.grpc, self.settings.http):
+        for address in (self.settings.grpc, self.settings.http,
+                        *([self.settings.zipkin] if self.settings.zipkin else [])):
             host, _ = split_address(address)
             if _is_loopback(host):
                 continue
@@ -136,6 +151,7 @@ class Collector:
                             "the spans cross the network in clear text (add --tls-cert/--tls-key)",
                             address)
         self.writer.start()
+        self.telemetry.start()
         await asyncio.get_running_loop().run_in_executor(None, self.decoders.warm_up)
         self.memory.start()
         self.retention.start()
@@ -147,18 +163,26 @@ class Collector:
                                                   self.settings.max_request_bytes,
                                                   self.settings.auth_token,
                                                   tls.grpc_credentials() if tls else None,
-                                                  self.admission)
+                                                  self.admission, self.telemetry)
         self._grpc.start()
         grpc_host, _ = split_address(self.settings.grpc)
         self.grpc_address = join_address(grpc_host, grpc_port)
 
         http_host, http_port = split_address(self.settings.http)
         receiver = OtlpHttpReceiver(self.writer, self.decoders, self.settings.max_request_bytes,
-                                    self.settings.auth_token, self.admission)
+                                    self.settings.auth_token, self.admission, self.telemetry)
         # The receiver inflates gzip itself, bounded by the size limit (gzip bombs stop early).
         port = await self._serve(receiver.app(), http_host, http_port, auto_decompress=False,
                                  ssl_context=tls.ssl_context() if tls else None)
         self.http_address = join_address(http_host, port)
+        if self.settings.zipkin:
+            zipkin_host, zipkin_port = split_address(self.settings.zipkin)
+            zipkin = ZipkinReceiver(self.writer, self.decoders, self.settings.max_request_bytes,
+                                    self.settings.auth_token, self.admission,
+                                    self.settings.keep_proxy_spans, self.telemetry)
+            port = await self._serve(zipkin.app(), zipkin_host, zipkin_port, auto_decompress=False,
+                                     ssl_context=tls.ssl_context() if tls else None)
+            self.zipkin_address = join_address(zipkin_host, port)
 
         token = secrets.token_urlsafe(32)
         # The analysis tables are computed in a worker process, started on first use: ingest
@@ -206,6 +230,7 @@ class Collector:
             await asyncio.get_running_loop().run_in_executor(None, stopping.wait, grace)
         for runner in reversed(self._runners):
             await runner.cleanup()
+        self.telemetry.stop()
         await asyncio.get_running_loop().run_in_executor(None, self.retention.stop)
         timeout_s = self.settings.shutdown_timeout_s
         await asyncio.get_running_loop().run_in_executor(
@@ -255,6 +280,8 @@ async def serve(settings: CollectorSettings, announce=print) -> None:
         announce(f"tracekit collector: store {settings.db}")
         announce(f"otlp-grpc {collector.grpc_address}")
         announce(f"otlp-http {collector.http_address}")
+        if collector.zipkin_address:
+            announce(f"zipkin {collector.zipkin_address}")
         announce("ready")
         await stop.wait()
     finally:

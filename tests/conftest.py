@@ -21,6 +21,7 @@ class RunningCollector:
     grpc: str
     http: str
     process: subprocess.Popen
+    zipkin: str = ""    # the Zipkin receiver's address, when started with --zipkin
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
         if self.process.poll() is None:
@@ -43,7 +44,8 @@ def start_collector(db: Path, grpc: str = "127.0.0.1:0", http: str = "127.0.0.1:
             break
     else:
         raise AssertionError(f"collector exited before ready: {process.stderr.read()}")
-    return RunningCollector(db, addresses["otlp-grpc"], addresses["otlp-http"], process)
+    return RunningCollector(db, addresses["otlp-grpc"], addresses["otlp-http"], process,
+                            addresses.get("zipkin", ""))
 
 
 @pytest.fixture

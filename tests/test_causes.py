@@ -219,3 +219,90 @@ def test_calls_no_longer_made_point_at_the_operation_that_stopped_making_them(tm
     assert any(change.startswith("- orders GET") for change in causes[0]["path_changes"])
     # Neither the callee that is no longer asked nor the callers above are blamed.
     assert all(c["service"] != "pricing" for c in causes)
+
+
+def _shop(tmp_path, slow_side: str) -> list[dict]:
+    """Browsing (frontend → cart, catalog) and checkouts (frontend → checkout → cart, catalog,
+    payment), 40 of each a minute; every call a client span and its server span. In the second
+    minute the time between them grows by 300 ms: on every call checkout makes
+    (`slow_side="caller"`: its CPU starved, its network slowed) or on every call to cart, from
+    both of its callers (`"callee"`). No server span gets slower."""
+    by_service: dict[str, list[dict]] = {}
+    ids = iter(range(1, 10**6))
+
+    def add(service, trace, span_id, name, at_ms, ms, parent=None, kind=2):
+        by_service.setdefault(service, []).append(
+            span(trace, span_id, name, kind=kind, parent=parent, start_ms=at_ms, duration_ms=ms))
+
+    def calls(caller, parent, trace, callees, at_ms, in_window) -> float:
+        """The calls one after the other from at_ms; how long they took."""
+        took = 0.0
+        for callee, operation in callees:
+            slowed = in_window and (caller == "checkout" if slow_side == "caller" else callee == "cart")
+            gap = 302 if slowed else 2
+            client = f"{next(ids):016x}"
+            add(caller, trace, client, operation, at_ms + took, 5 + gap, parent, kind=3)
+            add(callee, trace, f"{next(ids):016x}", operation, at_ms + took + gap / 2, 5, client)
+            took += 5 + gap + 1       # the next call leaves a little after the answer
+        return took
+
+    for i in range(160):
+        in_window, at_ms, trace = i >= 80, i * 1500.0, f"{i + 1:032x}"
+        root = f"{next(ids):016x}"
+        if i % 2:
+            took = calls("frontend", root, trace, (("cart", "GetCart"), ("catalog", "ListProducts")),
+                         at_ms + 1, in_window)
+            add("frontend", trace, root, "GET /browse", at_ms, took + 2)
+        else:
+            client, order = f"{next(ids):016x}", f"{next(ids):016x}"
+            took = calls("checkout", order, trace, (("cart", "GetCart"), ("catalog", "GetProduct"),
+                                                    ("payment", "Charge")), at_ms + 3, in_window)
+            add("checkout", trace, order, "PlaceOrder", at_ms + 2, took + 2, client)
+            add("frontend", trace, client, "PlaceOrder", at_ms + 1, took + 4, root, kind=3)
+            add("frontend", trace, root, "POST /checkout", at_ms, took + 6)
+    db = tmp_path / "store.duckdb"
+    tracekit("import", "--db", str(db), str(write(tmp_path / "spans.jsonl",
+                                                  *(request(s, spans) for s, spans in by_service.items()))))
+    out = tracekit("causes", "--db", str(db), "--from", when(120), "--to", when(241),
+                   "--baseline-from", when(0), "--baseline-to", when(120), "--json").stdout
+    return json.loads(out)["causes"]
+
+
+def test_calls_slowed_on_the_callers_side_point_at_the_caller_not_its_callees(tmp_path):
+    causes = _shop(tmp_path, "caller")
+    assert causes and (causes[0]["service"], causes[0]["operation"]) == ("checkout", "PlaceOrder"), causes
+    assert all(c["service"] not in ("cart", "catalog", "payment") for c in causes), causes
+
+
+def test_calls_to_one_service_slowed_from_all_its_callers_point_at_that_callee(tmp_path):
+    causes = _shop(tmp_path, "callee")
+    assert causes and (causes[0]["service"], causes[0]["operation"]) == ("cart", "GetCart"), causes
+    assert all(c["service"] not in ("frontend", "checkout") for c in causes), causes
+
+
+def test_a_slowdown_of_a_kind_of_flow_that_is_a_few_of_the_windows_flows_is_named(tmp_path):
+    """Page views (19 in 20 flows) and checkouts that call payment. In the second minute,
+    payment answers 300 ms later: over all the window's flows that is 15 ms each, below what
+    counts as a slowdown of the window, but every checkout took twice as long."""
+    web, payment = [], []
+    for i in range(400):
+        in_window, at_ms, trace = i >= 200, i * 300.0, f"{i + 1:032x}"
+        root = f"{i + 1:08x}00000001"
+        if i % 20:
+            web.append(span(trace, root, "GET /page", start_ms=at_ms, duration_ms=20))
+            continue
+        charge_ms = 310 if in_window else 10
+        call = f"{i + 1:08x}00000002"
+        web += [span(trace, root, "POST /checkout", start_ms=at_ms, duration_ms=charge_ms + 300),
+                span(trace, call, "POST /charge", kind=3, parent=root, start_ms=at_ms + 290,
+                     duration_ms=charge_ms + 2)]
+        payment.append(span(trace, f"{i + 1:08x}00000003", "POST /charge", parent=call,
+                            start_ms=at_ms + 291, duration_ms=charge_ms))
+    db = tmp_path / "store.duckdb"
+    tracekit("import", "--db", str(db), str(write(tmp_path / "spans.jsonl", request("web", web),
+                                                  request("payment", payment))))
+    out = tracekit("causes", "--db", str(db), "--from", when(60), "--to", when(121),
+                   "--baseline-from", when(0), "--baseline-to", when(60), "--json").stdout
+    causes = json.loads(out)["causes"]
+    assert causes and (causes[0]["service"], causes[0]["operation"]) == ("payment", "POST /charge"), causes
+    assert causes[0]["slowdown_share"] >= 0.3

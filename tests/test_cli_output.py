@@ -91,3 +91,10 @@ def test_flows_at_120_columns_keep_the_columns_its_filters_use(store):
     assert {"flow_id", "status", "type", "key"} <= set(header)
     body = "\n".join(lines)
     assert "failed" in body and "o-0000000003" in body and "frontend POST /api/orders" in body
+
+
+@pytest.mark.parametrize("command", [("flow", "nope"), ("compare", "nope")])
+def test_a_flow_id_naming_no_flow_is_a_usage_error_saying_how_to_list_them(store, command):
+    result = subprocess.run([*TRACEKIT, command[0], "--db", store, *command[1:]], capture_output=True)
+    assert result.returncode == 2
+    assert b"no flow matches 'nope'" in result.stderr and b"`tracekit flows`" in result.stderr

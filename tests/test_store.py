@@ -21,7 +21,8 @@ from tracekit.writer import Writer, WriterLimits
 
 def test_importing_tracekit_loads_no_collector_ui_or_grpc():
     code = ("import sys, tracekit, tracekit.cli, tracekit.store, tracekit.writer, tracekit.importer, "
-            "tracekit.remote, tracekit.otlp.decode, tracekit.otlp.json, tracekit.output; "
+            "tracekit.remote, tracekit.otlp.decode, tracekit.otlp.json, tracekit.output, "
+            "tracekit.metrics.live, tracekit.metrics.window, tracekit.metrics.naming; "
             "print(sorted({m.split('.')[0] for m in sys.modules} & "
             "{'collectors', 'tui', 'textual', 'grpc', 'aiohttp'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -779,3 +779,47 @@ def test_sql_keys_escape_leaves_the_editor_and_help_lists_the_console_keys(shop_
     assert listed == bound
     assert {"f5", "^r", "^↑", "^↓", "^e", "^space"} <= listed
     assert "^e" in listed and left == "sql-result" and back == "flows"
+
+
+def test_a_store_of_days_opens_on_its_last_hour_and_w_widens_it(tmp_path):
+    """Over days of data the window "all" aggregates every stored flow; the UI opens on the
+    newest hour (as Jaeger's search does) and `w` moves on to the wider windows."""
+    from span_documents import request, span, write
+
+    from tests.conftest import tracekit as cli
+
+    hour_ms = 3_600_000
+    spans = [span(f"{i + 1:032x}", f"{i + 1:016x}", f"GET /report/{name}", start_ms=at_ms)
+             for i, (name, at_ms) in enumerate((("yesterday", 0), ("an-hour-ago", 22 * hour_ms),
+                                                ("now", 24 * hour_ms)))]
+    db = tmp_path / "days.duckdb"
+    cli("import", "--db", str(db), str(write(tmp_path / "days.jsonl", request("reports", spans))))
+
+    async def scenario():
+        app = make_app(db, live_interval=None)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, lambda: app.revision is not None)
+            opened = app.window_label, screen_text(app)
+            await pilot.press("w")
+            await settle(pilot)
+            widened = app.window_label, screen_text(app)
+            return opened, widened
+
+    (label, screen), (wider, wide_screen) = run(scenario())
+    assert label == "last 1h" and "last 1h" in screen
+    assert "GET /report/now" in screen and "GET /report/yesterday" not in screen, screen
+    assert "GET /report/an-hour-ago" not in screen, screen
+    assert wider == "last 6h"
+    assert "GET /report/an-hour-ago" in wide_screen and "GET /report/yesterday" not in wide_screen
+
+
+def test_a_store_of_an_hour_or_less_opens_on_all_of_it(tmp_path):
+    from tui.data import opening_window, window_label
+
+    hour = 3600 * 10**9
+    assert opening_window(0, hour) == "all"
+    assert opening_window(0, hour + 1) == "last 1h"
+    assert opening_window(None, None) == "all"
+    assert window_label("15m") == window_label("last 15m") == "last 15m"
+    with pytest.raises(ValueError, match="1h"):
+        window_label("2h")

@@ -11,6 +11,7 @@ import pytest
 from tests.conftest import tracekit as cli
 from tests.tui_data.screen import settle
 from tui.app import make_app
+from tui.compare_view import CompareScreen
 from tui.flow_view import FlowScreen
 from tui.span_detail import SpanScreen
 
@@ -141,5 +142,15 @@ def test_sql_completion_of_an_attribute_key(snap_compare, app):
         editor.cursor_blink = False
         await pilot.press(*"SELECT count(*) FROM spans WHERE attributes['")
         await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_failing_flow_compared_with_a_typical_good_one(snap_compare, app):
+    async def run_before(pilot):
+        await open_flow(pilot, "o-0007")
+        await pilot.press("c")
+        await settle(pilot, lambda: isinstance(pilot.app.screen, CompareScreen)
+                     and pilot.app.screen.comparison is not None)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

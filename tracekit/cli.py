@@ -1,7 +1,8 @@
 """The `tracekit` command line.
 
 Exit codes: 0 success, 1 a tracekit error (the message says what to do), 2 a usage error,
-3 nothing to report: `tracekit report` over a window with no data.
+3 nothing to report: `tracekit report` or `tracekit check` over a window with no data.
+`tracekit check` exits 1 when a check fails and 2 for a check file it cannot read.
 Data goes to stdout; diagnostics and progress go to stderr.
 """
 
@@ -17,6 +18,7 @@ from tracekit import output
 from tracekit.errors import TracekitError, UsageError
 from tracekit.plurals import counted
 from tracekit.redaction import DEFAULT_PATTERNS
+from tracekit.formats.detect import FORMATS
 from tracekit.store import DEFAULT_PATH, DEFAULT_TIMEOUT_S
 
 NO_DATA = 3   # exit code: the window asked for holds no data (documented in `report --help`)
@@ -43,6 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
                          help="OTLP/gRPC address (default 127.0.0.1:4317; port 0 picks one)")
     collect.add_argument("--http", default="127.0.0.1:4318", metavar="HOST:PORT",
                          help="OTLP/HTTP address (default 127.0.0.1:4318; port 0 picks one)")
+    collect.add_argument("--zipkin", metavar="HOST:PORT",
+                         help="also receive Zipkin v2 spans (POST /api/v2/spans, JSON or "
+                              "protobuf) here; usually 127.0.0.1:9411 (default: off). See "
+                              "docs/guides/zipkin-and-jaeger.md")
+    collect.add_argument("--keep-proxy-spans", action="store_true",
+                         help="show Istio/Envoy sidecar spans as services of their own, not as "
+                              "part of the service each sidecar sits beside")
     collect.add_argument("--redact", action="append", default=[], metavar="REGEX",
                          help="also mask attributes whose key contains this word (regular "
                               "expression; repeatable). Always masked: "
@@ -80,6 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
                          help="do not keep the analysis tables (flows, critical paths) current "
                               "while collecting: all the CPU goes to ingest, and `tracekit "
                               "analyze` brings them up to date once the collector has stopped")
+    collect.add_argument("--metrics-naming", choices=("tempo", "otel"), default="tempo",
+                         help="GET /metrics on the HTTP port names span metrics as Tempo's "
+                              "metrics-generator (traces_spanmetrics_*, the default) or as the "
+                              "OpenTelemetry span-metrics connector (traces_span_metrics_*)")
+    collect.add_argument("--flow-metrics-delay", metavar="DURATION", default="30s",
+                         help="count a flow in /metrics once it has ended this long ago: late "
+                              "spans may still join it until then (default 30s)")
     collect.set_defaults(run=cmd_collect)
 
     sql = commands.add_parser("sql", help="run read-only DuckDB SQL on the store",
@@ -102,11 +118,20 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument("query", metavar="QUERY", help="SQL, e.g. \"SELECT count(*) FROM spans\"")
     sql.set_defaults(run=cmd_sql)
 
-    imp = commands.add_parser("import", help="import OTLP/JSON files (plain or .gz) into the store",
-                              description="Import OTLP/JSON files: one export request per file, "
+    imp = commands.add_parser("import", help="import trace and log files (OTLP/JSON, Zipkin, Jaeger, "
+                              "JSON-lines logs; plain or .gz) into the store",
+                              description="Import files: OTLP/JSON (one export request per file, "
                               "or one per line as the OpenTelemetry Collector's file exporter "
-                              "writes them; plain or gzip.")
+                              "writes them), Zipkin v2 JSON, Jaeger JSON (a Jaeger UI download or an "
+                              "/api/traces answer) and JSON-lines logs (ELK, Fluent Bit); plain or "
+                              "gzip. The format is told by each file's content. Exits 1 when a "
+                              "file could not be imported at all, naming it and why.")
     _db(imp)
+    imp.add_argument("--format", choices=FORMATS, dest="file_format",
+                     help="the files' format, when telling it by their content is not wanted "
+                          "(logs: JSON-lines log records)")
+    imp.add_argument("--keep-proxy-spans", action="store_true",
+                     help="Zipkin: show Istio/Envoy sidecar spans as services of their own")
     imp.add_argument("--json", action="store_true", help="print the summary as JSON")
     imp.add_argument("files", metavar="FILE", nargs="+", type=Path)
     imp.set_defaults(run=cmd_import)
@@ -123,10 +148,15 @@ def build_parser() -> argparse.ArgumentParser:
                               "root causes, and a SQL console. Also while a collector writes the "
                               "store: new flows appear as they arrive. Press ? for the keys.")
     _db(tui)
+    tui.add_argument("--window", metavar="WINDOW",
+                     help="the time window to open on, counted back from the newest data: all, "
+                     "1m, 5m, 15m, 1h, 6h or 1d (default: all of a store holding an hour or less, "
+                     "else the last hour; `w` cycles them)")
     tui.set_defaults(run=cmd_tui)
 
     _analysis_parsers(commands)
     _report_parser(commands)
+    _check_parser(commands)
     _demo_parser(commands)
     return parser
 
@@ -173,6 +203,25 @@ def _analysis_parsers(commands) -> None:
     flow.add_argument("--json", action="store_true")
     flow.set_defaults(run=cmd_flow)
 
+    compare = commands.add_parser(
+        "compare", help="compare two flows: what A did differently from B (else a typical good flow)",
+        description="Compare flow A with flow B, their steps aligned by service and operation "
+        "(a loop's or a retry's n-th repeat with the other's n-th): the errors that differ, the "
+        "steps only in one, the time of each aligned step (self time first), the critical "
+        "paths, and the attributes that differ (ids and times left out). Without B, A is "
+        "compared with a typical good flow: complete, of its type (else of its workflow), "
+        "started within an hour of it when one was, of about the median duration; the output "
+        "says which. Exit codes: 0 compared, 1 no good flow to compare with (name B), 2 an id "
+        "that names no flow (or several).")
+    _db(compare)
+    compare.add_argument("a", metavar="A", help="the flow asked about: a flow id (or its first "
+                         "characters), a trace id in it, or a business key")
+    compare.add_argument("b", metavar="B", nargs="?", help="the flow to compare it with "
+                         "(default: a typical good flow of A's type)")
+    compare.add_argument("--json", action="store_true", help="every difference, as JSON")
+    compare.add_argument("--format", choices=["text", "markdown"], default="text")
+    compare.set_defaults(run=cmd_compare)
+
     services = commands.add_parser(
         "services", help="the service graph: calls and broker hops with counts, errors, latency",
         description="The service graph: synchronous calls between services and asynchronous "
@@ -196,6 +245,21 @@ def _analysis_parsers(commands) -> None:
     causes.add_argument("--baseline-to", metavar="TIMESTAMP")
     causes.add_argument("--json", action="store_true")
     causes.set_defaults(run=cmd_causes)
+
+    metrics = commands.add_parser(
+        "metrics", help="Prometheus metrics of the store: span RED, flows, broker waits, service graph",
+        description="The metrics a collector serves on GET /metrics (docs/guides/metrics.md), "
+        "computed from the store's tables: counts over the window, in the Prometheus text format "
+        "or OpenMetrics (with trace ids as exemplars).")
+    _db(metrics)
+    metrics.add_argument("--since", metavar="DURATION",
+                         help="only the last DURATION of data, e.g. 15m, 1h (default: all of it)")
+    metrics.add_argument("--naming", choices=("tempo", "otel"), default="tempo",
+                         help="span metric names: Tempo's metrics-generator (default) or the "
+                              "OpenTelemetry span-metrics connector")
+    metrics.add_argument("--openmetrics", action="store_true",
+                         help="OpenMetrics text with exemplars instead of the Prometheus text format")
+    metrics.set_defaults(run=cmd_metrics)
 
 
 def _progress_bar(description: str):
@@ -280,15 +344,43 @@ def cmd_flows(args: argparse.Namespace) -> int:
 
 def cmd_flow(args: argparse.Namespace) -> int:
     from tracekit.analysis.present import dumps, flow_detail, print_flow
-    from tracekit.analysis.windowed import find_flow, window_analysis
+    from tracekit.analysis.windowed import window_analysis
 
     with _open_analyzed(args.db) as store:
-        flow_id = find_flow(store, args.id)
+        flow_id = _flow_id(store, args.id)
         detail = flow_detail(window_analysis(store, 0, 0, (flow_id,)), flow_id)
     if args.json:
         print(dumps(detail))
     else:
         print_flow(detail)
+    return 0
+
+
+def _flow_id(store, ident: str) -> str:
+    """The flow `ident` names; naming none (or several) is a usage error."""
+    from tracekit.analysis.windowed import find_flow
+
+    try:
+        return find_flow(store, ident)
+    except TracekitError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from tracekit.analysis.compare_text import as_dict, markdown, text
+    from tracekit.analysis.flow_sides import compare_flows
+    from tracekit.analysis.present import dumps
+
+    with _open_analyzed(args.db) as store:
+        a = _flow_id(store, args.a)
+        b = _flow_id(store, args.b) if args.b is not None else None
+        if a == b:
+            raise UsageError(f"{args.a!r} and {args.b!r} are the same flow {a}: name two")
+        comparison, picked = compare_flows(store, a, b)
+    if args.json:
+        print(dumps(as_dict(comparison, picked)))
+    else:
+        print((markdown if args.format == "markdown" else text)(comparison, picked), end="")
     return 0
 
 
@@ -308,6 +400,25 @@ def _ns(text: str) -> int:
         return int(pd.Timestamp(text).value)
     except ValueError as exc:
         raise UsageError(f"bad timestamp {text!r}: use e.g. 2026-11-28T20:15:00") from exc
+
+
+def cmd_metrics(args: argparse.Namespace) -> int:
+    from tracekit import queries
+    from tracekit.metrics import window
+    from tracekit.metrics.exposition import render
+    from tracekit.metrics.naming import NAMINGS, families
+
+    with _open_analyzed(args.db) as store:
+        start, end = window.EARLIEST_NS, window.LATEST_NS
+        if args.since:
+            last = store.scalar(queries.load("metrics/last_span"))
+            if last is not None:
+                end = int(last) + 1
+                start = end - int(_duration(args.since) * 1e9)
+        histograms = window.of_store(store, start, end)
+    sys.stdout.write(render(families(histograms.snapshot(), histograms.bounds, NAMINGS[args.naming]),
+                            args.openmetrics))
+    return 0
 
 
 def cmd_causes(args: argparse.Namespace) -> int:
@@ -447,6 +558,126 @@ def cmd_report(args: argparse.Namespace) -> int:
     return NO_DATA if report.no_data else 0
 
 
+def _check_parser(commands) -> None:
+    check = commands.add_parser(
+        "check", help="check flows, spans and broker waits against a YAML file of assertions (CI)",
+        description="Run the checks of a YAML file on the flows started in a window (default: "
+        "every flow in the store): flow statuses, duration percentiles, span errors and "
+        "attributes, a workflow's service edges against a baseline, broker waits. A line per "
+        "check, or --json; --junit writes JUnit XML for CI. Format: docs/guides/checks.md. "
+        "Exit codes: 0 every check passed, 1 a check failed (or an error), 2 a check file or "
+        "baseline that cannot be read (the message names the line and key), 3 no flow started "
+        "in the window.")
+    _db(check)
+    check.add_argument("file", metavar="FILE", type=Path, nargs="?",
+                       help="the check file (YAML); not with --write-baseline")
+    when = check.add_mutually_exclusive_group()
+    when.add_argument("--since", metavar="TIME",
+                      help="only the flows started in the last TIME of data, e.g. 30m, 2h")
+    when.add_argument("--from", dest="start", metavar="TIMESTAMP", help="window start (UTC)")
+    check.add_argument("--to", dest="end", metavar="TIMESTAMP",
+                       help="window end (UTC; default: the end of the data)")
+    check.add_argument("--baseline", type=Path, metavar="FILE",
+                       help="the edge baseline for `edges:` checks (default: the file's "
+                            "`baseline:`)")
+    check.add_argument("--write-baseline", type=Path, metavar="FILE",
+                       help="write each workflow's service edges in the window to FILE (JSON), "
+                            "the baseline of `edges:` checks; run it on a known-good store")
+    check.add_argument("--junit", type=Path, metavar="FILE", help="also write JUnit XML here")
+    check.add_argument("--json", action="store_true", help="print the results as JSON")
+    check.set_defaults(run=cmd_check)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    import time
+
+    from tracekit.checks import baseline as baselines
+    from tracekit.checks import evaluate, junit, spec, summary
+
+    started = time.perf_counter()
+    if (args.file is None) == (args.write_baseline is None):
+        raise UsageError("give a check file to run, or --write-baseline FILE to write an edge "
+                         "baseline (not both)")
+    if args.end and not args.start:
+        raise UsageError("--to needs --from")
+    checks = spec.read(args.file) if args.file else None
+    baseline = None
+    if checks is not None and checks.needs_baseline:
+        path = args.baseline or checks.baseline
+        if path is None:
+            raise spec.CheckFileError(f"{args.file}: `edges:` checks compare with a baseline: set "
+                                      "`baseline: FILE` in the file or give --baseline FILE")
+        baseline = baselines.read(path)
+    with _open_analyzed(args.db) as store:
+        window = _check_window(store, args)
+        if window is None or evaluate.flows_started(store, window) == 0:
+            return _no_data(args, checks, window)
+        if args.write_baseline:
+            edges = baselines.window_edges(store, window, None)
+            baselines.write(args.write_baseline, edges, args.db, window)
+            print(f"tracekit check: wrote {args.write_baseline}: "
+                  f"{counted(sum(map(len, edges.values())), 'edge')} of "
+                  f"{counted(len(edges), 'workflow')}", file=sys.stderr)
+            return 0
+        results = evaluate.run(store, checks.checks, window, baseline)
+    if args.junit:
+        _write(args.junit, junit.document(results, str(args.file), time.perf_counter() - started))
+    if args.json:
+        print(json.dumps(summary.as_json(results, str(args.file), str(args.db), window), indent=2,
+                         default=str, ensure_ascii=False))
+    else:
+        print("\n".join(summary.lines(results)))
+    return 0 if all(r.passed for r in results) else 1
+
+
+def _check_window(store, args: argparse.Namespace) -> tuple[int, int] | None:
+    """[start, end) in ns: --from/--to, the last --since of data, else every flow; None when
+    the store holds no flow."""
+    from tracekit import queries
+
+    first, last = store.arrow(queries.load("analysis/range")).to_pylist()[0].values()
+    if args.start:
+        start = _ns(args.start)
+        end = _ns(args.end) if args.end else (last + 1 if last is not None else start + 1)
+        if end <= start:
+            raise UsageError("the window ends before it starts: give --from earlier than --to")
+        return start, end
+    if first is None:
+        return None
+    if args.since:
+        return last + 1 - int(_duration(args.since) * 1e9), last + 1
+    return first, last + 1
+
+
+def _no_data(args: argparse.Namespace, checks, window: tuple[int, int] | None) -> int:
+    from datetime import datetime, timezone
+
+    from tracekit.checks import junit
+
+    def when(ns: int) -> str:
+        return datetime.fromtimestamp(ns / 1e9, timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+    where = f"{when(window[0])} – {when(window[1])} UTC" if window else f"{args.db}"
+    message = (f"no data in {where}: no flow started in the window, so there is nothing to "
+               "check; give --from/--to where the store has flows, or a longer --since")
+    if args.junit and checks is not None:
+        _write(args.junit, junit.no_data(checks.checks, str(args.file), message))
+    if args.json:
+        print(json.dumps({"check_file": str(args.file), "store": str(args.db),
+                          "window_ns": list(window) if window else None, "no_data": True,
+                          "passed": False, "message": message, "checks": []}, indent=2,
+                         ensure_ascii=False))
+    print(f"tracekit check: {message}", file=sys.stderr)
+    return NO_DATA
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise TracekitError(f"cannot write {path}: {exc}") from None
+
+
 def _demo_parser(commands) -> None:
     from tracekit.demo.faults import SCENARIOS
 
@@ -523,13 +754,17 @@ def _duration(text: str | None) -> float | None:
 
 def cmd_tui(args: argparse.Namespace) -> int:
     from tracekit.errors import StoreNotFound
+    from tui.app import make_app    # the core never imports the UI
+    from tui.data import window_label
 
+    try:
+        window = window_label(args.window) if args.window else None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
     if not args.db.exists():
         raise StoreNotFound(f"no store at {args.db}: start `tracekit collect --db {args.db}` or "
                             "`tracekit demo` first, or give --db PATH")
-    from tui.app import make_app    # the core never imports the UI
-
-    make_app(args.db).run()
+    make_app(args.db, window=window).run()
     return 0
 
 
@@ -632,7 +867,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
             raise TracekitError(f"cannot read the token file: {exc}") from None
         if not token:
             raise TracekitError(f"{args.auth_token_file} is empty: put the bearer token in it")
-    for address in (args.grpc, args.http):
+    for address in (args.grpc, args.http, *([args.zipkin] if args.zipkin else [])):
         try:
             split_address(address)
         except ValueError as exc:
@@ -654,6 +889,9 @@ def cmd_collect(args: argparse.Namespace) -> int:
                                  redact_patterns=(*DEFAULT_PATTERNS, *args.redact), tls=tls,
                                  memory_limit_mib=args.memory_limit,
                                  retention=_retention(args), analysis=not args.no_analysis,
+                                 zipkin=args.zipkin, keep_proxy_spans=args.keep_proxy_spans,
+                                 metrics_naming=args.metrics_naming,
+                                 flow_metrics_delay_s=_duration(args.flow_metrics_delay),
                                  **({"decode_workers": args.decode_workers}
                                     if args.decode_workers else {}))
 
@@ -747,7 +985,8 @@ def cmd_import(args: argparse.Namespace) -> int:
                       disable=not sys.stderr.isatty()) as progress:
             task = progress.add_task("importing", total=total_bytes(args.files))
             summary = import_files(args.files, sink,
-                                   on_progress=lambda done: progress.update(task, completed=done))
+                                   on_progress=lambda done: progress.update(task, completed=done),
+                                   fmt=args.file_format, keep_proxy_spans=args.keep_proxy_spans)
         if store is not None:   # a collector analyzes what it is sent itself
             from tracekit.analysis import persist
 
@@ -774,7 +1013,9 @@ def cmd_import(args: argparse.Namespace) -> int:
             print(f"  rejected {n} {reason}")
         for reason, n in summary.skipped.most_common():
             print(f"  skipped {n} {reason}")
-    return 0
+    for path, why in summary.failed.items():
+        print(f"tracekit: could not import {path}: {why}", file=sys.stderr)
+    return 1 if summary.failed else 0
 
 
 def cmd_stats(args: argparse.Namespace) -> int:

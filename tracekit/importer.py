@@ -1,4 +1,6 @@
-"""`tracekit import`: OTLP/JSON files (one document, or one request per line), plain or gzip."""
+"""`tracekit import`: OTLP/JSON, Zipkin v2 and Jaeger JSON trace files and JSON-lines logs
+(one document, or one per line), plain or gzip; each converted to OTLP/JSON and stored as an
+OTLP export is."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from pathlib import Path
 import orjson
 
 from tracekit.errors import DecodeError, TracekitError
-from tracekit.otlp import json as otlp_json
+from tracekit.formats import detect
 from tracekit.otlp.batches import DecodedBatch, concat
 from tracekit.otlp.json_decode import decode_logs_json, decode_traces_json
 from tracekit.writable import WritableStore
@@ -37,6 +39,7 @@ class ImportSummary:
     skipped: Counter = field(default_factory=Counter)     # reason -> documents
     sent_to_collector: bool = False   # then spans/logs were accepted, duplicates not known
     analyzed_flows: int | None = None   # flows the analysis tables wrote after the import
+    failed: dict = field(default_factory=dict)      # file -> why nothing of it was imported
 
     def as_dict(self) -> dict:
         return {
@@ -44,6 +47,7 @@ class ImportSummary:
             "logs": self.logs, "duplicate_spans": self.duplicate_spans,
             "rejected": dict(self.rejected), "skipped": dict(self.skipped),
             "sent_to_collector": self.sent_to_collector, "analyzed_flows": self.analyzed_flows,
+            "failed": dict(self.failed),
         }
 
 
@@ -55,43 +59,70 @@ def _open(path: Path) -> tuple[io.BufferedReader, io.BufferedReader]:
     return raw, stream
 
 
-def documents(path: Path, summary: ImportSummary) -> Iterator[tuple[dict, int]]:
-    """(document, bytes of the file read so far) for every OTLP/JSON document in the file:
-    JSON lines, or one (possibly pretty-printed) document."""
+@dataclass(frozen=True)
+class Skip:
+    """A document or line of a file that is not imported, and why."""
+
+    reason: str
+
+
+def documents(path: Path, fmt: str | None = None, keep_proxy_spans: bool = False
+              ) -> Iterator[tuple[str, dict, int] | Skip]:
+    """('traces' or 'logs', an OTLP/JSON document, bytes of the file read so far) for every
+    document of the file, or a Skip. The format is `fmt`, else told by the content: JSON lines
+    (each line a document, or a log record) or one (possibly pretty-printed) document."""
     raw, stream = _open(path)
     with raw:
         first = stream.readline()
         try:
-            doc = orjson.loads(first) if first.strip() else None
-            line_mode = isinstance(doc, dict)
+            parsed = orjson.loads(first) if first.strip() else None
+            line_mode = isinstance(parsed, dict | list)
         except orjson.JSONDecodeError:
             line_mode = False
         if not line_mode:
+            rest = first + stream.read()
+            if not rest.strip():
+                yield Skip("the file is empty")
+                return
             try:
-                yield otlp_json.parse_document(first + stream.read()), raw.tell()
-            except DecodeError as exc:
-                summary.skipped[f"{path.name}: {exc}"] += 1
+                parsed = orjson.loads(rest)
+            except orjson.JSONDecodeError as exc:
+                yield Skip(f"malformed JSON: {exc}")
+                return
+        fmt = fmt or detect.detect(parsed)
+        if fmt is None:
+            yield Skip(detect.UNKNOWN)
             return
-        yield doc, raw.tell()
-        for number, line in enumerate(stream, start=2):
-            if not line.strip():
-                continue
+        lines = detect.LogLines() if fmt == detect.LOGS else None
+        number = 1
+        while parsed is not None or lines is not None:
             try:
-                yield otlp_json.parse_document(line), raw.tell()
+                if lines is not None:
+                    lines.add(parsed)
+                else:
+                    yield (*detect.convert(fmt, parsed, keep_proxy_spans), raw.tell())
+            except detect.NotTracesOrLogs as exc:   # its reason alone: it sums over files
+                yield Skip(str(exc))
             except DecodeError as exc:
-                summary.skipped[f"{path.name} line {number}: {exc}"] += 1
-
-
-def kind_of(document: dict) -> str:
-    """'traces' or 'logs', or why the document is skipped."""
-    keys = set(document)
-    if keys & {"resourceSpans", "resource_spans"}:
-        return "traces"
-    if keys & {"resourceLogs", "resource_logs"}:
-        return "logs"
-    if keys & {"resourceMetrics", "resource_metrics"}:
-        return "metrics documents (tracekit stores traces and logs)"
-    return "documents that are not OTLP traces or logs"
+                yield Skip(f"{path.name} line {number}: {exc}" if line_mode else f"{path.name}: {exc}")
+            if lines is not None and lines.full():
+                yield from ((kind, doc, raw.tell()) for kind, doc in lines.take())
+            parsed = None
+            if not line_mode:
+                break
+            for line in stream:
+                number += 1
+                if line.strip():
+                    try:
+                        parsed = orjson.loads(line)
+                    except orjson.JSONDecodeError as exc:
+                        yield Skip(f"{path.name} line {number}: malformed JSON: {exc}")
+                        continue
+                    break
+            if parsed is None:
+                break
+        if lines is not None:
+            yield from ((kind, doc, raw.tell()) for kind, doc in lines.take())
 
 
 class StoreSink:
@@ -177,8 +208,10 @@ def _decode(kind: str, document: dict) -> DecodedBatch:
 
 
 def import_files(paths: list[Path], sink: StoreSink | CollectorSink,
-                 on_progress: Callable[[int], None] | None = None) -> ImportSummary:
-    """Import every file through `sink`; `on_progress` gets the bytes read so far."""
+                 on_progress: Callable[[int], None] | None = None, fmt: str | None = None,
+                 keep_proxy_spans: bool = False) -> ImportSummary:
+    """Import every file through `sink`; `on_progress` gets the bytes read so far. A file of
+    which nothing could be imported is named in `summary.failed` with the reason."""
     for path in paths:
         if not path.is_file():
             raise TracekitError(f"{path}: no such file")
@@ -186,19 +219,27 @@ def import_files(paths: list[Path], sink: StoreSink | CollectorSink,
     done_bytes = 0
     for path in paths:
         summary.files += 1
-        for document, position in documents(path, summary):
-            summary.documents += 1
-            kind = kind_of(document)
-            if kind not in ("traces", "logs"):
-                summary.skipped[kind] += 1
+        imported, reasons = 0, []
+        for item in documents(path, fmt, keep_proxy_spans):
+            if isinstance(item, Skip):
+                summary.skipped[item.reason] += 1
+                reasons.append(item.reason)
                 continue
+            kind, document, position = item
+            summary.documents += 1
             try:
                 sink.add(kind, document, summary)
             except DecodeError as exc:
-                summary.skipped[f"{path.name}: {exc}"] += 1
+                reason = f"{path.name}: {exc}"
+                summary.skipped[reason] += 1
+                reasons.append(reason)
                 continue
+            imported += 1
             if on_progress is not None:
                 on_progress(done_bytes + position)
+        if not imported:
+            why = reasons[0] if reasons else "it holds no traces or logs"
+            summary.failed[str(path)] = why.removeprefix(f"{path.name}: ")
         done_bytes += os.path.getsize(path)
     sink.flush(summary)
     return summary

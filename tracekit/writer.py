@@ -169,6 +169,11 @@ class Writer:
                         f"{self._pending_bytes / 2**20:.0f} MiB waiting); retry later")
         return None
 
+    def backlog(self) -> tuple[int, int, int]:
+        """(spans and logs queued, their bytes, bytes acknowledged and not yet in the store)."""
+        with self._cond:
+            return self._pending_items, self._pending_bytes, self._intake_bytes
+
     @contextmanager
     def incoming(self) -> Iterator[None]:
         """Mark a request as on its way (being decoded), so a commit may wait for it."""

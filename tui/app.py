@@ -18,9 +18,10 @@ from tui import data, flow_data
 from tui.failures import FailuresView
 from tui.flow_view import FlowScreen
 from tui.flows import FlowsView
+from tui.compare_view import CompareScreen
 from tui.help import HelpScreen, key_sections
-from tui.messages import (Analyzing, FlowLoaded, OpenFlow, OpenSpan, OpenType, PollFailed,
-                          StatsLoaded, WriteReport)
+from tui.messages import (Analyzing, CompareFlows, FlowLoaded, MarkFlow, OpenFlow, OpenSpan,
+                          OpenType, PollFailed, StatsLoaded, WriteReport)
 from tui.overview import OverviewView
 from tui.service_map import ServiceMapView
 from tui.span_detail import SpanScreen
@@ -42,7 +43,7 @@ class TracekitApp(App):
         Binding("3", "show('failures')", "Failures", tooltip="Failed flows and their likely causes"),
         Binding("4", "show('services')", "Services", tooltip="The service map"),
         Binding("5", "show('sql')", "SQL", tooltip="The SQL console"),
-        Binding("w", "cycle_window", "Window", tooltip="Time window: all, last 1m / 5m / 15m / 1h of data"),
+        Binding("w", "cycle_window", "Window", tooltip="Time window: " + ", ".join(label for label, _ in data.WINDOWS)),
         Binding("escape,backspace", "back", "Back", tooltip="Back to the view you came from"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("f1", "help", "Help", show=False),
@@ -50,14 +51,16 @@ class TracekitApp(App):
     ]
 
     def __init__(self, db_path: str | Path, *, live_interval: float | None = 2.0,
-                 stamp=None, clock=time.monotonic, sql_history: Path | None = None) -> None:
+                 stamp=None, clock=time.monotonic, window: str | None = None,
+                 sql_history: Path | None = None) -> None:
         super().__init__()
         self.db_path = Path(db_path)
         self.sql_history = SqlHistory(sql_history)
         self.live_interval = live_interval
         self.stats: data.StoreStats | None = None
         self.revision: tuple | None = None      # the analysis the views show (None: not yet)
-        self.window_label = "all"
+        self.window_label = window or "all"
+        self._window_given = window is not None   # else chosen from the data's span at start
         self.clock = clock          # seconds, for elapsed times shown (tests freeze it)
         self._stamp = stamp or (lambda: datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ"))
         self._poll_lock = threading.Lock()
@@ -67,6 +70,7 @@ class TracekitApp(App):
         self._stopping = threading.Event()
         self._last_stats: tuple[float, int] | None = None
         self._trail: list[str] = []       # the views left for another, for escape to go back
+        self.marked_flow: str | None = None     # `m`: the flow `c` compares another with
 
     # --- layout ---------------------------------------------------------------------------
 
@@ -213,6 +217,8 @@ class TracekitApp(App):
             return
         status.stats, status.rate = message.stats, rate
         if first:
+            if not self._window_given:
+                self.window_label = data.opening_window(message.stats.first_ns, message.stats.last_ns)
             self.query_one(OverviewView).stats = message.stats
             self.query_one(StatusLine).window = (self.window_label, self.window)
         if not message.readable:
@@ -261,6 +267,17 @@ class TracekitApp(App):
     @on(OpenSpan)
     def _open_span(self, message: OpenSpan) -> None:
         self.push_screen(SpanScreen(message.trace_id, message.span_id))
+
+    @on(MarkFlow)
+    def _mark(self, message: MarkFlow) -> None:
+        self.marked_flow = None if self.marked_flow == message.flow_id else message.flow_id
+        self.notify(f"flow {message.flow_id} marked: c on another flow compares it with this one"
+                    if self.marked_flow else f"flow {message.flow_id} unmarked", title="Compare")
+
+    @on(CompareFlows)
+    def _compare(self, message: CompareFlows) -> None:
+        other = message.b or (self.marked_flow if self.marked_flow != message.a else None)
+        self.push_screen(CompareScreen(message.a, other))
 
     @on(WriteReport)
     def _report(self, message: WriteReport) -> None:
@@ -332,11 +349,15 @@ class TracekitApp(App):
 
 
 def make_app(db_path: str | Path, *, live_interval: float | None = 2.0, stamp=None,
-             clock=time.monotonic, sql_history: str | Path | None = None) -> TracekitApp:
+             clock=time.monotonic, window: str | None = None,
+             sql_history: str | Path | None = None) -> TracekitApp:
     """The app on the store at `db_path` (read through `tracekit.open`, also while a
     collector writes it), reading its analysis tables: brought up to date first when they lag
     and the file is free; `live_interval` seconds between live updates (None: no updates);
     `stamp()` names exported files, `clock()` times queries (both fixed in snapshot tests);
-    `sql_history`: the SQL console's history file (default: tui.sql_history.default_path())."""
+    `window` the time window it opens on (a label of `data.WINDOWS`; None: all of a store that
+    holds an hour or less, else the last hour); `sql_history`: the SQL console's history file
+    (default: tui.sql_history.default_path())."""
     return TracekitApp(db_path, live_interval=live_interval, stamp=stamp, clock=clock,
+                       window=window,
                        sql_history=Path(sql_history) if sql_history else default_path())

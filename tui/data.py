@@ -65,7 +65,29 @@ def store_stats(store) -> StoreStats:
 
 # --- time windows --------------------------------------------------------------------------
 
-WINDOWS = (("all", None), ("last 1m", 60), ("last 5m", 300), ("last 15m", 900), ("last 1h", 3600))
+WINDOWS = (("all", None), ("last 1m", 60), ("last 5m", 300), ("last 15m", 900), ("last 1h", 3600),
+           ("last 6h", 6 * 3600), ("last 1d", 24 * 3600))
+
+# Where the UI opens: all of a store that holds at most this much time, else its last hour (as
+# Jaeger's search does): over days of data the window "all" aggregates every flow stored.
+OPENING_WINDOW = "last 1h"
+
+
+def opening_window(first_ns: int | None, last_ns: int | None) -> str:
+    """The window the UI opens on for data from `first_ns` to `last_ns`."""
+    if first_ns is None or last_ns is None:
+        return "all"
+    return "all" if last_ns - first_ns <= dict(WINDOWS)[OPENING_WINDOW] * 1_000_000_000 else OPENING_WINDOW
+
+
+def window_label(text: str) -> str:
+    """A window label from what a person types: `all`, `1h`, `last 15m`."""
+    label = text.strip().lower()
+    label = label if label == "all" or label.startswith("last ") else f"last {label}"
+    if label not in dict(WINDOWS):
+        raise ValueError(f"no window {text!r}: give one of "
+                         + ", ".join(w.removeprefix("last ") for w, _ in WINDOWS))
+    return label
 
 
 def window_bounds(label: str, last_ns: int | None) -> tuple[int, int] | None:

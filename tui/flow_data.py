@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from tracekit.analysis.flow_tree import flow_tree
 from tracekit.analysis.model import CALL, Analysis
 from tracekit.errors import TracekitError
 
@@ -81,29 +82,17 @@ def build(analysis: Analysis, paths: pd.DataFrame, flow_id: str) -> Waterfall:
     paths = paths[paths["flow_id"].to_numpy() == flow_id] if len(paths) else paths
     flow = analysis.flows[analysis.flows["flow_id"] == flow_id].iloc[0]
     info = {k: r for k, r in zip(spans["key"], spans.itertuples(index=False))}
+    parent, producer = flow_tree(info, edges)
     children: dict[str, list[str]] = {}
-    has_parent: set[str] = set()
-    kinds, via_of = edges["kind"].to_numpy(), edges["via"].to_numpy()
-    src, dst = edges["src"].to_numpy(), edges["dst"].to_numpy()
-    for a, b in zip(src[kinds == CALL], dst[kinds == CALL]):
-        if a in info and b in info:
-            children.setdefault(a, []).append(b)
-            has_parent.add(b)
-    # A consumer at the top of its trace goes under the latest-ending producer it joined.
-    producer: dict[str, tuple[str, str]] = {}
-    links: dict[str, list[str]] = {}
-    for a, b, kind, via in zip(src, dst, kinds, via_of):
-        if kind == CALL or a not in info or b not in info:
-            continue
-        links.setdefault(a, []).append(b)
-        links.setdefault(b, []).append(a)
-        if via == "business_key" or b in has_parent:
-            continue
-        if b not in producer or info[a].end_adj > info[producer[b][0]].end_adj:
-            producer[b] = (a, via)
-    for b, (a, _) in producer.items():
+    for b, a in [*parent.items(), *((b, a) for b, (a, _) in producer.items())]:
         children.setdefault(a, []).append(b)
-    roots = [k for k in info if k not in has_parent and k not in producer]
+    links: dict[str, list[str]] = {}
+    kinds, src, dst = edges["kind"].to_numpy(), edges["src"].to_numpy(), edges["dst"].to_numpy()
+    for a, b in zip(src[kinds != CALL], dst[kinds != CALL]):
+        if a in info and b in info:
+            links.setdefault(a, []).append(b)
+            links.setdefault(b, []).append(a)
+    roots = [k for k in info if k not in parent and k not in producer]
     start_of = {k: r.start_adj for k, r in info.items()}
     critical = set(paths.loc[paths["segment"] == "span", "span"])
     waited = set(paths.loc[paths["segment"] == "broker_wait", "span"])

@@ -10,7 +10,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from tui import cells, flow_data
-from tui.messages import OpenSpan, WriteReport
+from tui.messages import CompareFlows, MarkFlow, OpenSpan, WriteReport
 from tui.waterfall import Waterfall
 
 
@@ -22,6 +22,8 @@ class FlowScreen(Screen):
     AUTO_FOCUS = "#waterfall"
     BINDINGS = [
         Binding("escape,backspace", "app.pop_screen", "Back"),
+        Binding("c", "compare", "Compare"),
+        Binding("m", "mark", "Mark", show=False),     # in the help; the footer is full
         Binding("R", "report", "Report", tooltip="Write an incident report of this flow next to the store"),
         Binding("question_mark", "app.help", "Help", key_display="?"),
         Binding("f1", "app.help", "Help", show=False),
@@ -93,6 +95,12 @@ class FlowScreen(Screen):
 
     def go_to(self, key: str) -> None:
         self.query_one(Waterfall).jump(key)
+
+    def action_compare(self) -> None:
+        self.post_message(CompareFlows(self.flow_id))
+
+    def action_mark(self) -> None:
+        self.post_message(MarkFlow(self.flow_id))
 
     def action_report(self) -> None:
         self.post_message(WriteReport(flow_id=self.flow_id))

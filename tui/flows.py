@@ -17,7 +17,7 @@ from textual_fastdatatable import ArrowBackend, DataTable
 
 from tui import cells, window_data
 from tui.filter_input import FilterInput
-from tui.messages import OpenFlow
+from tui.messages import CompareFlows, MarkFlow, OpenFlow
 from tui.window_view import WindowedView
 
 COLUMNS = (("Start (UTC)", "start"), ("Duration ms", "duration"), ("Status", None), ("Style", None),
@@ -57,6 +57,8 @@ class FlowsView(WindowedView):
         Binding("f", "failed", "Failed only", tooltip="Failed flows only (again: all)"),
         Binding("slash", "search", "Search", tooltip="Search: trace id, order id, flow id, service, error text"),
         Binding("x", "clear", "Clear", tooltip="Clear the type, the search and the failed-only filter"),
+        Binding("m", "mark", "Mark"),
+        Binding("c", "compare", "Compare"),
     ]
     NOTE = "#flows-note"
     flow_query: reactive[window_data.FlowQuery] = reactive(window_data.FlowQuery)
@@ -142,6 +144,20 @@ class FlowsView(WindowedView):
         self.type_name = None
         self.query_one("#flow-search", Input).value = ""
         self.flow_query = window_data.FlowQuery()
+
+    def _flow_at_cursor(self) -> str | None:
+        row = self.query_one("#flow-table", DataTable).cursor_row
+        return self.flow_ids[row] if 0 <= row < len(self.flow_ids) else None
+
+    def action_mark(self) -> None:
+        flow_id = self._flow_at_cursor()
+        if flow_id:
+            self.post_message(MarkFlow(flow_id))
+
+    def action_compare(self) -> None:
+        flow_id = self._flow_at_cursor()
+        if flow_id:
+            self.post_message(CompareFlows(flow_id))
 
     @on(Input.Submitted, "#flow-search")
     def _search(self, event: Input.Submitted) -> None:

@@ -52,6 +52,21 @@ class OpenFlow(Message):
 
 
 @dataclass
+class MarkFlow(Message):
+    """Remember a flow to compare another with (`m`)."""
+
+    flow_id: str
+
+
+@dataclass
+class CompareFlows(Message):
+    """Compare flow `a` with `b` (None: with the marked flow, else a typical good flow)."""
+
+    a: str
+    b: str | None = None
+
+
+@dataclass
 class FlowLoaded(Message):
     """A flow read and analyzed, ready to show (`span_key`: the span to show first)."""
 

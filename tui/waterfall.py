@@ -38,7 +38,7 @@ class Waterfall(ScrollView, can_focus=True):
         Binding("d", "detail", "Detail", tooltip="Span detail: attributes, resource, events, links, logs"),
         Binding("l", "follow", "Follow link", tooltip="Follow a message link: producer → consumers, consumer → producer"),
         Binding("o", "origin", "Origin", tooltip="Jump to the failure origin"),
-        Binding("c", "next_critical", "Next critical"),
+        Binding("p", "next_critical", "Next critical"),
         Binding("left_square_bracket,alt+left", "back", "Link back", show=False),
         Binding("right_square_bracket,alt+right", "forward", "Link forward", show=False),
     ]

@@ -10,8 +10,10 @@ Two kinds of evidence, each as a share of the window's flows:
   timeout point at the callee; a circuit breaker's fast failure at what tripped it: the most
   common other origin in the operation it protects, in the same window, else that operation);
 - **slowdowns**: each operation's time on the flows' critical paths (broker waits count for the
-  consumer that was waited for), window mean minus baseline mean, as a share of the window's
-  mean flow duration.
+  consumer that was waited for; a client span's time outside its server span for the callee,
+  or for the caller when all its calls slowed and their callees' other callers saw no change),
+  window mean minus baseline mean, as a share of the window's mean flow duration, or of one
+  flow type's time where that is larger (a slowdown of a few of the window's flows).
 
 An operation is ranked only when the shift is clear (enough flows, a large enough change), so
 a healthy window ranks nothing.
@@ -25,6 +27,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+import numpy as np
 import pandas as pd
 
 from tracekit.analysis.model import CALL, Analysis
@@ -35,6 +38,7 @@ MIN_Z = 2.0
 MIN_SLOW_FLOWS = 5
 MIN_SLOWDOWN_MS = 20.0
 MIN_SLOWDOWN_RATIO = 1.5
+MIN_SLOWDOWN_Z = 3.0    # a workflow's slowdown: the window's times above the baseline's by rank
 MIN_PATH_SHIFT = 0.2    # share of a workflow's flows in which a call appeared or disappeared
 
 
@@ -181,6 +185,16 @@ class _Resolver:
         call's own name; else the client span itself."""
         return self.waits[key]
 
+    def caller_of(self, key: str) -> tuple[str, str]:
+        """The operation that made a client call: the span above it in its own service, else
+        the client span itself."""
+        service, up = self.info.at[key, "service_name"], self.parent.get(key)
+        while up is not None and self.info.at[up, "service_name"] == service:
+            if self.info.at[up, "kind"] != "CLIENT":
+                return service, self.info.at[up, "name"]
+            up = self.parent.get(up)
+        return service, self.info.at[key, "name"]
+
     def _callee(self, names: list, caller: str) -> str:
         """The service that serves one of `names` (PEER_COLUMNS' values, in that order) where
         such calls arrived, else the first name (peer.service first: it is a service name by
@@ -258,10 +272,54 @@ def _tripped_breakers(keys: dict[str, str], causes: dict[str, tuple[str, str]],
     return blamed
 
 
-def _contributions(paths: pd.DataFrame, analysis: Analysis, resolver: "_Resolver") -> pd.DataFrame:
+def slow_callers(analysis: Analysis, in_window: pd.DataFrame, in_base: pd.DataFrame) -> set[str]:
+    """Services whose outgoing calls all slowed on the caller's side: the time between a client
+    span and its server span (the network both ways, both ends' RPC stacks) grew, against the
+    baseline, on calls to most of the services it calls, while the callees' other callers saw
+    no such growth. What they have in common is the caller (its CPU starved, its network
+    slowed), not the callees. A callee whose calls grew from most of its callers keeps the
+    blame (its network, its queue)."""
+    if in_window.empty or in_base.empty:
+        return set()
+    spans = analysis.spans
+    calls = analysis.edges[analysis.edges["kind"] == CALL]
+    src, dst = calls["src_pos"].to_numpy(), calls["dst_pos"].to_numpy()
+    kind = spans["kind"].to_numpy()
+    arrived = (kind[src] == "CLIENT") & (kind[dst] == "SERVER")
+    src, dst = src[arrived], dst[arrived]
+    duration = (spans["end_ns"] - spans["start_ns"]).to_numpy()
+    flow = spans["flow_id"].to_numpy()[src]
+    window, base = set(in_window["flow_id"]), set(in_base["flow_id"])
+    gaps = pd.DataFrame({
+        "caller": spans["service_name"].to_numpy()[src],
+        "callee": spans["service_name"].to_numpy()[dst],
+        "part": ["w" if f in window else "b" if f in base else None for f in flow],
+        "ms": (duration[src] - duration[dst]) / 1e6})
+    gaps = gaps[gaps["part"].notna() & (gaps["caller"] != gaps["callee"])]
+    if gaps.empty:
+        return set()
+    stats = gaps.groupby(["caller", "callee", "part"])["ms"].agg(["median", "size"]).unstack("part")
+    if ("size", "w") not in stats or ("size", "b") not in stats:
+        return set()
+    compared = stats[(stats[("size", "w")] >= MIN_SLOW_FLOWS) & (stats[("size", "b")] >= MIN_SLOW_FLOWS)]
+    w, b = compared[("median", "w")], compared[("median", "b")]
+    grew = ((w - b >= MIN_SLOWDOWN_MS) & (w >= MIN_SLOWDOWN_RATIO * b)).rename("grew").reset_index()
+
+    def most(by: str) -> set[str]:
+        shares = grew.groupby(by)["grew"].agg(["sum", "size"])
+        return set(shares.index[(shares["sum"] >= 2) & (shares["sum"] * 3 >= shares["size"] * 2)])
+
+    callers, callees = most("caller"), most("callee")
+    return {caller for caller in callers
+            if not set(grew.loc[(grew["caller"] == caller) & grew["grew"], "callee"]) & callees}
+
+
+def _contributions(paths: pd.DataFrame, analysis: Analysis, resolver: "_Resolver",
+                   callers_slowed: set[str] = frozenset()) -> pd.DataFrame:
     """Per flow and operation: time on the critical path. Broker waits count for the consumer
     that was waited for; a caller's wait before retrying a call (its backoff) counts for the
-    operation it retried."""
+    operation it retried; a client span's time outside its server span counts for the callee,
+    or, for the `callers_slowed` (see `slow_callers`), for the operation that made the call."""
     if paths.empty:
         return pd.DataFrame(columns=["flow_id", "service_name", "name", "ns"])
     spans = analysis.spans
@@ -276,6 +334,12 @@ def _contributions(paths: pd.DataFrame, analysis: Analysis, resolver: "_Resolver
     # leaving and the callee answering (the network both ways, the callee's queue) is the
     # callee's, so a slower callee is not blamed on every service that calls it.
     client = (paths["segment"] == "span") & (paths["span"].map(info["kind"]) == "CLIENT")
+    if callers_slowed:
+        own = client & paths["span"].map(info["service_name"]).isin(callers_slowed)
+        callers = [resolver.caller_of(key) for key in paths.loc[own, "span"]]
+        paths.loc[own, "service_name"] = [c[0] for c in callers]
+        paths.loc[own, "name"] = [c[1] for c in callers]
+        client &= ~own
     if client.any():
         callees = [resolver.waited_for(key) for key in paths.loc[client, "span"]]
         paths.loc[client, "service_name"] = [c[0] for c in callees]
@@ -287,6 +351,47 @@ def _contributions(paths: pd.DataFrame, analysis: Analysis, resolver: "_Resolver
         paths.loc[hit, "name"] = [c[1] for c in causes if c is not None]
     grouped = paths.groupby(["flow_id", "service_name", "name"], sort=False)["duration_ns"].sum()
     return grouped.rename("ns").reset_index()
+
+
+def _rank_z(window: np.ndarray, baseline: np.ndarray) -> float:
+    """How clearly `window`'s values sit above `baseline`'s: the Mann-Whitney U statistic as a
+    z score (ties averaged; no continuity correction). Positive: the window's are larger."""
+    n_w, n_b = len(window), len(baseline)
+    ranks = pd.Series(np.concatenate([window, baseline])).rank().to_numpy()
+    u = ranks[:n_w].sum() - n_w * (n_w + 1) / 2
+    sd = math.sqrt(n_w * n_b * (n_w + n_b + 1) / 12)
+    return (u - n_w * n_b / 2) / sd if sd else 0.0
+
+
+def workflow_slowdowns(contrib: pd.DataFrame, flows: pd.DataFrame, in_window: pd.DataFrame,
+                       in_base: pd.DataFrame) -> dict[tuple[str, str], float]:
+    """Per operation, the largest share of one flow type's time that its slowdown added: its
+    critical-path time in the window's flows of that type against the baseline's, where it
+    clearly grew (as for the window as a whole, and by a rank test: most of those flows, not a
+    few outliers). A slowdown in a kind of flow that is a few of the window's flows (checkouts
+    among many page views) is diluted to nothing over all of them, yet is that kind's incident.
+    By flow type (the flows' shape), not workflow: a slowdown keeps a flow's shape, and some
+    systems name every root span alike (one web frontend's `Recv.`)."""
+    if in_window.empty or in_base.empty or contrib.empty:
+        return {}
+    kinds = flows.set_index("flow_id")[["type_id"]]
+    parts = pd.concat([in_window[["flow_id"]].assign(part="w"), in_base[["flow_id"]].assign(part="b")])
+    rows = contrib.merge(parts, on="flow_id").join(kinds, on="flow_id")
+    time_w = in_window.groupby("type_id")["duration_ns"].sum()
+    found: dict[tuple[str, str], float] = {}
+    for (service, name, type_id), group in rows.groupby(["service_name", "name", "type_id"], sort=False):
+        w = group.loc[group["part"] == "w", "ns"].to_numpy(dtype=float)
+        b = group.loc[group["part"] == "b", "ns"].to_numpy(dtype=float)
+        if len(w) < MIN_SLOW_FLOWS or len(b) < MIN_SLOW_FLOWS:
+            continue
+        w_ms, b_ms = w.mean() / 1e6, b.mean() / 1e6
+        if w_ms - b_ms < MIN_SLOWDOWN_MS or w_ms < MIN_SLOWDOWN_RATIO * b_ms:
+            continue
+        if _rank_z(w, b) < MIN_SLOWDOWN_Z:
+            continue
+        share = (w.sum() - b.mean() * len(w)) / max(float(time_w.get(type_id, 0)), 1.0)
+        found[(service, name)] = max(found.get((service, name), 0.0), min(share, 1.0))
+    return found
 
 
 def _z(c_w: int, n_w: int, c_b: int, n_b: int) -> float:
@@ -384,7 +489,7 @@ def rank(analysis: Analysis, paths: pd.DataFrame, window: tuple[int, int],
     n_w, n_b = len(in_window), max(len(in_base), 1)
     count_w, count_b = Counter(window_origin.values()), Counter(base_origin.values())
 
-    contrib = _contributions(paths, analysis, resolver)
+    contrib = _contributions(paths, analysis, resolver, slow_callers(analysis, in_window, in_base))
     def mean_ms(flow_ids, count):
         part = contrib[contrib["flow_id"].isin(set(flow_ids))]
         sums = part.groupby(["service_name", "name"])["ns"].sum() / 1e6
@@ -411,6 +516,7 @@ def rank(analysis: Analysis, paths: pd.DataFrame, window: tuple[int, int],
             exemplars[cause].append(flow_id)
 
     changes = path_changes(analysis, in_window, in_base)
+    by_workflow = workflow_slowdowns(contrib, flows, in_window, in_base)
     causes = []
     for cause in set(count_w) | set(lat_w.index) | set(changes):
         c_w, c_b = count_w.get(cause, 0), count_b.get(cause, 0)
@@ -427,6 +533,7 @@ def rank(analysis: Analysis, paths: pd.DataFrame, window: tuple[int, int],
         if (present_w.get(cause, 0) >= MIN_SLOW_FLOWS and w_ms - b_ms >= MIN_SLOWDOWN_MS
                 and w_ms >= MIN_SLOWDOWN_RATIO * b_ms):
             slowdown = (w_ms - b_ms) / mean_duration_ms
+        slowdown = max(slowdown, by_workflow.get(cause, 0.0))
         path_share, path_texts = changes.get(cause, (0.0, []))
         if failure == 0 and slowdown == 0 and path_share == 0:
             continue
