@@ -14,6 +14,9 @@ store (cached under --cache):
 - `causes`: `tracekit causes` over the fault (from the injection to the end of its data)
   against the case's baseline minute; the rank of the injected service among the services
   the ranking names, in order (a service named twice counts at its first place);
+- `default`: the same window against the baseline `causes` takes by default (as long before
+  the window: the fault file's own minutes before the injection, then the baseline minute),
+  as a user who knows only when the fault began would run it;
 - `report`: `tracekit report --since` over the whole case, as a user would run it without
   knowing when the fault began: the report's own window detection and baseline, then its
   suspects' services in order.
@@ -83,12 +86,19 @@ def evaluate(case: dict, db: Path) -> dict:
                  "--baseline-from", when(case["baseline_ns"][0]),
                  "--baseline-to", when(case["baseline_ns"][1]), "--json")["causes"]
     by_causes = services_in_order([c["service"] for c in causes])
+    # As a user would run it knowing only when the fault began: the baseline tracekit takes
+    # by default, as long before the window (the fault file's own minutes before the
+    # injection, and the shifted baseline minute before them).
+    by_default = services_in_order([c["service"] for c in run(
+        "causes", "--db", str(db), "--from", when(case["inject_ns"]),
+        "--to", when(case["fault_data_ns"][1] + 1), "--json")["causes"]])
     span_s = (case["fault_data_ns"][1] - case["baseline_ns"][0]) / 1e9
     report = run("report", "--db", str(db), "--since", f"{int(span_s) + 1}s", "--format", "json")
     by_report = services_in_order([s.get("service") for s in report.get("suspects", [])])
     return {"case": case["case"], "system": case["system"], "fault": case["fault"],
             "service": case["service"],
             "causes_rank": rank_of(case["service"], by_causes), "causes_top": by_causes[:3],
+            "default_rank": rank_of(case["service"], by_default), "default_top": by_default[:3],
             "report_rank": rank_of(case["service"], by_report), "report_top": by_report[:3],
             "report_window": report.get("window")}
 
@@ -109,6 +119,8 @@ def summary(results: list[dict]) -> list[dict]:
                      "causes_ac1": accuracy(group, "causes_rank", 1),
                      "causes_ac3": accuracy(group, "causes_rank", 3),
                      "causes_median_rank": statistics.median(ranks) if ranks else None,
+                     "default_ac1": accuracy(group, "default_rank", 1),
+                     "default_ac3": accuracy(group, "default_rank", 3),
                      "report_ac1": accuracy(group, "report_rank", 1),
                      "report_ac3": accuracy(group, "report_rank", 3)})
     return rows
@@ -116,11 +128,12 @@ def summary(results: list[dict]) -> list[dict]:
 
 def print_table(results: list[dict], rows: list[dict]) -> None:
     print(f"{'system':<17}{'fault':<16}{'cases':>6}{'causes AC@1':>13}{'AC@3':>7}"
-          f"{'report AC@1':>13}{'AC@3':>7}   published (AC@1 / AC@3)")
+          f"{'default AC@1':>14}{'AC@3':>7}{'report AC@1':>13}{'AC@3':>7}   published (AC@1 / AC@3)")
     for row in rows:
         published = PUBLISHED.get(row["system"]) if row["fault"] == "all" else None
         print(f"{row['system']:<17}{row['fault']:<16}{row['cases']:>6}{row['causes_ac1']:>13.0%}"
-              f"{row['causes_ac3']:>7.0%}{row['report_ac1']:>13.0%}{row['report_ac3']:>7.0%}   "
+              f"{row['causes_ac3']:>7.0%}{row['default_ac1']:>14.0%}{row['default_ac3']:>7.0%}"
+              f"{row['report_ac1']:>13.0%}{row['report_ac3']:>7.0%}   "
               + (f"{published[0]}: {published[1]:.0%} / {published[2]:.0%}" if published else ""))
     print()
     for r in results:

@@ -10,6 +10,7 @@ request's content type.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from aiohttp import web

@@ -34,6 +34,7 @@ from collectors.zipkin_receiver import ZipkinReceiver
 from tracekit import discovery
 from tracekit.analysis import worker as analysis_worker
 from tracekit.errors import TracekitError
+from tracekit.lake.location import LakeLocation
 from tracekit.redaction import DEFAULT_PATTERNS
 from tracekit.store import DEFAULT_TIMEOUT_S
 from tracekit.threads import lower_thread_priority, name_os_thread
@@ -79,6 +80,9 @@ class CollectorSettings:
     # is counted once it has ended this long ago (late spans may still change it until then).
     metrics_naming: str = "tempo"
     flow_metrics_delay_s: float = FLOW_DELAY_S
+    # Also ship what is committed to this lake (collectors/lake_sink.py), every this often.
+    lake: LakeLocation | None = None
+    lake_every_s: float = 10.0
 
 
 def split_address(address: str) -> tuple[str, int]:
@@ -125,6 +129,12 @@ class Collector:
         self.telemetry = Telemetry(settings.metrics_naming, settings.flow_metrics_delay_s).attach(
             store, self.writer, self.admission, self.memory,
             self.analyst if settings.analysis else None)
+        self.lake = None
+        if settings.lake is not None:
+            from collectors.lake_sink import LakeSink
+
+            self.lake = LakeSink(store, settings.lake, settings.lake_every_s,
+                                 commit=self.writer.flush)
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tracekit-sql",
                                             initializer=name_os_thread)
         self._grpc = None
@@ -192,6 +202,8 @@ class Collector:
             initializer=analysis_worker_started))
         if self.settings.analysis:
             self.analyst.start()
+        if self.lake is not None:
+            self.lake.start()
         self._endpoint = QueryEndpoint(self.store, token, self._executor, self.settings.query_timeout_s,
                                        flush=self.writer.flush,
                                        analyzed=self.analyst.wait_current if self.settings.analysis
@@ -234,12 +246,21 @@ class Collector:
         await asyncio.get_running_loop().run_in_executor(None, self.retention.stop)
         timeout_s = self.settings.shutdown_timeout_s
         await asyncio.get_running_loop().run_in_executor(
-            None, lambda: self.writer.shutdown(timeout_s, before_close=lambda: self.analyst.stop(timeout_s)))
+            None, lambda: self.writer.shutdown(timeout_s, before_close=lambda: self._last_updates(timeout_s)))
         self.analyst.stop(0)    # if the writer could not close: stop polling all the same
+        if self.lake is not None:
+            self.lake.stop(0)
         self.decoders.shutdown()
         self.memory.stop()
         analysis_worker.run_in_worker(None)
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def _last_updates(self, timeout_s: float) -> None:
+        """Once the writer has drained, before the store closes: the analysis and the lake
+        take in its last commits."""
+        self.analyst.stop(timeout_s)
+        if self.lake is not None:
+            self.lake.stop(timeout_s)
 
 
 def analysis_worker_started() -> None:
@@ -282,6 +303,8 @@ async def serve(settings: CollectorSettings, announce=print) -> None:
         announce(f"otlp-http {collector.http_address}")
         if collector.zipkin_address:
             announce(f"zipkin {collector.zipkin_address}")
+        if settings.lake is not None:
+            announce(f"lake {settings.lake.display()} every {settings.lake_every_s:g} s")
         announce("ready")
         await stop.wait()
     finally:

@@ -19,9 +19,11 @@ def test_compose_runs_the_collector_with_its_store_on_a_volume():
     args = build_parser().parse_args(command[1:])  # the same CLI accepts it
     assert str(args.db).startswith("/data/")
     assert args.grpc.endswith(":4317") and args.http.endswith(":4318")
+    assert args.zipkin.endswith(":9411")
     volume, _, mount = collector["volumes"][0].partition(":")
     assert mount == "/data" and volume in compose["volumes"]
-    assert sorted(collector["ports"]) == ["127.0.0.1:4317:4317", "127.0.0.1:4318:4318"]
+    assert sorted(collector["ports"]) == ["127.0.0.1:4317:4317", "127.0.0.1:4318:4318",
+                                          "127.0.0.1:9411:9411"]
     assert collector["stop_signal"] == "SIGTERM"
 
 
@@ -33,7 +35,8 @@ def test_compose_runs_every_demo_service_from_the_project_image():
     from tracekit.demo.services import SERVICE_NAMES
 
     compose = _compose()
-    services = compose["services"]
+    services = {name: spec for name, spec in compose["services"].items()
+                if "lake" not in spec.get("profiles", [])}
     assert {*SERVICE_NAMES, "load-generator", "rabbitmq", "redis", "collector"} == set(services)
     for name in [*SERVICE_NAMES, "load-generator"]:
         spec = services[name]
@@ -76,3 +79,28 @@ def test_the_image_holds_everything_the_demo_imports():
     for folder in ("tracekit", "collectors", "tui"):
         assert f"COPY {folder} ./{folder}" in dockerfile
     assert "pip install --no-cache-dir ." in dockerfile
+
+
+def test_compose_lake_profile_runs_two_collectors_into_one_lake_on_its_postgresql():
+    compose = _compose()
+    services = compose["services"]
+    postgres = services["lake-postgres"]
+    assert postgres["profiles"] == ["lake"] and postgres["image"].startswith("postgres:")
+    assert "healthcheck" in postgres
+    collectors = [services["lake-collector-a"], services["lake-collector-b"]]
+    lakes, stores, ports = set(), set(), set()
+    for spec in collectors:
+        assert spec["profiles"] == ["lake"]
+        assert spec["image"] == services["collector"]["image"]
+        args = build_parser().parse_args(spec["command"][1:])
+        assert args.command == "collect" and args.lake.startswith("postgresql://")
+        assert "@lake-postgres:5432/" in args.lake and spec["depends_on"]["lake-postgres"]
+        lakes.add(args.lake)
+        mounts = dict(reversed(v.split(":", 1)) for v in spec["volumes"])
+        assert set(mounts.values()) <= set(compose["volumes"])
+        assert args.lake.endswith(f"warehouse={'/lake'}") and "/lake" in mounts
+        stores.add(mounts["/data"])
+        ports.update(spec["ports"])
+    assert len(lakes) == 1, "both collectors write the same lake"
+    assert len(stores) == 2, "each collector keeps its own store"
+    assert len(ports) == 4 and all(port.startswith("127.0.0.1:") for port in ports)

@@ -96,6 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
     collect.add_argument("--flow-metrics-delay", metavar="DURATION", default="30s",
                          help="count a flow in /metrics once it has ended this long ago: late "
                               "spans may still join it until then (default 30s)")
+    collect.add_argument("--lake", metavar="URI",
+                         help="also ship what is committed to this lake (Iceberg tables, catalog "
+                              "in PostgreSQL), e.g. postgresql://postgres@127.0.0.1:5432/lake"
+                              "?warehouse=/data/lake; see docs/guides/lake.md")
+    collect.add_argument("--lake-every", metavar="DURATION", default="10s",
+                         help="how often to ship to the lake (default 10s)")
     collect.set_defaults(run=cmd_collect)
 
     sql = commands.add_parser("sql", help="run read-only DuckDB SQL on the store",
@@ -115,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument("--max-rows", type=int, default=40, help="rows shown by --format table")
     sql.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
                      help=f"stop the query after this many seconds (default {DEFAULT_TIMEOUT_S:g})")
+    sql.add_argument("--lake", metavar="URI",
+                     help="query the lake instead of --db: its spans, logs, span_rows, log_rows "
+                          "and resources as of now (docs/guides/lake.md)")
     sql.add_argument("query", metavar="QUERY", help="SQL, e.g. \"SELECT count(*) FROM spans\"")
     sql.set_defaults(run=cmd_sql)
 
@@ -893,13 +902,26 @@ def cmd_collect(args: argparse.Namespace) -> int:
                                  metrics_naming=args.metrics_naming,
                                  flow_metrics_delay_s=_duration(args.flow_metrics_delay),
                                  **({"decode_workers": args.decode_workers}
-                                    if args.decode_workers else {}))
+                                    if args.decode_workers else {}),
+                                 **_lake_settings(args))
 
     def announce(line: str) -> None:
         print(line, flush=True)
 
     asyncio.run(serve(settings, announce))
     return 0
+
+
+def _lake_settings(args: argparse.Namespace) -> dict:
+    """The collector's lake settings from --lake and --lake-every (none without --lake)."""
+    if args.lake is None:
+        return {}
+    from tracekit.lake.location import LakeLocation
+
+    every = _duration(args.lake_every)
+    if not every or every <= 0:
+        raise UsageError("--lake-every is a duration above zero, e.g. 10s")
+    return {"lake": LakeLocation.parse(args.lake), "lake_every_s": every}
 
 
 def _retention(args: argparse.Namespace):
@@ -932,8 +954,11 @@ def cmd_sql(args: argparse.Namespace) -> int:
                          "-o FILE (or redirect stdout)")
     # A terminal shows --max-rows rows, so only those are fetched; scripts get everything.
     limit = args.max_rows + 1 if fmt == "table" else None
-    opened = (_open_analyzed(args.db, args.timeout, capped=False) if referenced(args.query)
-              else tracekit.open(args.db, timeout_s=args.timeout))
+    if args.lake is not None:   # the lake holds spans and logs, not the analysis tables
+        opened = tracekit.open(lake=args.lake, timeout_s=args.timeout)
+    else:
+        opened = (_open_analyzed(args.db, args.timeout, capped=False) if referenced(args.query)
+                  else tracekit.open(args.db, timeout_s=args.timeout))
     with opened as store:
         table = store.arrow(args.query, max_rows=limit)
     if limit is not None and table.num_rows == limit:

@@ -128,10 +128,19 @@ def open(  # noqa: A001 - the public name users call: tracekit.open(path)
     write: bool = False,
     timeout_s: float | None = DEFAULT_TIMEOUT_S,
     memory_limit_mib: int | None = None,
+    lake: str | None = None,
 ) -> Store:
-    """Open the store at `path`: read-only (the default) or as its one writer. A reader's
+    """Open the store at `path`: read-only (the default) or as its one writer; or, with
+    `lake` (a lake URI, docs/guides/lake.md), the lake's tables read-only. A reader's
     `memory_limit_mib` caps DuckDB's memory in this process (its buffer pool otherwise keeps
     what it read, up to 80% of the machine)."""
+    if lake is not None:
+        if write:
+            raise TracekitError("the lake is written by collectors (tracekit collect --lake); "
+                                "open it without write=True")
+        from tracekit.lake.reader import open_lake
+
+        return open_lake(lake, timeout_s, memory_limit_mib)
     path = Path(path)
     if write:
         from tracekit.writable import WritableStore

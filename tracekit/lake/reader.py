@@ -1,0 +1,90 @@
+"""Reading the lake: DuckDB over the Parquet files of each table's current snapshot, with the
+local store's views (spans, logs) on top (sql/lake/views.sql)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from tracekit import queries
+from tracekit.lake.location import LakeLocation
+from tracekit.lake.tables import TABLES, load_tables
+from tracekit.readonly import SAFE_CONFIG, run_read_only
+from tracekit.store import Store
+
+
+class LakeStore(Store):
+    """The lake as it was when opened: read-only SQL over span_rows, log_rows, resources and
+    the spans and logs views. DuckDB reads only the warehouse's files."""
+
+    def __init__(self, location: LakeLocation, timeout_s: float | None,
+                 memory_limit_mib: int | None = None):
+        super().__init__(location.warehouse, timeout_s)
+        self.location = location
+        catalog = location.open_catalog()
+        try:
+            tables = load_tables(catalog)
+            self.files = {name: data_files(table) for name, table in tables.items()}
+        finally:   # the file lists are all a reader needs of the catalog
+            catalog.engine.dispose()
+        self.conn = duckdb.connect(config={key: value for key, value in SAFE_CONFIG.items()
+                                           if key != "enable_external_access"})
+        for name in TABLES:
+            if self.files[name]:
+                paths = ", ".join(_literal(path) for path in self.files[name])
+                # A list of literals: DuckDB binds no parameters in a view's definition.
+                self.conn.execute(f"CREATE VIEW lake_{name} AS SELECT * FROM read_parquet("
+                                  f"[{paths}], hive_partitioning = false)")
+            else:   # no snapshot yet: an empty table of the same columns
+                empty = tables[name].schema().as_arrow().empty_table()
+                self.conn.register("empty_table", empty)
+                # A table, not a view of the registered one: cursors do not see registrations.
+                self.conn.execute(f"CREATE TABLE lake_{name} AS SELECT * FROM empty_table")
+                self.conn.unregister("empty_table")
+        for statement in self.conn.extract_statements(queries.load("lake/views")):
+            self.conn.execute(statement.query)
+        # From here on the connection reads the warehouse's files and nothing else.
+        self.conn.execute("SET allowed_directories = [?]", [os.fspath(location.warehouse) + os.sep])
+        self.conn.execute("SET enable_external_access = false")
+        if memory_limit_mib:
+            self.conn.execute(f"SET memory_limit = '{int(memory_limit_mib)}MiB'")
+        self.conn.execute("SET lock_configuration = true")
+
+    def arrow(self, sql: str, params: list | dict | None = None, max_rows: int | None = None) -> pa.Table:
+        cur = self.conn.cursor()
+        try:
+            return run_read_only(cur, sql, params, lambda rel: rel.to_arrow_table(), self.timeout_s,
+                                 max_rows)
+        finally:
+            cur.close()
+
+    def size_on_disk(self) -> int:
+        """Bytes of the current snapshots' data files."""
+        return sum(Path(path).stat().st_size for files in self.files.values() for path in files)
+
+    def close(self) -> None:
+        super().close()
+        self.conn.close()
+
+
+def data_files(table) -> list[str]:
+    """The local paths of the Parquet files of the table's current snapshot."""
+    if table.current_snapshot() is None:
+        return []
+    paths = []
+    for task in table.scan().plan_files():
+        path = task.file.file_path
+        paths.append(path.removeprefix("file://") if path.startswith("file://") else path)
+    return sorted(paths)
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def open_lake(uri: str, timeout_s: float | None, memory_limit_mib: int | None = None) -> LakeStore:
+    """Open the lake `uri` names for reading."""
+    return LakeStore(LakeLocation.parse(uri), timeout_s, memory_limit_mib)
