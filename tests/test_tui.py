@@ -17,6 +17,14 @@ from tui.waterfall import Waterfall
 SIZE = (140, 44)
 
 
+@pytest.fixture(autouse=True)
+def sql_history(tmp_path, monkeypatch):
+    """Each test's own SQL history file: never the user's."""
+    path = tmp_path / "state" / "sql_history"
+    monkeypatch.setenv("TRACEKIT_SQL_HISTORY", str(path))
+    return path
+
+
 def run(coroutine):
     return asyncio.run(coroutine)
 
@@ -393,6 +401,384 @@ def test_a_store_whose_analysis_lags_is_analyzed_at_start_with_progress_shown(tm
     assert "2 flow types, 24 flows" in screen and "analyzing" not in screen
     with tracekit.open(db) as store:
         assert behind(store) == 0
+
+
+# --- keyboard first: the path a newcomer takes with the keys alone -------------------------
+
+
+@pytest.fixture(scope="module")
+def shop_db(tmp_path_factory):
+    """The small fixed shop (tests/tui_data/shop.jsonl), imported and analyzed."""
+    from pathlib import Path
+
+    from tests.conftest import tracekit as cli
+
+    db = tmp_path_factory.mktemp("keys") / "shop.duckdb"
+    cli("import", "--db", str(db), str(Path(__file__).parent / "tui_data" / "shop.jsonl"))
+    return db
+
+
+def _help_keys(app) -> set[str]:
+    """The keys the open help screen lists (its first column, keys doing one thing together)."""
+    from tui.help import HelpScreen
+
+    assert isinstance(app.screen, HelpScreen)
+    return {key for _, rows in app.screen.sections for keys, _ in rows for key in keys.split(" ")}
+
+
+def _bound_keys(app, screen) -> set[str]:
+    """Every key `screen` answers to now, as Textual's binding chain has it (enabled, named)."""
+    return {app.get_key_display(b.binding) for b in screen.active_bindings.values()
+            if b.enabled and b.binding.description and not b.binding.system}
+
+
+def test_start_enter_enter_opens_a_flow_with_its_critical_path(shop_db):
+    from textual.widgets import DataTable
+
+    async def scenario():
+        app = make_app(shop_db, live_interval=None)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, lambda: app.revision is not None)
+            first_focus = app.focused
+            type_name = str(first_focus.get_row_at(first_focus.cursor_row)[0])
+            await pilot.press("enter")              # the first flow type's flows
+            await settle(pilot)
+            flows_focus, tab = app.focused, app.query_one("#views").active
+            await pilot.press("enter")              # its first flow
+            await settle(pilot, lambda: isinstance(app.screen, FlowScreen))
+            waterfall = _waterfall(app)
+            lines = [waterfall.row_text(i) for i in range(len(waterfall.lines))]
+            return (first_focus, type_name, flows_focus, tab, app.screen.waterfall_data,
+                    lines, screen_text(app), app.focused)
+
+    first_focus, type_name, flows_focus, tab, data, lines, screen, last_focus = run(scenario())
+    assert isinstance(first_focus, DataTable) and first_focus.id == "types"
+    assert tab == "flows" and flows_focus.id == "flow-table"
+    assert data.summary["type"] == type_name
+    assert isinstance(last_focus, Waterfall)
+    stored = {f"{r['trace_id']}:{r['span_id']}" for r in _rows(
+        shop_db, "SELECT trace_id, span_id FROM critical_path WHERE flow_id = ? AND segment = 'span'",
+        [data.flow_id])}
+    marked = {row.key for row, line in zip(data.rows, lines) if line.startswith("▌") and not row.wait}
+    assert stored and marked == stored
+    assert "critical path" in screen
+
+
+def test_slash_filters_escape_leaves_the_filter_then_goes_back(shop_db):
+    async def scenario():
+        app = make_app(shop_db, live_interval=None)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, lambda: app.revision is not None)
+            await pilot.press("slash", *"checkout")
+            await settle(pilot)
+            in_filter = app.focused.id
+            await pilot.press("escape")
+            await settle(pilot)
+            types = app.query_one("#types")
+            after_filter = (app.focused.id, types.row_count, str(types.get_row_at(0)[0]))
+            await pilot.press("enter")
+            await settle(pilot)
+            in_flows = (app.query_one("#views").active, app.focused.id)
+            await pilot.press("enter")
+            await settle(pilot, lambda: isinstance(app.screen, FlowScreen))
+            await pilot.press("escape")             # the flow → its list
+            await settle(pilot)
+            from_flow = (len(app.screen_stack), app.focused.id)
+            await pilot.press("backspace")          # the flows → their types
+            await settle(pilot)
+            return in_filter, after_filter, in_flows, from_flow, \
+                (app.query_one("#views").active, app.focused.id)
+
+    in_filter, after_filter, in_flows, from_flow, back = run(scenario())
+    assert in_filter == "type-filter"
+    assert after_filter[0] == "types" and after_filter[1] == 1 and "checkout" in after_filter[2]
+    assert in_flows == ("flows", "flow-table")
+    assert from_flow == (1, "flow-table")
+    assert back == ("overview", "types")
+
+
+def test_escape_in_the_flows_search_keeps_the_search_in_force(shop_db):
+    async def scenario():
+        app = make_app(shop_db, live_interval=None)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, lambda: app.revision is not None)
+            await pilot.press("2", "slash", *"o-0007", "enter")
+            await settle(pilot)
+            await pilot.press("slash", *"zzz", "escape")
+            await settle(pilot)
+            view = app.query_one("FlowsView")
+            return app.focused.id, view.flow_query.search, app.query_one("#flow-search").value
+
+    focused, search, box = run(scenario())
+    assert focused == "flow-table"
+    assert search == box == "o-0007"
+
+
+def test_help_lists_exactly_the_keys_bound_where_the_focus_is(shop_db):
+    async def scenario():
+        app = make_app(shop_db, live_interval=None)
+        seen = {}
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, lambda: app.revision is not None)
+            for place, keys in (("types", ()), ("flows", ("2",)), ("failures", ("3",))):
+                await pilot.press(*keys)
+                await settle(pilot)
+                bound = _bound_keys(app, app.screen)
+                await pilot.press("question_mark")
+                await pilot.pause()
+                seen[place] = (_help_keys(app), bound, screen_text(app))
+                await pilot.press("escape")
+                await pilot.pause()
+            await pilot.press("enter")
+            await settle(pilot, lambda: isinstance(app.screen, FlowScreen))
+            bound = _bound_keys(app, app.screen)
+            await pilot.press("f1")
+            await pilot.pause()
+            seen["flow"] = (_help_keys(app), bound, screen_text(app))
+        return seen
+
+    seen = run(scenario())
+    for place, (listed, bound, _) in seen.items():
+        assert listed == bound, place
+    types, flows, failures, flow = (seen[p][0] for p in ("types", "flows", "failures", "flow"))
+    assert {"r", "f", "x"} & types == set()             # the flow types do not bind them
+    assert {"r", "f", "x"} & failures == set()
+    assert {"r", "f", "x", "s", "/"} <= flows
+    assert "R" in failures and "R" not in types
+    assert {"d", "l", "o", "esc", "⌫"} <= flow and "1" not in flow      # views switch on the main screen
+    assert "Failed only" in seen["flows"][2] and "Failed only" not in seen["types"][2]
+
+
+def test_mouse_still_opens_views_and_rows(shop_db):
+    async def scenario():
+        app = make_app(shop_db, live_interval=None)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, lambda: app.revision is not None)
+            await pilot.click("#views Tab#--content-tab-flows")
+            await settle(pilot)
+            clicked_tab = (app.query_one("#views").active, app.focused.id)
+            third = app.query_one("FlowsView").flow_ids[2]
+            await pilot.click("#flow-table", offset=(5, 3), times=2)       # the third row
+            await settle(pilot, lambda: isinstance(app.screen, FlowScreen))
+            return clicked_tab, app.screen.flow_id, third
+
+    clicked_tab, opened, third = run(scenario())
+    assert clicked_tab == ("flows", "flow-table")
+    assert opened == third
+
+
+# --- the SQL console -------------------------------------------------------------------------
+
+
+async def _sql(pilot, text: str | None = None):
+    """The SQL view, its editor focused and holding `text` with the cursor at its end."""
+    app = pilot.app
+    await settle(pilot, lambda: app.revision is not None)
+    await pilot.press("5")
+    await settle(pilot, lambda: bool(app.query_one("SqlConsole").tables))
+    editor = app.query_one("#sql-editor")
+    if text is not None:
+        editor.text = text
+        editor.move_cursor(editor.document.end)
+    return editor
+
+
+def _status(app) -> str:
+    return str(app.query_one("#sql-status").render())
+
+
+def _offered(app) -> list[str]:
+    box = app.query_one("#sql-completions")
+    return [c.text for c in app.query_one("SqlConsole")._offered] if box.display else []
+
+
+def test_sql_editor_highlights_sql(shop_db):
+    from textual.document._syntax_aware_document import SyntaxAwareDocument
+
+    async def scenario():
+        app = make_app(shop_db, live_interval=None)
+        async with app.run_test(size=SIZE) as pilot:
+            editor = await _sql(pilot)
+            return app.focused is editor, editor.language, editor.document
+
+    focused, language, document = run(scenario())
+    assert focused                                  # the view arrives with the editor focused
+    assert language == "sql" and isinstance(document, SyntaxAwareDocument)
+
+
+def test_sql_completes_tables_columns_and_attribute_keys_from_the_store(shop_db):
+    [keys] = _rows(shop_db, "SELECT list(key ORDER BY key) AS k FROM span_attribute_keys")
+    key = next(k for k in keys["k"] if k.startswith("order"))
+
+    async def scenario():
+        app = make_app(shop_db, live_interval=None)
+        async with app.run_test(size=SIZE) as pilot:
+            editor = await _sql(pilot, "")
+            seen = {}
+            await pilot.press(*"select service_n")
+            await pilot.pause()
+            seen["column"] = _offered(app)
+            await pilot.press("tab")
+            await pilot.press(*" from sp")
+            await pilot.pause()
+            seen["table"] = _offered(app)
+            await pilot.press("enter")
+            await pilot.press(*" where attributes['", *key[:3])
+            await pilot.pause()
+            seen["key"] = _offered(app)
+            await pilot.press("down", "up", "enter")
+            seen["text"] = editor.text
+            await pilot.press(*" = 'x' lim", "escape")
+            await pilot.pause()
+            seen["closed"] = (_offered(app), app.focused is editor)
+            return seen
+
+    seen = run(scenario())
+    assert seen["column"][0] == "service_name"
+    assert seen["table"][0] == "spans"
+    assert key in seen["key"] and all(k in keys["k"] for k in seen["key"])
+    assert seen["text"] == f"select service_name from spans where attributes['{key}']"
+    assert seen["closed"] == ([], True)           # escape closes the list, the editor keeps the keys
+
+
+def test_sql_history_is_kept_across_runs(shop_db, sql_history):
+    async def session(query: str | None):
+        app = make_app(shop_db, live_interval=None)
+        async with app.run_test(size=SIZE) as pilot:
+            editor = await _sql(pilot, query or "")
+            if query:
+                await pilot.press("ctrl+r")
+                await settle(pilot, lambda: "rows" in _status(app))
+                return None
+            await pilot.press("ctrl+up")
+            first = editor.text
+            await pilot.press("ctrl+up")
+            return first, editor.text
+
+    run(session("SELECT 1 AS one"))
+    run(session("SELECT 2 AS two"))
+    recalled = run(session(None))
+    assert recalled == ("SELECT 2 AS two", "SELECT 1 AS one")
+    assert sql_history.exists() and "SELECT 1 AS one" in sql_history.read_text()
+
+
+def test_sql_runs_the_statement_under_the_cursor_or_the_selection(shop_db):
+    from textual.widgets.text_area import Selection
+
+    async def scenario():
+        app = make_app(shop_db, live_interval=None)
+        async with app.run_test(size=SIZE) as pilot:
+            editor = await _sql(pilot, "SELECT 1 AS first_one;\nSELECT 2 AS second_one;\nSELECT 3 AS third_one")
+            editor.move_cursor((1, 4))
+            await pilot.press("f5")
+            await settle(pilot, lambda: "rows" in _status(app))
+            under_cursor = app.query_one("SqlConsole").result.column_names
+            editor.selection = Selection((2, 0), (2, 8))        # "SELECT 3"
+            await pilot.press("ctrl+r")
+            await settle(pilot, lambda: "rows" in _status(app))
+            return under_cursor, app.query_one("SqlConsole").result
+
+    under_cursor, selected = run(scenario())
+    assert under_cursor == ["second_one"]
+    assert selected.column_names == ["3"]
+
+
+def test_a_running_query_is_cancelled_with_escape_and_errors_read_clearly(shop_db):
+    async def scenario():
+        app = make_app(shop_db, live_interval=None)
+        async with app.run_test(size=SIZE) as pilot:
+            console = app.query_one("SqlConsole")
+            await _sql(pilot, "SELECT count(*) FROM range(1000000000000) t(i) WHERE i % 7 = 3")
+            await pilot.press("f5")
+            running = console.running
+            while not running.started:          # DuckDB is running it (not just queued)
+                await pilot.pause()
+            await pilot.press("escape")
+            await settle(pilot, lambda: console.running is None)
+            cancelled = (_status(app), app.query_one("#views").active)
+            console.query_one("#sql-editor").text = "SELEC nonsense"
+            await pilot.press("f5")
+            await settle(pilot, lambda: console.running is None)
+            error = _status(app)
+            console.query_one("#sql-editor").text = "SELECT 42 AS still_works"
+            await pilot.press("f5")
+            await settle(pilot, lambda: "rows" in _status(app))
+            return cancelled, error, console.result.to_pylist()
+
+    cancelled, error, after = run(scenario())
+    assert cancelled == ("query cancelled", "sql")      # escape cancelled, it did not go back
+    assert error.startswith("error: ") and "syntax error" in error.lower()
+    assert after == [{"still_works": 42}]               # the store is still open and answers
+
+
+def test_sql_export_asks_for_a_file_and_writes_csv_parquet_or_json(shop_db, tmp_path):
+    import json
+
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    from tui.export_prompt import ExportPrompt
+
+    [expected] = _rows(shop_db, "SELECT count(*) AS n FROM spans")
+    query = "SELECT span_id, service_name FROM spans ORDER BY span_id"
+
+    async def scenario():
+        app = make_app(shop_db, live_interval=None, stamp=lambda: "20261207T000000Z")
+        async with app.run_test(size=SIZE) as pilot:
+            await _sql(pilot, query)
+            await pilot.press("ctrl+r")
+            await settle(pilot, lambda: "rows" in _status(app))
+            suggested = None
+            for name in ("out.txt", "out.csv", "out.parquet", "out.json"):
+                await pilot.press("ctrl+e")
+                await settle(pilot, lambda: isinstance(app.screen, ExportPrompt))
+                box = app.screen.query_one("#export-path")
+                suggested = suggested or box.value
+                box.value = ""
+                await pilot.press(*str(tmp_path / name), "enter")
+                if name == "out.txt":           # refused in the prompt, which stays open
+                    await pilot.pause()
+                    refused = str(app.screen.query_one("#export-error").render())
+                    await pilot.press("escape")
+                    continue
+                await settle(pilot, lambda: (tmp_path / name).exists() and "exported" in _status(app))
+            return suggested, refused
+
+    suggested, refused = run(scenario())
+    assert suggested.endswith("tracekit-query-20261207T000000Z.csv")
+    assert "out.txt" in refused and ".parquet" in refused
+    assert not (tmp_path / "out.txt").exists()
+    csv = pcsv.read_csv(tmp_path / "out.csv")
+    parquet = pq.read_table(tmp_path / "out.parquet")
+    rows = json.loads((tmp_path / "out.json").read_text())
+    assert csv.num_rows == parquet.num_rows == len(rows) == expected["n"]
+    assert parquet.column_names == ["span_id", "service_name"] and set(rows[0]) == {"span_id", "service_name"}
+
+
+def test_sql_keys_escape_leaves_the_editor_and_help_lists_the_console_keys(shop_db):
+    async def scenario():
+        app = make_app(shop_db, live_interval=None)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, lambda: app.revision is not None)
+            await pilot.press("2")          # a view to come back to
+            await settle(pilot)
+            await _sql(pilot)
+            bound = _bound_keys(app, app.screen)
+            await pilot.press("f1")             # ? is a character in the editor
+            await pilot.pause()
+            listed = _help_keys(app)
+            await pilot.press("escape")
+            await pilot.pause()
+            await pilot.press("escape")         # the editor → the result
+            left = app.focused.id
+            await pilot.press("escape")         # the SQL view → the one before
+            await settle(pilot)
+            return bound, listed, left, app.query_one("#views").active
+
+    bound, listed, left, back = run(scenario())
+    assert listed == bound
+    assert {"f5", "^r", "^↑", "^↓", "^e", "^space"} <= listed
+    assert "^e" in listed and left == "sql-result" and back == "flows"
 
 
 def test_a_store_of_days_opens_on_its_last_hour_and_w_widens_it(tmp_path):

@@ -152,3 +152,72 @@ def test_waterfall_of_an_unknown_flow_says_so(store):
 
     with pytest.raises(TracekitError, match="not in the store's analysis"):
         flow_data.waterfall(store, "no-such-flow")
+
+
+# --- the SQL console's text, history, cancellation and export --------------------------------
+
+
+def test_statement_at_the_cursor_ignores_quoted_and_commented_semicolons():
+    from tui.sql_text import statement_at
+
+    text = "SELECT ';' AS a; -- not; here\nSELECT 2 /* ; */ AS b;\n\n"
+    assert statement_at(text, 3) == "SELECT ';' AS a"
+    assert statement_at(text, text.index("2")) == "-- not; here\nSELECT 2 /* ; */ AS b"
+    assert statement_at(text, len(text)) == statement_at(text, text.index("2"))    # blank tail
+
+
+def test_completion_offers_the_stores_names_and_attribute_keys():
+    from tui.sql_text import completions, word_before
+
+    tables = {"spans": ["span_id", "service_name"], "span_rows": ["span_id"]}
+    names = [c.text for c in completions(word_before("SELECT * FROM sp"), tables, [])]
+    assert names[:2] == ["spans", "span_rows"] and "span_id" in names
+    keys = completions(word_before("WHERE attributes['ord"), tables, ["http.method", "order.id"])
+    assert [(c.text, c.kind) for c in keys] == [("order.id", "attribute key")]
+    assert word_before("SELECT ") is None
+
+
+def test_sql_history_file_survives_a_torn_line_and_keeps_the_newest(tmp_path, monkeypatch):
+    from tui import sql_history
+    from tui.sql_history import SqlHistory, default_path
+
+    monkeypatch.setattr(sql_history, "KEPT", 3)
+    path = tmp_path / "state" / "sql_history"
+    first = SqlHistory(path)
+    for query in ("SELECT 1", "SELECT 2", "SELECT 2", "SELECT\n3"):
+        first.add(query)
+    with path.open("a") as out:
+        out.write('{"sql": "SELECT 4')         # a crash while writing
+    again = SqlHistory(path)
+    assert again.queries == ["SELECT 1", "SELECT 2", "SELECT\n3"]
+    again.add("SELECT 5")
+    assert SqlHistory(path).queries == ["SELECT 2", "SELECT\n3", "SELECT 5"]
+    assert default_path({"XDG_STATE_HOME": "/x"}) == Path("/x/tracekit/sql_history")
+    assert default_path({"TRACEKIT_SQL_HISTORY": "/y/h", "XDG_STATE_HOME": "/x"}) == Path("/y/h")
+
+
+def test_a_cancelled_query_raises_query_cancelled_and_the_store_goes_on(store):
+    from tracekit.errors import QueryCancelled
+    from tracekit.readonly import Cancellation
+
+    cancel = Cancellation()
+    cancel.cancel()
+    with pytest.raises(QueryCancelled):
+        store.arrow("SELECT count(*) FROM spans", cancel=cancel)
+    assert store.scalar("SELECT count(*) FROM spans") == 180
+
+
+def test_export_writes_the_format_its_extension_names(store, tmp_path):
+    import json
+
+    import pyarrow.parquet as pq
+
+    from tui import data
+
+    table = data.run_sql(store, "SELECT span_id, attributes FROM spans ORDER BY span_id", max_rows=None)
+    assert pq.read_table(data.export(table, tmp_path / "a.parquet")).num_rows == 180
+    rows = json.loads(data.export(table, tmp_path / "a.JSON").read_text())
+    assert len(rows) == 180 and isinstance(rows[0]["attributes"], dict)
+    assert (data.export(table, tmp_path / "a.csv")).read_text().count("\n") == 181
+    with pytest.raises(ValueError, match=r"\.csv, \.parquet, \.json"):
+        data.export(table, tmp_path / "a.xlsx")

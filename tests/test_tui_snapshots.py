@@ -27,10 +27,11 @@ def shop(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def app(shop, monkeypatch):
+def app(shop, monkeypatch, tmp_path):
     # A relative path, so the status line reads the same on every machine.
     monkeypatch.chdir(shop)
-    return make_app("shop.duckdb", live_interval=None, clock=lambda: 0.0)
+    return make_app("shop.duckdb", live_interval=None, clock=lambda: 0.0,
+                    sql_history=tmp_path / "sql_history")
 
 
 async def analyzed(pilot) -> None:
@@ -126,6 +127,20 @@ def test_help_screen(snap_compare, app):
     async def run_before(pilot):
         await analyzed(pilot)
         await pilot.press("question_mark")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_sql_completion_of_an_attribute_key(snap_compare, app):
+    async def run_before(pilot):
+        await analyzed(pilot)
+        await pilot.press("5")
+        await settle(pilot, lambda: bool(pilot.app.query_one("SqlConsole").attribute_keys))
+        editor = pilot.app.query_one("#sql-editor")
+        editor.text = ""
+        editor.cursor_blink = False
+        await pilot.press(*"SELECT count(*) FROM spans WHERE attributes['")
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

@@ -23,6 +23,10 @@ class QueryError(TracekitError):
     """DuckDB rejected a query (syntax, binder, permission, timeout)."""
 
 
+class QueryCancelled(QueryError):
+    """The query was cancelled by its caller (`Cancellation.cancel()`) before it finished."""
+
+
 class ReadOnlyViolation(QueryError):
     """A query tried to write, change settings or touch files."""
 

@@ -9,7 +9,7 @@ from typing import TypeVar
 
 import duckdb
 
-from tracekit.errors import QueryError, ReadOnlyViolation
+from tracekit.errors import QueryCancelled, QueryError, ReadOnlyViolation
 
 # DuckDB settings for every connection that runs SQL typed by a person: no files, no
 # network, no extensions, and nobody can switch these back on.
@@ -71,6 +71,43 @@ def interrupt_after(conn: duckdb.DuckDBPyConnection, seconds: float | None) -> I
         raise
     finally:
         timer.cancel()
+
+
+class Cancellation:
+    """Lets another thread stop a query: `cancel()` interrupts the connection it runs on (or
+    stops it before it starts); the query then raises QueryCancelled."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._conn: duckdb.DuckDBPyConnection | None = None
+        self.cancelled = False
+
+    @property
+    def started(self) -> bool:
+        """The query runs on a connection now."""
+        return self._conn is not None
+
+    def cancel(self) -> None:
+        with self._lock:
+            self.cancelled = True
+            if self._conn is not None:
+                self._conn.interrupt()
+
+    @contextmanager
+    def running_on(self, conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
+        with self._lock:
+            if self.cancelled:
+                raise QueryCancelled("query cancelled before it started")
+            self._conn = conn
+        try:
+            yield
+        except duckdb.InterruptException:
+            if self.cancelled:
+                raise QueryCancelled("query cancelled") from None
+            raise
+        finally:
+            with self._lock:
+                self._conn = None
 
 
 def run_read_only(

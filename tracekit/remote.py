@@ -23,7 +23,16 @@ class RemoteStore(Store):
         super().__init__(path, timeout_s)
         self.endpoint = endpoint
 
-    def arrow(self, sql: str, params: list | dict | None = None, max_rows: int | None = None) -> pa.Table:
+    def arrow(self, sql: str, params: list | dict | None = None, max_rows: int | None = None,
+              cancel=None) -> pa.Table:
+        """`cancel` drops the answer when it comes (the collector runs the query to its end or
+        its timeout: the endpoint has no way to stop it)."""
+        table = self._arrow(sql, params, max_rows)
+        if cancel is not None and cancel.cancelled:
+            raise errors.QueryCancelled("query cancelled")
+        return table
+
+    def _arrow(self, sql: str, params: list | dict | None, max_rows: int | None) -> pa.Table:
         body = json.dumps({"sql": sql, "params": params, "timeout_s": self.timeout_s,
                            "max_rows": max_rows}, default=str).encode()
         request = urllib.request.Request(

@@ -11,6 +11,7 @@ thread, `tracekit import`); it applies migrations.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -23,7 +24,7 @@ import pyarrow as pa
 
 from tracekit import discovery, intake, queries
 from tracekit.errors import QueryError, StoreLocked, StoreNotFound, StoreTooNew, TracekitError
-from tracekit.readonly import SAFE_CONFIG, read_only_statements, run_read_only
+from tracekit.readonly import SAFE_CONFIG, Cancellation, read_only_statements, run_read_only
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -43,8 +44,10 @@ class Store(ABC):
         self._scratch_conn: duckdb.DuckDBPyConnection | None = None
 
     @abstractmethod
-    def arrow(self, sql: str, params: list | dict | None = None, max_rows: int | None = None) -> pa.Table:
-        """Run a read-only query and return its result (its first `max_rows`) as Arrow."""
+    def arrow(self, sql: str, params: list | dict | None = None, max_rows: int | None = None,
+              cancel: Cancellation | None = None) -> pa.Table:
+        """Run a read-only query and return its result (its first `max_rows`) as Arrow;
+        `cancel.cancel()` from another thread stops it with QueryCancelled."""
 
     def df(self, sql: str, params: list | dict | None = None) -> "pd.DataFrame":
         """Run a read-only query and return a pandas DataFrame (VARIANT values as Python)."""
@@ -87,11 +90,13 @@ class LocalStore(Store):
         super().__init__(path, timeout_s)
         self.conn = conn
 
-    def arrow(self, sql: str, params: list | dict | None = None, max_rows: int | None = None) -> pa.Table:
+    def arrow(self, sql: str, params: list | dict | None = None, max_rows: int | None = None,
+              cancel: Cancellation | None = None) -> pa.Table:
         cur = self.conn.cursor()
         try:
-            return run_read_only(cur, sql, params, lambda rel: rel.to_arrow_table(), self.timeout_s,
-                                 max_rows)
+            with cancel.running_on(cur) if cancel else contextlib.nullcontext():
+                return run_read_only(cur, sql, params, lambda rel: rel.to_arrow_table(),
+                                     self.timeout_s, max_rows)
         finally:
             cur.close()
 

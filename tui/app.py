@@ -11,20 +11,22 @@ from pathlib import Path
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer, TabbedContent, TabPane
+from textual.css.query import NoMatches
+from textual.widgets import Footer, TabbedContent, TabPane, Tabs
 
 from tui import data, flow_data
 from tui.failures import FailuresView
 from tui.flow_view import FlowScreen
 from tui.flows import FlowsView
-from tui.help import HelpScreen
 from tui.compare_view import CompareScreen
+from tui.help import HelpScreen, key_sections
 from tui.messages import (Analyzing, CompareFlows, FlowLoaded, MarkFlow, OpenFlow, OpenSpan,
                           OpenType, PollFailed, StatsLoaded, WriteReport)
 from tui.overview import OverviewView
 from tui.service_map import ServiceMapView
 from tui.span_detail import SpanScreen
 from tui.sql_console import SqlConsole
+from tui.sql_history import SqlHistory, default_path
 from tui.status import StatusLine
 
 
@@ -33,21 +35,27 @@ class TracekitApp(App):
 
     TITLE = "tracekit"
     CSS_PATH = "tracekit.tcss"
+    HELP_TITLE = "anywhere"
+    AUTO_FOCUS = "#types"       # the flow types list: arrows and enter work from the start
     BINDINGS = [
-        Binding("1", "show('overview')", "Types"),
-        Binding("2", "show('flows')", "Flows"),
-        Binding("3", "show('failures')", "Failures"),
-        Binding("4", "show('services')", "Services"),
-        Binding("5", "show('sql')", "SQL"),
-        Binding("w", "cycle_window", "Window"),
+        Binding("1", "show('overview')", "Types", tooltip="The flow types"),
+        Binding("2", "show('flows')", "Flows", tooltip="The flows list"),
+        Binding("3", "show('failures')", "Failures", tooltip="Failed flows and their likely causes"),
+        Binding("4", "show('services')", "Services", tooltip="The service map"),
+        Binding("5", "show('sql')", "SQL", tooltip="The SQL console"),
+        Binding("w", "cycle_window", "Window", tooltip="Time window: " + ", ".join(label for label, _ in data.WINDOWS)),
+        Binding("escape,backspace", "back", "Back", tooltip="Back to the view you came from"),
         Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("f1", "help", "Help", show=False),
         Binding("q", "quit", "Quit"),
     ]
 
     def __init__(self, db_path: str | Path, *, live_interval: float | None = 2.0,
-                 stamp=None, clock=time.monotonic, window: str | None = None) -> None:
+                 stamp=None, clock=time.monotonic, window: str | None = None,
+                 sql_history: Path | None = None) -> None:
         super().__init__()
         self.db_path = Path(db_path)
+        self.sql_history = SqlHistory(sql_history)
         self.live_interval = live_interval
         self.stats: data.StoreStats | None = None
         self.revision: tuple | None = None      # the analysis the views show (None: not yet)
@@ -61,6 +69,7 @@ class TracekitApp(App):
         self._started = False       # the analysis tables were brought up to date at start
         self._stopping = threading.Event()
         self._last_stats: tuple[float, int] | None = None
+        self._trail: list[str] = []       # the views left for another, for escape to go back
         self.marked_flow: str | None = None     # `m`: the flow `c` compares another with
 
     # --- layout ---------------------------------------------------------------------------
@@ -76,11 +85,13 @@ class TracekitApp(App):
             with TabPane("4 Services", id="services"):
                 yield ServiceMapView()
             with TabPane("5 SQL", id="sql"):
-                yield SqlConsole()
+                yield SqlConsole(self.sql_history)
         yield StatusLine(str(self.db_path))
         yield Footer()
 
     def on_mount(self) -> None:
+        # The views are switched with 1-5 (or a click): the tab bar never takes the keys.
+        self.query_one(Tabs).can_focus = False
         self.poll()
         if self.live_interval:
             self.set_interval(self.live_interval, self.poll)
@@ -200,7 +211,10 @@ class TracekitApp(App):
         self._last_stats = (message.at, message.stats.spans)
         first = self.stats is None
         self.stats = message.stats
-        status = self.query_one(StatusLine)
+        try:
+            status = self.query_one(StatusLine)
+        except NoMatches:       # a live tick landing while the app closes: its widgets are gone
+            return
         status.stats, status.rate = message.stats, rate
         if first:
             if not self._window_given:
@@ -278,22 +292,39 @@ class TracekitApp(App):
         for view in self._views():
             if view.parent is not None and view.parent.id == event.pane.id:
                 view.shown()
+        self._focus_list(event.pane)
 
     # --- actions ---------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         """The views and the window are the main screen's: over a flow or a span their keys
         do nothing, so the footer leaves them out (fewer keys to draw, too)."""
-        if action in ("show", "cycle_window") and len(self.screen_stack) > 1:
+        if action in ("show", "cycle_window", "back") and len(self.screen_stack) > 1:
+            return False
+        if action == "back" and not self._trail:
             return False
         return True
 
-    def action_show(self, view: str) -> None:
+    def action_show(self, view: str, remember: bool = True) -> None:
         if len(self.screen_stack) > 1:
             return
-        self.query_one(TabbedContent).active = view
-        pane = self.query_one(f"#{view}", TabPane)
-        for widget in pane.query("DataTable, TextArea, Waterfall"):
+        tabs = self.query_one(TabbedContent)
+        if remember and tabs.active != view:
+            self._trail = [*self._trail, tabs.active][-20:]
+        tabs.active = view
+        self._focus_list(self.query_one(f"#{view}", TabPane))
+        self.refresh_bindings()
+
+    def action_back(self) -> None:
+        """To the view left for this one (flows → their types)."""
+        if self._trail:
+            *self._trail, view = self._trail
+            self.action_show(view, remember=False)
+
+    @staticmethod
+    def _focus_list(pane: TabPane) -> None:
+        """A view arrives with its list (or the SQL editor) focused."""
+        for widget in pane.query("DataTable, TextArea"):
             widget.focus()
             break
 
@@ -303,7 +334,8 @@ class TracekitApp(App):
         self._push_window()
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen())
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(key_sections(self, self.screen.active_bindings)))
 
     def _push_window(self) -> None:
         window = self.window
@@ -317,12 +349,15 @@ class TracekitApp(App):
 
 
 def make_app(db_path: str | Path, *, live_interval: float | None = 2.0, stamp=None,
-             clock=time.monotonic, window: str | None = None) -> TracekitApp:
+             clock=time.monotonic, window: str | None = None,
+             sql_history: str | Path | None = None) -> TracekitApp:
     """The app on the store at `db_path` (read through `tracekit.open`, also while a
     collector writes it), reading its analysis tables: brought up to date first when they lag
     and the file is free; `live_interval` seconds between live updates (None: no updates);
     `stamp()` names exported files, `clock()` times queries (both fixed in snapshot tests);
     `window` the time window it opens on (a label of `data.WINDOWS`; None: all of a store that
-    holds an hour or less, else the last hour)."""
+    holds an hour or less, else the last hour); `sql_history`: the SQL console's history file
+    (default: tui.sql_history.default_path())."""
     return TracekitApp(db_path, live_interval=live_interval, stamp=stamp, clock=clock,
-                       window=window)
+                       window=window,
+                       sql_history=Path(sql_history) if sql_history else default_path())

@@ -33,10 +33,12 @@ class ComparisonLoaded(Message):
 class CompareScreen(Screen):
     """Flow `a` against flow `b` (None: a typical good flow picked for it)."""
 
+    HELP_TITLE = "comparison"
     AUTO_FOCUS = "#compare-body"
     BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back"),
-        Binding("question_mark", "app.help", "Help", key_display="?"),
+        Binding("escape,backspace", "app.pop_screen", "Back"),
+        Binding("question_mark", "app.help", "Help"),
+        Binding("f1", "app.help", "Help", show=False),
     ]
 
     def __init__(self, a: str, b: str | None = None) -> None:

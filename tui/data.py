@@ -168,10 +168,10 @@ def flow_of_trace(store, trace_id: str) -> str | None:
 # --- SQL console ----------------------------------------------------------------------------------------
 
 
-def run_sql(store, query: str, max_rows: int | None = SQL_ROWS_SHOWN):
+def run_sql(store, query: str, max_rows: int | None = SQL_ROWS_SHOWN, cancel=None):
     """Run read-only SQL on the store, its analysis tables included; one row more than
-    `max_rows` tells that there are more."""
-    return store.arrow(query, max_rows=None if max_rows is None else max_rows + 1)
+    `max_rows` tells that there are more; `cancel` (a tracekit.readonly.Cancellation) stops it."""
+    return store.arrow(query, max_rows=None if max_rows is None else max_rows + 1, cancel=cancel)
 
 
 # The analysis tables as documented (docs/guides/flows.md), listed apart from the spans and
@@ -190,30 +190,43 @@ def schema(store) -> dict[str, list[tuple[str, str]]]:
     return out
 
 
-def export(table, store_path: str, fmt: str, stamp: str) -> Path:
-    """Write a result next to the store: CSV or Parquet."""
-    folder = Path(store_path).resolve().parent
-    target = folder / f"tracekit-query-{stamp}.{fmt}"
-    if fmt == "csv":
-        import pyarrow.csv as pcsv
-        pcsv.write_csv(_flat(table), target)
-    else:
-        import pyarrow.parquet as pq
-        pq.write_table(table, target)
+def attribute_keys(store) -> list[str]:
+    """The keys the stored spans' attributes hold (none in a store older than the register)."""
+    from tracekit.errors import QueryError
+
+    try:
+        return [row["key"] for row in store.arrow(sql("attribute_keys")).to_pylist()]
+    except QueryError:
+        return []
+
+
+EXPORT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".json": "json"}
+
+
+def export_format(path: str | Path) -> str:
+    """The format a file name asks for, by its extension."""
+    fmt = EXPORT_FORMATS.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise ValueError(f"{Path(path).name}: end the name with {', '.join(EXPORT_FORMATS)} "
+                         "to choose the format")
+    return fmt
+
+
+def default_export_path(store_path: str, stamp: str, suffix: str = ".csv") -> Path:
+    return Path(store_path).resolve().parent / f"tracekit-query-{stamp}{suffix}"
+
+
+def export(table, target: str | Path) -> Path:
+    """Write a result as CSV, Parquet or JSON (by the file's extension), as `tracekit sql
+    --format` writes it."""
+    from tracekit import output
+
+    target = Path(target).expanduser()
+    fmt = export_format(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with target.open("wb") as out:
+        output.write(table, fmt, out)
     return target
-
-
-def _flat(table):
-    """CSV has no nested values: lists, structs and maps become JSON text."""
-    import pyarrow as pa
-
-    columns = []
-    for column in table.columns:
-        if pa.types.is_nested(column.type):
-            column = pa.array([None if v is None else json.dumps(v, default=str)
-                               for v in column.to_pylist()], type=pa.string())
-        columns.append(column)
-    return pa.table(columns, names=table.column_names)
 
 
 # --- incident reports ------------------------------------------------------------------------------------

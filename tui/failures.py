@@ -18,7 +18,8 @@ from tui.window_view import WindowedView
 class FailuresView(WindowedView):
     """What failed in the window, and which operation most likely caused it."""
 
-    BINDINGS = [Binding("R", "report", "Report")]
+    HELP_TITLE = "failures"
+    BINDINGS = [Binding("R", "report", "Report", tooltip="Write an incident report of the window next to the store")]
     NOTE = "#failures-note"
 
     def compose(self) -> ComposeResult:

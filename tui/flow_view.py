@@ -18,13 +18,15 @@ class FlowScreen(Screen):
     """A flow's waterfall, read before the screen opens (one layout, and no screen to draw
     while the flow is analyzed); escape goes back to the list."""
 
+    HELP_TITLE = "flow"
     AUTO_FOCUS = "#waterfall"
     BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back"),
+        Binding("escape,backspace", "app.pop_screen", "Back"),
         Binding("c", "compare", "Compare"),
         Binding("m", "mark", "Mark", show=False),     # in the help; the footer is full
-        Binding("R", "report", "Report"),
+        Binding("R", "report", "Report", tooltip="Write an incident report of this flow next to the store"),
         Binding("question_mark", "app.help", "Help", key_display="?"),
+        Binding("f1", "app.help", "Help", show=False),
     ]
 
     def __init__(self, waterfall: flow_data.Waterfall, span_key: str | None = None) -> None:

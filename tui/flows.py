@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -16,6 +16,7 @@ from textual.widgets import Input, Static
 from textual_fastdatatable import ArrowBackend, DataTable
 
 from tui import cells, window_data
+from tui.filter_input import FilterInput
 from tui.messages import CompareFlows, MarkFlow, OpenFlow
 from tui.window_view import WindowedView
 
@@ -49,12 +50,13 @@ def arrow_rows(rows):
 class FlowsView(WindowedView):
     """The flows list; enter opens a flow."""
 
+    HELP_TITLE = "flows"
     BINDINGS = [
-        Binding("s", "cycle_sort", "Sort"),
-        Binding("r", "reverse", "Reverse"),
-        Binding("f", "failed", "Failed only"),
-        Binding("slash", "search", "Search", key_display="/"),
-        Binding("x", "clear", "Clear"),
+        Binding("s", "cycle_sort", "Sort", tooltip="Sort by start, duration or errors (or click a header)"),
+        Binding("r", "reverse", "Reverse", tooltip="Reverse the order"),
+        Binding("f", "failed", "Failed only", tooltip="Failed flows only (again: all)"),
+        Binding("slash", "search", "Search", tooltip="Search: trace id, order id, flow id, service, error text"),
+        Binding("x", "clear", "Clear", tooltip="Clear the type, the search and the failed-only filter"),
         Binding("m", "mark", "Mark"),
         Binding("c", "compare", "Compare"),
     ]
@@ -69,7 +71,7 @@ class FlowsView(WindowedView):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="flow-bar"):
-            yield Input(placeholder="search: trace id, order id, flow id, service, error text  (/)",
+            yield FilterInput(placeholder="search: trace id, order id, flow id, service, error text  (/)",
                         id="flow-search")
         yield Static("Reading the flows…", id="flows-note", classes="note")
         yield DataTable(id="flow-table", cursor_type="row", zebra_stripes=True, show_row_labels=False)
@@ -162,6 +164,12 @@ class FlowsView(WindowedView):
         self.flow_query = replace(self.flow_query, search=event.value.strip())
         self.query_one("#flow-table", DataTable).focus()
 
+    @on(FilterInput.Left, "#flow-search")
+    def _search_left(self) -> None:
+        """Back to the list, the box showing the search in force (what was typed is dropped)."""
+        self.query_one("#flow-search", Input).value = self.flow_query.search or ""
+        self.query_one("#flow-table", DataTable).focus()
+
     @on(DataTable.HeaderSelected, "#flow-table")
     def _header(self, event: DataTable.HeaderSelected) -> None:
         key = COLUMNS[event.column_index][1]
@@ -171,5 +179,14 @@ class FlowsView(WindowedView):
 
     @on(DataTable.RowSelected, "#flow-table")
     def _open(self, event: DataTable.RowSelected) -> None:
-        if 0 <= event.cursor_row < len(self.flow_ids):
-            self.post_message(OpenFlow(self.flow_ids[event.cursor_row]))
+        self._open_row(event.cursor_row)
+
+    def on_click(self, event: events.Click) -> None:
+        """A double click opens the flow (this table only moves its cursor on a click)."""
+        table = self.query_one("#flow-table", DataTable)
+        if event.chain >= 2 and event.widget is table:
+            self._open_row(table.cursor_row)
+
+    def _open_row(self, row: int) -> None:
+        if 0 <= row < len(self.flow_ids):
+            self.post_message(OpenFlow(self.flow_ids[row]))

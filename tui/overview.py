@@ -9,6 +9,7 @@ from textual.reactive import reactive
 from textual.widgets import DataTable, Input, Static
 
 from tui import cells, data, window_data
+from tui.filter_input import FilterInput
 from tui.messages import OpenType
 from tui.window_view import WindowedView
 
@@ -19,9 +20,10 @@ COLUMNS = (("Flow type", "name"), ("Style", "style"), ("Flows", "flows"),
 class OverviewView(WindowedView):
     """Every flow type in the window; enter lists its flows."""
 
+    HELP_TITLE = "flow types"
     BINDINGS = [
-        Binding("s", "cycle_sort", "Sort"),
-        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("s", "cycle_sort", "Sort", tooltip="Sort by the next column (or click a header)"),
+        Binding("slash", "filter", "Filter", tooltip="Filter the types by name or style"),
     ]
     NOTE = "#overview-note"
     stats: reactive[data.StoreStats | None] = reactive(None)
@@ -30,7 +32,7 @@ class OverviewView(WindowedView):
     text: reactive[str] = reactive("")
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="filter flow types by name or style  (/)", id="type-filter")
+        yield FilterInput(placeholder="filter flow types by name or style  (/)", id="type-filter")
         yield Static("Opening the store…", id="overview-note", classes="note")
         yield DataTable(id="types", cursor_type="row", zebra_stripes=True)
 
@@ -129,7 +131,8 @@ class OverviewView(WindowedView):
         self.text = event.value
 
     @on(Input.Submitted, "#type-filter")
-    def _filter_done(self, event: Input.Submitted) -> None:
+    @on(FilterInput.Left, "#type-filter")
+    def _filter_done(self) -> None:
         self.query_one("#types", DataTable).focus()
 
     @on(DataTable.RowSelected, "#types")

@@ -21,6 +21,7 @@ def node(name: str) -> Text:
 class ServiceMapView(WindowedView):
     """Edges of the service graph, grouped by caller."""
 
+    HELP_TITLE = "service map"
     NOTE = "#map-note"
 
     def compose(self) -> ComposeResult:

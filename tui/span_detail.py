@@ -34,9 +34,11 @@ def _pairs(values: dict) -> Table:
 class SpanScreen(Screen):
     """Everything stored about one span, and the logs written while it ran."""
 
+    HELP_TITLE = "span"
     BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back"),
+        Binding("escape,backspace", "app.pop_screen", "Back"),
         Binding("question_mark", "app.help", "Help", key_display="?"),
+        Binding("f1", "app.help", "Help", show=False),
     ]
 
     def __init__(self, trace_id: str, span_id: str) -> None:

@@ -24,6 +24,7 @@ class Waterfall(ScrollView, can_focus=True):
     """Spans in call-tree order with consumers under their producers; bars on the flow's
     time axis; ▌ and solid bars mark the critical path, red the failing spans."""
 
+    HELP_TITLE = "waterfall"
     BINDINGS = [
         Binding("up,k", "move(-1)", "Up", show=False),
         Binding("down,j", "move(1)", "Down", show=False),
@@ -31,15 +32,15 @@ class Waterfall(ScrollView, can_focus=True):
         Binding("pagedown", "move(20)", "Page down", show=False),
         Binding("home", "move(-1000000)", "Top", show=False),
         Binding("end", "move(1000000)", "Bottom", show=False),
-        Binding("enter", "toggle", "Fold"),
+        Binding("enter", "toggle", "Fold", tooltip="Fold or unfold the subtree"),
         Binding("left", "fold(True)", "Fold", show=False),
         Binding("right", "fold(False)", "Unfold", show=False),
-        Binding("d", "detail", "Detail"),
-        Binding("l", "follow", "Follow link"),
-        Binding("o", "origin", "Origin"),
+        Binding("d", "detail", "Detail", tooltip="Span detail: attributes, resource, events, links, logs"),
+        Binding("l", "follow", "Follow link", tooltip="Follow a message link: producer → consumers, consumer → producer"),
+        Binding("o", "origin", "Origin", tooltip="Jump to the failure origin"),
         Binding("p", "next_critical", "Next critical"),
-        Binding("left_square_bracket,alt+left", "back", "Back", key_display="["),
-        Binding("right_square_bracket,alt+right", "forward", "Forward", key_display="]"),
+        Binding("left_square_bracket,alt+left", "back", "Link back", show=False),
+        Binding("right_square_bracket,alt+right", "forward", "Link forward", show=False),
     ]
     DEFAULT_CSS = """
     Waterfall { height: 1fr; }

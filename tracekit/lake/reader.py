@@ -3,6 +3,7 @@ local store's views (spans, logs) on top (sql/lake/views.sql)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pyarrow as pa
 from tracekit import queries
 from tracekit.lake.location import LakeLocation
 from tracekit.lake.tables import TABLES, load_tables
-from tracekit.readonly import SAFE_CONFIG, run_read_only
+from tracekit.readonly import SAFE_CONFIG, Cancellation, run_read_only
 from tracekit.store import Store
 
 
@@ -53,11 +54,13 @@ class LakeStore(Store):
             self.conn.execute(f"SET memory_limit = '{int(memory_limit_mib)}MiB'")
         self.conn.execute("SET lock_configuration = true")
 
-    def arrow(self, sql: str, params: list | dict | None = None, max_rows: int | None = None) -> pa.Table:
+    def arrow(self, sql: str, params: list | dict | None = None, max_rows: int | None = None,
+              cancel: Cancellation | None = None) -> pa.Table:
         cur = self.conn.cursor()
         try:
-            return run_read_only(cur, sql, params, lambda rel: rel.to_arrow_table(), self.timeout_s,
-                                 max_rows)
+            with cancel.running_on(cur) if cancel else contextlib.nullcontext():
+                return run_read_only(cur, sql, params, lambda rel: rel.to_arrow_table(),
+                                     self.timeout_s, max_rows)
         finally:
             cur.close()
 
