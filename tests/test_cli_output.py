@@ -8,6 +8,7 @@ import os
 import pty
 import subprocess
 
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
@@ -98,3 +99,16 @@ def test_a_flow_id_naming_no_flow_is_a_usage_error_saying_how_to_list_them(store
     result = subprocess.run([*TRACEKIT, command[0], "--db", store, *command[1:]], capture_output=True)
     assert result.returncode == 2
     assert b"no flow matches 'nope'" in result.stderr and b"`tracekit flows`" in result.stderr
+
+
+def test_causes_json_gives_its_windows_as_the_report_and_flows_give_times(store):
+    out = json.loads(tracekit("causes", "--db", store, "--since", "1d", "--json").stdout)
+    flows = json.loads(tracekit("flows", "--db", store, "--json").stdout)
+    for part in ("window", "baseline"):
+        span = out[part]
+        assert isinstance(span["start_ns"], int) and span["start_ns"] < span["end_ns"]
+        # UTC text as flows --json gives a flow's start, to the nanosecond.
+        assert pd.Timestamp(span["start"]).value == span["start_ns"]
+        assert pd.Timestamp(span["end"]).value == span["end_ns"]
+    assert pd.Timestamp(flows[0]["start"])
+    assert out["window"]["start_ns"] == out["baseline"]["end_ns"]

@@ -252,7 +252,7 @@ def cmd_causes(args: argparse.Namespace) -> int:
                   baseline_logged=not unlogged)
     limits = [NO_BASELINE_LOGS] if unlogged else []
     if args.json:
-        print(dumps({"window": [start, end], "baseline": list(baseline),
+        print(dumps({"window": _span_of_time(start, end), "baseline": _span_of_time(*baseline),
                      "causes": causes_json(causes), "different": [asdict(d) for d in different],
                      "limits": limits}))
         return 0
@@ -284,3 +284,12 @@ def cmd_causes(args: argparse.Namespace) -> int:
         for d in different[:5]:
             print(f"   {line(d)}")
     return 0
+
+
+def _span_of_time(start_ns: int, end_ns: int) -> dict:
+    """A window in JSON as the report and `flows --json` give times: UTC text, and the
+    nanoseconds for scripts that compare them."""
+    import pandas as pd
+
+    return {"start": str(pd.Timestamp(int(start_ns))), "end": str(pd.Timestamp(int(end_ns))),
+            "start_ns": int(start_ns), "end_ns": int(end_ns)}
