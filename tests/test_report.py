@@ -362,3 +362,25 @@ def test_build_stays_the_function_after_a_report_was_built(tmp_path):
     assert callable(importlib.import_module("tracekit.report").build)
     from tracekit.report import build as again
     assert not isinstance(again, type(tracekit.report))
+
+
+def test_the_html_charts_time_labels_stay_inside_the_chart():
+    """Each time label under a chart fits in the SVG's width (the last one was cut in half at
+    the right edge), judged by its anchor and the width of its characters."""
+    import re
+    from types import SimpleNamespace
+
+    from tracekit.report.html import _line_chart
+    from tracekit.report.model import Bucket
+
+    start = 1_796_000_000_000_000_000
+    buckets = tuple(Bucket(start + i * 10**10, 10, 1, 0.1, 50.0 + i) for i in range(30))
+    report = SimpleNamespace(window=SimpleNamespace(start_ns=start, end_ns=start + 10**11))
+    svg = _line_chart(buckets, lambda b: b.p95_ms, "p95", str, report, "#000")
+    width = float(re.search(r'<svg[^>]* width="(\d+)"', svg)[1])
+    labels = re.findall(r'<text x="([\d.]+)" y="[\d.]+" text-anchor="(\w+)" font-size="11">(\d\d:\d\d:\d\d)</text>', svg)
+    assert len(labels) == 3
+    for x, anchor, text in labels:
+        text_w = len(text) * 11 * 0.6
+        left = float(x) - {"start": 0, "middle": text_w / 2, "end": text_w}[anchor]
+        assert 0 <= left and left + text_w <= width, (x, anchor, text)

@@ -57,8 +57,9 @@ def _line_chart(buckets: tuple[Bucket, ...], value, label: str, fmt, report: Rep
         f'<text x="{left - 6}" y="{y(v) + 4:.1f}" text-anchor="end" font-size="11">{_esc(fmt(v))}</text>'
         f'<line x1="{left}" x2="{w - 10}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="#e4e7eb"/>'
         for v in (0, top / 2, top))
-    times = "".join(f'<text x="{x(t):.1f}" y="{h - 6}" text-anchor="middle" font-size="11">{_esc(clock(t)[:8])}</text>'
-                    for t in (x0, (x0 + x1) // 2, x1))
+    # The first and last labels are anchored at their ends so that they stay inside the chart.
+    times = "".join(f'<text x="{x(t):.1f}" y="{h - 6}" text-anchor="{anchor}" font-size="11">{_esc(clock(t)[:8])}</text>'
+                    for t, anchor in ((x0, "start"), ((x0 + x1) // 2, "middle"), (x1, "end")))
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" role="img" '
             f'aria-label="{_esc(label)}"><title>{_esc(label)}</title>{band}{ticks}{times}'
             f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{line}"/></svg>')
