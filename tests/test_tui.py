@@ -823,3 +823,26 @@ def test_a_store_of_an_hour_or_less_opens_on_all_of_it(tmp_path):
     assert window_label("15m") == window_label("last 15m") == "last 15m"
     with pytest.raises(ValueError, match="1h"):
         window_label("2h")
+
+
+def test_the_highlighted_flow_type_shows_its_trends_under_the_list(tmp_path):
+    from pathlib import Path
+
+    from tests.conftest import tracekit as cli
+
+    db = tmp_path / "shop.duckdb"
+    cli("import", "--db", str(db), str(Path(__file__).parent / "tui_data" / "shop.jsonl"))
+
+    async def scenario():
+        app = make_app(db, live_interval=None)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, lambda: app.revision is not None)
+            await pilot.press("down")
+            await settle(pilot)
+            return screen_text(app)
+
+    screen = run(scenario())
+    line = next((l for l in screen.splitlines() if "over the window:" in l), None)
+    assert line is not None, screen
+    assert "flows" in line and "errors" in line and "p95" in line
+    assert any(c in line for c in "▁▂▃▄▅▆▇█"), line

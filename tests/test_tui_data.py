@@ -221,3 +221,14 @@ def test_export_writes_the_format_its_extension_names(store, tmp_path):
     assert (data.export(table, tmp_path / "a.csv")).read_text().count("\n") == 181
     with pytest.raises(ValueError, match=r"\.csv, \.parquet, \.json"):
         data.export(table, tmp_path / "a.xlsx")
+
+
+def test_a_flow_types_trends_show_its_flows_error_rate_and_p95_per_stretch_of_the_window():
+    per_bucket = [{"bucket": 0, "flows": 10, "failed": 10, "p95_ms": 100.0},
+                  {"bucket": 2, "flows": 5, "failed": 0, "p95_ms": 50.0},
+                  {"bucket": 3, "flows": 10, "failed": 5, "p95_ms": 100.0}]
+    flows, errors, p95 = window_data._trends(per_bucket, 4)
+    assert flows[1] == errors[1] == p95[1] == " "            # nothing started then
+    assert errors[0] == "█" and errors[2] == "▁"             # all failed; none failed
+    assert "▁" < errors[3] < "█"                             # half of them
+    assert flows[0] == flows[3] == p95[0] == "█" and flows[2] < "█" and p95[2] < "█"

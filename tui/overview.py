@@ -1,7 +1,10 @@
-"""Flow types: style, count, error rate, p50/p95 and a sparkline; sortable and filterable."""
+"""Flow types: style, count, error rate, p50/p95 and a sparkline of flows started; sortable and
+filterable. Under the list, the highlighted type's flows, error rate and p95 over the window as
+small charts."""
 
 from __future__ import annotations
 
+from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -35,6 +38,7 @@ class OverviewView(WindowedView):
         yield FilterInput(placeholder="filter flow types by name or style  (/)", id="type-filter")
         yield Static("Opening the store…", id="overview-note", classes="note")
         yield DataTable(id="types", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="type-trends", classes="note")
 
     def watch_stats(self, _) -> None:
         self._loading_note()
@@ -100,6 +104,7 @@ class OverviewView(WindowedView):
                            cells.right(cells.ms(r.p50_ms)), cells.right(cells.ms(r.p95_ms)), r.trend))
         cells.fill_table(table, [(label, key or "trend") for label, key in COLUMNS], values,
                          list(rows["type_id"]), max_width=22 if narrow else 48)
+        self._trends = {r.type_id: r for r in rows.itertuples()}
         note = self.query_one("#overview-note", Static)
         sort_label = dict((k, lbl) for lbl, k in COLUMNS if k)[self.sort]
         if not len(rows) and self.window and not self.text:
@@ -112,6 +117,19 @@ class OverviewView(WindowedView):
                 table.move_cursor(row=table.get_row_index(selected))
             except Exception:
                 pass
+
+    @on(DataTable.RowHighlighted, "#types")
+    def _show_trends(self, event: DataTable.RowHighlighted) -> None:
+        """The highlighted type over the window: flows started, error rate (█: all failed) and
+        p95, one character per stretch of the window."""
+        row = getattr(self, "_trends", {}).get(event.row_key.value)
+        trends = self.query_one("#type-trends", Static)
+        if row is None:
+            trends.update("")
+            return
+        trends.update(f"[b]{escape(row.name)}[/b] over the window:  flows [cyan]{row.trend}[/cyan]   "
+                      f"errors [red]{row.error_trend}[/red]   p95 [yellow]{row.p95_trend}[/yellow]"
+                      f" ({cells.ms(row.p95_ms)})")
 
     def action_cycle_sort(self) -> None:
         sorts = window_data.TYPE_SORTS

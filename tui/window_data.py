@@ -35,35 +35,45 @@ TYPE_ORDER = {
 }
 TYPE_SORTS = tuple(TYPE_ORDER)
 TYPE_COLUMNS = ["type_id", "name", "style", "flows", "failed", "error_rate", "p50_ms", "p95_ms",
-                "trend"]
+                "trend", "error_trend", "p95_trend"]
 
 
-def sparkline(values) -> str:
+def sparkline(values, top: float | None = None) -> str:
+    """One character per value, the tallest at `top` (default: the largest value)."""
     values = np.asarray(values, dtype=float)
-    top = values.max() if len(values) else 0
+    if top is None:
+        top = values.max() if len(values) else 0
     if top <= 0:
         return SPARK[0] * len(values)
     return "".join(SPARK[min(len(SPARK) - 1, int(v / top * (len(SPARK) - 1) + 0.999))] if v else " "
                    for v in values)
 
 
-def _trend(histogram, buckets: int) -> str:
-    counts = np.zeros(buckets)
-    for bucket, n in (histogram.items() if isinstance(histogram, dict) else histogram or ()):
-        counts[int(bucket)] = n
-    return sparkline(counts)
+def _trends(per_bucket: list[dict], buckets: int) -> tuple[str, str, str]:
+    """Sparklines over the window's buckets: flows started, the share of them that failed (a
+    full block: all of them), and their p95 duration (a bucket without flows stays blank)."""
+    flows, error_rate, p95 = np.zeros(buckets), np.zeros(buckets), np.zeros(buckets)
+    for b in per_bucket or ():
+        i = int(b["bucket"])
+        flows[i] = b["flows"]
+        error_rate[i] = b["failed"] / b["flows"] if b["flows"] else 0
+        p95[i] = b["p95_ms"] or 0
+    def blank_where_none(line: str) -> str:     # a bucket with flows shows, if only at ▁
+        return "".join((c if c != " " else SPARK[0]) if flows[i] else " " for i, c in enumerate(line))
+
+    return sparkline(flows), blank_where_none(sparkline(error_rate, top=1.0)), blank_where_none(sparkline(p95))
 
 
 def type_rows(store, window: tuple[int, int] | None, text: str = "", sort: str = "flows",
               buckets: int = 16) -> pd.DataFrame:
     """One row per flow type with flows started in the window: style, flows, error rate,
-    p50/p95, a sparkline of flows started over the window."""
+    p50/p95, and sparklines over the window of flows started, their error rate and p95."""
     query = sql("flow_types").replace("{order}", TYPE_ORDER[sort])
     from_to = window or (None, None)
     rows = store.arrow(query, {**_bounds(window), "from_ns": from_to[0], "to_ns": from_to[1],
                                "buckets": buckets, "text": text.strip()}).to_pylist()
     for row in rows:
-        row["trend"] = _trend(row["trend"], buckets)
+        row["trend"], row["error_trend"], row["p95_trend"] = _trends(row["trend"], buckets)
     return pd.DataFrame(rows, columns=TYPE_COLUMNS)
 
 
