@@ -3,6 +3,8 @@ continuation through broker waits across traces."""
 
 from __future__ import annotations
 
+import pytest
+
 from tracekit.analysis.critical_path import Node, flow_critical_path, trace_critical_path
 from tracekit.analysis.model import Section
 
@@ -92,3 +94,61 @@ def test_flow_path_starts_from_the_tree_that_ends_last():
 def test_single_trace_flow_path_equals_the_trace_path():
     nodes = tree({"A": (0, 100, None), "B": (10, 40, "A"), "C": (50, 90, "A")})
     assert flow_critical_path(nodes, ["A"]) == trace_critical_path(nodes, "A")
+
+
+# Every tree above, as the store's analysis walks it: the compiled walk (C, tracekit/analysis/
+# _walk.c) and the Python walk over a whole analysis must give the answer the edge cases pin.
+EDGE_CASES = {
+    "sequential": ({"A": (0, 100, None), "B": (10, 40, "A"), "C": (50, 90, "A")}, {}),
+    "overlapping": ({"A": (0, 100, None), "B": (10, 60, "A"), "C": (40, 90, "A")}, {}),
+    "outliving": ({"A": (0, 100, None), "B": (20, 150, "A")}, {}),
+    "outside": ({"A": (0, 100, None), "B": (10, 30, "A"), "late": (120, 200, "A"),
+                 "late-child": (130, 140, "late")}, {}),
+    "starting-before": ({"A": (50, 100, None), "B": (20, 70, "A")}, {}),
+    "back-to-back": ({"A": (0, 90, None), "B": (0, 30, "A"), "C": (30, 60, "A"),
+                      "D": (60, 90, "A")}, {}),
+    "nested": ({"A": (0, 100, None), "B": (10, 90, "A"), "C": (20, 50, "B"),
+                "D": (55, 80, "B")}, {}),
+    "broker-wait": ({"req": (0, 50, None), "pub": (30, 40, "req"), "consume": (70, 120, None),
+                     "db": (80, 110, "consume")}, {"consume": "pub"}),
+    "last-ending-tree": ({"req": (0, 50, None), "pub1": (10, 20, "req"), "pub2": (20, 30, "req"),
+                          "fast": (25, 35, None), "slow": (40, 200, None)},
+                         {"fast": "pub1", "slow": "pub2"}),
+}
+
+
+def _as_analysis(spec: dict, producers: dict):
+    """One flow of the hand-built tree, as the analyzer's frames hold it."""
+    import pandas as pd
+
+    from tracekit.analysis.model import CALL, MESSAGE, Analysis
+
+    keys = list(spec)
+    spans = pd.DataFrame({"key": keys, "flow_id": "f", "start_adj": [s for s, _, _ in spec.values()],
+                          "end_adj": [e for _, e, _ in spec.values()], "service_name": "svc",
+                          "name": keys, "trace_id": "t", "span_id": keys})
+    pos = {k: i for i, k in enumerate(keys)}
+    edges = [(p, k, CALL, "parent") for k, (_, _, p) in spec.items() if p]
+    edges += [(p, k, MESSAGE, "link") for k, p in producers.items()]
+    edges = pd.DataFrame(edges, columns=["src", "dst", "kind", "via"])
+    edges["src_pos"], edges["dst_pos"] = edges["src"].map(pos), edges["dst"].map(pos)
+    edges["flow_id"] = "f"
+    return Analysis(spans, edges, pd.DataFrame())
+
+
+@pytest.mark.parametrize("case", list(EDGE_CASES))
+def test_the_compiled_and_python_walks_give_the_edge_cases_answers(case):
+    from tracekit.analysis import _walk
+    from tracekit.analysis.run import _critical_paths_compiled, _critical_paths_python
+
+    spec, producers = EDGE_CASES[case]
+    nodes = tree(spec)
+    for consumer, producer in producers.items():
+        nodes[consumer].producer = producer
+    roots = [k for k, (_, _, p) in spec.items() if p is None]
+    expected = [(s.span, s.start_ns, s.end_ns, s.kind) for s in flow_critical_path(nodes, roots)]
+    analysis = _as_analysis(spec, producers)
+    for walk in (lambda a: _critical_paths_compiled(a, _walk), _critical_paths_python):
+        frame = walk(analysis).sort_values("seq")
+        got = [(r.span, r.start_ns, r.end_ns, r.segment) for r in frame.itertuples()]
+        assert got == expected, (case, walk)
