@@ -5,9 +5,9 @@ from importlib import resources
 
 
 @cache
-def load(name: str) -> str:
-    """The text of tracekit/sql/NAME.sql."""
-    return resources.files("tracekit").joinpath("sql", f"{name}.sql").read_text("utf-8")
+def load(name: str, package: str = "tracekit") -> str:
+    """The text of PACKAGE/sql/NAME.sql (NAME may hold a folder: `report/shifts`)."""
+    return resources.files(package).joinpath("sql", f"{name}.sql").read_text("utf-8")
 
 
 def migrations() -> list[tuple[int, str, str]]:

@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
+
+from tracekit import queries
 
 SQL_ROWS_SHOWN = 10_000      # rows the SQL console fetches; export writes them all
 LOGS_SHOWN = 500
 
 
 def sql(name: str) -> str:
-    return resources.files("tui").joinpath("sql", f"{name}.sql").read_text()
+    """The text of tui/sql/NAME.sql."""
+    return queries.load(name, package="tui")
 
 
 # --- the store's figures: the first paint and every live tick ----------------------------

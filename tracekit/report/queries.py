@@ -7,21 +7,19 @@ import datetime as dt
 import math
 import re
 from decimal import Decimal
-from functools import cache
-from importlib import resources
 from typing import Any
 
 import pandas as pd
 
+from tracekit import queries
 from tracekit.report.model import Figure
 
 _PARAM = re.compile(r"\$([a-z_]+)\b")
 
 
-@cache
 def load(name: str) -> str:
     """The text of tracekit/sql/report/NAME.sql."""
-    return resources.files("tracekit").joinpath("sql", "report", f"{name}.sql").read_text("utf-8")
+    return queries.load(f"report/{name}")
 
 
 def timestamp(ns: int) -> str:
