@@ -275,14 +275,7 @@ def render(report: Report) -> str:
         out.append("<li>None found: no orphan spans, clock-skew corrections, dropped data or incomplete flows.</li>")
     out.append("</ul><h2>SQL</h2><p>Each query runs as is with <code>tracekit sql --db STORE \"...\"</code> "
                "and returns the figures quoted.</p>")
-    seen = set()
-    for f in report.figures:
-        number = ref.of(f)
-        if number in seen:
-            continue
-        seen.add(number)
-        names = "; ".join(g.name + ("" if not g.column else f" = {g.value}")
-                          for g in report.figures if g.text == f.text)
-        out.append(f"<p id={number}><b>{number}</b> — {_esc(names)}</p><pre>{_esc(f.text.rstrip())}</pre>")
+    for number, names, sql in ref.appendix(report.figures):
+        out.append(f"<p id={number}><b>{number}</b> — {_esc(names)}</p><pre>{_esc(sql)}</pre>")
     out.append("</body></html>")
     return "\n".join(out) + "\n"

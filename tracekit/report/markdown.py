@@ -96,15 +96,8 @@ def render(report: Report) -> str:
         out.append("- None found: no orphan spans, clock-skew corrections, dropped data or incomplete flows.")
     out += ["", "## SQL", "",
             "Each query runs as is with `tracekit sql --db STORE \"...\"` and returns the figures quoted.", ""]
-    seen = set()
-    for f in report.figures:
-        number = ref.of(f)
-        if number in seen:
-            continue
-        seen.add(number)
-        quoted = [g for g in report.figures if g.text == f.text]
-        names = "; ".join(g.name + ("" if not g.column else f" = {g.value}") for g in quoted)
-        out += [f"**{number}** — {names}", "", "```sql", f.text.rstrip(), "```", ""]
+    for number, names, sql in ref.appendix(report.figures):
+        out += [f"**{number}** — {names}", "", "```sql", sql, "```", ""]
     return "\n".join(out)
 
 

@@ -54,3 +54,17 @@ class References:
         if figure is None:
             return ""
         return f"Q{self.queries[figure.text]}"
+
+    def appendix(self, figures: tuple[Figure, ...]) -> list[tuple[str, str, str]]:
+        """The report's SQL appendix, each query once: (its number, the figures it gives with
+        their values, the SQL), for every format to write out in its own way."""
+        entries, seen = [], set()
+        for f in figures:
+            number = self.of(f)
+            if number in seen:
+                continue
+            seen.add(number)
+            names = "; ".join(g.name + ("" if not g.column else f" = {g.value}")
+                              for g in figures if g.text == f.text)
+            entries.append((number, names, f.text.rstrip()))
+        return entries
