@@ -3,27 +3,29 @@ local store's views (spans, logs) on top (sql/lake/views.sql)."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
 
 from tracekit import queries
 from tracekit.lake.location import LakeLocation
 from tracekit.lake.tables import TABLES, load_tables
-from tracekit.readonly import SAFE_CONFIG, Cancellation, run_read_only
-from tracekit.store import Store
+from tracekit.readonly import SAFE_CONFIG
+from tracekit.store import LocalStore
 
 
-class LakeStore(Store):
+class LakeStore(LocalStore):
     """The lake as it was when opened: read-only SQL over span_rows, log_rows, resources and
-    the spans and logs views. DuckDB reads only the warehouse's files."""
+    the spans and logs views, run as on a local store's connection. DuckDB reads only the
+    warehouse's files."""
 
     def __init__(self, location: LakeLocation, timeout_s: float | None,
                  memory_limit_mib: int | None = None):
-        super().__init__(location.warehouse, timeout_s)
+        super().__init__(location.warehouse,
+                         duckdb.connect(config={key: value for key, value in SAFE_CONFIG.items()
+                                                if key != "enable_external_access"}),
+                         timeout_s)
         self.location = location
         catalog = location.open_catalog()
         try:
@@ -31,8 +33,6 @@ class LakeStore(Store):
             self.files = {name: data_files(table) for name, table in tables.items()}
         finally:   # the file lists are all a reader needs of the catalog
             catalog.engine.dispose()
-        self.conn = duckdb.connect(config={key: value for key, value in SAFE_CONFIG.items()
-                                           if key != "enable_external_access"})
         for name in TABLES:
             if self.files[name]:
                 paths = ", ".join(_literal(path) for path in self.files[name])
@@ -54,23 +54,10 @@ class LakeStore(Store):
             self.conn.execute(f"SET memory_limit = '{int(memory_limit_mib)}MiB'")
         self.conn.execute("SET lock_configuration = true")
 
-    def arrow(self, sql: str, params: list | dict | None = None, max_rows: int | None = None,
-              cancel: Cancellation | None = None) -> pa.Table:
-        cur = self.conn.cursor()
-        try:
-            with cancel.running_on(cur) if cancel else contextlib.nullcontext():
-                return run_read_only(cur, sql, params, lambda rel: rel.to_arrow_table(),
-                                     self.timeout_s, max_rows)
-        finally:
-            cur.close()
-
     def size_on_disk(self) -> int:
         """Bytes of the current snapshots' data files."""
         return sum(Path(path).stat().st_size for files in self.files.values() for path in files)
 
-    def close(self) -> None:
-        super().close()
-        self.conn.close()
 
 
 def data_files(table) -> list[str]:
