@@ -82,7 +82,8 @@ def build(store, *, window: tuple[int, int | None] | None = None, flow_type: str
     from tracekit.analysis.causes import rank
     from tracekit.analysis.model import Analysis
     from tracekit.analysis.run import critical_paths
-    from tracekit.analysis.windowed import (data_range, find_flow, flow_types, flows_started,
+    from tracekit.analysis import stored_flow
+    from tracekit.analysis.windowed import (data_range, flow_types, flows_started,
                                           NO_BASELINE_LOGS, baseline_without_logs,
                                           window_analysis)
 
@@ -90,7 +91,7 @@ def build(store, *, window: tuple[int, int | None] | None = None, flow_type: str
     say("reading flows")
     bounds = data_range(store)
     type_ids = resolve_types(flow_types(store), flow_type) if flow_type else None
-    fid = find_flow(store, flow_id) if flow_id else None
+    fid = stored_flow.find(store, flow_id) if flow_id else None
     first, last = bounds[0], bounds[1] + 1
     others: tuple[Window, ...] = ()
     if fid:
@@ -376,10 +377,11 @@ def _no_data(store, win: Window, base: Window, data: tuple[int, int], flow_type:
 
 
 def _exemplar(store, analysis, flow_id: str) -> Exemplar:
-    from tracekit.analysis.present import flow_detail
+    from tracekit.analysis import stored_flow
+    from tracekit.analysis.present import failure_origin
 
-    detail = flow_detail(analysis, flow_id)
-    origin = detail["failure_origin"]
+    detail = stored_flow.read(store, flow_id)
+    origin = failure_origin(analysis, flow_id)
     if origin:
         trace_id, span_id = origin["trace_id"], origin["span_id"]
     else:
