@@ -453,7 +453,13 @@ def _limits(q: _Figures) -> list[Limit]:
         "spans_with_dropped_data": "spans whose SDK dropped attributes, events or links",
         "spans_adjusted_at_ingest": "spans adjusted at ingest (clamped times, end before start, "
                                     "invalid parent ids)",
+        "spans_without_service": "spans of no named service (no service.name: stored as "
+                                 "unknown_service): what failed or slowed there is not put on "
+                                 "any service",
         "incomplete_flows": "flows still incomplete or running: their outcome is not known yet",
+        "logs_without_trace_context": "warning and error logs without trace context: they are "
+                                      "listed by pattern but joined to no span, so they are no "
+                                      "evidence against an operation",
     }
     for column, text in texts.items():
         if r.get(column):
