@@ -106,3 +106,28 @@ def test_a_report_says_what_its_data_lacks_in_its_limits(tmp_path):
                                  "--format", "json").stdout)
     kinds = {limit["kind"] for limit in report["limits"]}
     assert not kinds & {"spans_without_service", "logs_without_trace_context"}
+
+
+def test_hops_received_before_they_were_sent_are_named_as_clocks_that_disagree(tmp_path):
+    """Consumers on a host whose clock is five minutes behind the producers': each message is
+    received 'before' it was sent. The flows are still stitched by message id; the report's
+    limits say their clocks disagree."""
+    producers, consumers = [], []
+    for i in range(1, 11):
+        message = {"messaging.message.id": f"m-{i}", "messaging.destination.name": "orders.placed",
+                   "messaging.system": "rabbitmq"}
+        producers.append(span(f"{i:032x}", f"{i:08x}00000001", "orders.placed publish", kind=4,
+                              start_ms=i * 1000, duration_ms=5, attributes=message))
+        consumers.append(span(f"{i + 100:032x}", f"{i + 100:08x}00000001", "orders.placed process",
+                              kind=5, start_ms=i * 1000 + 20 - 300_000, duration_ms=30,
+                              attributes=message))
+    db = tmp_path / "store.duckdb"
+    tracekit("import", "--db", str(db), str(write(tmp_path / "spans.jsonl", request("orders", producers),
+                                                  request("shipping", consumers))))
+    flows = json.loads(tracekit("sql", "--db", str(db), "--format", "json",
+                                "SELECT count(*) AS n, sum(traces) AS traces FROM flows").stdout)
+    assert flows == [{"n": 10, "traces": 20}]       # each message's two traces, one flow
+    report = json.loads(tracekit("report", "--db", str(db), "--from", when(-400), "--to", when(60),
+                                 "--format", "json").stdout)
+    limits = {limit["kind"]: limit["text"] for limit in report["limits"]}
+    assert limits["hops_received_before_sent"].startswith("10 hops through a broker received before")

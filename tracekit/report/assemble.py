@@ -450,6 +450,9 @@ def _limits(q: _Figures) -> list[Limit]:
     texts = {
         "orphan_spans": "spans whose parent span was never stored (their flows may be cut in two)",
         "skew_adjusted_spans": "spans moved to fit in their parent for clock skew (read time only)",
+        "hops_received_before_sent": "hops through a broker received before they were sent: the "
+                                     "hosts' clocks disagree, so their waits read as 0 and times "
+                                     "across them are not comparable",
         "spans_with_dropped_data": "spans whose SDK dropped attributes, events or links",
         "spans_adjusted_at_ingest": "spans adjusted at ingest (clamped times, end before start, "
                                     "invalid parent ids)",
