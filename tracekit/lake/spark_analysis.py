@@ -85,6 +85,7 @@ def spark_session(master: str = "local[2]", shuffle_partitions: int = 4,
                 .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
                 .config("spark.driver.memory", driver_memory)
                 .config("spark.ui.enabled", "false")
+                .config("spark.ui.showConsoleProgress", "false")
                 .config("spark.sql.adaptive.enabled", "true")
                 .getOrCreate())
     except Exception as exc:   # pyspark's own errors: no Java, the gateway did not start
@@ -241,7 +242,8 @@ def analyze_lake(spark, location: LakeLocation,
     result.spans = spans.count()
     lap("read")
 
-    labels, result.rounds = components(trace_edges(spans))
+    # Kept: every round of the propagation joins against the edges.
+    labels, result.rounds = components(trace_edges(spans).localCheckpoint())
     lap("components")
 
     result.tasks = max(1, -(-result.spans // SPANS_PER_TASK))
