@@ -35,7 +35,6 @@ import pyarrow.parquet as pq
 
 from tracekit.analysis import DEFAULT_BUSINESS_KEYS
 from tracekit.analysis.spans import NO_BOUND_NS, spans_sql
-from tracekit.analysis.stitch import MAX_TRACES_PER_KEY
 from tracekit.lake.location import NAMESPACE, LakeLocation, LakeUnavailable
 from tracekit.lake.reader import create_views, data_files
 from tracekit.lake.tables import load_tables
@@ -166,10 +165,12 @@ def _analyze_partition(batches, staging: str, schemas: dict[str, pa.Schema]):
 def trace_edges(spans):
     """Pairs of traces (a, b), both directions, that may belong to one flow: a link's holder
     and its target's trace (when stored), traces sharing a message id between a producer and
-    consumers, traces sharing a business key that 2..64 traces hold. Each group is a star on
-    its smallest trace. More pairs than the analysis stitches (it needs the linked span, the
-    first producer): a component then holds a few flows, each whole, and the analysis of the
-    component separates them."""
+    consumers, traces sharing a business key. Each group is a star on its smallest trace.
+    More pairs than the analysis stitches (it needs the linked span, the first producer, a
+    key held by at most MAX_TRACES_PER_KEY traces): a component then holds a few flows, each
+    whole, and the analysis of the component separates them. A key held by more traces
+    stitches nothing, but its traces are kept together all the same, so that the analysis of
+    their partition sees how many hold it, as the analysis of the whole store does."""
     from pyspark.sql import functions as F
 
     traces = spans.select(F.col("trace_id").alias("b")).distinct()
@@ -185,10 +186,8 @@ def trace_edges(spans):
                             & F.col("kind").isin("PRODUCER", "CONSUMER"))
                 .select("message_id", "trace_id").distinct())
     keyed = spans.where(F.col("business_key").isNotNull()).select("business_key", "trace_id").distinct()
-    usable = (keyed.groupBy("business_key").count()
-              .where(F.col("count").between(2, MAX_TRACES_PER_KEY)).select("business_key"))
     edges = (links.unionByName(star(messages, "message_id"))
-             .unionByName(star(keyed.join(usable, "business_key"), "business_key"))
+             .unionByName(star(keyed, "business_key"))
              .where(F.col("a") != F.col("b")))
     return edges.unionByName(edges.select(F.col("b").alias("a"), F.col("a").alias("b"))).distinct()
 
