@@ -146,7 +146,10 @@ def _analyze_partition(batches, staging: str, schemas: dict[str, pa.Schema]):
     file under `staging`; yields one manifest row per file."""
     from tracekit.analysis.persist import rows_of
 
-    spans = pa.Table.from_batches(list(batches))
+    batches = list(batches)
+    if not batches:     # a partition no component hashed to
+        return
+    spans = pa.Table.from_batches(batches)
     if spans.num_rows == 0:
         return
     part = uuid.uuid4().hex
