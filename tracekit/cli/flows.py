@@ -37,6 +37,9 @@ def add_parsers(commands) -> None:
     analyze.add_argument("--spark-master", metavar="URL", default="local[*]",
                          help="where the Spark job runs (default local[*]: this machine's cores; "
                               "spark://HOST:7077 for a cluster that reads the lake's warehouse)")
+    analyze.add_argument("--spark-task-spans", metavar="N", type=int, default=200_000,
+                         help="about how many spans each Spark analysis task holds (default "
+                              "200000, ~1 GiB in its Python worker)")
     analyze.set_defaults(run=cmd_analyze)
 
     flows = commands.add_parser(
@@ -174,7 +177,7 @@ def _analyze_lake(args: argparse.Namespace) -> int:
     spark = spark_session(args.spark_master)
     try:
         spark.sparkContext.setLogLevel("ERROR")
-        result = analyze_lake(spark, location)
+        result = analyze_lake(spark, location, spans_per_task=args.spark_task_spans)
     finally:
         spark.stop()
     summary = {"lake": location.display(), "engine": "spark", "master": args.spark_master,

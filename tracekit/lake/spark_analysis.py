@@ -217,8 +217,10 @@ def components(edges, max_rounds: int = 100):
 
 
 def analyze_lake(spark, location: LakeLocation,
-                 business_keys: tuple[str, ...] = DEFAULT_BUSINESS_KEYS) -> SparkResult:
-    """Analyze every span of the lake on `spark` and replace the lake's analysis tables."""
+                 business_keys: tuple[str, ...] = DEFAULT_BUSINESS_KEYS,
+                 spans_per_task: int = SPANS_PER_TASK) -> SparkResult:
+    """Analyze every span of the lake on `spark` and replace the lake's analysis tables
+    (`spans_per_task`: about how many spans each analysis task holds)."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
     from pyspark.sql.pandas.types import from_arrow_schema
@@ -248,7 +250,7 @@ def analyze_lake(spark, location: LakeLocation,
     labels, result.rounds = components(trace_edges(spans).localCheckpoint())
     lap("components")
 
-    result.tasks = max(1, -(-result.spans // SPANS_PER_TASK))
+    result.tasks = max(1, -(-result.spans // spans_per_task))
     staging = location.warehouse / NAMESPACE / "analysis" / f"run-{uuid.uuid4().hex[:12]}"
     schemas = target_schemas()
     grouped = (spans.join(labels, "trace_id", "left")
