@@ -560,7 +560,10 @@ async def http_sender(address: str, content_type: str, concurrency: int):
 
 
 async def drive(conn, transport: str, address: str, pool: list[bytes], spans_per_request: int,
-                seconds: float, concurrency: int, rate: float | None = None) -> dict:
+                seconds: float, concurrency: int, rate: float | None = None,
+                acked_bodies: list[bytes] | None = None) -> dict:
+    """Send `pool` for `seconds`; with `acked_bodies`, the requests acknowledged whole are
+    appended to it."""
     if transport == "grpc":
         send, close = await grpc_sender(address)
     else:
@@ -587,6 +590,8 @@ async def drive(conn, transport: str, address: str, pool: list[bytes], spans_per
             latencies.append(time.perf_counter() - sent)
             if outcome == "OK":
                 acked += spans_per_request - rejected
+                if acked_bodies is not None and not rejected:
+                    acked_bodies.append(body)
             else:
                 failures[outcome] = failures.get(outcome, 0) + 1
 

@@ -28,6 +28,18 @@ def add_parsers(commands) -> None:
                          help="then check the tables against a batch analysis of the whole store "
                               "in memory (about 1.5 GiB per million spans); exit 1 if they differ")
     analyze.add_argument("--json", action="store_true", help="print the summary as JSON")
+    analyze.add_argument("--lake", metavar="URI",
+                         help="analyze the lake's spans instead of --db, writing the analysis "
+                              "tables back to the lake (with --engine spark; docs/guides/lake.md)")
+    analyze.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb",
+                         help="duckdb (default): in this process, on a store; spark: on Spark, "
+                              "on a lake")
+    analyze.add_argument("--spark-master", metavar="URL", default="local[*]",
+                         help="where the Spark job runs (default local[*]: this machine's cores; "
+                              "spark://HOST:7077 for a cluster that reads the lake's warehouse)")
+    analyze.add_argument("--spark-task-spans", metavar="N", type=int, default=200_000,
+                         help="about how many spans each Spark analysis task holds (default "
+                              "200000, ~1 GiB in its Python worker)")
     analyze.set_defaults(run=cmd_analyze)
 
     flows = commands.add_parser(
@@ -117,6 +129,9 @@ def add_parsers(commands) -> None:
 def cmd_analyze(args: argparse.Namespace) -> int:
     import time
 
+    if args.lake is not None or args.engine == "spark":
+        return _analyze_lake(args)
+
     from tracekit.analysis.ready import bring_up_to_date
 
     started = time.perf_counter()
@@ -147,6 +162,32 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                             f"--db {args.db}`, and report it")
     if args.verify and not args.json:
         print("verified: the tables equal a batch analysis of the same spans")
+    return 0
+
+
+def _analyze_lake(args: argparse.Namespace) -> int:
+    if args.lake is None or args.engine != "spark":
+        raise UsageError("the Spark engine analyzes a lake: tracekit analyze --lake URI --engine spark")
+    if args.verify or args.rebuild:
+        raise UsageError("--verify and --rebuild are for a store; a lake's analysis is always rebuilt whole")
+    from tracekit.lake.location import LakeLocation
+    from tracekit.lake.spark_analysis import analyze_lake, spark_session
+
+    location = LakeLocation.parse(args.lake)
+    spark = spark_session(args.spark_master)
+    try:
+        spark.sparkContext.setLogLevel("ERROR")
+        result = analyze_lake(spark, location, spans_per_task=args.spark_task_spans)
+    finally:
+        spark.stop()
+    summary = {"lake": location.display(), "engine": "spark", "master": args.spark_master,
+               **result.as_dict()}
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"analyzed {counted(result.spans, 'span')} of the lake into "
+              f"{counted(result.flows, 'flow')} of {counted(result.types, 'type')} in "
+              f"{sum(result.seconds.values()):.1f} s on Spark ({args.spark_master})")
     return 0
 
 

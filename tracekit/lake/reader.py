@@ -10,7 +10,7 @@ import duckdb
 
 from tracekit import queries
 from tracekit.lake.location import LakeLocation
-from tracekit.lake.tables import TABLES, load_tables
+from tracekit.lake.tables import TABLES, load_tables, schemas
 from tracekit.readonly import SAFE_CONFIG
 from tracekit.store import LocalStore
 
@@ -33,20 +33,7 @@ class LakeStore(LocalStore):
             self.files = {name: data_files(table) for name, table in tables.items()}
         finally:   # the file lists are all a reader needs of the catalog
             catalog.engine.dispose()
-        for name in TABLES:
-            if self.files[name]:
-                paths = ", ".join(_literal(path) for path in self.files[name])
-                # A list of literals: DuckDB binds no parameters in a view's definition.
-                self.conn.execute(f"CREATE VIEW lake_{name} AS SELECT * FROM read_parquet("
-                                  f"[{paths}], hive_partitioning = false)")
-            else:   # no snapshot yet: an empty table of the same columns
-                empty = tables[name].schema().as_arrow().empty_table()
-                self.conn.register("empty_table", empty)
-                # A table, not a view of the registered one: cursors do not see registrations.
-                self.conn.execute(f"CREATE TABLE lake_{name} AS SELECT * FROM empty_table")
-                self.conn.unregister("empty_table")
-        for statement in self.conn.extract_statements(queries.load("lake/views")):
-            self.conn.execute(statement.query)
+        create_views(self.conn, self.files)
         # From here on the connection reads the warehouse's files and nothing else.
         self.conn.execute("SET allowed_directories = [?]", [os.fspath(location.warehouse) + os.sep])
         self.conn.execute("SET enable_external_access = false")
@@ -58,6 +45,25 @@ class LakeStore(LocalStore):
         """Bytes of the current snapshots' data files."""
         return sum(Path(path).stat().st_size for files in self.files.values() for path in files)
 
+
+
+def create_views(conn: duckdb.DuckDBPyConnection, files: dict[str, list[str]]) -> None:
+    """The lake's views (sql/lake/views.sql) on `conn` over these Parquet files of each table
+    (a table without files reads as empty, with its columns)."""
+    arrow_schemas = {name: schema.as_arrow() for name, schema in schemas().items()}
+    for name in TABLES:
+        if files.get(name):
+            paths = ", ".join(_literal(path) for path in files[name])
+            # A list of literals: DuckDB binds no parameters in a view's definition.
+            conn.execute(f"CREATE VIEW lake_{name} AS SELECT * FROM read_parquet("
+                         f"[{paths}], hive_partitioning = false)")
+        else:   # no snapshot yet: an empty table of the same columns
+            conn.register("empty_table", arrow_schemas[name].empty_table())
+            # A table, not a view of the registered one: cursors do not see registrations.
+            conn.execute(f"CREATE TABLE lake_{name} AS SELECT * FROM empty_table")
+            conn.unregister("empty_table")
+    for statement in conn.extract_statements(queries.load("lake/views")):
+        conn.execute(statement.query)
 
 
 def data_files(table) -> list[str]:
