@@ -39,6 +39,7 @@ class Store(ABC):
     """A read-only view of a store. Queries give DuckDB relations, DataFrames or Arrow."""
 
     remote = False      # True: read through the collector that holds the file
+    lake = False        # True: a lake (tracekit.lake.reader), analyzed by Spark, not by batch
 
     def __init__(self, path: Path, timeout_s: float | None):
         self.path = path
