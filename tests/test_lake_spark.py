@@ -99,6 +99,7 @@ def test_spark_analysis_of_the_lake_equals_the_duckdb_analysis_of_the_same_spans
     assert_lake_analysis_equals_store(lake, local)
     assert summary["flows"] == len(read_analysis(LakeLocation.parse(lake))["flow_rows"])
     assert_commands_read_the_lake_as_the_store(lake, local, rabbitmq_demo_run["truth"])
+    assert_the_terminal_ui_shows_the_lakes_flows(lake, local, tmp_path / "sql_history")
 
 
 def assert_commands_read_the_lake_as_the_store(lake: str, db, truth: dict) -> None:
@@ -174,3 +175,28 @@ def test_the_spark_engine_is_for_a_lake_and_says_how_to_ask_for_it(tmp_path):
                           check=False)
     assert result.returncode == 2, result.stderr
     assert b"--lake URI --engine spark" in result.stderr
+
+
+def assert_the_terminal_ui_shows_the_lakes_flows(lake: str, db, history) -> None:
+    """`tracekit tui --lake URI`: the overview lists the lake's flow types and flows, as many
+    as the store of the same spans holds."""
+    import asyncio
+
+    from tests.tui_data.screen import screen_text, settle
+    from tui.app import make_app
+
+    async def overview() -> str:
+        app = make_app(db, live_interval=None, window="all", lake=lake, sql_history=history)
+        async with app.run_test(size=(140, 44)) as pilot:
+            await settle(pilot, lambda: app.revision is not None)
+            return screen_text(app)
+
+    screen = asyncio.run(overview())
+    conn = duckdb.connect(str(db), read_only=True)
+    try:
+        [(types, flows)] = conn.execute("SELECT (SELECT count(*) FROM flow_types), "
+                                        "(SELECT count(*) FROM flows)").fetchall()
+    finally:
+        conn.close()
+    assert "lake postgresql://" in screen and "shopper order" in screen
+    assert f"{types} flow types" in screen and f"{flows:,} flows" in screen, screen

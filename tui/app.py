@@ -52,9 +52,10 @@ class TracekitApp(App):
 
     def __init__(self, db_path: str | Path, *, live_interval: float | None = 2.0,
                  stamp=None, clock=time.monotonic, window: str | None = None,
-                 sql_history: Path | None = None) -> None:
+                 sql_history: Path | None = None, lake: str | None = None) -> None:
         super().__init__()
         self.db_path = Path(db_path)
+        self.lake = lake        # a lake URI to read instead of the file (its last Spark analysis)
         self.sql_history = SqlHistory(sql_history)
         self.live_interval = live_interval
         self.stats: data.StoreStats | None = None
@@ -86,8 +87,13 @@ class TracekitApp(App):
                 yield ServiceMapView()
             with TabPane("5 SQL", id="sql"):
                 yield SqlConsole(self.sql_history)
-        yield StatusLine(str(self.db_path))
+        yield StatusLine(self._lake_label() if self.lake else str(self.db_path))
         yield Footer()
+
+    def _lake_label(self) -> str:
+        from tracekit.lake.location import LakeLocation
+
+        return "lake " + LakeLocation.parse(self.lake).display()
 
     def on_mount(self) -> None:
         # The views are switched with 1-5 (or a click): the tab bar never takes the keys.
@@ -107,7 +113,7 @@ class TracekitApp(App):
 
         with self._store_lock:
             if self._store is None:     # DuckDB's memory capped, as every reader's
-                self._store = tracekit.open(self.db_path,
+                self._store = tracekit.open(self.db_path, lake=self.lake,
                                             memory_limit_mib=READER_DUCKDB_MEMORY_MIB)
             store = self._store
         try:
@@ -350,14 +356,15 @@ class TracekitApp(App):
 
 def make_app(db_path: str | Path, *, live_interval: float | None = 2.0, stamp=None,
              clock=time.monotonic, window: str | None = None,
-             sql_history: str | Path | None = None) -> TracekitApp:
+             sql_history: str | Path | None = None, lake: str | None = None) -> TracekitApp:
     """The app on the store at `db_path` (read through `tracekit.open`, also while a
     collector writes it), reading its analysis tables: brought up to date first when they lag
     and the file is free; `live_interval` seconds between live updates (None: no updates);
     `stamp()` names exported files, `clock()` times queries (both fixed in snapshot tests);
     `window` the time window it opens on (a label of `data.WINDOWS`; None: all of a store that
     holds an hour or less, else the last hour); `sql_history`: the SQL console's history file
-    (default: tui.sql_history.default_path())."""
+    (default: tui.sql_history.default_path()); `lake`: a lake URI read instead of the file,
+    with the analysis its last Spark run committed."""
     return TracekitApp(db_path, live_interval=live_interval, stamp=stamp, clock=clock,
-                       window=window,
+                       window=window, lake=lake,
                        sql_history=Path(sql_history) if sql_history else default_path())

@@ -19,14 +19,8 @@ from tracekit.analysis.spans import DEFAULT_BUSINESS_KEYS, load_arrow, to_frame
 from tracekit.errors import TracekitError
 
 
-NO_BATCH_BOUND = 2**62
-
-
 def analyzed_through(store) -> int:
-    """The last ingest batch the analysis tables hold (every batch, for a lake: its Spark
-    analysis covers each span the lake held when it ran)."""
-    if store.lake:
-        return NO_BATCH_BOUND
+    """The last ingest batch the analysis tables hold."""
     return int(store.scalar("SELECT coalesce(max(analyzed_through), 0) FROM analysis_progress"))
 
 

@@ -18,7 +18,7 @@ def add_tui_parser(commands) -> None:
                               "origin, span detail with logs, the service map, failures with their "
                               "root causes, and a SQL console. Also while a collector writes the "
                               "store: new flows appear as they arrive. Press ? for the keys.")
-    db_option(tui)
+    db_option(tui, lake=True)
     tui.add_argument("--window", metavar="WINDOW",
                      help="the time window to open on, counted back from the newest data: all, "
                      "1m, 5m, 15m, 1h, 6h or 1d (default: all of a store holding an hour or less, "
@@ -35,10 +35,14 @@ def cmd_tui(args: argparse.Namespace) -> int:
         window = window_label(args.window) if args.window else None
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
-    if not args.db.exists():
+    if args.lake is not None:
+        from tracekit.cli.common import open_analyzed_lake
+
+        open_analyzed_lake(args.lake, None, None).close()     # says what to run if unanalyzed
+    elif not args.db.exists():
         raise StoreNotFound(f"no store at {args.db}: start `tracekit collect --db {args.db}` or "
                             "`tracekit demo` first, or give --db PATH")
-    make_app(args.db, window=window).run()
+    make_app(args.db, window=window, lake=args.lake).run()
     return 0
 
 

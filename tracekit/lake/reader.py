@@ -78,6 +78,9 @@ def create_views(conn: duckdb.DuckDBPyConnection, files: dict[str, list[str]]) -
         conn.execute(statement.query)
 
 
+ANALYZED_THROUGH_ALL = 2**62    # every batch: the lake's analysis is of all it held
+
+
 def load_analysis_tables(catalog) -> dict:
     """The analysis tables a Spark analysis committed to the lake, by name (none before the
     first: `tracekit analyze --lake URI --engine spark`)."""
@@ -108,6 +111,16 @@ def create_analysis_views(conn: duckdb.DuckDBPyConnection, files: dict[str, list
         else:
             conn.execute(f"CREATE TABLE {name} ("
                          + ", ".join(f'"{column}" {kind}' for column, kind in columns) + ")")
+    # Its progress: a Spark analysis covers every span the lake held when it ran (the lake's
+    # batch ids are each collector's own, so there is no store-wide batch to stop at).
+    progress = dict(local_columns(("analysis_progress",))["analysis_progress"])
+    if files.get("flow_rows"):
+        conn.execute(f"CREATE VIEW analysis_progress AS SELECT {ANALYZED_THROUGH_ALL}::"
+                     f"{progress['analyzed_through']} AS analyzed_through, now() AS analyzed_at, "
+                     "0::UBIGINT AS spans, (SELECT count(*) FROM flow_rows)::UBIGINT AS flows")
+    else:
+        conn.execute("CREATE TABLE analysis_progress ("
+                     + ", ".join(f'"{column}" {kind}' for column, kind in progress.items()) + ")")
     for _, _, sql in queries.migrations():
         for statement in conn.extract_statements(sql):
             text = "\n".join(line for line in statement.query.splitlines()
