@@ -462,8 +462,7 @@ class Writer:
             moved, staged = self.store.moved_through, self._staged_seq
             while self._intake and self._intake[0].seq <= moved:
                 self._intake_bytes -= self._intake.popleft().batch.nbytes
-        lost = ([export for export in self.store.intake.read(moved) if export.seq <= staged]
-                if staged > moved else [])
+        lost = self.store.read_back(staged)
         with self._cond:
             self._intake.extendleft(reversed(lost))
             self._intake_bytes += sum(export.batch.nbytes for export in lost)

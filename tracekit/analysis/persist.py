@@ -29,7 +29,7 @@ from tracekit.analysis.spans import DEFAULT_BUSINESS_KEYS, load_arrow, to_frame
 from tracekit.analysis.stitch import MAX_TRACES_PER_KEY
 from tracekit.analysis.tables import critical_path_rows, flow_edge_rows, flow_rows, flow_span_rows
 from tracekit.libc import release_freed_memory
-from tracekit.writable import transaction
+from tracekit.staging import transaction
 
 log = logging.getLogger(__name__)
 
