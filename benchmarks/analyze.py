@@ -32,7 +32,8 @@ import numpy as np
 import pandas as pd
 
 import tracekit
-from tracekit.analysis.run import analyze_spans, critical_paths
+from tracekit.analysis.critical_paths import critical_paths
+from tracekit.analysis.run import analyze_spans
 from tracekit.analysis.spans import load
 
 from stores import demo_store

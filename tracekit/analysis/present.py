@@ -21,7 +21,7 @@ def _text(value) -> str | None:
 
 def flow_detail(analysis: Analysis, flow_id: str) -> dict:
     from tracekit.analysis.causes import _Resolver, failing, origins
-    from tracekit.analysis.run import critical_path
+    from tracekit.analysis.critical_paths import critical_path
 
     flow = analysis.flows.set_index("flow_id").loc[flow_id]
     spans = analysis.spans[analysis.spans["flow_id"] == flow_id].sort_values("start_adj")

@@ -81,7 +81,7 @@ def build(store, *, window: tuple[int, int | None] | None = None, flow_type: str
     to the flow types it names, `flow_id` makes it the report of one flow."""
     from tracekit.analysis.causes import rank
     from tracekit.analysis.model import Analysis
-    from tracekit.analysis.run import critical_paths
+    from tracekit.analysis.critical_paths import critical_paths
     from tracekit.analysis.windowed import (data_range, find_flow, flow_types, flows_started,
                                           NO_BASELINE_LOGS, baseline_without_logs,
                                           window_analysis)
