@@ -56,7 +56,8 @@ class CheckpointPolicy:
         self.max_uncheckpointed_bytes = UNCHECKPOINTED_BYTES_PER_128_MIB * int(memory_limit_mib or 128) // 128
         self._warned_unshredded = False
         # The checkpoints the writer ran after commits, and the time they took: what bounds
-        # ingest is the writer thread, and these are most of it (docs/benchmarks.md).
+        # ingest is the writer thread, and these are most of it
+        # (benchmarks/results/2026-11-28-and-29.md).
         self.checkpoints = 0
         self.checkpoint_s = 0.0
 
