@@ -15,6 +15,12 @@ The queue is bounded by items and bytes: past the bound `submit()` refuses with 
 which receivers turn into a retryable answer (HTTP 503 + Retry-After, gRPC UNAVAILABLE)
 instead of letting memory grow. The intake's backlog is bounded by bytes: past it the writer
 waits for the mover before it acknowledges more, and the queue fills.
+
+One module of ~480 lines, on purpose: the queue, the intake thread and the mover share one
+condition variable and the state it guards (what is queued, acknowledged, staged, committed,
+and who waits for which), and their invariants are read together; what they call into is
+split by idea (`tracekit.writable` and the modules it names). The route is in
+docs/design/collector.md.
 """
 
 from __future__ import annotations
