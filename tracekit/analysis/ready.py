@@ -68,12 +68,11 @@ def open_analyzed(path: str | os.PathLike, *, timeout_s: float | None = None,
     (`on_start(spans)` is told how many), which needs the file to be writable.
     `memory_limit_mib`: DuckDB's memory in this process (None: DuckDB's default)."""
     import tracekit
-    from tracekit.remote import RemoteStore
     from tracekit.store import DEFAULT_TIMEOUT_S
 
     timeout_s = DEFAULT_TIMEOUT_S if timeout_s is None else timeout_s
     store = tracekit.open(path, timeout_s=timeout_s, memory_limit_mib=memory_limit_mib)
-    if isinstance(store, RemoteStore):
+    if store.remote:        # the collector holding the file keeps its analysis current
         return store
     lacking = behind(store)
     if lacking == 0 and schema_current(store):

@@ -120,14 +120,3 @@ def window_analysis(store, start_ns: int, end_ns: int, flow_ids: tuple[str, ...]
                     business_keys: tuple[str, ...] = DEFAULT_BUSINESS_KEYS) -> Analysis:
     """The analysis of the flows started in [start_ns, end_ns) (and of `flow_ids`)."""
     return analysis_of(store, flows_started(store, start_ns, end_ns, flow_ids), business_keys)
-
-
-def find_flow(store, ident: str) -> str:
-    """A flow id from a flow id (or a unique prefix), a trace id in it, or a business key."""
-    hits = store.arrow(queries.load("analysis/find_flow"), {"ident": ident}).column(0).to_pylist()
-    if len(hits) == 1:
-        return hits[0]
-    if not hits:
-        raise TracekitError(f"no flow matches {ident!r}: give a flow id (or its start), a trace "
-                            "id or a business key such as an order id; `tracekit flows` lists them")
-    raise TracekitError(f"{ident!r} matches {len(hits)} flows; give more of the id")

@@ -53,10 +53,10 @@ def open_analyzed(db: Path, timeout_s: float | None = None, *, capped: bool = Tr
 
 def flow_id_of(store, ident: str) -> str:
     """The flow `ident` names; naming none (or several) is a usage error."""
-    from tracekit.analysis.windowed import find_flow
+    from tracekit.analysis.stored_flow import find
 
     try:
-        return find_flow(store, ident)
+        return find(store, ident)
     except TracekitError as exc:
         raise UsageError(str(exc)) from exc
 

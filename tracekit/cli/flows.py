@@ -163,12 +163,18 @@ def cmd_flows(args: argparse.Namespace) -> int:
 
 
 def cmd_flow(args: argparse.Namespace) -> int:
-    from tracekit.analysis.present import dumps, flow_detail, print_flow
-    from tracekit.analysis.windowed import window_analysis
+    from tracekit.analysis import stored_flow
+    from tracekit.analysis.present import dumps, print_flow
 
     with open_analyzed(args.db) as store:
         flow_id = flow_id_of(store, args.id)
-        detail = flow_detail(window_analysis(store, 0, 0, (flow_id,)), flow_id)
+        detail = stored_flow.read(store, flow_id)
+        if stored_flow.failing(detail):     # its origin needs its spans analyzed (pandas)
+            from tracekit.analysis.present import failure_origin
+            from tracekit.analysis.windowed import window_analysis
+
+            detail["failure_origin"] = failure_origin(window_analysis(store, 0, 0, (flow_id,)),
+                                                      flow_id)
     if args.json:
         print(dumps(detail))
     else:

@@ -13,10 +13,11 @@ from tracekit.report.model import Exemplar, PathComparison, PathStep, Window
 def exemplar_of(store, analysis, flow_id: str) -> Exemplar:
     """The exemplar flow as the report shows it: its detail, failure origin, span attributes
     and sequence diagram."""
-    from tracekit.analysis.present import flow_detail
+    from tracekit.analysis import stored_flow
+    from tracekit.analysis.present import failure_origin
 
-    detail = flow_detail(analysis, flow_id)
-    origin = detail["failure_origin"]
+    detail = stored_flow.read(store, flow_id)
+    origin = failure_origin(analysis, flow_id)
     if origin:
         trace_id, span_id = origin["trace_id"], origin["span_id"]
     else:
