@@ -32,7 +32,9 @@ import numpy as np
 import pandas as pd
 
 import tracekit
-from tracekit.analysis.run import analyze_spans, critical_paths
+from tracekit import procfs
+from tracekit.analysis.critical_paths import critical_paths
+from tracekit.analysis.run import analyze_spans
 from tracekit.analysis.spans import load
 
 from stores import demo_store
@@ -65,21 +67,21 @@ def reset_peak() -> None:
     """Start measuring peak RSS afresh (Linux: clear VmHWM), so that the figure is the analysis's
     peak with its input resident, not the peak of building the input."""
     gc.collect()
-    Path("/proc/self/clear_refs").write_text("5")
+    procfs.reset_peak()
 
 
 def peak_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    try:
+        return procfs.status_kib("self", "VmHWM") / 1024
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    try:
+        return procfs.status_kib("self", "VmRSS") / 1024
+    except OSError:
+        return float("nan")
 
 
 def main() -> None:

@@ -66,6 +66,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 
 import tracekit
 from collectors.service import CollectorSettings, duckdb_memory_mib
+from tracekit import procfs
 from tracekit.intake import Export
 from tracekit.otlp import json as otlp_json
 from tracekit.otlp.json_decode import decode_traces_json
@@ -406,12 +407,6 @@ def store_figures(path: Path) -> dict:
 
 # --- The collector under test -----------------------------------------------------------------
 
-def cpu_seconds(stat: Path) -> float:
-    """utime + stime from a process's or thread's /proc stat file."""
-    fields = stat.read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 class Collector:
     """`tracekit collect` on a fresh store, with its CPU time and peak RSS read from /proc."""
 
@@ -432,17 +427,11 @@ class Collector:
 
     def processes(self) -> list[int]:
         """The collector and its decode worker processes."""
-        children = []
-        for task in Path(f"/proc/{self.proc.pid}/task").iterdir():   # any thread may have forked
-            try:
-                children += (task / "children").read_text().split()
-            except OSError:   # a thread that ended meanwhile
-                continue
-        return [self.proc.pid, *map(int, children)]
+        return [self.proc.pid, *procfs.children(self.proc.pid)]
 
     def cpu_seconds(self) -> float:
         """utime + stime of the collector and its decode workers (ended threads included)."""
-        return sum(cpu_seconds(Path(f"/proc/{pid}/stat")) for pid in self.processes())
+        return sum(procfs.cpu_seconds(pid) for pid in self.processes())
 
     def thread_cpu_seconds(self) -> dict[str, float]:
         """utime + stime per thread of the collector and its decode workers, summed by the
@@ -451,19 +440,19 @@ class Collector:
         there), as "main"; threads that keep the process's name (gRPC's Python poller, asyncio's
         executor) as "unnamed"."""
         seconds: dict[str, float] = {}
-        process_name = Path(f"/proc/{self.proc.pid}/comm").read_text().strip()
+        process_name = procfs.name(self.proc.pid)
         for pid in self.processes():
             try:
-                tasks = list(Path(f"/proc/{pid}/task").iterdir())
+                tids = procfs.threads(pid)
             except OSError:   # a worker that just exited
                 continue
-            for task in tasks:
+            for tid in tids:
                 try:
-                    comm = (task / "comm").read_text().strip()
-                    used = cpu_seconds(task / "stat")
+                    comm = procfs.name(pid, tid)
+                    used = procfs.cpu_seconds(pid, tid)
                 except OSError:   # a thread that ended meanwhile
                     continue
-                name = ("main" if task.name == str(self.proc.pid)
+                name = ("main" if tid == self.proc.pid
                         else "unnamed" if pid == self.proc.pid and comm == process_name
                         else re.sub(r"_\d+$", "", comm))
                 seconds[name] = seconds.get(name, 0.0) + used
@@ -471,11 +460,7 @@ class Collector:
 
     def peak_rss_mib(self) -> float:
         """Sum of the peak RSS of the collector and its decode workers (an upper bound)."""
-        total = 0
-        for pid in self.processes():
-            status = Path(f"/proc/{pid}/status").read_text()
-            total += int(re.search(r"^VmHWM:\s+(\d+) kB", status, re.M).group(1))
-        return total / 1024
+        return sum(procfs.status_kib(pid, "VmHWM") for pid in self.processes()) / 1024
 
     def pss_mib(self) -> dict[str, float]:
         """The proportional set size of the collector and each of its worker processes, by
@@ -484,12 +469,11 @@ class Collector:
         total: dict[str, float] = {}
         for pid in self.processes():
             try:
-                rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
-                comm = Path(f"/proc/{pid}/comm").read_text().strip()
+                kib = procfs.pss_kib(pid)
+                comm = procfs.name(pid)
             except OSError:   # a worker that just exited
                 continue
             name = "collector" if pid == self.proc.pid else re.sub(r"[-_]?\d+$", "", comm)
-            kib = int(re.search(r"^Pss:\s+(\d+) kB", rollup, re.M).group(1))
             total[name] = total.get(name, 0.0) + kib / 1024
         return total
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import os
 import threading
 import time
-from pathlib import Path
 
 import pyarrow as pa
 
+from tracekit import procfs
 from tracekit.errors import Overloaded
 from tracekit.libc import libc
 from tracekit.threads import name_os_thread
@@ -27,30 +27,6 @@ REFUSE_FROM = 0.85
 ANALYSIS_UP_TO = 0.70
 SAMPLE_EVERY_S = 0.1
 PSS_EVERY_S = 1.0       # the longest an estimate from the RSS sum stands in for PSS
-
-
-def _rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/statm") as statm:
-        return int(statm.read().split()[1]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
-
-
-def _pss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/smaps_rollup") as rollup:
-        for line in rollup:
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    return _rss_kib(pid)
-
-
-def total_mib(pids: list[int], read) -> float:
-    """`read` (a process's KiB) summed over `pids`, in MiB; a process gone meanwhile counts 0."""
-    kib = 0
-    for pid in pids:
-        try:
-            kib += read(pid)
-        except (OSError, ValueError, IndexError):
-            continue     # gone
-    return kib / 1024
 
 
 _M_MMAP_THRESHOLD = -3      # glibc mallopt parameter
@@ -91,7 +67,7 @@ class MemoryGuard:
         self._pss: tuple[list[int], float, float, float] | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="tracekit-memory", daemon=True)
-        self.available = Path("/proc/self/statm").exists()   # Linux; elsewhere: queue bounds only
+        self.available = procfs.available()   # Linux; elsewhere: queue bounds only
 
     def start(self) -> MemoryGuard:
         if self.available and self.limit_mib > 0:
@@ -108,7 +84,7 @@ class MemoryGuard:
         RSS sum grew since (PSS grows no faster), is too, or at most PSS_EVERY_S old."""
         threshold = REFUSE_FROM * self.limit_mib
         pids = [os.getpid(), *self.worker_pids()]
-        rss = total_mib(pids, _rss_kib)
+        rss = procfs.total_mib(pids, procfs.rss_kib)
         last = self._pss
         if rss < threshold:
             used = rss
@@ -119,13 +95,13 @@ class MemoryGuard:
             used = self._read_pss(pids, rss)
             if used >= threshold:     # free memory the heap still holds, then look again
                 trim_heap()
-                used = self._read_pss(pids, total_mib(pids, _rss_kib))
+                used = self._read_pss(pids, procfs.total_mib(pids, procfs.rss_kib))
         self.resident_mib = used
         self.peak_mib = max(self.peak_mib, used)
         return used
 
     def _read_pss(self, pids: list[int], rss: float) -> float:
-        pss = total_mib(pids, _pss_kib)
+        pss = procfs.total_mib(pids, procfs.pss_kib)
         self._pss = (pids, pss, rss, time.monotonic())
         return pss
 
@@ -141,7 +117,7 @@ class MemoryGuard:
         if not (self.available and self.limit_mib > 0):
             return None
         pids = [os.getpid(), *self.worker_pids()]
-        return share * self.limit_mib - self._read_pss(pids, total_mib(pids, _rss_kib))
+        return share * self.limit_mib - self._read_pss(pids, procfs.total_mib(pids, procfs.rss_kib))
 
     @property
     def over(self) -> bool:

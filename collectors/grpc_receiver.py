@@ -1,14 +1,13 @@
 """OTLP/gRPC: TraceService and LogsService; MetricsService answers UNIMPLEMENTED.
 
-Handlers take the raw request bytes and have a decode worker parse them, so a malformed
-message gets INVALID_ARGUMENT with a reason rather than gRPC's generic failure.
+Handlers take the raw request bytes and hand them to the export path every receiver shares
+(`collectors.ingest`), so a malformed message gets INVALID_ARGUMENT with a reason rather than
+gRPC's generic failure, and a refusal UNAVAILABLE with a RetryInfo.
 """
 
 from __future__ import annotations
 
-import logging
 from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 
 import grpc
 from google.protobuf import any_pb2
@@ -18,14 +17,13 @@ from google.rpc.error_details_pb2 import RetryInfo
 
 from collectors.admission import Admission
 from collectors.auth import BearerTokenInterceptor
-from collectors.decoding import GRPC, LOGS, PROTOBUF, TRACES, DecodePool, Refusal
-from collectors.ingest import COMMIT_WAIT_S, METRICS_UNSUPPORTED, response, submit
+from collectors.decode_pool import DecodePool
+from collectors.decoding import GRPC, LOGS, PROTOBUF, TRACES, Refusal
+from collectors.ingest import METRICS_UNSUPPORTED, decode_and_commit_blocking, response
 from collectors.telemetry import Telemetry
-from tracekit.errors import Overloaded, WriterStopped
+from tracekit.errors import Overloaded
 from tracekit.threads import name_os_thread
 from tracekit.writer import Writer
-
-log = logging.getLogger(__name__)
 
 TRACE_SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 LOGS_SERVICE = "opentelemetry.proto.collector.logs.v1.LogsService"
@@ -33,18 +31,20 @@ METRICS_SERVICE = "opentelemetry.proto.collector.metrics.v1.MetricsService"
 MAX_CONCURRENT_CALLS = 64
 
 
-def _refuse(context: grpc.ServicerContext, exc: Overloaded | WriterStopped) -> None:
-    """Abort with UNAVAILABLE (retryable for every OTLP exporter) and a RetryInfo saying when,
-    in the status details and under the key the Python exporter reads."""
-    delay = Duration()
-    delay.FromNanoseconds(int(getattr(exc, "retry_after_s", 1.0) * 1e9))
-    retry = RetryInfo(retry_delay=delay)
-    details = any_pb2.Any()
-    details.Pack(retry)
-    status = status_pb2.Status(code=code_pb2.UNAVAILABLE, message=str(exc), details=[details])
-    context.set_trailing_metadata((("grpc-status-details-bin", status.SerializeToString()),
-                                   ("google.rpc.retryinfo-bin", retry.SerializeToString())))
-    context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+def _refuse(context: grpc.ServicerContext, code: int, message: str,
+            retry_after_s: float | None) -> None:
+    """Abort with the refusal's status; a retryable one (UNAVAILABLE) carries a RetryInfo
+    saying when, in the status details and under the key the Python exporter reads."""
+    if retry_after_s is not None:
+        delay = Duration()
+        delay.FromNanoseconds(int(retry_after_s * 1e9))
+        retry = RetryInfo(retry_delay=delay)
+        details = any_pb2.Any()
+        details.Pack(retry)
+        status = status_pb2.Status(code=code, message=message, details=[details])
+        context.set_trailing_metadata((("grpc-status-details-bin", status.SerializeToString()),
+                                       ("google.rpc.retryinfo-bin", retry.SerializeToString())))
+    context.abort(_status_code(code), message)
 
 
 def _export_handler(writer: Writer, decoders: DecodePool, kind: str,
@@ -55,30 +55,13 @@ def _export_handler(writer: Writer, decoders: DecodePool, kind: str,
             try:
                 admission.check()       # before decoding: a refusal costs nothing
             except Overloaded as exc:
-                _refuse(context, exc)
-        with writer.incoming():
-            # The message arrives as sent (gRPC's decompression is off): the decode worker
-            # inflates it within the size limit.
-            try:
-                batch = decoders.submit(kind, PROTOBUF, GRPC, data).result()
-            except Exception as exc:  # the worker died mid-request: the client may retry
-                log.error("decoding failed: %s", exc)
-                context.abort(grpc.StatusCode.UNAVAILABLE, "decoding failed; retry")
-            if isinstance(batch, Refusal):
-                context.abort(_status_code(batch.rpc_code), batch.message)
-            try:
-                committed = submit(writer, batch, "otlp-grpc", telemetry)
-            except (Overloaded, WriterStopped) as exc:
-                _refuse(context, exc)
-        if committed is not None:
-            try:
-                committed.result(timeout=COMMIT_WAIT_S)
-            except FutureTimeout:
-                _refuse(context, Overloaded(f"the store has not committed this export within "
-                                            f"{COMMIT_WAIT_S:g} s; retry later", 1.0))
-            except Exception as exc:  # the commit failed: nothing of this request is stored
-                log.error("commit failed: %s", exc)
-                context.abort(grpc.StatusCode.UNAVAILABLE, f"the store could not commit: {exc}")
+                _refuse(context, code_pb2.UNAVAILABLE, str(exc), exc.retry_after_s)
+        # The message arrives as sent (gRPC's decompression is off): the decode worker
+        # inflates it within the size limit.
+        batch = decode_and_commit_blocking(
+            writer, lambda: decoders.submit(kind, PROTOBUF, GRPC, data), "otlp-grpc", telemetry)
+        if isinstance(batch, Refusal):
+            _refuse(context, batch.rpc_code, batch.message, batch.retry_after_s)
         return response(kind, batch).SerializeToString()
 
     return grpc.unary_unary_rpc_method_handler(export)

@@ -19,8 +19,9 @@ from google.rpc import code_pb2, status_pb2
 
 from collectors.admission import Admission
 from collectors.auth import UNAUTHENTICATED_MESSAGE, authorized
-from collectors.decoding import JSON, LOGS, PROTOBUF, TRACES, DecodePool, Refusal
-from collectors.ingest import METRICS_UNSUPPORTED, decode_and_commit, response
+from collectors.decode_pool import DecodePool
+from collectors.decoding import JSON, LOGS, PROTOBUF, TRACES, Refusal
+from collectors.ingest import METRICS_UNSUPPORTED, decode_and_commit, response, retry_after_header
 from collectors.telemetry import Telemetry
 from tracekit.errors import Overloaded
 from tracekit.metrics.exposition import wants_openmetrics
@@ -117,10 +118,8 @@ class OtlpHttpReceiver:
             self.writer, lambda: self.decoders.submit(kind, content_type, encoding, body), "otlp-http",
             self.telemetry)
         if isinstance(batch, Refusal):
-            headers = ({"Retry-After": str(round(batch.retry_after_s))}
-                       if batch.retry_after_s is not None else None)
             return _status_response(content_type, batch.http_status, batch.rpc_code, batch.message,
-                                    headers)
+                                    retry_after_header(batch))
         answer = response(kind, batch)
         if content_type == JSON:
             return web.Response(body=json_format.MessageToJson(answer, indent=None), content_type=JSON)

@@ -23,7 +23,8 @@ from aiohttp import web
 
 from collectors.analyst import NICENESS as ANALYSIS_NICENESS, Analyst
 from collectors.admission import ANALYSIS_UP_TO, REFUSE_FROM, Admission, MemoryGuard, return_freed_memory_to_the_system
-from collectors.decoding import DecodePool, exit_with_parent
+from collectors.decode_pool import DecodePool
+from collectors.decoding import exit_with_parent
 from collectors.retention import Retention, RetentionSettings
 from collectors.grpc_receiver import build_grpc_server
 from collectors.http_receiver import OtlpHttpReceiver

@@ -14,8 +14,9 @@ from aiohttp import web
 
 from collectors.admission import Admission
 from collectors.auth import UNAUTHENTICATED_MESSAGE, authorized
-from collectors.decoding import JSON, PROTOBUF, DecodePool, Refusal
-from collectors.ingest import decode_and_commit
+from collectors.decode_pool import DecodePool
+from collectors.decoding import JSON, PROTOBUF, Refusal
+from collectors.ingest import decode_and_commit, retry_after_header
 from collectors.telemetry import Telemetry
 from tracekit.errors import Overloaded
 from tracekit.writer import Writer
@@ -80,9 +81,7 @@ class ZipkinReceiver:
                                                              self.keep_proxy_spans), "zipkin",
             self.telemetry)
         if isinstance(batch, Refusal):
-            headers = ({"Retry-After": str(round(batch.retry_after_s))}
-                       if batch.retry_after_s is not None else None)
-            return _text(batch.http_status, batch.message, headers)
+            return _text(batch.http_status, batch.message, retry_after_header(batch))
         if batch.rejected_spans.count:   # Zipkin has no partial success: say it in the body
             return _text(202, batch.rejected_spans.message("spans"))
         return web.Response(status=202)

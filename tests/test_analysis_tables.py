@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import tracekit
 from tests.otlp_payloads import trace_request
-from tracekit.analysis.run import analyze, critical_paths
+from tracekit.analysis.critical_paths import critical_paths
+from tracekit.analysis.run import analyze
 from tracekit.analysis.tables import build
 from tracekit.otlp.decode import decode_traces
 from tracekit.writable import WritableStore

@@ -8,7 +8,8 @@ import pytest
 
 import tracekit
 from tracekit.analysis.causes import rank
-from tracekit.analysis.run import analyze, critical_path, critical_paths
+from tracekit.analysis.critical_paths import critical_path, critical_paths
+from tracekit.analysis.run import analyze
 from tracekit.demo.faults import FAULT_SCENARIOS
 
 
@@ -198,7 +199,7 @@ def test_causes_and_services_commands(demo):
 
 def test_the_compiled_walk_gives_the_python_walks_answer(demo):
     from tracekit.analysis import _walk   # built by `pip install`; this fails if it was not
-    from tracekit.analysis.run import _critical_paths_compiled, _critical_paths_python
+    from tracekit.analysis.critical_paths import _critical_paths_compiled, _critical_paths_python
 
     columns = ["flow_id", "seq", "span", "segment", "start_ns", "end_ns", "service_name", "name"]
     compiled = _critical_paths_compiled(demo["analysis"], _walk)[columns]

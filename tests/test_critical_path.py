@@ -139,7 +139,7 @@ def _as_analysis(spec: dict, producers: dict):
 @pytest.mark.parametrize("case", list(EDGE_CASES))
 def test_the_compiled_and_python_walks_give_the_edge_cases_answers(case):
     from tracekit.analysis import _walk
-    from tracekit.analysis.run import _critical_paths_compiled, _critical_paths_python
+    from tracekit.analysis.critical_paths import _critical_paths_compiled, _critical_paths_python
 
     spec, producers = EDGE_CASES[case]
     nodes = tree(spec)

@@ -84,7 +84,7 @@ def test_exports_moved_just_before_a_crash_are_not_moved_again(tmp_path):
     store = WritableStore.open(path)
     store.accept([(decode_traces(trace_request(70)), "test")])
     shutil.copytree(intake_dir, tmp_path / "intake.before")   # the intake before its cleanup
-    assert store.move(list(store.intake.read(store.moved_through))).spans == 70
+    assert store.move(store.intake.waiting()).spans == 70
     store.close()
     assert not intake_dir.exists()
     shutil.copytree(tmp_path / "intake.before", intake_dir)   # the crash came before the cleanup
@@ -147,7 +147,7 @@ def test_the_intake_deletes_its_segments_once_the_store_holds_them(tmp_path, mon
     for _ in range(4):
         store.accept([(decode_traces(trace_request(10)), "test")])
     assert len(list(intake_dir.glob("*.log"))) == 4
-    exports = list(store.intake.read(store.moved_through))
+    exports = store.intake.waiting()
     store.move(exports[:3])
     # The first three are stored: their segments go; the fourth's stays, and so does the
     # segment being appended to.
@@ -205,7 +205,7 @@ def test_a_move_keeps_each_exports_spans_logs_resources_and_attribute_keys(tmp_p
     store = WritableStore.open(tmp_path / "s.duckdb")
     store.accept([(decode_traces(trace_request(5, service="orders")), "otlp-grpc"),
                   (decode_logs(log_request(3, service="payments")), "otlp-http")])
-    result = store.move(list(store.intake.read(store.moved_through)))
+    result = store.move(store.intake.waiting())
     assert (result.spans, result.logs) == (5, 3)
     conn = store.conn
     assert conn.execute("SELECT source, intake_through FROM ingest_batches").fetchall() == [("mixed", 2)]

@@ -9,10 +9,11 @@ from pathlib import Path
 import tracekit
 from tests.otlp_payloads import log_request, trace_request
 from tests.test_store import STORED_ROW_GROUPS, spans_as_an_sdk_sends_them
+from tracekit.checkpoints import ROW_GROUP_ROWS, wal_path
 from tracekit.intake import Export
 from tracekit.otlp.batches import split
 from tracekit.otlp.decode import decode_logs, decode_traces
-from tracekit.writable import ROW_GROUP_ROWS, WritableStore, wal_path
+from tracekit.writable import WritableStore
 from tracekit.writer import Writer
 
 
@@ -46,7 +47,7 @@ def _stage_then_crash(path: str, exports: int, batch: int) -> None:
     store = WritableStore.open(Path(path))
     for _ in range(exports):
         store.accept([(decode_traces(trace_request(batch)), "test")])
-    staged = list(store.intake.read(store.moved_through))
+    staged = store.intake.waiting()
     store.stage(staged)
     store.settle()
     # The export cut at the row group's end is not whole in the store yet.

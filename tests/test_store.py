@@ -15,7 +15,8 @@ from tracekit import queries
 from tests.otlp_payloads import BASE_NS, log_request, trace_request
 from tracekit.errors import Overloaded, StoreLocked, StoreTooNew, WriterStopped
 from tracekit.otlp.decode import decode_logs, decode_traces
-from tracekit.writable import ROW_GROUP_ROWS, WritableStore
+from tracekit.checkpoints import ROW_GROUP_ROWS
+from tracekit.writable import WritableStore
 from tracekit.writer import Writer, WriterLimits
 
 
@@ -308,7 +309,7 @@ def test_after_duckdb_gives_up_the_database_the_writer_reopens_it_and_keeps_ever
     # the collector answered 503 to every export until restarted.
     path = tmp_path / "s.duckdb"
     store = WritableStore.open(path, memory_limit_mib=128)
-    store.max_shredded_keys = None
+    store.policy.max_shredded_keys = None
     committed = 0
 
     def count(where: str = "true") -> int:

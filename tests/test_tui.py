@@ -96,7 +96,7 @@ def test_failing_flow_shows_critical_path_and_failure_origin(rabbitmq_demo_run):
     assert "payment" in origin_lines[0] and "charge card" in origin_lines[0]
     assert "payment charge card" in selected and "failure origin" in selected
     # Every span the analyzer puts on the critical path is marked ▌, and no other span.
-    from tracekit.analysis.run import critical_path
+    from tracekit.analysis.critical_paths import critical_path
 
     snap_paths = {s.span for s in critical_path(_analysis(rabbitmq_demo_run["db"]), data.flow_id)
                   if s.kind == "span"}

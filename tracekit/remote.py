@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from tracekit import errors
 from tracekit.discovery import CollectorEndpoint
-from tracekit.store import Store
+from tracekit.reading import Store
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 

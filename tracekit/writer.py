@@ -15,6 +15,12 @@ The queue is bounded by items and bytes: past the bound `submit()` refuses with 
 which receivers turn into a retryable answer (HTTP 503 + Retry-After, gRPC UNAVAILABLE)
 instead of letting memory grow. The intake's backlog is bounded by bytes: past it the writer
 waits for the mover before it acknowledges more, and the queue fills.
+
+One module of ~480 lines, on purpose: the queue, the intake thread and the mover share one
+condition variable and the state it guards (what is queued, acknowledged, staged, committed,
+and who waits for which), and their invariants are read together; what they call into is
+split by idea (`tracekit.writable` and the modules it names). The route is in
+docs/design/collector.md.
 """
 
 from __future__ import annotations
@@ -462,8 +468,7 @@ class Writer:
             moved, staged = self.store.moved_through, self._staged_seq
             while self._intake and self._intake[0].seq <= moved:
                 self._intake_bytes -= self._intake.popleft().batch.nbytes
-        lost = ([export for export in self.store.intake.read(moved) if export.seq <= staged]
-                if staged > moved else [])
+        lost = self.store.read_back(staged)
         with self._cond:
             self._intake.extendleft(reversed(lost))
             self._intake_bytes += sum(export.batch.nbytes for export in lost)

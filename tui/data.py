@@ -52,7 +52,7 @@ class StoreStats:
 def store_stats(store) -> StoreStats:
     from tracekit.analysis.ready import behind
     from tracekit.errors import QueryError
-    from tracekit.store import LocalStore
+    from tracekit.reading import LocalStore
 
     row = store.arrow(sql("stats")).to_pylist()[0]
     try:

@@ -64,7 +64,7 @@ def waterfall(store, flow_id: str) -> Waterfall:
     """Every span of a stored flow in call-tree order, consumers under their producers with
     the broker wait between them, the critical path and the failure origin marked: from an
     analysis of that flow's spans only."""
-    from tracekit.analysis.run import critical_paths
+    from tracekit.analysis.critical_paths import critical_paths
     from tracekit.analysis.windowed import window_analysis
 
     analysis = window_analysis(store, 0, 0, (flow_id,))

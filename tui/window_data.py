@@ -178,7 +178,7 @@ def causes(store, window: tuple[int, int] | None) -> Causes:
     """The root-cause ranking for the window against its baseline (see cause_windows), from
     an analysis of those flows' spans only, as `tracekit causes` gives it."""
     from tracekit.analysis.causes import rank
-    from tracekit.analysis.run import critical_paths
+    from tracekit.analysis.critical_paths import critical_paths
     from tracekit.analysis.windowed import (NO_BASELINE_LOGS, baseline_without_logs, data_range,
                                             window_analysis)
     from tracekit.report.different import of_window

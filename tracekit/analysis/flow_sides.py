@@ -106,7 +106,7 @@ def side(analysis: Analysis, flow_id: str, attributes: dict[str, dict]) -> FlowS
     """One flow of `analysis` as the comparison takes it: each step under its call parent,
     a consumer at the top of its trace under the latest-ending producer it joined (as the
     waterfall draws it), and its critical path."""
-    from tracekit.analysis.run import critical_path
+    from tracekit.analysis.critical_paths import critical_path
 
     if analysis.flows.empty or flow_id not in set(analysis.flows["flow_id"]):
         raise TracekitError(f"flow {flow_id} is not in the store's analysis (any more): "

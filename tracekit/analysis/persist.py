@@ -23,13 +23,13 @@ import pyarrow.compute as pc
 
 from tracekit import queries
 from tracekit.analysis import flows as flowlib
-from tracekit.analysis.run import (INCOMPLETE_AFTER_MIN_NS, INCOMPLETE_AFTER_P50_FACTOR,
-                                   analyze_spans, critical_paths)
+from tracekit.analysis.critical_paths import critical_paths
+from tracekit.analysis.run import INCOMPLETE_AFTER_MIN_NS, INCOMPLETE_AFTER_P50_FACTOR, analyze_spans
 from tracekit.analysis.spans import DEFAULT_BUSINESS_KEYS, load_arrow, to_frame
 from tracekit.analysis.stitch import MAX_TRACES_PER_KEY
 from tracekit.analysis.tables import critical_path_rows, flow_edge_rows, flow_rows, flow_span_rows
 from tracekit.libc import release_freed_memory
-from tracekit.writable import transaction
+from tracekit.staging import transaction
 
 log = logging.getLogger(__name__)
 

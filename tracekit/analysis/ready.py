@@ -1,6 +1,7 @@
 """Stores whose analysis tables are current: brought up to date by the one writer of a file
 (`tracekit analyze`, `tracekit import`, a reader finding the file free), or left to the
-collector that holds it, which keeps them current as it commits."""
+collector that holds it, which keeps them current as it commits. A store of an older
+schema is migrated on the way (opening it for writing does it)."""
 
 from __future__ import annotations
 
@@ -54,6 +55,14 @@ def behind(store) -> int | None:
         return None
 
 
+def schema_current(store) -> bool:
+    """Whether the store has every migration this tracekit knows (the report's queries use
+    the `report_flows` macro of schema 7); opening it for writing applies what it lacks."""
+    from tracekit import queries
+
+    return (store.scalar("SELECT max(version) FROM schema_version") or 0) >= queries.migrations()[-1][0]
+
+
 def open_analyzed(path: str | os.PathLike, *, timeout_s: float | None = None,
                   on_progress: Progress | None = None, on_start: Callable[[int], None] | None = None,
                   memory_limit_mib: int | None = READER_DUCKDB_MEMORY_MIB):
@@ -69,10 +78,10 @@ def open_analyzed(path: str | os.PathLike, *, timeout_s: float | None = None,
     if store.remote:        # the collector holding the file keeps its analysis current
         return store
     lacking = behind(store)
-    if lacking == 0:
+    if lacking == 0 and schema_current(store):
         return store
     store.close()
-    if on_start is not None:
+    if on_start is not None and lacking != 0:
         on_start(lacking or 0)
     try:
         bring_up_to_date(path, on_progress=on_progress)

@@ -9,7 +9,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from tracekit.analysis.run import analyze_spans, critical_paths
+from tracekit.analysis.critical_paths import critical_paths
+from tracekit.analysis.run import analyze_spans
 from tracekit.analysis.spans import load_arrow, to_frame
 from tracekit.analysis.tables import build
 

@@ -274,7 +274,7 @@ def cmd_causes(args: argparse.Namespace) -> int:
     from tracekit.analysis.present import causes_json, dumps
     from dataclasses import asdict
 
-    from tracekit.analysis.run import critical_paths
+    from tracekit.analysis.critical_paths import critical_paths
     from tracekit.report.different import line, of_window
     from tracekit.analysis.windowed import (NO_BASELINE_LOGS, baseline_without_logs,
                                            data_range, window_analysis)

@@ -13,7 +13,8 @@ from typing import Any
 from tracekit.errors import DecodeError
 from tracekit.formats.otlp_document import (
     SPAN_KIND_CLIENT, SPAN_KIND_CONSUMER, SPAN_KIND_INTERNAL, SPAN_KIND_PRODUCER, SPAN_KIND_SERVER,
-    SPAN_KIND_UNSPECIFIED, STATUS_ERROR, STATUS_OK, STATUS_UNSET, hex_id, key_values, traces_document,
+    SPAN_KIND_UNSPECIFIED, STATUS_ERROR, STATUS_OK, STATUS_UNSET, hex_id, key_values, span_document,
+    traces_document,
 )
 
 _KINDS = {"client": SPAN_KIND_CLIENT, "server": SPAN_KIND_SERVER, "producer": SPAN_KIND_PRODUCER,
@@ -106,23 +107,11 @@ def _spans(trace: dict):
         if not parent and span.get("parentSpanID") and span["parentSpanID"] != "0":
             parent = hex_id(span["parentSpanID"], 16)   # Jaeger's older JSON
         start_us = int(span.get("startTime") or 0)
-        out = {"traceId": trace_id, "spanId": hex_id(span.get("spanID"), 16),
-               "name": str(span.get("operationName") or ""), "kind": kind,
-               "startTimeUnixNano": str(start_us * 1000),
-               "endTimeUnixNano": str((start_us + int(span.get("duration") or 0)) * 1000),
-               "attributes": key_values(tags)}
-        if parent:
-            out["parentSpanId"] = parent
-        if links:
-            out["links"] = links
-        if status:
-            out["status"] = status
-        if trace_state:
-            out["traceState"] = trace_state
         events = [_event(entry) for entry in span.get("logs") or [] if isinstance(entry, dict)]
-        if events:
-            out["events"] = events
-        yield tuple(resource.items()), scope, out
+        yield tuple(resource.items()), scope, span_document(
+            trace_id, hex_id(span.get("spanID"), 16), str(span.get("operationName") or ""), kind,
+            start_us, start_us + int(span.get("duration") or 0), tags, parent=parent,
+            links=links, status=status, trace_state=trace_state, events=events)
 
 
 def _event(entry: dict) -> dict:

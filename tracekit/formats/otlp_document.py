@@ -40,6 +40,22 @@ def hex_id(raw: str | None, hex_digits: int) -> str:
     return raw.rjust(hex_digits, "0") if len(raw) <= hex_digits else raw
 
 
+def span_document(trace_id: str, span_id: str, name: str, kind: int, start_us: int, end_us: int,
+                  attributes: dict[str, Any], *, parent: str = "", links: list[dict] | None = None,
+                  status: dict | None = None, trace_state: str = "",
+                  events: list[dict] | None = None) -> dict:
+    """An OTLP/JSON span from a foreign span's fields (times in microseconds, as Zipkin and
+    Jaeger give them); the optional members only when they hold something."""
+    out = {"traceId": trace_id, "spanId": span_id, "name": name, "kind": kind,
+           "startTimeUnixNano": str(start_us * 1000), "endTimeUnixNano": str(end_us * 1000),
+           "attributes": key_values(attributes)}
+    for member, given in (("parentSpanId", parent), ("links", links), ("status", status),
+                          ("traceState", trace_state), ("events", events)):
+        if given:
+            out[member] = given
+    return out
+
+
 def traces_document(spans: Iterable[tuple[tuple, str | None, dict]]) -> dict:
     """An OTLP/JSON trace export from (resource key, scope name, span) triples; a resource key
     is a tuple of (attribute, value) pairs."""

@@ -25,7 +25,8 @@ from typing import Any
 from tracekit.errors import DecodeError
 from tracekit.formats.otlp_document import (
     SPAN_KIND_CLIENT, SPAN_KIND_CONSUMER, SPAN_KIND_INTERNAL, SPAN_KIND_PRODUCER, SPAN_KIND_SERVER,
-    SPAN_KIND_UNSPECIFIED, STATUS_ERROR, STATUS_OK, STATUS_UNSET, hex_id, key_values, traces_document,
+    SPAN_KIND_UNSPECIFIED, STATUS_ERROR, STATUS_OK, STATUS_UNSET, hex_id, span_document,
+    traces_document,
 )
 
 _KINDS = {"CLIENT": SPAN_KIND_CLIENT, "SERVER": SPAN_KIND_SERVER,
@@ -206,19 +207,11 @@ def _span(span: dict, moved: dict, client_ids: set, keep_proxy_spans: bool
         start_us = min(int(a.get("timestamp") or 0) for a in annotations)
     start_us = int(start_us or 0)
     end_us = start_us + int(span.get("duration") or 0)
-    out = {"traceId": hex_id(trace_id, 32), "spanId": out_id, "name": str(span.get("name") or ""),
-           "kind": kind, "startTimeUnixNano": str(start_us * 1000),
-           "endTimeUnixNano": str(end_us * 1000), "attributes": key_values(attributes)}
-    if out_parent:
-        out["parentSpanId"] = out_parent
-    if trace_state:
-        out["traceState"] = trace_state
-    if status:
-        out["status"] = status
-    if annotations:
-        out["events"] = [{"timeUnixNano": str(int(a.get("timestamp") or 0) * 1000),
-                          "name": str(a.get("value") or "")} for a in annotations]
-    return tuple(resource.items()), scope, out
+    events = [{"timeUnixNano": str(int(a.get("timestamp") or 0) * 1000),
+               "name": str(a.get("value") or "")} for a in annotations]
+    return tuple(resource.items()), scope, span_document(
+        hex_id(trace_id, 32), out_id, str(span.get("name") or ""), kind, start_us, end_us,
+        attributes, parent=out_parent, status=status, trace_state=trace_state, events=events)
 
 
 def _port(endpoint: dict) -> int | None:

@@ -12,7 +12,7 @@ from tracekit import queries
 from tracekit.lake.location import LakeLocation
 from tracekit.lake.tables import ANALYSIS_TABLES, TABLES, load_tables, schemas
 from tracekit.readonly import SAFE_CONFIG
-from tracekit.store import LocalStore
+from tracekit.reading import LocalStore
 
 
 class LakeStore(LocalStore):

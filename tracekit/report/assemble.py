@@ -3,7 +3,6 @@ latency the report quotes computed by the SQL printed next to it."""
 
 from __future__ import annotations
 
-import json
 import shlex
 import time
 from collections.abc import Callable
@@ -15,10 +14,10 @@ from tracekit.plurals import counted
 from tracekit.report import queries
 from tracekit.report.different import differences as differing
 from tracekit.report.different import params as different_params
-from tracekit.report.mermaid import sequence
+from tracekit.report.exemplar import exemplar_of, path_comparison
 from tracekit.report.model import (
-    Bucket, Evidence, Exemplar, Figure, Impact, Limit, LogPattern, PathComparison, PathStep,
-    Report, Suspect, TimelineEvent, TypeImpact, Window,
+    Bucket, Evidence, Figure, Impact, Limit, LogPattern, Report, Suspect, TimelineEvent, TypeImpact,
+    Window,
 )
 from tracekit.report.window import bucket_width_ns, detect
 
@@ -81,8 +80,8 @@ def build(store, *, window: tuple[int, int | None] | None = None, flow_type: str
     to the flow types it names, `flow_id` makes it the report of one flow."""
     from tracekit.analysis.causes import rank
     from tracekit.analysis.model import Analysis
-    from tracekit.analysis.run import critical_paths
     from tracekit.analysis import stored_flow
+    from tracekit.analysis.critical_paths import critical_paths
     from tracekit.analysis.windowed import (data_range, flow_types, flows_started,
                                           NO_BASELINE_LOGS, baseline_without_logs,
                                           window_analysis)
@@ -167,8 +166,8 @@ def build(store, *, window: tuple[int, int | None] | None = None, flow_type: str
         exemplar_id = suspects[0].exemplars[0]
     if exemplar_id is not None:
         say("comparing the exemplar's critical path")
-        exemplar = _exemplar(store, analysis, exemplar_id)
-        path = _path(store, analysis, exemplar_id, win)
+        exemplar = exemplar_of(store, analysis, exemplar_id)
+        path = path_comparison(store, analysis, exemplar_id, win)
         q.keep(path.figure)
         if fid and exemplar.origin:
             suspects.append(_origin_suspect(q, fid, exemplar.origin))
@@ -374,73 +373,6 @@ def _no_data(store, win: Window, base: Window, data: tuple[int, int], flow_type:
     return Report(f"No data in {span}", summary, False, str(store.path), time.time_ns(), win, base,
                   flow_type, type_ids, None, None, (), (), 0, None, (), "", None, None, None, (),
                   None, (), no_data=True)
-
-
-def _exemplar(store, analysis, flow_id: str) -> Exemplar:
-    from tracekit.analysis import stored_flow
-    from tracekit.analysis.present import failure_origin
-
-    detail = stored_flow.read(store, flow_id)
-    origin = failure_origin(analysis, flow_id)
-    if origin:
-        trace_id, span_id = origin["trace_id"], origin["span_id"]
-    else:
-        root = analysis.flows.set_index("flow_id").at[flow_id, "root_span"]
-        trace_id, span_id = str(root).split(":", 1)
-    start = int(analysis.flows.set_index("flow_id").at[flow_id, "start_ns"])
-    span = queries.run(store, "exemplar_span", {"trace_id": trace_id, "span_id": span_id,
-                                                "from": queries.timestamp(start)}).first
-    attributes = {}
-    if span.get("attributes"):
-        stored = json.loads(span["attributes"])
-        if isinstance(stored, dict):
-            attributes = {k: v if isinstance(v, str) else json.dumps(v) for k, v in stored.items()}
-    return Exemplar(flow_id, detail["status"], detail["type"], detail["business_key"],
-                    float(detail["duration_ms"]), _plain(origin), attributes,
-                    sequence(analysis, flow_id))
-
-
-def _plain(value):
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if hasattr(value, "item"):
-        return value.item()
-    return value
-
-
-def _path(store, analysis, flow_id: str, win: Window) -> PathComparison:
-    """The exemplar's critical path against a healthy flow of the same type (else of the same
-    workflow): a complete one of median duration, outside the window when there is one."""
-    flows = analysis.flows
-    me = flows.set_index("flow_id").loc[flow_id]
-    healthy = flows[(flows["status"] == "complete") & (flows["flow_id"] != flow_id)]
-    outside = (healthy["start_ns"] < win.start_ns) | (healthy["start_ns"] >= win.end_ns)
-    candidates = None
-    for pool in (healthy[(healthy["type_id"] == me["type_id"]) & outside],
-                 healthy[healthy["type_id"] == me["type_id"]],
-                 healthy[(healthy["root_service"] == me["root_service"])
-                         & (healthy["root_name"] == me["root_name"]) & outside],
-                 healthy[(healthy["root_service"] == me["root_service"])
-                         & (healthy["root_name"] == me["root_name"])]):
-        if len(pool):
-            candidates = pool
-            break
-    other = None
-    if candidates is not None:
-        ordered = candidates.sort_values(["duration_ns", "flow_id"])
-        other = str(ordered["flow_id"].iloc[len(ordered) // 2])
-    starts = flows.set_index("flow_id")["start_ns"]
-    earliest = min(int(starts.at[flow_id]), int(starts.at[other]) if other else int(starts.at[flow_id]))
-    result = queries.run(store, "path", {"exemplar": flow_id, "healthy": other or flow_id,
-                                         "from": queries.timestamp(earliest)})
-    steps = tuple(PathStep(r["service_name"], r["name"], r["segment"], r["exemplar_ms"],
-                           r["healthy_ms"] if other else 0.0) for r in result.rows)
-    grew = max(steps, key=lambda s: s.delta_ms) if steps and other else None
-    healthy_ms = (float(flows.set_index("flow_id").at[other, "duration_ns"]) / 1e6) if other else None
-    return PathComparison(flow_id, other, str(me["status"]), float(me["duration_ns"]) / 1e6,
-                          healthy_ms, steps, grew, result.figure("critical path, exemplar against healthy"))
 
 
 def _limits(q: _Figures) -> list[Limit]:

@@ -2,11 +2,7 @@
 -- inside), are still incomplete, or ran slower than their workflow's baseline p95 (and when
 -- the first of those started).
 WITH picked AS (
-    SELECT * FROM flows
-    WHERE start_time >= least($start, $base_start)::TIMESTAMP_NS
-      AND start_time < greatest($end, $base_end)::TIMESTAMP_NS
-      AND ($type_ids::VARCHAR[] IS NULL OR list_contains($type_ids::VARCHAR[], type_id))
-      AND ($flow_id::VARCHAR IS NULL OR flow_id = $flow_id::VARCHAR)
+    SELECT * FROM report_flows($start, $end, $base_start, $base_end, $type_ids, $flow_id)
 ), base AS (
     SELECT root_service, root_name, quantile_cont(duration_ms, 0.95) AS p95_ms
     FROM picked

@@ -2,15 +2,7 @@
 -- flow in the window against the baseline (at least 20 ms and 1.5x more; broker waits count
 -- for the consumer that was waited for).
 WITH picked AS (
-    SELECT flow_id,
-           CASE WHEN start_time >= $start::TIMESTAMP_NS AND start_time < $end::TIMESTAMP_NS THEN 'window'
-                WHEN start_time >= $base_start::TIMESTAMP_NS AND start_time < $base_end::TIMESTAMP_NS THEN 'baseline'
-           END AS part
-    FROM flows
-    WHERE start_time >= least($start, $base_start)::TIMESTAMP_NS
-      AND start_time < greatest($end, $base_end)::TIMESTAMP_NS
-      AND ($type_ids::VARCHAR[] IS NULL OR list_contains($type_ids::VARCHAR[], type_id))
-      AND ($flow_id::VARCHAR IS NULL OR flow_id = $flow_id::VARCHAR)
+    SELECT flow_id, part FROM report_flows($start, $end, $base_start, $base_end, $type_ids, $flow_id)
 ), counted AS (
     SELECT part, count(*) AS flows FROM picked WHERE part IS NOT NULL GROUP BY part
 ), per_step AS (

@@ -2,15 +2,7 @@
 -- workflow's baseline p95), error rate and p95; `affected` when the share of failed,
 -- degraded, incomplete or slow flows grew by 10 points or more (and at least 2 such flows).
 WITH picked AS (
-    SELECT *,
-           CASE WHEN start_time >= $start::TIMESTAMP_NS AND start_time < $end::TIMESTAMP_NS THEN 'window'
-                WHEN start_time >= $base_start::TIMESTAMP_NS AND start_time < $base_end::TIMESTAMP_NS THEN 'baseline'
-           END AS part
-    FROM flows
-    WHERE start_time >= least($start, $base_start)::TIMESTAMP_NS
-      AND start_time < greatest($end, $base_end)::TIMESTAMP_NS
-      AND ($type_ids::VARCHAR[] IS NULL OR list_contains($type_ids::VARCHAR[], type_id))
-      AND ($flow_id::VARCHAR IS NULL OR flow_id = $flow_id::VARCHAR)
+    SELECT * FROM report_flows($start, $end, $base_start, $base_end, $type_ids, $flow_id)
 ), usual AS (
     SELECT root_service, root_name, quantile_cont(duration_ms, 0.95) AS p95_ms
     FROM picked WHERE part = 'baseline' AND status IN ('complete', 'degraded') GROUP BY ALL
