@@ -131,7 +131,7 @@ def create_analysis_views(conn: duckdb.DuckDBPyConnection, files: dict[str, list
 
 def local_columns(names) -> dict[str, list[tuple[str, str]]]:
     """(column, type) of each of the local store's tables `names`, as its migrations make them."""
-    from tracekit.writable import migrate
+    from tracekit.opening import migrate
 
     conn = duckdb.connect()
     try:

@@ -95,7 +95,7 @@ def spark_session(master: str = "local[2]", shuffle_partitions: int = 4,
 def target_schemas() -> dict[str, pa.Schema]:
     """Each analysis table's Arrow schema, from the local store's migrations, with times in
     microseconds (Iceberg v2 has no nanoseconds) and every column nullable."""
-    from tracekit.writable import migrate
+    from tracekit.opening import migrate
 
     conn = duckdb.connect()
     try:
@@ -292,7 +292,7 @@ def flow_types(written: dict[str, list[str]], schemas: dict[str, pa.Schema],
     Parquet file each table was written to."""
     from tracekit.analysis.persist import refresh_types
     from tracekit.lake.reader import _literal
-    from tracekit.writable import migrate
+    from tracekit.opening import migrate
 
     conn = duckdb.connect()
     try:
