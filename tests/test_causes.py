@@ -306,3 +306,38 @@ def test_a_slowdown_of_a_kind_of_flow_that_is_a_few_of_the_windows_flows_is_name
     causes = json.loads(out)["causes"]
     assert causes and (causes[0]["service"], causes[0]["operation"]) == ("payment", "POST /charge"), causes
     assert causes[0]["slowdown_share"] >= 0.3
+
+
+def test_a_service_slower_in_its_own_work_on_a_few_calls_is_named_not_its_callers(tmp_path):
+    """Searches (most flows) and a few bookings a minute: gateway → booking → contacts. In the
+    second minute contacts' CPU is starved: five of its eight calls take 300 ms longer inside
+    contacts itself (whole scheduling periods lost), the others as usual. Over the window, or
+    over the eight bookings, that is too few flows for a slowdown; in contacts' own time, against
+    its usual, it is clear. Booking and gateway only wait for it."""
+    gateway, search, booking, contacts = [], [], [], []
+    for minute in (0, 1):
+        for i in range(126):
+            n = minute * 126 + i + 1
+            trace, at_ms = f"{n:032x}", minute * 60_000 + i * 470.0
+            ids = [f"{n:08x}{k:08x}" for k in range(1, 6)]
+            if i % 16:
+                gateway += [span(trace, ids[0], "GET /search", start_ms=at_ms, duration_ms=52),
+                            span(trace, ids[1], "GET", kind=3, parent=ids[0], start_ms=at_ms + 1, duration_ms=50)]
+                search.append(span(trace, ids[2], "GET /search", parent=ids[1], start_ms=at_ms + 2, duration_ms=48))
+                continue
+            slowed = minute == 1 and (i // 16) % 3 != 0
+            ms = 310 if slowed else 10
+            gateway += [span(trace, ids[0], "POST /book", start_ms=at_ms, duration_ms=ms + 406),
+                        span(trace, ids[1], "POST", kind=3, parent=ids[0], start_ms=at_ms + 1, duration_ms=ms + 404)]
+            booking += [span(trace, ids[2], "POST /book", parent=ids[1], start_ms=at_ms + 2, duration_ms=ms + 402),
+                        span(trace, ids[3], "GET", kind=3, parent=ids[2], start_ms=at_ms + 3, duration_ms=ms + 2)]
+            contacts.append(span(trace, ids[4], "GET /contacts/{id}", parent=ids[3], start_ms=at_ms + 4,
+                                 duration_ms=ms))
+    db = tmp_path / "store.duckdb"
+    tracekit("import", "--db", str(db), str(write(tmp_path / "spans.jsonl", request("gateway", gateway),
+                                                  request("search", search), request("booking", booking),
+                                                  request("contacts", contacts))))
+    causes = _causes(str(db))
+    assert causes and (causes[0]["service"], causes[0]["operation"]) == ("contacts", "GET /contacts/{id}"), causes
+    assert "5 of 8 spans" in causes[0]["own_time"]
+    assert all(c["service"] not in ("booking", "gateway", "search") for c in causes), causes

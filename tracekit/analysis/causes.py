@@ -31,7 +31,8 @@ import pandas as pd
 
 from tracekit.analysis.model import CALL, Analysis
 from tracekit.analysis.slowdowns import (MIN_SLOW_FLOWS, MIN_SLOWDOWN_MS, MIN_SLOWDOWN_RATIO,
-                                         contributions, slow_callers, workflow_slowdowns)
+                                         contributions, own_time_slowdowns, proportion_z as _z, slow_callers,
+                                         workflow_slowdowns)
 
 MIN_FAILED_FLOWS = 3
 MIN_FAILURE_SHARE = 0.02
@@ -56,6 +57,7 @@ class Cause:
     error_logs: dict[str, int] = field(default_factory=dict)   # their first messages, by pattern
     path_share: float = 0.0         # of window flows whose path changed here (calls it made or not)
     path_changes: list[str] = field(default_factory=list)      # "+ callee op 12% → 85%", ...
+    own_time: str = ""              # the service's own time grew (slowdowns.own_time_slowdowns)
 
 
 def failing(spans: pd.DataFrame) -> pd.Series:
@@ -268,12 +270,6 @@ def _tripped_breakers(keys: dict[str, str], causes: dict[str, tuple[str, str]],
                     blamed[flow] = culprit
     return blamed
 
-def _z(c_w: int, n_w: int, c_b: int, n_b: int) -> float:
-    """Two-proportion z statistic of c_w/n_w against c_b/n_b."""
-    pooled = (c_w + c_b) / (n_w + n_b)
-    return (c_w / n_w - c_b / n_b) / math.sqrt(max(pooled * (1 - pooled) * (1 / n_w + 1 / n_b), 1e-12))
-
-
 def path_changes(analysis: Analysis, in_window: pd.DataFrame,
                  in_base: pd.DataFrame) -> dict[tuple[str, str], tuple[float, list[str]]]:
     """Where the flows' paths changed: per workflow (root operation), each call a span made
@@ -391,8 +387,9 @@ def rank(analysis: Analysis, paths: pd.DataFrame, window: tuple[int, int],
 
     changes = path_changes(analysis, in_window, in_base)
     by_workflow = workflow_slowdowns(contrib, flows, in_window, in_base)
+    by_own_time = own_time_slowdowns(analysis, in_window, in_base)
     causes = []
-    for cause in set(count_w) | set(lat_w.index) | set(changes):
+    for cause in set(count_w) | set(lat_w.index) | set(changes) | set(by_own_time):
         c_w, c_b = count_w.get(cause, 0), count_b.get(cause, 0)
         p_w, p_b = c_w / n_w, c_b / n_b
         failure = 0.0
@@ -407,7 +404,8 @@ def rank(analysis: Analysis, paths: pd.DataFrame, window: tuple[int, int],
         if (present_w.get(cause, 0) >= MIN_SLOW_FLOWS and w_ms - b_ms >= MIN_SLOWDOWN_MS
                 and w_ms >= MIN_SLOWDOWN_RATIO * b_ms):
             slowdown = (w_ms - b_ms) / mean_duration_ms
-        slowdown = max(slowdown, by_workflow.get(cause, 0.0))
+        own_share, own_text = by_own_time.get(cause, (0.0, ""))
+        slowdown = max(slowdown, by_workflow.get(cause, 0.0), own_share)
         path_share, path_texts = changes.get(cause, (0.0, []))
         if failure == 0 and slowdown == 0 and path_share == 0:
             continue
@@ -419,6 +417,6 @@ def rank(analysis: Analysis, paths: pd.DataFrame, window: tuple[int, int],
                             float(failure), float(slowdown), c_w, c_b, w_ms, b_ms,
                             list(exemplars[cause]), dict(exception_types[cause]),
                             sum(error_logs[cause].values()), dict(error_logs[cause].most_common(3)),
-                            float(path_share), path_texts[:5]))
+                            float(path_share), path_texts[:5], own_text))
     causes.sort(key=lambda c: (-c.score, c.service, c.operation))   # ties: the same on every run
     return causes[:limit]

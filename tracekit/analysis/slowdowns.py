@@ -138,3 +138,104 @@ def workflow_slowdowns(contrib: pd.DataFrame, flows: pd.DataFrame, in_window: pd
         share = (w.sum() - b.mean() * len(w)) / max(float(time_w.get(type_id, 0)), 1.0)
         found[(service, name)] = max(found.get((service, name), 0.0), min(share, 1.0))
     return found
+
+
+MIN_OWN_SLOW = 3         # spans of a service clearly slower than usual, at least
+MIN_OWN_SHIFT = 0.25     # share of its window spans that were, above the baseline's share
+MIN_OWN_RATIO = 2.0      # a span is clearly slower at this many times its operation's usual
+MIN_OWN_Z = 2.5
+
+
+def proportion_z(c_w: int, n_w: int, c_b: int, n_b: int) -> float:
+    """Two-proportion z statistic of c_w/n_w against c_b/n_b."""
+    pooled = (c_w + c_b) / (n_w + n_b)
+    return (c_w / n_w - c_b / n_b) / math.sqrt(max(pooled * (1 - pooled) * (1 / n_w + 1 / n_b), 1e-12))
+
+
+def own_times(analysis: Analysis) -> pd.DataFrame:
+    """Per span where a service's work begins (a server or consumer span, a flow's root, any
+    span whose parent runs in another service): the time that service spent in it itself,
+    i.e. the self times of it and of every span below it in the same service, client spans
+    excepted (a client span's own time is the wait for its callee). Work that retried a call is
+    left out: its waits between tries (the backoff) are not work. Columns: pos (the span's
+    row), flow_id, service_name, name, own_ns."""
+    spans = analysis.spans
+    n = len(spans)
+    parent = np.full(n, -1, dtype=np.int64)
+    calls = analysis.edges[analysis.edges["kind"] == CALL]
+    parent[calls["dst_pos"].to_numpy()] = calls["src_pos"].to_numpy()
+    service = spans["service_name"].to_numpy()
+    kind = spans["kind"].to_numpy()
+    has_parent = parent >= 0
+    local = has_parent & (kind != "SERVER") & (kind != "CONSUMER")
+    local[has_parent] &= service[parent[has_parent]] == service[has_parent]
+    # Where each span's work in its service began: follow local parents to the top.
+    top = np.where(local, parent, np.arange(n))
+    while True:
+        up = top[top]
+        if (up == top).all():
+            break
+        top = up
+    counted = kind != "CLIENT"
+    own = np.bincount(top[counted], weights=spans["self_ns"].to_numpy(dtype=float)[counted],
+                      minlength=n)
+    retried = np.zeros(n, dtype=bool)
+    retried[top[spans["resend_count"].fillna(0).to_numpy() > 0]] = True
+    starts = np.flatnonzero((top == np.arange(n)) & ~retried)
+    starts = starts[kind[starts] != "CLIENT"]
+    return pd.DataFrame({"pos": starts, "flow_id": spans["flow_id"].to_numpy()[starts],
+                         "service_name": service[starts], "name": spans["name"].to_numpy()[starts],
+                         "own_ns": own[starts]})
+
+
+def own_time_slowdowns(analysis: Analysis, in_window: pd.DataFrame,
+                       in_base: pd.DataFrame) -> dict[tuple[str, str], tuple[float, str]]:
+    """Services that themselves became slower: the time each spent in its own work (own_times:
+    not the calls it waits for, so a caller is not blamed for a slow callee), each span against
+    its operation's usual (the baseline's median), judged per service over all its operations
+    (a CPU-starved service is slower in all of them, a few calls each, and often only in some
+    calls: a throttled container loses whole scheduling periods). A span is clearly slower at
+    MIN_OWN_RATIO times its usual and MIN_SLOWDOWN_MS more; a service slowed when clearly more
+    of its window spans were (MIN_OWN_SHIFT, a two-proportion test) than of its baseline spans,
+    and by MIN_OWN_SHIFT more than the median service: a slowdown of every service together is
+    their shared host's or process's, not one service's.
+    Its operation that added the most is scored with the share of the time of the window's
+    flows that ran the service that the growth added, with the evidence in words."""
+    if in_window.empty or in_base.empty:
+        return {}
+    own = own_times(analysis)
+    part = pd.Series("", index=own.index)
+    part[own["flow_id"].isin(set(in_window["flow_id"]))] = "w"
+    part[own["flow_id"].isin(set(in_base["flow_id"]))] = "b"
+    own = own.assign(part=part.to_numpy())
+    own = own[own["part"] != ""]
+    base = own[own["part"] == "b"].groupby(["service_name", "name"])["own_ns"].agg(["median", "size"])
+    base = base[base["size"] >= 2]
+    own = own.join(base["median"].rename("usual"), on=["service_name", "name"]).dropna(subset=["usual"])
+    if own.empty:
+        return {}
+    own["ratio"] = own["own_ns"] / own["usual"].clip(lower=1e5)    # a usual of under 0.1 ms is noise
+    own["added"] = own["own_ns"] - own["usual"]
+    own["slow"] = (own["ratio"] >= MIN_OWN_RATIO) & (own["added"] >= MIN_SLOWDOWN_MS * 1e6)
+    durations = in_window.set_index("flow_id")["duration_ns"]
+    judged = {}
+    for service, group in own.groupby("service_name", sort=False):
+        w, b = group[group["part"] == "w"], group[group["part"] == "b"]
+        if len(w) and len(b):
+            judged[service] = (w, b, int(w["slow"].sum()), int(b["slow"].sum()))
+    shifts = [slow_w / len(w) - slow_b / len(b) for w, b, slow_w, slow_b in judged.values()]
+    common = float(np.median(shifts)) if shifts else 0.0
+    found: dict[tuple[str, str], tuple[float, str]] = {}
+    for service, (w, b, slow_w, slow_b) in judged.items():
+        shift = slow_w / len(w) - slow_b / len(b)
+        if (slow_w < MIN_OWN_SLOW or shift < MIN_OWN_SHIFT or shift - common < MIN_OWN_SHIFT
+                or proportion_z(slow_w, len(w), slow_b, len(b)) < MIN_OWN_Z):
+            continue
+        added = w.groupby("name")["added"].sum()
+        flows_time = float(durations.reindex(w["flow_id"].unique()).sum())
+        share = float(w["added"].clip(lower=0).sum()) / max(flows_time, 1.0)
+        text = (f"own time (outside its calls) over {MIN_OWN_RATIO:g}× its operations' usual in "
+                f"{slow_w} of {len(w)} spans (baseline: {slow_b} of {len(b)}); median "
+                f"{b['own_ns'].median() / 1e6:,.1f} → {w['own_ns'].median() / 1e6:,.1f} ms")
+        found[(service, added.idxmax())] = (min(share, 1.0), text)
+    return found

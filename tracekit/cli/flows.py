@@ -315,6 +315,8 @@ def cmd_causes(args: argparse.Namespace) -> int:
         if c.slowdown_share:
             print(f"   critical-path time {c.baseline_ms:,.1f} → {c.window_ms:,.1f} ms per flow "
                   f"({c.slowdown_share:.0%} of a flow's duration)")
+        if c.own_time:
+            print(f"   {c.own_time}")
         if c.exception_types:
             print("   exceptions: " + ", ".join(f"{k} ×{v}" for k, v in c.exception_types.items()))
         if c.error_log_flows:
