@@ -341,3 +341,8 @@ def test_a_service_slower_in_its_own_work_on_a_few_calls_is_named_not_its_caller
     assert causes and (causes[0]["service"], causes[0]["operation"]) == ("contacts", "GET /contacts/{id}"), causes
     assert "5 of 8 spans" in causes[0]["own_time"]
     assert all(c["service"] not in ("booking", "gateway", "search") for c in causes), causes
+    # The report shows the evidence that ranked it: the own time, not only SQL's figures.
+    report = tracekit("report", "--db", str(db), "--from", when(60), "--to", when(125),
+                      "--baseline-from", when(0), "--baseline-to", when(60)).stdout.decode()
+    assert "**1. contacts GET /contacts/{id}**" in report
+    assert "own time (outside its calls)" in report and "5 of 8 spans" in report

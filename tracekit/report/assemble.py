@@ -299,6 +299,12 @@ def _suspect(q: _Figures, rank: int, cause, exceptions: queries.Result,
             f"time on the critical path per flow: {r['baseline_path_ms']:,.1f} ms in the baseline, "
             f"{r['window_path_ms']:,.1f} ms in the window",
             q.keep(ev.figure(f"{what}: critical-path ms per flow", "window_path_ms"))))
+        # What ranked it that is not SQL: its own time against its usual, its changed paths.
+        if cause.own_time:
+            evidence.append(Evidence(f"{cause.own_time} (the ranking's; `tracekit causes` shows it)"))
+        if cause.path_share:
+            evidence.append(Evidence(f"the flows' path changed here in {cause.path_share:.0%} of "
+                                     "them: " + "; ".join(cause.path_changes[:3])))
         for e in exceptions.rows:
             if e["service_name"] == cause.service:
                 evidence.append(Evidence(

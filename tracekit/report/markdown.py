@@ -126,7 +126,7 @@ def _causes(report: Report, ref: References) -> list[str]:
     if report.flow_id is not None:      # one flow: its failure origin, no ranking
         for s in report.suspects:
             out.append(f"Likely cause: **{s.service} {s.operation}**")
-            out += [f"- {e.text} [{ref.of(e.figure)}]" for e in s.evidence]
+            out += [f"- {e.text}" + (f" [{ref.of(e.figure)}]" if e.figure else "") for e in s.evidence]
         out.append("")
         return out
     out += _table(["#", "service", "operation", "score", "flows failing here (baseline)",
@@ -140,7 +140,7 @@ def _causes(report: Report, ref: References) -> list[str]:
         if not s.evidence:
             continue
         out.append(f"**{s.rank}. {s.service} {s.operation}**")
-        out += [f"- {e.text} [{ref.of(e.figure)}]" for e in s.evidence]
+        out += [f"- {e.text}" + (f" [{ref.of(e.figure)}]" if e.figure else "") for e in s.evidence]
         out.append("")
     if report.exceptions is not None and report.exceptions.value:
         out += [f"Exceptions in the window's flows [{ref.of(report.exceptions)}]:", ""]

@@ -69,7 +69,7 @@ class TimelineEvent:
 @dataclass(frozen=True)
 class Evidence:
     text: str
-    figure: Figure
+    figure: Figure | None = None     # None: the ranking's own (`tracekit causes` shows it)
 
 
 @dataclass(frozen=True)
