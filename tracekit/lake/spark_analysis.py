@@ -20,7 +20,6 @@ ship): the tasks read and write Parquet, the driver commits.
 from __future__ import annotations
 
 import functools
-import logging
 import os
 import shutil
 import sys
@@ -39,7 +38,6 @@ from tracekit.lake.location import NAMESPACE, LakeLocation, LakeUnavailable
 from tracekit.lake.reader import create_views, data_files
 from tracekit.lake.tables import ANALYSIS_TABLES, PER_TYPE, load_tables
 
-log = logging.getLogger(__name__)
 
 SPANS_PER_TASK = 200_000      # spans one analysis task holds (~1 GiB in its Python worker)
 _MANIFEST = pa.schema([("table", pa.string()), ("path", pa.string()), ("rows", pa.int64())])
