@@ -80,7 +80,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
                          "-o FILE (or redirect stdout)")
     # A terminal shows --max-rows rows, so only those are fetched; scripts get everything.
     limit = args.max_rows + 1 if fmt == "table" else None
-    if args.lake is not None:   # its analysis tables are what the Spark analysis last wrote
+    if args.lake is not None:   # the lake holds spans and logs, not the analysis tables
         opened = tracekit.open(lake=args.lake, timeout_s=args.timeout)
     else:
         opened = (open_analyzed(args.db, args.timeout, capped=False) if referenced(args.query)

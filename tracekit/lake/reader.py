@@ -10,7 +10,7 @@ import duckdb
 
 from tracekit import queries
 from tracekit.lake.location import LakeLocation
-from tracekit.lake.tables import ANALYSIS_TABLES, TABLES, load_tables, schemas
+from tracekit.lake.tables import TABLES, load_tables, schemas
 from tracekit.readonly import SAFE_CONFIG
 from tracekit.store import LocalStore
 
@@ -31,15 +31,9 @@ class LakeStore(LocalStore):
         try:
             tables = load_tables(catalog)
             self.files = {name: data_files(table) for name, table in tables.items()}
-            analysis = analysis_files(catalog)
         finally:   # the file lists are all a reader needs of the catalog
             catalog.engine.dispose()
         create_views(self.conn, self.files)
-        for name, paths in analysis.items():   # what `analyze --lake --engine spark` wrote
-            self.files[name] = paths
-            if paths:
-                listed = ", ".join(_literal(path) for path in paths)
-                self.conn.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet([{listed}])")
         # From here on the connection reads the warehouse's files and nothing else.
         self.conn.execute("SET allowed_directories = [?]", [os.fspath(location.warehouse) + os.sep])
         self.conn.execute("SET enable_external_access = false")
@@ -70,19 +64,6 @@ def create_views(conn: duckdb.DuckDBPyConnection, files: dict[str, list[str]]) -
             conn.unregister("empty_table")
     for statement in conn.extract_statements(queries.load("lake/views")):
         conn.execute(statement.query)
-
-
-def analysis_files(catalog) -> dict[str, list[str]]:
-    """The data files of each analysis table the lake has (none before a Spark analysis)."""
-    from pyiceberg.exceptions import NoSuchTableError
-
-    out = {}
-    for name in ANALYSIS_TABLES:
-        try:
-            out[name] = data_files(catalog.load_table(f"tracekit.{name}"))
-        except NoSuchTableError:
-            continue
-    return out
 
 
 def data_files(table) -> list[str]:

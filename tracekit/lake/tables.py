@@ -11,12 +11,6 @@ from __future__ import annotations
 import itertools
 
 TABLES = ("resources", "span_rows", "log_rows")
-# What `tracekit analyze --lake --engine spark` writes (spark_analysis.py), with the local
-# store's analysis tables' columns (005_analysis_tables.sql).
-PER_FLOW = ("flow_rows", "flow_spans", "flow_edges", "critical_path", "flow_traces",
-            "flow_links", "flow_message_ids", "flow_business_keys")
-PER_TYPE = ("flow_type_steps", "flow_shapes", "flow_type_rows")
-ANALYSIS_TABLES = PER_FLOW + PER_TYPE
 # Iceberg's commit retries (pyiceberg applies them): a commit made on a snapshot that another
 # collector's commit replaced is redone on the new one, waiting 50 ms, 100 ms, ... up to 2 s
 # between tries (with jitter, so two collectors do not collide again at once).
