@@ -43,7 +43,10 @@ class Analyst:
         self.store = store
         # () -> None: asks the writer to commit the exports it holds, without waiting. The
         # writer commits a whole row group at a time (~6 s of spans at 20k spans/s) unless a
-        # reader asks; spans not committed are not analyzed, so an idle analyst asks.
+        # reader asks; spans not committed are not analyzed, so the analyst asks, at most every
+        # `commit_every_s`: when idle, and between the chunks of an update (an analyst asking
+        # only when idle let a busy stretch leave a row group of spans waiting for it, then
+        # analyzed them all at once: the lag's tail).
         self.commit, self.commit_every_s = commit, commit_every_s
         self._commit_asked = 0.0
         # () -> the MiB the analysis may use now (None: no limit). Each chunk is sized to it,
@@ -104,7 +107,7 @@ class Analyst:
             result = persist.update(cursor, chunk_spans=self.chunk_now,
                                     compute=self._compute, types=False,
                                     should_stop=self._stop.is_set,
-                                    on_progress=lambda *_: self._note(persist.progress(cursor)))
+                                    on_progress=lambda *_: self._chunk_done(cursor))
             if refresh:
                 started = time.monotonic()
                 through = persist.progress(cursor).analyzed_through
@@ -162,6 +165,16 @@ class Analyst:
         is the writer's, and DuckDB's connections are not to be shared between threads."""
         return self.store.conn.cursor()
 
+    def _chunk_done(self, cursor) -> None:
+        self._note(persist.progress(cursor))
+        self._ask_commit()
+
+    def _ask_commit(self) -> None:
+        """Ask the writer to commit what it holds, unless asked within `commit_every_s`."""
+        if time.monotonic() - self._commit_asked >= self.commit_every_s:
+            self._commit_asked = time.monotonic()
+            self.commit()
+
     def _note(self, state: persist.Progress) -> None:
         with self._analyzed:
             self._through = max(self._through, state.analyzed_through)
@@ -188,15 +201,15 @@ class Analyst:
                 if not state.current and not self.chunk_now():
                     pass        # exports come first; the tables catch up when memory allows
                 elif not state.current:
+                    self._ask_commit()      # so that the update takes what arrived meanwhile
                     committed = self._oldest_waiting(state.analyzed_through)
                     self.update_now()
                     if committed is not None:
                         self.lag_s.append(time.time() - committed)
                 elif self._types_stale and self._types_due():
                     self.update_now(types=True)
-                elif time.monotonic() - self._commit_asked >= self.commit_every_s:
-                    self._commit_asked = time.monotonic()
-                    self.commit()   # caught up: what the writer holds is next
+                else:
+                    self._ask_commit()      # caught up: what the writer holds is next
                 self.failures = 0
             except Exception as exc:  # noqa: BLE001 - the tables stay as the last update left them
                 self.failures += 1

@@ -146,6 +146,37 @@ def test_flow_command_shows_steps_messages_path_and_origin(demo):
     assert "critical path" in text and "failure origin: payment charge card" in text
 
 
+def test_a_flow_read_from_the_tables_is_the_flow_the_analysis_found(demo):
+    """`tracekit flow ID` reads the stored tables (no re-analysis): each flow's steps, hops
+    through brokers and critical path are what the batch analysis of all spans gives."""
+    from tracekit.analysis import stored_flow
+
+    analysis, paths = demo["analysis"], demo["paths"]
+    spans = analysis.spans.assign(ms=(analysis.spans["end_adj"] - analysis.spans["start_adj"]) / 1e6)
+    hops = analysis.edges[analysis.edges["kind"] != "call"]
+    flows = analysis.flows.set_index("flow_id")
+    with tracekit.open(demo["db"]) as store:
+        for flow_id in flows.index:
+            detail = stored_flow.read(store, flow_id)
+            start = int(flows.at[flow_id, "start_ns"])
+            mine = spans[spans["flow_id"] == flow_id]
+            assert sorted((s["trace_id"], s["span_id"], s["name"], s["at_ms"], s["duration_ms"],
+                           s["error"]) for s in detail["steps"]) == sorted(
+                (r.trace_id, r.span_id, r.name, (r.start_adj - start) / 1e6, r.ms, bool(r.error))
+                for r in mine.itertuples())
+            assert [s["at_ms"] for s in detail["steps"]] == sorted(s["at_ms"] for s in detail["steps"])
+            assert sorted((h["kind"], h["via"], h["from"], h["to"]) for h in detail["async_edges"]) == sorted(
+                (e.kind, e.via, f"{e.src_service} {e.src_name}", f"{e.dst_service} {e.dst_name}")
+                for e in hops[hops["flow_id"] == flow_id].itertuples())
+            path = paths[paths["flow_id"] == flow_id].sort_values("seq")
+            assert [(p["name"], p["segment"], p["from_ms"]) for p in detail["critical_path"]] == [
+                (r.name, r.segment, (r.start_ns - start) / 1e6) for r in path.itertuples()]
+            assert detail["business_key"] == flows.at[flow_id, "business_key"] or (
+                detail["business_key"] is None and pd.isna(flows.at[flow_id, "business_key"]))
+            if mine["error"].any():     # its failure origin is then worked out from its spans
+                assert stored_flow.failing(detail)
+
+
 def test_causes_and_services_commands(demo):
     import json
 

@@ -345,3 +345,9 @@ def test_lake_sql_is_read_only_and_a_bad_uri_says_the_form(tmp_path, lake, start
     [row] = json.loads(run_tracekit("sql", "--lake", lake, "--format", "json",
                                     "SELECT count(*) AS n FROM spans").stdout)
     assert row == {"n": 6}
+    # Before any Spark analysis the lake has no flows: the commands that read them say what to run.
+    unanalyzed = run_tracekit("flows", "--lake", lake, check=False)
+    assert unanalyzed.returncode == 1 and b"--engine spark" in unanalyzed.stderr
+    [row] = json.loads(run_tracekit("sql", "--lake", lake, "--format", "json",
+                                    "SELECT count(*) AS n FROM flows").stdout)
+    assert row == {"n": 0}      # the analysis views are there, empty

@@ -98,6 +98,31 @@ def test_spark_analysis_of_the_lake_equals_the_duckdb_analysis_of_the_same_spans
 
     assert_lake_analysis_equals_store(lake, local)
     assert summary["flows"] == len(read_analysis(LakeLocation.parse(lake))["flow_rows"])
+    assert_commands_read_the_lake_as_the_store(lake, local, rabbitmq_demo_run["truth"])
+
+
+def assert_commands_read_the_lake_as_the_store(lake: str, db, truth: dict) -> None:
+    """`flows`, `flow ID`, `services`, `causes` and `report` with --lake answer as they do on
+    the local store of the same spans (the lake's analysis is Spark's)."""
+    def both(*command: str):
+        answers = [json.loads(run_tracekit(*command, *where, timeout=300).stdout)
+                   for where in (("--lake", lake), ("--db", str(db)))]
+        return answers
+
+    on_lake, on_store = both("flows", "--json", "--limit", "1000")
+    assert on_lake == on_store and len(on_lake) > 100
+    failed = next(f["flow_id"] for f in on_store if f["status"] == "failed")
+    on_lake, on_store = both("flow", failed, "--json")
+    assert on_lake == on_store and on_lake["failure_origin"]
+    on_lake, on_store = both("services", "--json")
+    assert on_lake == on_store
+    [scenario] = [s for s in truth["scenarios"] if s["scenario"] == "payment-failure"][:1]
+    window = ("--from", str(scenario["started_at"]), "--to", str(scenario["ended_at"]))
+    on_lake, on_store = both("causes", *window, "--json")
+    assert on_lake["causes"] == on_store["causes"] and on_lake["causes"]
+    on_lake, on_store = both("report", *window, "--format", "json")
+    assert (on_lake["title"], on_lake["summary"]) == (on_store["title"], on_store["summary"])
+    assert on_lake["suspects"] == on_store["suspects"]
 
 
 def test_spark_stitches_link_chains_message_ids_and_business_keys_as_the_store_does(

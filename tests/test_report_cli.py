@@ -8,7 +8,7 @@ import json
 import pytest
 
 from conftest import tracekit
-from span_documents import request, span, write
+from span_documents import request, span, when, write
 
 
 @pytest.fixture(scope="module")
@@ -69,3 +69,65 @@ def test_a_report_over_a_window_with_flows_exits_0(store):
 def test_report_help_documents_the_exit_codes():
     help_text = " ".join(tracekit("report", "--help").stdout.decode().split())
     assert "3 no flow started in the window" in help_text
+
+
+def test_a_report_says_what_its_data_lacks_in_its_limits(tmp_path):
+    """Spans of no named service and error logs with no trace context cannot be put on an
+    operation: the report's limits count them, and a store without them lists neither."""
+    from span_documents import log, log_request
+
+    spans, unnamed = [], []
+    for i in range(1, 21):
+        trace = f"{i:032x}"
+        spans.append(span(trace, f"{i:08x}00000001", "POST /checkout", start_ms=i * 1000,
+                          duration_ms=50, error=i > 10))
+        unnamed.append(span(trace, f"{i:08x}00000002", "charge", kind=3, parent=f"{i:08x}00000001",
+                            start_ms=i * 1000 + 5, duration_ms=30, error=i > 10))
+    no_service = {"resourceSpans": [{"resource": {"attributes": []},
+                                     "scopeSpans": [{"scope": {"name": "test"}, "spans": unnamed}]}]}
+    untraced = log_request("frontend", [log(None, None, "payment gateway timed out", severity=17,
+                                           at_ms=15_000)])
+    db = tmp_path / "store.duckdb"
+    tracekit("import", "--db", str(db), str(write(tmp_path / "spans.jsonl", request("frontend", spans),
+                                                  no_service, untraced)))
+    report = json.loads(tracekit("report", "--db", str(db), "--from", when(11), "--to", when(21),
+                                 "--baseline-from", when(1), "--baseline-to", when(11),
+                                 "--format", "json").stdout)
+    limits = {limit["kind"]: limit["text"] for limit in report["limits"]}
+    assert limits["spans_without_service"].startswith("10 spans of no named service")
+    assert limits["logs_without_trace_context"].startswith("1 warning and error log")
+
+    (tmp_path / "clean").mkdir()
+    clean = tmp_path / "clean" / "store.duckdb"
+    tracekit("import", "--db", str(clean), str(write(tmp_path / "clean" / "spans.jsonl",
+                                                     request("frontend", spans + unnamed))))
+    report = json.loads(tracekit("report", "--db", str(clean), "--from", when(11), "--to", when(21),
+                                 "--baseline-from", when(1), "--baseline-to", when(11),
+                                 "--format", "json").stdout)
+    kinds = {limit["kind"] for limit in report["limits"]}
+    assert not kinds & {"spans_without_service", "logs_without_trace_context"}
+
+
+def test_hops_received_before_they_were_sent_are_named_as_clocks_that_disagree(tmp_path):
+    """Consumers on a host whose clock is five minutes behind the producers': each message is
+    received 'before' it was sent. The flows are still stitched by message id; the report's
+    limits say their clocks disagree."""
+    producers, consumers = [], []
+    for i in range(1, 11):
+        message = {"messaging.message.id": f"m-{i}", "messaging.destination.name": "orders.placed",
+                   "messaging.system": "rabbitmq"}
+        producers.append(span(f"{i:032x}", f"{i:08x}00000001", "orders.placed publish", kind=4,
+                              start_ms=i * 1000, duration_ms=5, attributes=message))
+        consumers.append(span(f"{i + 100:032x}", f"{i + 100:08x}00000001", "orders.placed process",
+                              kind=5, start_ms=i * 1000 + 20 - 300_000, duration_ms=30,
+                              attributes=message))
+    db = tmp_path / "store.duckdb"
+    tracekit("import", "--db", str(db), str(write(tmp_path / "spans.jsonl", request("orders", producers),
+                                                  request("shipping", consumers))))
+    flows = json.loads(tracekit("sql", "--db", str(db), "--format", "json",
+                                "SELECT count(*) AS n, sum(traces) AS traces FROM flows").stdout)
+    assert flows == [{"n": 10, "traces": 20}]       # each message's two traces, one flow
+    report = json.loads(tracekit("report", "--db", str(db), "--from", when(-400), "--to", when(60),
+                                 "--format", "json").stdout)
+    limits = {limit["kind"]: limit["text"] for limit in report["limits"]}
+    assert limits["hops_received_before_sent"].startswith("10 hops through a broker received before")

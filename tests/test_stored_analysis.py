@@ -322,6 +322,27 @@ def test_the_collectors_analysis_takes_chunks_that_fit_its_memory_and_waits_with
         store.close()
 
 
+def test_a_busy_analyst_asks_the_writer_to_commit_between_its_chunks(rabbitmq_demo_run, tmp_path):
+    """Spans the writer holds are not analyzed until committed; an analyst working through a
+    backlog asks for them between chunks, not only once it is idle (the lag's tail was a
+    row group of spans left waiting through a busy stretch)."""
+    db = tmp_path / "busy.duckdb"
+    shutil.copy(rabbitmq_demo_run["db"], db)
+    _rearrive(db, seed=5)
+    store = WritableStore.open(db)
+    behind_when_asked = []
+    analyst = Analyst(store, chunk_spans=MIN_CHUNK_SPANS, commit_every_s=0,
+                      commit=lambda: behind_when_asked.append(
+                          persist.progress(store.conn.cursor()).spans_behind))
+    try:
+        assert persist.progress(store.conn).spans_behind > 2 * MIN_CHUNK_SPANS
+        analyst.update_now()
+        assert persist.progress(store.conn).current
+        assert len(behind_when_asked) >= 2 and behind_when_asked[0] > 0
+    finally:
+        store.close()
+
+
 def test_the_flows_list_reaches_back_past_the_newest_hour_for_a_full_page(tmp_path):
     db = tmp_path / "sparse.duckdb"
     # One flow a day for ten days, then three in the last minutes: a page of five reaches

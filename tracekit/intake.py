@@ -36,11 +36,14 @@ import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import pyarrow as pa
+from typing import TYPE_CHECKING
 
 from tracekit.errors import TracekitError
-from tracekit.otlp.batches import DecodedBatch
+
+if TYPE_CHECKING:     # imported where used: a reader opening a store only counts what waits
+    import pyarrow as pa
+
+    from tracekit.otlp.batches import DecodedBatch
 
 log = logging.getLogger(__name__)
 
@@ -224,6 +227,8 @@ def _encoded(batch: DecodedBatch, source: str) -> list[bytes | pa.Buffer]:
 
 
 def _ipc(table: pa.Table | None) -> pa.Buffer:
+    import pyarrow as pa
+
     if table is None or not table.num_rows:
         return pa.py_buffer(b"")
     sink = pa.BufferOutputStream()
@@ -234,6 +239,10 @@ def _ipc(table: pa.Table | None) -> pa.Buffer:
 
 def _decoded(payload: memoryview, offset: int, seq: int) -> tuple[Export, int]:
     """The export at `offset` in a record's payload, and the offset after it."""
+    import pyarrow as pa
+
+    from tracekit.otlp.batches import DecodedBatch
+
     (meta_bytes,) = META.unpack_from(payload, offset)
     offset += META.size
     meta = json.loads(bytes(payload[offset:offset + meta_bytes]))

@@ -5,12 +5,12 @@ from __future__ import annotations
 import shutil
 import sys
 from collections.abc import Sequence
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import duckdb
-import pyarrow as pa
-import pyarrow.csv as pa_csv
-import pyarrow.parquet as pq
+
+if TYPE_CHECKING:     # imported where used: a command that prints no table starts faster
+    import pyarrow as pa
 
 FORMATS = ("table", "csv", "json", "parquet")
 # A cell of a table cut to fit the terminal shows at most this many characters.
@@ -77,6 +77,8 @@ def write(table: pa.Table, fmt: str, out: BinaryIO | None = None, max_rows: int 
                      max_col_width=COLUMN_CAP if priority else None)
             return
         if fmt == "csv":
+            import pyarrow.csv as pa_csv
+
             pa_csv.write_csv(_flat(conn, table), out)
         elif fmt == "json":
             # One JSON object per row, nested values as JSON (not as quoted JSON text).
@@ -90,6 +92,8 @@ def write(table: pa.Table, fmt: str, out: BinaryIO | None = None, max_rows: int 
                 out.write(row.encode())
             out.write(b"\n]\n")
         elif fmt == "parquet":
+            import pyarrow.parquet as pq
+
             pq.write_table(_flat(conn, table), out)
         else:
             raise ValueError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")

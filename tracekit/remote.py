@@ -19,6 +19,8 @@ ARROW_STREAM = "application/vnd.apache.arrow.stream"
 class RemoteStore(Store):
     """A store held by a running collector; every query goes to its local endpoint."""
 
+    remote = True
+
     def __init__(self, path: Path, endpoint: CollectorEndpoint, timeout_s: float | None):
         super().__init__(path, timeout_s)
         self.endpoint = endpoint

@@ -20,14 +20,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pyarrow as pa
 
-from tracekit import discovery, intake, queries
+from tracekit import discovery, queries
 from tracekit.errors import QueryError, StoreLocked, StoreNotFound, StoreTooNew, TracekitError
 from tracekit.readonly import SAFE_CONFIG, Cancellation, read_only_statements, run_read_only
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
 DEFAULT_PATH = "tracekit.duckdb"
 DEFAULT_TIMEOUT_S = 300.0
@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 
 class Store(ABC):
     """A read-only view of a store. Queries give DuckDB relations, DataFrames or Arrow."""
+
+    remote = False      # True: read through the collector that holds the file
+    lake = False        # True: a lake (tracekit.lake.reader), analyzed by Spark, not by batch
 
     def __init__(self, path: Path, timeout_s: float | None):
         self.path = path
@@ -57,10 +60,16 @@ class Store(ABC):
         """Run a read-only query and return a DuckDB relation over its result."""
         return self._scratch().from_arrow(self.arrow(sql, params))
 
+    def rows(self, sql: str, params: list | dict | None = None) -> list[dict]:
+        """Run a read-only query and return its rows as dicts of Python values: for small
+        results, without importing pyarrow or pandas (a command that reads a few rows starts
+        faster)."""
+        return self.arrow(sql, params).to_pylist()
+
     def scalar(self, sql: str, params: list | dict | None = None) -> Any:
         """The first value of the first row, or None."""
-        table = self.arrow(sql, params)
-        return table.column(0)[0].as_py() if table.num_rows else None
+        found = self.rows(sql, params)
+        return next(iter(found[0].values())) if found else None
 
     def size_on_disk(self) -> int:
         """Bytes of the store file and its write-ahead log."""
@@ -107,6 +116,13 @@ class LocalStore(Store):
         finally:
             cur.close()
 
+    def rows(self, sql: str, params: list | dict | None = None) -> list[dict]:
+        cur = self.conn.cursor()
+        try:
+            return run_read_only(cur, sql, params, _as_dicts, self.timeout_s)
+        finally:
+            cur.close()
+
     def sql(self, sql: str, params: list | dict | None = None) -> duckdb.DuckDBPyRelation:
         """A lazy relation on the file itself, so callers can chain .filter(), .aggregate()."""
         *before, last = read_only_statements(self.conn, sql)
@@ -120,6 +136,11 @@ class LocalStore(Store):
     def close(self) -> None:
         super().close()
         self.conn.close()
+
+
+def _as_dicts(relation: duckdb.DuckDBPyRelation) -> list[dict]:
+    names = relation.columns
+    return [dict(zip(names, row)) for row in relation.fetchall()]
 
 
 def open(  # noqa: A001 - the public name users call: tracekit.open(path)
@@ -175,6 +196,8 @@ def open(  # noqa: A001 - the public name users call: tracekit.open(path)
     if not conn.execute("SELECT current_setting('lock_configuration')").fetchall()[0][0]:
         conn.execute("SET lock_configuration = true")
     check_version(conn, path)
+    from tracekit import intake
+
     intake_dir = path.with_name(path.name + intake.SUFFIX)
     if intake_dir.is_dir() and (waiting := intake.waiting(intake_dir, conn.execute(
             "SELECT coalesce(max(intake_through), 0) FROM ingest_batches").fetchall()[0][0])):

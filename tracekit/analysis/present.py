@@ -1,84 +1,51 @@
-"""What the analysis CLI commands print: flows, one flow, the service graph, causes."""
+"""What the analysis CLI commands print: one flow (as `stored_flow.read` gives it, with its
+failure origin from an analysis of its spans), causes."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from tracekit.analysis.model import Analysis
 from tracekit.plurals import counted
 
-
-def _ms(ns) -> str:
-    return f"{ns / 1e6:,.1f} ms"
+if TYPE_CHECKING:
+    from tracekit.analysis.model import Analysis
 
 
 def _text(value) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def flow_detail(analysis: Analysis, flow_id: str) -> dict:
+def failure_origin(analysis: Analysis, flow_id: str) -> dict | None:
+    """Where the flow's failure began (its first failing span with no failing span below
+    it), what that span blamed, and the failing calls above it it travelled up through; None
+    for a flow with no failing span. `analysis` holds the flow's spans (or a window's)."""
     from tracekit.analysis.causes import _Resolver, failing, origins
-    from tracekit.analysis.run import critical_path
 
-    flow = analysis.flows.set_index("flow_id").loc[flow_id]
-    spans = analysis.spans[analysis.spans["flow_id"] == flow_id].sort_values("start_adj")
-    edges = analysis.edges[analysis.edges["flow_id"] == flow_id]
-    start = int(flow["start_ns"])
-    incoming = {dst: (kind, via) for dst, kind, via in zip(edges["dst"], edges["kind"], edges["via"])}
-    steps = [{"at_ms": (s.start_adj - start) / 1e6, "duration_ms": (s.end_adj - s.start_adj) / 1e6,
-              "self_ms": s.self_ns / 1e6, "service": s.service_name, "name": s.name, "kind": s.kind,
-              "trace_id": s.trace_id, "span_id": s.span_id, "error": bool(s.error),
-              "edge": incoming.get(s.key, (None, None))[0],
-              "via": incoming.get(s.key, (None, None))[1],
-              "skew": s.skew_note if isinstance(s.skew_note, str) else None}
-             for s in spans.itertuples()]
-    asynchronous = edges[edges["kind"] != "call"]
-    hops = [{"kind": e.kind, "via": e.via, "from": f"{e.src_service} {e.src_name}",
-             "to": f"{e.dst_service} {e.dst_name}", "destination": e.destination,
-             "wait_ms": None if pd.isna(e.wait_ns) else e.wait_ns / 1e6}
-            for e in asynchronous.itertuples()]
-    info = spans.set_index("key")
-    path = [{"service": info.at[s.span, "service_name"], "name": info.at[s.span, "name"],
-             "segment": s.kind, "from_ms": (s.start_ns - start) / 1e6,
-             "duration_ms": s.duration_ns / 1e6,
-             "share": s.duration_ns / max(int(flow["duration_ns"]), 1)}
-            for s in critical_path(analysis, flow_id)]
-    origin = None
     found = origins(analysis, [flow_id])
-    if flow_id in found:
-        key = found[flow_id]
-        cause = _Resolver(analysis).resolve(key)
-        # How it travelled: up the calls above the origin, span by span, while they failed.
-        calls = edges[edges["kind"] == "call"]
-        parent = dict(zip(calls["dst"], calls["src"]))
-        chain, up = [], parent.get(key)
-        failed = failing(spans).set_axis(spans["key"])
-        while up is not None and up in info.index and bool(failed[up]):
-            chain.append(f"{info.at[up, 'service_name']} {info.at[up, 'name']}")
-            up = parent.get(up)
-        origin = {"service": info.at[key, "service_name"], "name": info.at[key, "name"],
-                  "propagated_to": chain,
-                  "trace_id": info.at[key, "trace_id"], "span_id": info.at[key, "span_id"],
-                  "exception": info.at[key, "exception_type"] if isinstance(info.at[key, "exception_type"], str) else None,
-                  "message": info.at[key, "exception_message"] if isinstance(info.at[key, "exception_message"], str) else None,
-                  "error_log": _text(info.at[key, "error_log"]) if "error_log" in info else None,
-                  "cause": {"service": cause[0], "operation": cause[1]}}
-    types = analysis.flow_types.set_index("type_id")
-    return {
-        "flow_id": flow_id, "business_key": flow["business_key"], "style": flow["style"],
-        "status": flow["status"], "duration_ms": flow["duration_ns"] / 1e6,
-        "type": types.at[flow["type_id"], "name"] if flow["type_id"] in types.index else None,
-        "evidence": {"sync_hops": int(flow["sync_hops"]), "async_hops": int(flow["async_hops"]),
-                     "async_share": float(flow["async_share"]), "coordinator": flow["coordinator"]},
-        "traces": int(flow["traces"]), "services": list(flow["services"]),
-        "missing_steps": list(flow["missing_steps"]),
-        "labels": {k: int(flow[k]) for k in ("retries", "timeouts", "fast_fails",
-                                              "compensations", "dead_letters", "skew_adjusted")},
-        "steps": steps, "async_edges": hops, "critical_path": path, "failure_origin": origin,
-    }
+    if flow_id not in found:
+        return None
+    key = found[flow_id]
+    spans = analysis.spans[analysis.spans["flow_id"] == flow_id]
+    info = spans.set_index("key")
+    cause = _Resolver(analysis).resolve(key)
+    # How it travelled: up the calls above the origin, span by span, while they failed.
+    edges = analysis.edges
+    calls = edges[(edges["flow_id"] == flow_id) & (edges["kind"] == "call")]
+    parent = dict(zip(calls["dst"], calls["src"]))
+    chain, up = [], parent.get(key)
+    failed = failing(spans).set_axis(spans["key"])
+    while up is not None and up in info.index and bool(failed[up]):
+        chain.append(f"{info.at[up, 'service_name']} {info.at[up, 'name']}")
+        up = parent.get(up)
+    return {"service": info.at[key, "service_name"], "name": info.at[key, "name"],
+            "propagated_to": chain,
+            "trace_id": info.at[key, "trace_id"], "span_id": info.at[key, "span_id"],
+            "exception": _text(info.at[key, "exception_type"]),
+            "message": _text(info.at[key, "exception_message"]),
+            "error_log": _text(info.at[key, "error_log"]) if "error_log" in info else None,
+            "cause": {"service": cause[0], "operation": cause[1]}}
 
 
 def print_flow(detail: dict) -> None:

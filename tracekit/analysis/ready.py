@@ -40,8 +40,11 @@ def bring_up_to_date(path: str | os.PathLike, *, rebuild: bool = False,
 
 def behind(store) -> int | None:
     """Spans the analysis tables of a read-only store lack; None for a store written before
-    they existed."""
+    they existed. A lake's analysis is as of its last Spark run: 0."""
     from tracekit.errors import QueryError
+
+    if store.lake:
+        return 0
 
     try:
         return int(store.scalar(
@@ -59,12 +62,11 @@ def open_analyzed(path: str | os.PathLike, *, timeout_s: float | None = None,
     (`on_start(spans)` is told how many), which needs the file to be writable.
     `memory_limit_mib`: DuckDB's memory in this process (None: DuckDB's default)."""
     import tracekit
-    from tracekit.remote import RemoteStore
     from tracekit.store import DEFAULT_TIMEOUT_S
 
     timeout_s = DEFAULT_TIMEOUT_S if timeout_s is None else timeout_s
     store = tracekit.open(path, timeout_s=timeout_s, memory_limit_mib=memory_limit_mib)
-    if isinstance(store, RemoteStore):
+    if store.remote:        # the collector holding the file keeps its analysis current
         return store
     lacking = behind(store)
     if lacking == 0:

@@ -40,7 +40,9 @@ _KEY_REGISTER_VERSION = 3
 def stored_keys(store) -> tuple[frozenset[str] | None, int | None]:
     """The span attribute keys the store holds and the last batch that register covers, read
     together; (None, None) for a store without the register (written by an older tracekit
-    and not opened for writing since)."""
+    and not opened for writing since, or a lake: its spans carry no store-wide batch order)."""
+    if getattr(store, "lake", False):
+        return None, None
     [version] = store.arrow("SELECT max(version) AS v FROM schema_version").column(0).to_pylist()
     if version < _KEY_REGISTER_VERSION:
         return None, None

@@ -19,8 +19,14 @@ from tracekit.analysis.spans import DEFAULT_BUSINESS_KEYS, load_arrow, to_frame
 from tracekit.errors import TracekitError
 
 
+NO_BATCH_BOUND = 2**62
+
+
 def analyzed_through(store) -> int:
-    """The last ingest batch the analysis tables hold."""
+    """The last ingest batch the analysis tables hold (every batch, for a lake: its Spark
+    analysis covers each span the lake held when it ran)."""
+    if store.lake:
+        return NO_BATCH_BOUND
     return int(store.scalar("SELECT coalesce(max(analyzed_through), 0) FROM analysis_progress"))
 
 
@@ -120,14 +126,3 @@ def window_analysis(store, start_ns: int, end_ns: int, flow_ids: tuple[str, ...]
                     business_keys: tuple[str, ...] = DEFAULT_BUSINESS_KEYS) -> Analysis:
     """The analysis of the flows started in [start_ns, end_ns) (and of `flow_ids`)."""
     return analysis_of(store, flows_started(store, start_ns, end_ns, flow_ids), business_keys)
-
-
-def find_flow(store, ident: str) -> str:
-    """A flow id from a flow id (or a unique prefix), a trace id in it, or a business key."""
-    hits = store.arrow(queries.load("analysis/find_flow"), {"ident": ident}).column(0).to_pylist()
-    if len(hits) == 1:
-        return hits[0]
-    if not hits:
-        raise TracekitError(f"no flow matches {ident!r}: give a flow id (or its start), a trace "
-                            "id or a business key such as an order id; `tracekit flows` lists them")
-    raise TracekitError(f"{ident!r} matches {len(hits)} flows; give more of the id")

@@ -14,9 +14,14 @@ from tracekit.store import DEFAULT_PATH
 NO_DATA = 3   # exit code: the window asked for holds no data (documented in `report --help`)
 
 
-def db_option(parser: argparse.ArgumentParser) -> None:
+def db_option(parser: argparse.ArgumentParser, lake: bool = False) -> None:
     parser.add_argument("--db", type=Path, default=Path(DEFAULT_PATH),
                         help=f"the store file (default: ./{DEFAULT_PATH})")
+    if lake:
+        parser.add_argument("--lake", metavar="URI",
+                            help="read the lake instead of --db: its spans and logs, and the "
+                                 "analysis `tracekit analyze --lake URI --engine spark` last "
+                                 "committed (docs/guides/lake.md)")
 
 
 def progress_bar(description: str):
@@ -26,10 +31,15 @@ def progress_bar(description: str):
                     TimeRemainingColumn(), transient=True, disable=not sys.stderr.isatty())
 
 
-def open_analyzed(db: Path, timeout_s: float | None = None, *, capped: bool = True):
+def open_analyzed(db: Path, timeout_s: float | None = None, *, capped: bool = True,
+                  lake: str | None = None):
     """The store, read-only, its analysis tables brought up to date first if they lag;
-    `capped`: DuckDB's memory held to what reading a window of the analysis needs."""
+    `capped`: DuckDB's memory held to what reading a window of the analysis needs. With
+    `lake`, the lake instead, with the analysis its last Spark run committed."""
     from tracekit.analysis.ready import READER_DUCKDB_MEMORY_MIB, open_analyzed
+
+    if lake is not None:
+        return open_analyzed_lake(lake, timeout_s, READER_DUCKDB_MEMORY_MIB if capped else None)
 
     bar = None      # shown only when there is something to analyze (rich loads in ~0.1 s)
 
@@ -51,12 +61,25 @@ def open_analyzed(db: Path, timeout_s: float | None = None, *, capped: bool = Tr
             bar.stop()
 
 
+def open_analyzed_lake(uri: str, timeout_s: float | None, memory_limit_mib: int | None):
+    """The lake, read-only; an error that says what to run when no Spark analysis committed
+    its tables yet."""
+    import tracekit
+
+    store = tracekit.open(lake=uri, timeout_s=timeout_s, memory_limit_mib=memory_limit_mib)
+    if not store.analyzed:
+        store.close()
+        raise TracekitError(f"the lake {uri} holds no flow analysis yet: run `tracekit analyze "
+                            f"--lake {uri} --engine spark` first")
+    return store
+
+
 def flow_id_of(store, ident: str) -> str:
     """The flow `ident` names; naming none (or several) is a usage error."""
-    from tracekit.analysis.windowed import find_flow
+    from tracekit.analysis.stored_flow import find
 
     try:
-        return find_flow(store, ident)
+        return find(store, ident)
     except TracekitError as exc:
         raise UsageError(str(exc)) from exc
 

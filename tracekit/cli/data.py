@@ -35,7 +35,8 @@ def add_parsers(commands) -> None:
                      help=f"stop the query after this many seconds (default {DEFAULT_TIMEOUT_S:g})")
     sql.add_argument("--lake", metavar="URI",
                      help="query the lake instead of --db: its spans, logs, span_rows, log_rows "
-                          "and resources as of now (docs/guides/lake.md)")
+                          "and resources as of now, and the analysis tables (flows, flow_spans, "
+                          "...) as its last Spark analysis left them (docs/guides/lake.md)")
     sql.add_argument("query", metavar="QUERY", help="SQL, e.g. \"SELECT count(*) FROM spans\"")
     sql.set_defaults(run=cmd_sql)
 
@@ -80,7 +81,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
                          "-o FILE (or redirect stdout)")
     # A terminal shows --max-rows rows, so only those are fetched; scripts get everything.
     limit = args.max_rows + 1 if fmt == "table" else None
-    if args.lake is not None:   # the lake holds spans and logs, not the analysis tables
+    if args.lake is not None:   # its analysis tables are as its last Spark analysis left them
         opened = tracekit.open(lake=args.lake, timeout_s=args.timeout)
     else:
         opened = (open_analyzed(args.db, args.timeout, capped=False) if referenced(args.query)

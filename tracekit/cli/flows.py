@@ -48,7 +48,7 @@ def add_parsers(commands) -> None:
         "links, message ids and business keys), newest first, with their style "
         "(orchestrated, choreographed, hybrid), status (complete, degraded, failed, "
         "incomplete, running) and type. The same data is the SQL table `flows`.")
-    db_option(flows)
+    db_option(flows, lake=True)
     flows.add_argument("--type", metavar="T", help="a flow type id or (part of) its name")
     flows.add_argument("--failed", action="store_true", help="only flows that failed")
     flows.add_argument("--status", choices=["complete", "degraded", "failed", "incomplete", "running"])
@@ -61,7 +61,7 @@ def add_parsers(commands) -> None:
         description="Show one flow: every step across its traces, the messages between them "
         "with their broker waits, the critical path and, when it failed, the span where the "
         "failure started and its likely cause.")
-    db_option(flow)
+    db_option(flow, lake=True)
     flow.add_argument("id", help="a flow id (or its first characters), a trace id in the flow, "
                                  "or a business key such as an order id")
     flow.add_argument("--json", action="store_true")
@@ -77,7 +77,7 @@ def add_parsers(commands) -> None:
         "started within an hour of it when one was, of about the median duration; the output "
         "says which. Exit codes: 0 compared, 1 no good flow to compare with (name B), 2 an id "
         "that names no flow (or several).")
-    db_option(compare)
+    db_option(compare, lake=True)
     compare.add_argument("a", metavar="A", help="the flow asked about: a flow id (or its first "
                          "characters), a trace id in it, or a business key")
     compare.add_argument("b", metavar="B", nargs="?", help="the flow to compare it with "
@@ -91,7 +91,7 @@ def add_parsers(commands) -> None:
         description="The service graph: synchronous calls between services and asynchronous "
         "hops through broker nodes (broker:<destination>), with call counts, error rates and "
         "latency percentiles (broker waits on the hops out of a broker). SQL: service_edges.")
-    db_option(services)
+    db_option(services, lake=True)
     services.add_argument("--json", action="store_true")
     services.set_defaults(run=cmd_services)
 
@@ -100,7 +100,7 @@ def add_parsers(commands) -> None:
         description="Rank the services and operations that best explain the failures and "
         "slowdowns of the flows started in a window, against a baseline window (by default the "
         "same length just before it).")
-    db_option(causes)
+    db_option(causes, lake=True)
     causes.add_argument("--since", metavar="TIME", default="5m",
                         help="the window: the last TIME of data, e.g. 90s, 30m, 12h, 1d (default 5m)")
     causes.add_argument("--from", dest="start", metavar="TIMESTAMP", help="window start (UTC)")
@@ -115,7 +115,7 @@ def add_parsers(commands) -> None:
         description="The metrics a collector serves on GET /metrics (docs/guides/metrics.md), "
         "computed from the store's tables: counts over the window, in the Prometheus text format "
         "or OpenMetrics (with trace ids as exemplars).")
-    db_option(metrics)
+    db_option(metrics, lake=True)
     metrics.add_argument("--since", metavar="DURATION",
                          help="only the last DURATION of data, e.g. 15m, 1h (default: all of it)")
     metrics.add_argument("--naming", choices=("tempo", "otel"), default="tempo",
@@ -194,7 +194,7 @@ def _analyze_lake(args: argparse.Namespace) -> int:
 def cmd_flows(args: argparse.Namespace) -> int:
     from tracekit.analysis.flow_list import newest_flows
 
-    with open_analyzed(args.db) as store:
+    with open_analyzed(args.db, lake=args.lake) as store:
         rows = newest_flows(store, {"type": args.type, "failed": args.failed,
                                     "status": args.status}, args.limit)
     # On a narrow terminal, the columns its filters use stay (--status, --type, a key).
@@ -204,12 +204,18 @@ def cmd_flows(args: argparse.Namespace) -> int:
 
 
 def cmd_flow(args: argparse.Namespace) -> int:
-    from tracekit.analysis.present import dumps, flow_detail, print_flow
-    from tracekit.analysis.windowed import window_analysis
+    from tracekit.analysis import stored_flow
+    from tracekit.analysis.present import dumps, print_flow
 
-    with open_analyzed(args.db) as store:
+    with open_analyzed(args.db, lake=args.lake) as store:
         flow_id = flow_id_of(store, args.id)
-        detail = flow_detail(window_analysis(store, 0, 0, (flow_id,)), flow_id)
+        detail = stored_flow.read(store, flow_id)
+        if stored_flow.failing(detail):     # its origin needs its spans analyzed (pandas)
+            from tracekit.analysis.present import failure_origin
+            from tracekit.analysis.windowed import window_analysis
+
+            detail["failure_origin"] = failure_origin(window_analysis(store, 0, 0, (flow_id,)),
+                                                      flow_id)
     if args.json:
         print(dumps(detail))
     else:
@@ -222,7 +228,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from tracekit.analysis.flow_sides import compare_flows
     from tracekit.analysis.present import dumps
 
-    with open_analyzed(args.db) as store:
+    with open_analyzed(args.db, lake=args.lake) as store:
         a = flow_id_of(store, args.a)
         b = flow_id_of(store, args.b) if args.b is not None else None
         if a == b:
@@ -238,7 +244,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_services(args: argparse.Namespace) -> int:
     from tracekit import queries
 
-    with open_analyzed(args.db) as store:
+    with open_analyzed(args.db, lake=args.lake) as store:
         edges = store.arrow(queries.load("analysis/services"), {"digits": None if args.json else 1})
     output.write(edges, "json" if args.json else "table", max_rows=edges.num_rows)
     return 0
@@ -250,7 +256,7 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     from tracekit.metrics.exposition import render
     from tracekit.metrics.naming import NAMINGS, families
 
-    with open_analyzed(args.db) as store:
+    with open_analyzed(args.db, lake=args.lake) as store:
         start, end = window.EARLIEST_NS, window.LATEST_NS
         if args.since:
             last = store.scalar(queries.load("metrics/last_span"))
@@ -273,7 +279,7 @@ def cmd_causes(args: argparse.Namespace) -> int:
     from tracekit.analysis.windowed import (NO_BASELINE_LOGS, baseline_without_logs,
                                            data_range, window_analysis)
 
-    with open_analyzed(args.db) as store:
+    with open_analyzed(args.db, lake=args.lake) as store:
         bounds = data_range(store)
         if args.start:
             start = timestamp_ns(args.start)

@@ -23,7 +23,7 @@ def add_report_parser(commands) -> None:
         "error rates and latency over the last --since of data. Exit codes: 0 a report was "
         "written (incident or not), 3 no flow started in the window (the report says there is "
         "no data there), 1 an error, 2 a usage error.")
-    db_option(report)
+    db_option(report, lake=True)
     when = report.add_mutually_exclusive_group()
     when.add_argument("--since", metavar="TIME", default="30m",
                       help="look for the incident in the last TIME of data, e.g. 30m, 12h, 1d "
@@ -67,7 +67,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     def progress(step: str) -> None:
         print(f"tracekit report: {step}…", file=sys.stderr, flush=True)
 
-    with open_analyzed(args.db) as store:
+    with open_analyzed(args.db, lake=args.lake) as store:
         report = build(store, window=window, baseline=baseline, flow_type=args.flow_type,
                        flow_id=args.flow, search_ns=int(duration(args.since) * 1e9),
                        progress=progress if sys.stderr.isatty() else None)
@@ -95,7 +95,7 @@ def add_check_parser(commands) -> None:
         "Exit codes: 0 every check passed, 1 a check failed (or an error), 2 a check file or "
         "baseline that cannot be read (the message names the line and key), 3 no flow started "
         "in the window.")
-    db_option(check)
+    db_option(check, lake=True)
     check.add_argument("file", metavar="FILE", type=Path, nargs="?",
                        help="the check file (YAML); not with --write-baseline")
     when = check.add_mutually_exclusive_group()
@@ -135,7 +135,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             raise spec.CheckFileError(f"{args.file}: `edges:` checks compare with a baseline: set "
                                       "`baseline: FILE` in the file or give --baseline FILE")
         baseline = baselines.read(path)
-    with open_analyzed(args.db) as store:
+    with open_analyzed(args.db, lake=args.lake) as store:
         window = _check_window(store, args)
         if window is None or evaluate.flows_started(store, window) == 0:
             return _no_data(args, checks, window)

@@ -11,6 +11,11 @@ from __future__ import annotations
 import itertools
 
 TABLES = ("resources", "span_rows", "log_rows")
+# The analysis tables `tracekit analyze --lake URI --engine spark` commits, as a local store
+# has them (005_analysis_tables.sql): per flow, then per flow type.
+ANALYSIS_TABLES = ("flow_rows", "flow_spans", "flow_edges", "critical_path", "flow_traces",
+                   "flow_links", "flow_message_ids", "flow_business_keys",
+                   "flow_type_steps", "flow_shapes", "flow_type_rows")
 # Iceberg's commit retries (pyiceberg applies them): a commit made on a snapshot that another
 # collector's commit replaced is redone on the new one, waiting 50 ms, 100 ms, ... up to 2 s
 # between tries (with jitter, so two collectors do not collide again at once).

@@ -82,7 +82,8 @@ def build(store, *, window: tuple[int, int | None] | None = None, flow_type: str
     from tracekit.analysis.causes import rank
     from tracekit.analysis.model import Analysis
     from tracekit.analysis.run import critical_paths
-    from tracekit.analysis.windowed import (data_range, find_flow, flow_types, flows_started,
+    from tracekit.analysis import stored_flow
+    from tracekit.analysis.windowed import (data_range, flow_types, flows_started,
                                           NO_BASELINE_LOGS, baseline_without_logs,
                                           window_analysis)
 
@@ -90,7 +91,7 @@ def build(store, *, window: tuple[int, int | None] | None = None, flow_type: str
     say("reading flows")
     bounds = data_range(store)
     type_ids = resolve_types(flow_types(store), flow_type) if flow_type else None
-    fid = find_flow(store, flow_id) if flow_id else None
+    fid = stored_flow.find(store, flow_id) if flow_id else None
     first, last = bounds[0], bounds[1] + 1
     others: tuple[Window, ...] = ()
     if fid:
@@ -376,10 +377,11 @@ def _no_data(store, win: Window, base: Window, data: tuple[int, int], flow_type:
 
 
 def _exemplar(store, analysis, flow_id: str) -> Exemplar:
-    from tracekit.analysis.present import flow_detail
+    from tracekit.analysis import stored_flow
+    from tracekit.analysis.present import failure_origin
 
-    detail = flow_detail(analysis, flow_id)
-    origin = detail["failure_origin"]
+    detail = stored_flow.read(store, flow_id)
+    origin = failure_origin(analysis, flow_id)
     if origin:
         trace_id, span_id = origin["trace_id"], origin["span_id"]
     else:
@@ -448,10 +450,19 @@ def _limits(q: _Figures) -> list[Limit]:
     texts = {
         "orphan_spans": "spans whose parent span was never stored (their flows may be cut in two)",
         "skew_adjusted_spans": "spans moved to fit in their parent for clock skew (read time only)",
+        "hops_received_before_sent": "hops through a broker received before they were sent: the "
+                                     "hosts' clocks disagree, so their waits read as 0 and times "
+                                     "across them are not comparable",
         "spans_with_dropped_data": "spans whose SDK dropped attributes, events or links",
         "spans_adjusted_at_ingest": "spans adjusted at ingest (clamped times, end before start, "
                                     "invalid parent ids)",
+        "spans_without_service": "spans of no named service (no service.name: stored as "
+                                 "unknown_service): what failed or slowed there is not put on "
+                                 "any service",
         "incomplete_flows": "flows still incomplete or running: their outcome is not known yet",
+        "logs_without_trace_context": "warning and error logs without trace context: they are "
+                                      "listed by pattern but joined to no span, so they are no "
+                                      "evidence against an operation",
     }
     for column, text in texts.items():
         if r.get(column):
