@@ -22,7 +22,8 @@ from tests.span_documents import request, span, write
 from tests.test_lake import lake  # noqa: F401 (a fixture: a PostgreSQL catalog of its own)
 from tracekit.lake.location import LakeLocation
 from tracekit.lake.shipping import Shipper
-from tracekit.lake.spark_analysis import ANALYSIS_TABLES, read_analysis
+from tracekit.lake.spark_analysis import read_analysis
+from tracekit.lake.tables import ANALYSIS_TABLES
 
 
 def _require_spark() -> None:

@@ -20,7 +20,6 @@ ship): the tasks read and write Parquet, the driver commits.
 from __future__ import annotations
 
 import functools
-import logging
 import os
 import shutil
 import sys
@@ -37,15 +36,11 @@ from tracekit.analysis import DEFAULT_BUSINESS_KEYS
 from tracekit.analysis.spans import NO_BOUND_NS, spans_sql
 from tracekit.lake.location import NAMESPACE, LakeLocation, LakeUnavailable
 from tracekit.lake.reader import create_views, data_files
-from tracekit.lake.tables import load_tables
+from tracekit.lake.tables import ANALYSIS_TABLES, load_tables
 
-log = logging.getLogger(__name__)
 
-# The analysis tables the lake gets, as the local store has them (005_analysis_tables.sql).
-PER_FLOW = ("flow_rows", "flow_spans", "flow_edges", "critical_path", "flow_traces",
-            "flow_links", "flow_message_ids", "flow_business_keys")
+# The per-type tables: computed on the driver from the tasks' per-flow rows.
 PER_TYPE = ("flow_type_steps", "flow_shapes", "flow_type_rows")
-ANALYSIS_TABLES = PER_FLOW + PER_TYPE
 SPANS_PER_TASK = 200_000      # spans one analysis task holds (~1 GiB in its Python worker)
 _MANIFEST = pa.schema([("table", pa.string()), ("path", pa.string()), ("rows", pa.int64())])
 
