@@ -96,6 +96,10 @@ def test_a_report_says_what_its_data_lacks_in_its_limits(tmp_path):
     limits = {limit["kind"]: limit["text"] for limit in report["limits"]}
     assert limits["spans_without_service"].startswith("10 spans of no named service")
     assert limits["logs_without_trace_context"].startswith("1 warning and error log")
+    causes = json.loads(tracekit("causes", "--db", str(db), "--from", when(11), "--to", when(21),
+                                 "--baseline-from", when(1), "--baseline-to", when(11),
+                                 "--json").stdout)     # the ranking says the same
+    assert {limits["spans_without_service"], limits["logs_without_trace_context"]} <= set(causes["limits"])
 
     (tmp_path / "clean").mkdir()
     clean = tmp_path / "clean" / "store.duckdb"

@@ -276,6 +276,7 @@ def cmd_causes(args: argparse.Namespace) -> int:
 
     from tracekit.analysis.critical_paths import critical_paths
     from tracekit.report.different import line, of_window
+    from tracekit.report.limits import window_limits
     from tracekit.analysis.windowed import (NO_BASELINE_LOGS, baseline_without_logs,
                                            data_range, window_analysis)
 
@@ -295,9 +296,10 @@ def cmd_causes(args: argparse.Namespace) -> int:
         analysis = window_analysis(store, min(start, baseline[0]), max(end, baseline[1]))
         unlogged = baseline_without_logs(store, (start, end), baseline)
         different = of_window(store, (start, end), baseline)
+        missing = window_limits(store, start, end)
     causes = rank(analysis, critical_paths(analysis), (start, end), baseline,
                   baseline_logged=not unlogged)
-    limits = [NO_BASELINE_LOGS] if unlogged else []
+    limits = ([NO_BASELINE_LOGS] if unlogged else []) + missing
     if args.json:
         print(dumps({"window": _span_of_time(start, end), "baseline": _span_of_time(*baseline),
                      "causes": causes_json(causes), "different": [asdict(d) for d in different],

@@ -15,6 +15,7 @@ from tracekit.report import queries
 from tracekit.report.different import differences as differing
 from tracekit.report.different import params as different_params
 from tracekit.report.exemplar import exemplar_of, path_comparison
+from tracekit.report.limits import limits_of
 from tracekit.report.model import (
     Bucket, Evidence, Figure, Impact, Limit, LogPattern, Report, Suspect, TimelineEvent, TypeImpact,
     Window,
@@ -186,7 +187,7 @@ def build(store, *, window: tuple[int, int | None] | None = None, flow_type: str
     logs = tuple(LogPattern(r["pattern"], r["count"], tuple(r["services"]), r["example"], r["severity"])
                  for r in logs_res.rows)
 
-    limits = _limits(q)
+    limits = limits_of(q)
     if unlogged:
         limits.append(Limit("baseline_without_logs", NO_BASELINE_LOGS))
     in_base = ((picked["start_ns"] >= base.start_ns) & (picked["start_ns"] < base.end_ns)).sum()
@@ -379,30 +380,3 @@ def _no_data(store, win: Window, base: Window, data: tuple[int, int], flow_type:
     return Report(f"No data in {span}", summary, False, str(store.path), time.time_ns(), win, base,
                   flow_type, type_ids, None, None, (), (), 0, None, (), "", None, None, None, (),
                   None, (), no_data=True)
-
-
-def _limits(q: _Figures) -> list[Limit]:
-    result = q.run("limits")
-    r = result.first
-    out = []
-    texts = {
-        "orphan_spans": "spans whose parent span was never stored (their flows may be cut in two)",
-        "skew_adjusted_spans": "spans moved to fit in their parent for clock skew (read time only)",
-        "hops_received_before_sent": "hops through a broker received before they were sent: the "
-                                     "hosts' clocks disagree, so their waits read as 0 and times "
-                                     "across them are not comparable",
-        "spans_with_dropped_data": "spans whose SDK dropped attributes, events or links",
-        "spans_adjusted_at_ingest": "spans adjusted at ingest (clamped times, end before start, "
-                                    "invalid parent ids)",
-        "spans_without_service": "spans of no named service (no service.name: stored as "
-                                 "unknown_service): what failed or slowed there is not put on "
-                                 "any service",
-        "incomplete_flows": "flows still incomplete or running: their outcome is not known yet",
-        "logs_without_trace_context": "warning and error logs without trace context: they are "
-                                      "listed by pattern but joined to no span, so they are no "
-                                      "evidence against an operation",
-    }
-    for column, text in texts.items():
-        if r.get(column):
-            out.append(Limit(column, f"{r[column]} {text}", q.keep(result.figure(text, column))))
-    return out
